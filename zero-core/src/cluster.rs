@@ -1,0 +1,125 @@
+//! [`IoCluster`]: N shards on N threads. Each shard builds its own handler and its own
+//! listeners (with `ListenOptions::reuse_port`, so the kernel spreads connections across them);
+//! shards share nothing and talk only through [`IoHandle`]s.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use crate::error::{IoError, Result};
+use crate::handle::IoHandle;
+use crate::io::{Config, Handler, Io};
+use crate::ring;
+
+/// How to run a cluster.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// Number of shards (threads).
+    pub shards: usize,
+    /// Pin shard `i` to CPU `cpus[i % cpus.len()]`; empty: no pinning.
+    pub cpus: Vec<usize>,
+    /// Settings of every shard.
+    pub io: Config,
+}
+
+impl ClusterConfig {
+    /// `shards` shards with default settings, unpinned.
+    pub fn new(shards: usize) -> ClusterConfig {
+        ClusterConfig { shards, cpus: Vec::new(), io: Config::default() }
+    }
+}
+
+/// Running shards.
+pub struct IoCluster {
+    threads: Vec<JoinHandle<Result<()>>>,
+    handles: Vec<IoHandle>,
+}
+
+impl IoCluster {
+    /// Starts the shards. `setup(shard_index, &mut io)` runs on each shard's thread, opens its
+    /// sockets and returns its handler; the shard then runs until stopped. Returns once every
+    /// shard is set up, or with the first setup error.
+    pub fn start<H, F>(config: ClusterConfig, setup: F) -> Result<IoCluster>
+    where
+        H: Handler,
+        F: Fn(usize, &mut Io) -> Result<H> + Send + Sync + 'static,
+    {
+        if config.shards == 0 {
+            return Err(IoError::Config("a cluster needs at least one shard".into()));
+        }
+        let setup = std::sync::Arc::new(setup);
+        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<IoHandle>)>();
+        let mut threads = Vec::with_capacity(config.shards);
+        for shard in 0..config.shards {
+            let (setup, ready, io_config) = (setup.clone(), ready_tx.clone(), config.io.clone());
+            let cpu = (!config.cpus.is_empty()).then(|| config.cpus[shard % config.cpus.len()]);
+            let thread = std::thread::Builder::new()
+                .name(format!("zero-shard-{shard}"))
+                .spawn(move || -> Result<()> {
+                    let started = (|| {
+                        if let Some(cpu) = cpu {
+                            ring::pin_to_cpu(cpu)?;
+                        }
+                        let mut io = Io::new(io_config)?;
+                        let handler = setup(shard, &mut io)?;
+                        Ok((io, handler))
+                    })();
+                    match started {
+                        Ok((mut io, mut handler)) => {
+                            let _ = ready.send((shard, Ok(io.handle())));
+                            io.run(&mut handler)
+                        }
+                        Err(e) => {
+                            let _ = ready.send((shard, Err(e)));
+                            Ok(())
+                        }
+                    }
+                })
+                .map_err(|e| IoError::sys("spawn shard thread", e))?;
+            threads.push(thread);
+        }
+        drop(ready_tx);
+        let mut handles: Vec<Option<IoHandle>> = vec![None; config.shards];
+        let mut first_error = None;
+        for (shard, result) in ready_rx.iter().take(config.shards) {
+            match result {
+                Ok(h) => handles[shard] = Some(h),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        let handles: Vec<IoHandle> = handles.into_iter().flatten().collect();
+        let cluster = IoCluster { threads, handles };
+        match first_error {
+            Some(e) => {
+                let _ = cluster.stop();
+                Err(e)
+            }
+            None => Ok(cluster),
+        }
+    }
+
+    /// One handle per shard, in shard order.
+    pub fn handles(&self) -> &[IoHandle] {
+        &self.handles
+    }
+
+    /// Blocks until every shard stops (through a handle's `stop`, or an error).
+    pub fn join(self) -> Result<()> {
+        let mut result = Ok(());
+        for t in self.threads {
+            match t.join() {
+                Ok(r) => result = result.and(r),
+                Err(_) => result = result.and(Err(IoError::Config("a shard thread panicked".into()))),
+            }
+        }
+        result
+    }
+
+    /// Stops every shard and waits for them.
+    pub fn stop(self) -> Result<()> {
+        for h in &self.handles {
+            let _ = h.stop();
+        }
+        self.join()
+    }
+}

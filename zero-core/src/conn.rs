@@ -1,0 +1,210 @@
+//! The state of one stream connection (TCP or Unix): its receive arming, its bounded send
+//! queue and where it is in its close.
+
+use std::time::Duration;
+
+use io_uring::types::Timespec;
+use socket2::SockAddr;
+
+use crate::id::ListenerId;
+use crate::timer::TimerId;
+
+/// Why a connection closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// This side closed it (`close` or `close_now`).
+    Local,
+    /// The peer finished sending and the connection was closed in turn.
+    PeerClosed,
+    /// The peer reset the connection (`ECONNRESET`, `EPIPE`).
+    Reset,
+    /// The send queue stayed full past the slow-consumer deadline.
+    SlowConsumer,
+    /// A graceful close did not finish (flush and peer FIN) within `Config::close_linger`.
+    LingerExpired,
+    /// Another socket error, as an errno value.
+    Error(i32),
+}
+
+impl CloseReason {
+    pub(crate) fn from_errno(errno: i32) -> CloseReason {
+        match errno {
+            libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => CloseReason::Reset,
+            e => CloseReason::Error(e),
+        }
+    }
+}
+
+/// What a connection does when its peer does not read and its send queue fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlowConsumer {
+    /// Stop reading from the peer and refuse sends (`IoError::SendQueueFull`) until the queue
+    /// drains to half its limit; then `Event::Writable`.
+    Pause,
+    /// As `Pause`, and close the connection (`CloseReason::SlowConsumer`) if the queue has not
+    /// drained within `after`.
+    Disconnect {
+        /// How long a connection may stay full.
+        after: Duration,
+    },
+}
+
+/// Outbound data: `pending` collects this tick's writes, `flight` is owned by the kernel while
+/// a send is in flight. Both keep their capacity, so steady-state sends do not allocate.
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    pub pending: Vec<u8>,
+    pub flight: Vec<u8>,
+    /// Bytes of `flight` already sent.
+    pub sent: usize,
+    /// A send of `flight[sent..]` is in the kernel.
+    pub busy: bool,
+}
+
+/// Capacity a drained buffer may keep; larger ones shrink back so one burst does not pin memory.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+impl SendQueue {
+    /// Bytes accepted but not yet sent.
+    pub fn queued(&self) -> usize {
+        self.pending.len() + self.flight.len() - self.sent
+    }
+
+    /// Moves pending bytes into flight if nothing is in flight; returns what to send next.
+    pub fn next_flight(&mut self) -> Option<&[u8]> {
+        if self.busy {
+            return None;
+        }
+        if self.sent == self.flight.len() {
+            self.flight.clear();
+            self.sent = 0;
+            if self.pending.is_empty() {
+                return None;
+            }
+            std::mem::swap(&mut self.pending, &mut self.flight);
+        }
+        self.busy = true;
+        Some(&self.flight[self.sent..])
+    }
+
+    /// Records a completed send of `n` bytes.
+    pub fn sent(&mut self, n: usize) {
+        self.busy = false;
+        self.sent += n;
+        if self.sent == self.flight.len() {
+            self.flight.clear();
+            self.sent = 0;
+            if self.flight.capacity() > KEEP_CAPACITY {
+                self.flight.shrink_to(KEEP_CAPACITY);
+            }
+        }
+    }
+
+}
+
+/// An outbound connect in progress; boxed in the slot so the kernel's pointers stay valid.
+pub(crate) struct Connecting {
+    pub addr: SockAddr,
+    pub timeout: Timespec,
+    pub submitted: bool,
+}
+
+/// Where a stream is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Connecting,
+    Open,
+    /// Flushing, then FIN, then waiting for the peer's FIN (bounded by the linger timer).
+    Closing,
+}
+
+/// One stream connection.
+pub(crate) struct Stream {
+    pub phase: Phase,
+    pub listener: Option<ListenerId>,
+    pub connecting: Option<Box<Connecting>>,
+    pub send: SendQueue,
+    pub recv_armed: bool,
+    pub recv_cancelled: bool,
+    /// Reads stopped because the send queue is full.
+    pub paused: bool,
+    /// The last receive ended for lack of pool slots; re-arm when slots return.
+    pub starved: bool,
+    pub read_closed: bool,
+    pub write_closed: bool,
+    /// Send FIN once the queue is empty (half-close or close).
+    pub want_fin: bool,
+    /// The send queue hit its limit; `Event::Writable` is owed when it drains.
+    pub blocked: bool,
+    pub half_open: bool,
+    pub linger: Option<TimerId>,
+    pub stall: Option<TimerId>,
+    /// Why the connection is closing, reported in `Event::Closed`.
+    pub close_reason: CloseReason,
+}
+
+impl Stream {
+    pub fn new(phase: Phase, listener: Option<ListenerId>, half_open: bool) -> Stream {
+        Stream {
+            phase,
+            listener,
+            connecting: None,
+            send: SendQueue::default(),
+            recv_armed: false,
+            recv_cancelled: false,
+            paused: false,
+            starved: false,
+            read_closed: false,
+            write_closed: false,
+            want_fin: false,
+            blocked: false,
+            half_open,
+            linger: None,
+            stall: None,
+            close_reason: CloseReason::Local,
+        }
+    }
+
+    /// Whether a multishot receive should be armed now.
+    pub fn wants_recv(&self) -> bool {
+        !self.recv_armed
+            && !self.paused
+            && !self.starved
+            && !self.read_closed
+            && matches!(self.phase, Phase::Open | Phase::Closing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_queue_double_buffers_and_keeps_order() {
+        let mut q = SendQueue::default();
+        q.pending.extend_from_slice(b"hello ");
+        assert_eq!(q.next_flight(), Some(&b"hello "[..]));
+        assert_eq!(q.next_flight(), None, "one send in flight at a time");
+        q.pending.extend_from_slice(b"world");
+        assert_eq!(q.queued(), 11);
+        q.sent(3); // partial send
+        assert_eq!(q.queued(), 8);
+        assert_eq!(q.next_flight(), Some(&b"lo "[..]));
+        q.sent(3);
+        assert_eq!(q.next_flight(), Some(&b"world"[..]));
+        q.sent(5);
+        assert_eq!(q.queued(), 0);
+        assert_eq!(q.next_flight(), None);
+    }
+
+    #[test]
+    fn drained_buffers_shrink() {
+        let mut q = SendQueue::default();
+        q.pending.resize(4 * KEEP_CAPACITY, 0);
+        let n = q.next_flight().unwrap().len();
+        q.sent(n);
+        assert!(q.flight.capacity() <= KEEP_CAPACITY);
+    }
+}

@@ -1,0 +1,57 @@
+//! # zero-core
+//!
+//! The io_uring transport core of zero. A shard ([`Io`]) owns one ring, a payload pool of
+//! fixed slots fed to the kernel as a provided-buffer ring (multishot receives pick a slot per
+//! completion), a table of sockets with generational ids, timers and a per-tick event queue.
+//!
+//! ```no_run
+//! use zero_core::{Config, Event, Io};
+//!
+//! let mut io = Io::new(Config::default())?;
+//! io.tcp_listen("127.0.0.1:7000".parse().unwrap())?;
+//! loop {
+//!     io.poll(None)?;
+//!     while let Some((event, ops)) = io.next_event() {
+//!         if let Event::Data { conn, data } = event {
+//!             let _ = ops.send(conn, &data); // reply straight from the borrowed payload
+//!         }
+//!     }
+//! }
+//! # Ok::<(), zero_core::IoError>(())
+//! ```
+//!
+//! Events borrow the pool until the next [`Io::poll`]; [`Payload::detach`] keeps a payload
+//! longer. Other threads use an [`IoHandle`]; [`IoCluster`] runs one shard per core.
+//!
+//! ## Dependencies, and why
+//! - `io-uring`: the maintained, complete binding of the ring interface (tokio-rs).
+//! - `socket2`: socket creation and options without hand-written `setsockopt` calls.
+//! - `libc`: constants and the few calls `socket2` lacks (`eventfd`, `TCP_INFO`, affinity).
+//! - `slab`: the timer set's storage.
+//! - `thiserror`, `tracing`: the house error and logging conventions.
+//!
+//! `unsafe` lives only in the `ring` (kernel boundary) and `pool` (shared slot memory)
+//! modules, each block with its `SAFETY` argument.
+
+#![deny(missing_docs)]
+
+mod cluster;
+mod conn;
+mod error;
+mod handle;
+mod id;
+mod io;
+mod pool;
+mod ring;
+mod table;
+mod timer;
+mod udp;
+
+pub use cluster::{ClusterConfig, IoCluster};
+pub use conn::{CloseReason, SlowConsumer};
+pub use error::{IoError, Result};
+pub use handle::IoHandle;
+pub use id::{ConnId, ListenerId, UdpId};
+pub use io::{Config, ConnStats, Event, Handler, Interface, Io, ListenOptions, Ops, Payload, SendBuffer};
+pub use pool::{DetachedBuf, PoolStats};
+pub use timer::TimerId;

@@ -1,0 +1,152 @@
+//! The state of one UDP socket: its multishot `recvmsg` header and a double-buffered queue of
+//! outbound datagrams (one arena of bytes plus `(address, range)` records, reused every tick).
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use socket2::SockAddr;
+
+/// Room for any socket address the kernel reports for a datagram.
+pub(crate) const NAME_LEN: u32 = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+
+/// One batch of datagrams: their bytes back to back, and where each goes.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub bytes: Vec<u8>,
+    pub datagrams: Vec<(SockAddr, usize, usize)>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.datagrams.clear();
+    }
+}
+
+/// One UDP socket.
+pub(crate) struct Udp {
+    /// The header multishot `recvmsg` reads its name and control lengths from.
+    pub msghdr: Box<libc::msghdr>,
+    pub recv_armed: bool,
+    pub starved: bool,
+    pub pending: Batch,
+    pub flight: Batch,
+    /// Sends of `flight` still in the kernel.
+    pub flight_left: usize,
+    /// Datagrams dropped because the queue was full.
+    pub dropped: u64,
+}
+
+impl Udp {
+    pub fn new() -> Udp {
+        Udp {
+            msghdr: Box::new(libc::msghdr {
+                msg_name: std::ptr::null_mut(),
+                msg_namelen: NAME_LEN,
+                msg_iov: std::ptr::null_mut(),
+                msg_iovlen: 0,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            }),
+            recv_armed: false,
+            starved: false,
+            pending: Batch::default(),
+            flight: Batch::default(),
+            flight_left: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.pending.bytes.len() + self.flight.bytes.len()
+    }
+
+    /// Queues a datagram.
+    pub fn push(&mut self, to: SocketAddr, data: &[u8]) {
+        let start = self.pending.bytes.len();
+        self.pending.bytes.extend_from_slice(data);
+        self.pending.datagrams.push((SockAddr::from(to), start, data.len()));
+    }
+
+    /// Promotes the pending batch to flight if the previous batch is done.
+    pub fn next_flight(&mut self) -> Option<&Batch> {
+        if self.flight_left > 0 || self.pending.datagrams.is_empty() {
+            return None;
+        }
+        self.flight.clear();
+        std::mem::swap(&mut self.pending, &mut self.flight);
+        self.flight_left = self.flight.datagrams.len();
+        Some(&self.flight)
+    }
+}
+
+/// Decodes a `sockaddr_in`/`sockaddr_in6` as the kernel wrote it into a receive buffer.
+pub(crate) fn parse_sockaddr(name: &[u8]) -> Option<SocketAddr> {
+    let family = u16::from_ne_bytes(name.get(0..2)?.try_into().ok()?) as i32;
+    let port = u16::from_be_bytes(name.get(2..4)?.try_into().ok()?);
+    match family {
+        libc::AF_INET => {
+            let ip: [u8; 4] = name.get(4..8)?.try_into().ok()?;
+            Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)))
+        }
+        libc::AF_INET6 => {
+            let flow = u32::from_be_bytes(name.get(4..8)?.try_into().ok()?);
+            let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
+            let scope = u32::from_ne_bytes(name.get(24..28)?.try_into().ok()?);
+            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lays out a socket address the way the kernel does (`sockaddr_in`/`sockaddr_in6`).
+    fn kernel_bytes(a: SocketAddr) -> Vec<u8> {
+        let mut b = Vec::new();
+        match a {
+            SocketAddr::V4(v) => {
+                b.extend((libc::AF_INET as u16).to_ne_bytes());
+                b.extend(v.port().to_be_bytes());
+                b.extend(v.ip().octets());
+                b.extend([0; 8]);
+            }
+            SocketAddr::V6(v) => {
+                b.extend((libc::AF_INET6 as u16).to_ne_bytes());
+                b.extend(v.port().to_be_bytes());
+                b.extend(v.flowinfo().to_be_bytes());
+                b.extend(v.ip().octets());
+                b.extend(v.scope_id().to_ne_bytes());
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn parses_kernel_socket_addresses() {
+        for addr in ["127.0.0.1:5353", "[::1]:853", "[fe80::1%2]:9"] {
+            let a: SocketAddr = addr.parse().unwrap();
+            assert_eq!(parse_sockaddr(&kernel_bytes(a)), Some(a));
+        }
+        assert_eq!(parse_sockaddr(&[0; 3]), None);
+        assert_eq!(parse_sockaddr(&kernel_bytes("1.2.3.4:5".parse().unwrap())[..6]), None);
+    }
+
+    #[test]
+    fn batches_alternate_without_losing_order() {
+        let mut u = Udp::new();
+        let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        u.push(to, b"a");
+        u.push(to, b"bc");
+        let b = u.next_flight().unwrap();
+        assert_eq!(b.datagrams.len(), 2);
+        assert_eq!(&b.bytes, b"abc");
+        u.push(to, b"d");
+        assert!(u.next_flight().is_none(), "previous batch still in flight");
+        u.flight_left = 0;
+        assert_eq!(&u.next_flight().unwrap().bytes, b"d");
+    }
+}
