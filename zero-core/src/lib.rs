@@ -37,6 +37,7 @@
 
 mod cluster;
 mod conn;
+pub mod echo;
 mod error;
 mod handle;
 mod id;

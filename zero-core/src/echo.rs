@@ -1,0 +1,67 @@
+//! [`Echo`]: the reference handler, an echo server that loses nothing. It is what
+//! `zero echo serve` runs and what the tests and benchmarks measure, and it shows the pattern
+//! for any handler whose output follows its input: when a connection's send queue is full, hold
+//! the payloads (detached, no copy) and replay them on `Event::Writable`; the shard has paused
+//! reads meanwhile, so what is held stays bounded.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::error::IoError;
+use crate::id::ConnId;
+use crate::io::{Event, Handler, Ops};
+use crate::pool::DetachedBuf;
+
+/// An echo handler.
+#[derive(Default)]
+pub struct Echo {
+    held: HashMap<ConnId, VecDeque<DetachedBuf>>,
+    /// Connections accepted so far.
+    pub accepted: u64,
+    /// Bytes echoed so far.
+    pub bytes: u64,
+}
+
+impl Echo {
+    /// Sends `data` or, if the queue is full, holds it; returns false if it had to hold it.
+    fn echo(&mut self, ops: &mut Ops, conn: ConnId, data: &[u8]) -> bool {
+        match ops.send(conn, data) {
+            Ok(()) => {
+                self.bytes += data.len() as u64;
+                true
+            }
+            Err(IoError::SendQueueFull { .. }) => false,
+            Err(e) => {
+                tracing::debug!(%conn, error = %e, "echo dropped: connection is going away");
+                true
+            }
+        }
+    }
+}
+
+impl Handler for Echo {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        match event {
+            Event::Accepted { .. } => self.accepted += 1,
+            Event::Data { conn, data } => {
+                if let Some(q) = self.held.get_mut(&conn) {
+                    q.push_back(data.detach());
+                } else if !self.echo(ops, conn, &data) {
+                    self.held.entry(conn).or_default().push_back(data.detach());
+                }
+            }
+            Event::Writable { conn } => {
+                let Some(mut q) = self.held.remove(&conn) else { return };
+                while let Some(buf) = q.pop_front() {
+                    if !self.echo(ops, conn, &buf) {
+                        q.push_front(buf);
+                        self.held.insert(conn, q);
+                        return;
+                    }
+                }
+            }
+            Event::HalfClosed { conn } => drop(ops.close(conn)),
+            Event::Closed { conn, .. } => drop(self.held.remove(&conn)),
+            _ => {}
+        }
+    }
+}
