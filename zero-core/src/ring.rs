@@ -365,4 +365,13 @@ mod tests {
         assert_eq!(d.gen, 0x34_5678);
         assert!(Token::decode(0).is_none());
     }
+
+    #[test]
+    fn refused_rings_say_why_and_what_to_do() {
+        let msg = |errno| ring_setup_error(io::Error::from_raw_os_error(errno)).to_string();
+        assert!(msg(libc::EPERM).contains("io_uring_disabled"), "{}", msg(libc::EPERM));
+        assert!(msg(libc::ENOSYS).contains("seccomp"));
+        assert!(msg(libc::ENOMEM).contains("RLIMIT_MEMLOCK"));
+        assert!(msg(libc::EINVAL).contains("Linux 6.0"));
+    }
 }
