@@ -1,0 +1,189 @@
+//! `zero bench echo`: a closed-loop load generator for any TCP echo server, itself a zero-core
+//! shard. Each connection keeps `pipeline` messages in flight; every message carries its send
+//! time in its first 8 bytes, so latency is measured from the echoed bytes alone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use hdrhistogram::Histogram;
+use zero_core::{Config, ConnId, Event, Handler, Io, Ops};
+
+/// Options of `zero bench echo`.
+#[derive(Args, Debug)]
+pub struct EchoLoad {
+    /// The echo server to drive.
+    #[arg(long)]
+    target: SocketAddr,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 50)]
+    conns: usize,
+    /// Bytes per message (at least 8: the send timestamp).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Seconds to measure (after a warm-up of one second).
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Messages in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+}
+
+/// Per-connection receive progress.
+#[derive(Default)]
+struct Flow {
+    /// Bytes of the current message received so far.
+    offset: usize,
+    /// Its timestamp, gathered from its first 8 bytes.
+    stamp: [u8; 8],
+}
+
+struct Load {
+    size: usize,
+    pipeline: usize,
+    epoch: Instant,
+    flows: HashMap<ConnId, Flow>,
+    message: Vec<u8>,
+    connected: usize,
+    errors: u64,
+    measuring: bool,
+    completed: u64,
+    latency: Histogram<u64>,
+}
+
+impl Load {
+    fn send_one(&mut self, ops: &mut Ops, conn: ConnId) {
+        let nanos = self.epoch.elapsed().as_nanos() as u64;
+        self.message[..8].copy_from_slice(&nanos.to_le_bytes());
+        if ops.send(conn, &self.message).is_err() {
+            self.errors += 1;
+        }
+    }
+
+    fn received(&mut self, ops: &mut Ops, conn: ConnId, mut data: &[u8]) {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let mut done = 0;
+        {
+            let Some(flow) = self.flows.get_mut(&conn) else { return };
+            while !data.is_empty() {
+                let take = (self.size - flow.offset).min(data.len());
+                if flow.offset < 8 {
+                    let n = (8 - flow.offset).min(take);
+                    flow.stamp[flow.offset..flow.offset + n].copy_from_slice(&data[..n]);
+                }
+                flow.offset += take;
+                data = &data[take..];
+                if flow.offset == self.size {
+                    flow.offset = 0;
+                    done += 1;
+                    if self.measuring {
+                        let sent = u64::from_le_bytes(flow.stamp);
+                        let _ = self.latency.record(now.saturating_sub(sent).max(1));
+                    }
+                }
+            }
+        }
+        if self.measuring {
+            self.completed += done;
+        }
+        for _ in 0..done {
+            self.send_one(ops, conn);
+        }
+    }
+}
+
+impl Handler for Load {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        match event {
+            Event::Connected { conn } => {
+                self.connected += 1;
+                self.flows.insert(conn, Flow::default());
+                for _ in 0..self.pipeline {
+                    self.send_one(ops, conn);
+                }
+            }
+            Event::Data { conn, data } => self.received(ops, conn, &data),
+            Event::ConnectFailed { error, .. } => {
+                self.errors += 1;
+                eprintln!("zero bench echo: {error}");
+            }
+            Event::Closed { conn, reason } => {
+                if self.flows.remove(&conn).is_some() {
+                    self.errors += 1;
+                    eprintln!("zero bench echo: {conn} closed by the server: {reason:?}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the load and prints the summary; the last line is machine-readable:
+/// `result msgs_per_sec=.. p50_us=.. p99_us=.. p999_us=.. errors=..`.
+pub fn run(opts: EchoLoad) -> Result<(), String> {
+    if opts.size < 8 {
+        return Err("--size must be at least 8 bytes (the timestamp)".into());
+    }
+    if opts.conns == 0 || opts.pipeline == 0 {
+        return Err("--conns and --pipeline must be positive".into());
+    }
+    let mut config = Config::default();
+    config.max_connections = opts.conns + 16;
+    let mut io = Io::new(config).map_err(|e| e.to_string())?;
+    let mut load = Load {
+        size: opts.size,
+        pipeline: opts.pipeline,
+        epoch: Instant::now(),
+        flows: HashMap::with_capacity(opts.conns),
+        message: vec![0x2A; opts.size],
+        connected: 0,
+        errors: 0,
+        measuring: false,
+        completed: 0,
+        latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
+    };
+    for _ in 0..opts.conns {
+        io.tcp_connect(opts.target).map_err(|e| e.to_string())?;
+    }
+    let connect_deadline = Instant::now() + Duration::from_secs(10);
+    while load.connected + (load.errors as usize) < opts.conns {
+        if Instant::now() > connect_deadline {
+            return Err(format!("only {} of {} connections came up in 10 s", load.connected, opts.conns));
+        }
+        io.run_once(&mut load, Some(Duration::from_millis(100))).map_err(|e| e.to_string())?;
+    }
+    if load.connected == 0 {
+        return Err(format!("could not connect to {}", opts.target));
+    }
+    let tick = Some(Duration::from_millis(10));
+    let warm_until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < warm_until {
+        io.run_once(&mut load, tick).map_err(|e| e.to_string())?;
+    }
+    load.measuring = true;
+    let start = Instant::now();
+    let end = start + Duration::from_secs(opts.duration);
+    while Instant::now() < end {
+        io.run_once(&mut load, tick).map_err(|e| e.to_string())?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    load.measuring = false;
+    let rate = load.completed as f64 / elapsed;
+    let us = |q: f64| load.latency.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "target {}  conns {}  size {}  pipeline {}  {:.1} s",
+        opts.target, load.connected, opts.size, opts.pipeline, elapsed
+    );
+    println!("messages      {}", load.completed);
+    println!("messages/s    {rate:.0}");
+    println!("latency us    p50 {:.1}  p99 {:.1}  p999 {:.1}  max {:.1}", us(0.5), us(0.99), us(0.999), load.latency.max() as f64 / 1000.0);
+    println!(
+        "result msgs_per_sec={rate:.1} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={}",
+        us(0.5),
+        us(0.99),
+        us(0.999),
+        load.errors
+    );
+    Ok(())
+}
