@@ -65,7 +65,9 @@ impl Load {
         let now = self.epoch.elapsed().as_nanos() as u64;
         let mut done = 0;
         {
-            let Some(flow) = self.flows.get_mut(&conn) else { return };
+            let Some(flow) = self.flows.get_mut(&conn) else {
+                return;
+            };
             while !data.is_empty() {
                 let take = (self.size - flow.offset).min(data.len());
                 if flow.offset < 8 {
@@ -108,11 +110,9 @@ impl Handler for Load {
                 self.errors += 1;
                 eprintln!("zero bench echo: {error}");
             }
-            Event::Closed { conn, reason } => {
-                if self.flows.remove(&conn).is_some() {
-                    self.errors += 1;
-                    eprintln!("zero bench echo: {conn} closed by the server: {reason:?}");
-                }
+            Event::Closed { conn, reason } if self.flows.remove(&conn).is_some() => {
+                self.errors += 1;
+                eprintln!("zero bench echo: {conn} closed by the server: {reason:?}");
             }
             _ => {}
         }
@@ -177,7 +177,13 @@ pub fn run(opts: EchoLoad) -> Result<(), String> {
     );
     println!("messages      {}", load.completed);
     println!("messages/s    {rate:.0}");
-    println!("latency us    p50 {:.1}  p99 {:.1}  p999 {:.1}  max {:.1}", us(0.5), us(0.99), us(0.999), load.latency.max() as f64 / 1000.0);
+    println!(
+        "latency us    p50 {:.1}  p99 {:.1}  p999 {:.1}  max {:.1}",
+        us(0.5),
+        us(0.99),
+        us(0.999),
+        load.latency.max() as f64 / 1000.0
+    );
     println!(
         "result msgs_per_sec={rate:.1} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={}",
         us(0.5),

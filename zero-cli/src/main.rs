@@ -56,6 +56,8 @@ struct ServeArgs {
 
 fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
     let mut config = zero_core::ClusterConfig::new(args.shards);
+    config.io = zero_core::echo::Echo::config();
+    config.io = zero_core::echo::Echo::config();
     if args.pin {
         config.cpus = (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
     }

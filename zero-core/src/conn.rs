@@ -101,7 +101,6 @@ impl SendQueue {
             }
         }
     }
-
 }
 
 /// An outbound connect in progress; boxed in the slot so the kernel's pointers stay valid.

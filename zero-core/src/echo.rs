@@ -4,17 +4,20 @@
 //! the payloads (detached, no copy) and replay them on `Event::Writable`; the shard has paused
 //! reads meanwhile, so what is held stays bounded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::error::IoError;
 use crate::id::ConnId;
-use crate::io::{Event, Handler, Ops};
+use crate::io::{Config, Event, Handler, Ops};
 use crate::pool::DetachedBuf;
 
-/// An echo handler.
+/// An echo handler. Run it with `Config::half_open` set, so that a peer's FIN waits for the
+/// echo of everything before it (see [`Echo::config`]).
 #[derive(Default)]
 pub struct Echo {
     held: HashMap<ConnId, VecDeque<DetachedBuf>>,
+    /// Connections whose peer has finished: close once their held data is out.
+    finished: HashSet<ConnId>,
     /// Connections accepted so far.
     pub accepted: u64,
     /// Bytes echoed so far.
@@ -22,6 +25,11 @@ pub struct Echo {
 }
 
 impl Echo {
+    /// The shard configuration Echo is meant for: defaults, with `half_open` set.
+    pub fn config() -> Config {
+        Config { half_open: true, ..Config::default() }
+    }
+
     /// Sends `data` or, if the queue is full, holds it; returns false if it had to hold it.
     fn echo(&mut self, ops: &mut Ops, conn: ConnId, data: &[u8]) -> bool {
         match ops.send(conn, data) {
@@ -50,7 +58,9 @@ impl Handler for Echo {
                 }
             }
             Event::Writable { conn } => {
-                let Some(mut q) = self.held.remove(&conn) else { return };
+                let Some(mut q) = self.held.remove(&conn) else {
+                    return;
+                };
                 while let Some(buf) = q.pop_front() {
                     if !self.echo(ops, conn, &buf) {
                         q.push_front(buf);
@@ -58,9 +68,21 @@ impl Handler for Echo {
                         return;
                     }
                 }
+                if self.finished.remove(&conn) {
+                    let _ = ops.close(conn);
+                }
             }
-            Event::HalfClosed { conn } => drop(ops.close(conn)),
-            Event::Closed { conn, .. } => drop(self.held.remove(&conn)),
+            Event::HalfClosed { conn } => {
+                if self.held.contains_key(&conn) {
+                    self.finished.insert(conn);
+                } else {
+                    let _ = ops.close(conn);
+                }
+            }
+            Event::Closed { conn, .. } => {
+                self.held.remove(&conn);
+                self.finished.remove(&conn);
+            }
             _ => {}
         }
     }

@@ -8,9 +8,7 @@ use std::io;
 #[non_exhaustive]
 pub enum IoError {
     /// The kernel refused to create an io_uring instance.
-    #[error(
-        "io_uring_setup failed: {cause}. {advice}"
-    )]
+    #[error("io_uring_setup failed: {cause}. {advice}")]
     RingUnavailable {
         /// The error returned by `io_uring_setup(2)`.
         cause: io::Error,
@@ -81,9 +79,7 @@ impl IoError {
     /// The underlying OS error number, if any.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            IoError::Syscall { cause, .. } | IoError::RingUnavailable { cause, .. } => {
-                cause.raw_os_error()
-            }
+            IoError::Syscall { cause, .. } | IoError::RingUnavailable { cause, .. } => cause.raw_os_error(),
             _ => None,
         }
     }

@@ -219,16 +219,51 @@ pub enum Event<'a> {
 
 /// An event as queued: payloads are slot references, materialized when delivered.
 enum Raw {
-    Accepted { conn: ConnId, listener: ListenerId },
-    Connected { conn: ConnId },
-    ConnectFailed { conn: ConnId, error: IoError },
-    Data { conn: ConnId, bid: u16, len: usize },
-    HalfClosed { conn: ConnId },
-    Closed { conn: ConnId, reason: CloseReason },
-    Writable { conn: ConnId },
-    Datagram { udp: UdpId, peer: SocketAddr, bid: u16, offset: usize, len: usize },
-    Timer { id: TimerId, token: u64 },
-    PoolPressure { stats: PoolStats },
+    Accepted {
+        conn: ConnId,
+        listener: ListenerId,
+    },
+    Connected {
+        conn: ConnId,
+    },
+    ConnectFailed {
+        conn: ConnId,
+        error: IoError,
+    },
+    Data {
+        conn: ConnId,
+        bid: u16,
+        len: usize,
+    },
+    HalfClosed {
+        conn: ConnId,
+    },
+    /// The peer's FIN without `Config::half_open`: close gracefully once the events before it
+    /// (and the replies they cause) are through. Never shown to the handler.
+    PeerFinished {
+        conn: ConnId,
+    },
+    Closed {
+        conn: ConnId,
+        reason: CloseReason,
+    },
+    Writable {
+        conn: ConnId,
+    },
+    Datagram {
+        udp: UdpId,
+        peer: SocketAddr,
+        bid: u16,
+        offset: usize,
+        len: usize,
+    },
+    Timer {
+        id: TimerId,
+        token: u64,
+    },
+    PoolPressure {
+        stats: PoolStats,
+    },
     Message(Box<dyn Any + Send>),
 }
 
@@ -320,7 +355,8 @@ impl Io {
         self.flush()?;
         self.ops.now = Instant::now();
         let wait = if self.ops.events.is_empty() {
-            let until_timer = self.ops.timers.next_deadline().map(|d| d.saturating_duration_since(self.ops.now));
+            let until_timer =
+                self.ops.timers.next_deadline().map(|d| d.saturating_duration_since(self.ops.now));
             match (timeout, until_timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -338,7 +374,12 @@ impl Io {
 
     /// The next queued event, with the submit side to act on it.
     pub fn next_event(&mut self) -> Option<(Event<'_>, &mut Ops)> {
-        let raw = self.ops.events.pop_front()?;
+        let raw = loop {
+            match self.ops.events.pop_front()? {
+                Raw::PeerFinished { conn } => self.ops.peer_finished(conn),
+                raw => break raw,
+            }
+        };
         let pool = &self.pool;
         let event = match raw {
             Raw::Accepted { conn, listener } => Event::Accepted { conn, listener },
@@ -348,6 +389,7 @@ impl Io {
                 Event::Data { conn, data: Payload { bytes: pool.bytes(bid, 0, len), pool, bid, offset: 0 } }
             }
             Raw::HalfClosed { conn } => Event::HalfClosed { conn },
+            Raw::PeerFinished { .. } => unreachable!("handled above"),
             Raw::Closed { conn, reason } => Event::Closed { conn, reason },
             Raw::Writable { conn } => Event::Writable { conn },
             Raw::Datagram { udp, peer, bid, offset, len } => Event::Datagram {
@@ -373,7 +415,11 @@ impl Io {
     }
 
     /// [`Io::poll`] then [`Io::dispatch`].
-    pub fn run_once<H: Handler + ?Sized>(&mut self, handler: &mut H, timeout: Option<Duration>) -> Result<usize> {
+    pub fn run_once<H: Handler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
         self.poll(timeout)?;
         Ok(self.dispatch(handler))
     }
@@ -534,13 +580,17 @@ impl Drop for Io {
             let _ = self.ring.cancel(Token::new(Op::Wake, 0, 0), Token::new(Op::Cancel, u32::MAX, 0));
         }
         while (self.ops.table.len() > 0 || self.wake_armed) && Instant::now() < deadline {
-            if self.flush().is_err() || self.ring.submit_and_wait(1, Some(Duration::from_millis(50))).is_err() {
+            if self.flush().is_err() || self.ring.submit_and_wait(1, Some(Duration::from_millis(50))).is_err()
+            {
                 break;
             }
             self.reap();
         }
         if self.ops.table.len() > 0 || self.wake_armed {
-            tracing::error!(sockets = self.ops.table.len(), "operations still in flight at shutdown; leaking the pool");
+            tracing::error!(
+                sockets = self.ops.table.len(),
+                "operations still in flight at shutdown; leaking the pool"
+            );
             self.pool.leak();
             self.ring.leak_wake_buf();
         }
@@ -550,7 +600,8 @@ impl Drop for Io {
 /// Accessors shared by the public API: the live slot for an id, of the right kind.
 macro_rules! stream_mut {
     ($ops:expr, $conn:expr) => {{
-        let slot = $ops.table.live_mut($conn.index, $conn.gen).ok_or_else(|| IoError::Stale($conn.to_string()))?;
+        let slot =
+            $ops.table.live_mut($conn.index, $conn.gen).ok_or_else(|| IoError::Stale($conn.to_string()))?;
         match &mut slot.kind {
             Kind::Stream(s) => (s, &slot.sock),
             _ => return Err(IoError::WrongKind("not a stream connection")),
@@ -617,12 +668,21 @@ impl Ops {
     /// Listens for Unix stream connections at `path` (which must not exist).
     pub fn unix_listen(&mut self, path: impl AsRef<Path>) -> Result<ListenerId> {
         let path = path.as_ref();
-        let addr = SockAddr::unix(path).map_err(|e| IoError::sys(format!("unix address {}", path.display()), e))?;
-        let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(|e| IoError::sys("socket(unix)", e))?;
+        let addr =
+            SockAddr::unix(path).map_err(|e| IoError::sys(format!("unix address {}", path.display()), e))?;
+        let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)
+            .map_err(|e| IoError::sys("socket(unix)", e))?;
         self.listen(sock, &addr, &path.display().to_string(), ListenOptions::default().backlog, false)
     }
 
-    fn listen(&mut self, sock: Socket, addr: &SockAddr, name: &str, backlog: i32, nodelay: bool) -> Result<ListenerId> {
+    fn listen(
+        &mut self,
+        sock: Socket,
+        addr: &SockAddr,
+        name: &str,
+        backlog: i32,
+        nodelay: bool,
+    ) -> Result<ListenerId> {
         sock.bind(addr).map_err(|e| IoError::sys(format!("bind {name}"), e))?;
         sock.listen(backlog).map_err(|e| IoError::sys(format!("listen {name}"), e))?;
         let (index, gen) = self.insert(sock, Kind::Listener { accept_armed: false, nodelay }, false)?;
@@ -631,7 +691,10 @@ impl Ops {
 
     /// The address a listener is bound to.
     pub fn listener_addr(&self, listener: ListenerId) -> Result<SocketAddr> {
-        let slot = self.table.live(listener.index, listener.gen).ok_or_else(|| IoError::Stale(listener.to_string()))?;
+        let slot = self
+            .table
+            .live(listener.index, listener.gen)
+            .ok_or_else(|| IoError::Stale(listener.to_string()))?;
         local_inet_addr(&slot.sock)
     }
 
@@ -664,14 +727,17 @@ impl Ops {
     /// Connects to the Unix stream socket at `path`.
     pub fn unix_connect(&mut self, path: impl AsRef<Path>) -> Result<ConnId> {
         let path = path.as_ref();
-        let addr = SockAddr::unix(path).map_err(|e| IoError::sys(format!("unix address {}", path.display()), e))?;
-        let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None).map_err(|e| IoError::sys("socket(unix)", e))?;
+        let addr =
+            SockAddr::unix(path).map_err(|e| IoError::sys(format!("unix address {}", path.display()), e))?;
+        let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)
+            .map_err(|e| IoError::sys("socket(unix)", e))?;
         self.connect(sock, addr, self.config.connect_timeout)
     }
 
     fn connect(&mut self, sock: Socket, addr: SockAddr, timeout: Duration) -> Result<ConnId> {
         let mut stream = Stream::new(Phase::Connecting, None, self.config.half_open);
-        stream.connecting = Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
+        stream.connecting =
+            Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
         let (index, gen) = self.insert(sock, Kind::Stream(stream), false)?;
         Ok(ConnId::new(index, gen))
     }
@@ -712,7 +778,9 @@ impl Ops {
             Phase::Open => {
                 s.phase = Phase::Closing;
                 s.close_reason = CloseReason::Local;
-                s.linger = Some(self.timers.insert(now + linger, TimerKind::Linger { index: conn.index, gen: conn.gen }));
+                s.linger = Some(
+                    self.timers.insert(now + linger, TimerKind::Linger { index: conn.index, gen: conn.gen }),
+                );
                 self.table.touch(conn.index, conn.gen);
             }
         }
@@ -766,7 +834,8 @@ impl Ops {
     /// Queue state and, for TCP, the kernel's `TCP_INFO` (RTT, congestion window).
     pub fn conn_stats(&mut self, conn: ConnId) -> Result<ConnStats> {
         let (s, sock) = stream_mut!(self, conn);
-        let mut stats = ConnStats { send_queued: s.send.queued(), reads_paused: s.paused, ..ConnStats::default() };
+        let mut stats =
+            ConnStats { send_queued: s.send.queued(), reads_paused: s.paused, ..ConnStats::default() };
         if let Ok(info) = ring::tcp_info(sock) {
             stats.rtt = Some(Duration::from_micros(info.tcpi_rtt as u64));
             stats.rtt_var = Some(Duration::from_micros(info.tcpi_rttvar as u64));
@@ -833,21 +902,38 @@ impl Ops {
     }
 
     /// Joins a source-specific multicast group (IPv4, RFC 4607): only `source`'s datagrams.
-    pub fn udp_join_ssm(&mut self, udp: UdpId, group: std::net::Ipv4Addr, source: std::net::Ipv4Addr, interface: std::net::Ipv4Addr) -> Result<()> {
+    pub fn udp_join_ssm(
+        &mut self,
+        udp: UdpId,
+        group: std::net::Ipv4Addr,
+        source: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> Result<()> {
         let (_, sock) = self.udp_mut(udp)?;
         sock.join_ssm_v4(&source, &group, &interface)
             .map_err(|e| IoError::sys(format!("join source-specific group {group} from {source}"), e))
     }
 
     /// Leaves a source-specific multicast group.
-    pub fn udp_leave_ssm(&mut self, udp: UdpId, group: std::net::Ipv4Addr, source: std::net::Ipv4Addr, interface: std::net::Ipv4Addr) -> Result<()> {
+    pub fn udp_leave_ssm(
+        &mut self,
+        udp: UdpId,
+        group: std::net::Ipv4Addr,
+        source: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> Result<()> {
         let (_, sock) = self.udp_mut(udp)?;
         sock.leave_ssm_v4(&source, &group, &interface)
             .map_err(|e| IoError::sys(format!("leave source-specific group {group} from {source}"), e))
     }
 
     /// Sets the interface and loopback of outgoing IPv4 multicast.
-    pub fn udp_multicast_v4(&mut self, udp: UdpId, interface: std::net::Ipv4Addr, loopback: bool) -> Result<()> {
+    pub fn udp_multicast_v4(
+        &mut self,
+        udp: UdpId,
+        interface: std::net::Ipv4Addr,
+        loopback: bool,
+    ) -> Result<()> {
         let (_, sock) = self.udp_mut(udp)?;
         sock.set_multicast_if_v4(&interface).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_IF)", e))?;
         sock.set_multicast_loop_v4(loopback).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_LOOP)", e))
@@ -889,7 +975,9 @@ impl Ops {
 
     /// Closes the slot to the user; frees it once the kernel has finished with it.
     fn release(&mut self, index: u32, gen: u32, reason: CloseReason) {
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
         if slot.life != Life::Live {
             return;
         }
@@ -925,10 +1013,27 @@ impl Ops {
         }
     }
 
+    /// The peer finished sending and the connection is not half-open: close it gracefully.
+    fn peer_finished(&mut self, conn: ConnId) {
+        let deadline = self.now + self.config.close_linger;
+        let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.live_mut(conn.index, conn.gen) else {
+            return;
+        };
+        if s.phase == Phase::Open {
+            s.phase = Phase::Closing;
+            s.close_reason = CloseReason::PeerClosed;
+            let linger = TimerKind::Linger { index: conn.index, gen: conn.gen };
+            s.linger = Some(self.timers.insert(deadline, linger));
+            self.table.touch(conn.index, conn.gen);
+        }
+    }
+
     // ---- internals: submissions ------------------------------------------------------------
 
     fn flush_slot(&mut self, ring: &mut Ring, pool: &Pool, index: u32, gen: u32) -> Result<()> {
-        let Some(slot) = self.table.get_mut(index, gen) else { return Ok(()) };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return Ok(());
+        };
         slot.touched = false;
         let fd = slot.sock.as_raw_fd();
         let token = |op| Token::new(op, index, gen);
@@ -1025,8 +1130,12 @@ impl Ops {
     // ---- internals: completions ------------------------------------------------------------
 
     fn on_accept(&mut self, index: u32, gen: u32, c: &Completion) {
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
-        let Kind::Listener { accept_armed, nodelay } = &mut slot.kind else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let Kind::Listener { accept_armed, nodelay } = &mut slot.kind else {
+            return;
+        };
         let nodelay = *nodelay;
         if !c.more() {
             *accept_armed = false;
@@ -1055,9 +1164,13 @@ impl Ops {
 
     fn on_recv(&mut self, index: u32, gen: u32, c: &Completion, pool: &mut Pool) {
         let conn = ConnId::new(index, gen);
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
         let live = slot.life == Life::Live;
-        let Kind::Stream(s) = &mut slot.kind else { return };
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
         if !c.more() {
             s.recv_armed = false;
         }
@@ -1072,14 +1185,8 @@ impl Ops {
                 s.read_closed = true;
                 touch = live;
                 if live && s.phase == Phase::Open {
-                    if s.half_open {
-                        self.events.push_back(Raw::HalfClosed { conn });
-                    } else {
-                        s.phase = Phase::Closing;
-                        s.close_reason = CloseReason::PeerClosed;
-                        let deadline = self.now + self.config.close_linger;
-                        s.linger = Some(self.timers.insert(deadline, TimerKind::Linger { index, gen }));
-                    }
+                    let fin = if s.half_open { Raw::HalfClosed { conn } } else { Raw::PeerFinished { conn } };
+                    self.events.push_back(fin);
                 } else if live && s.phase == Phase::Closing && s.write_closed {
                     let reason = s.close_reason;
                     self.release(index, gen, reason);
@@ -1106,9 +1213,13 @@ impl Ops {
     fn on_send(&mut self, index: u32, gen: u32, c: &Completion) {
         let conn = ConnId::new(index, gen);
         let limit = self.config.send_queue_limit;
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
         let live = slot.life == Life::Live;
-        let Kind::Stream(s) = &mut slot.kind else { return };
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
         if c.result < 0 {
             s.send.busy = false;
             if live && c.result != -libc::ECANCELED {
@@ -1134,11 +1245,15 @@ impl Ops {
 
     fn on_connect(&mut self, index: u32, gen: u32, c: &Completion) {
         let conn = ConnId::new(index, gen);
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
         if slot.life != Life::Live {
             return;
         }
-        let Kind::Stream(s) = &mut slot.kind else { return };
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
         if c.result == 0 {
             s.phase = Phase::Open;
             slot.announce_close = true;
@@ -1149,7 +1264,12 @@ impl Ops {
         let peer = s
             .connecting
             .as_ref()
-            .and_then(|c| c.addr.as_socket().map(|a| a.to_string()).or_else(|| c.addr.as_pathname().map(|p| p.display().to_string())))
+            .and_then(|c| {
+                c.addr
+                    .as_socket()
+                    .map(|a| a.to_string())
+                    .or_else(|| c.addr.as_pathname().map(|p| p.display().to_string()))
+            })
             .unwrap_or_default();
         let error = if c.result == -libc::ECANCELED {
             IoError::ConnectTimeout(peer)
@@ -1162,7 +1282,9 @@ impl Ops {
 
     fn on_recvmsg(&mut self, index: u32, gen: u32, c: &Completion, pool: &mut Pool) {
         let udp = UdpId::new(index, gen);
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
         let live = slot.life == Life::Live;
         let Kind::Udp(u) = &mut slot.kind else { return };
         if !c.more() {
@@ -1179,8 +1301,16 @@ impl Ops {
                             tracing::warn!(%udp, slot_size = pool.slot_size(), "datagram truncated to the pool's slot size");
                         }
                         match parse_sockaddr(out.name_data()) {
-                            Some(peer) => self.events.push_back(Raw::Datagram { udp, peer, bid, offset, len: payload.len() }),
-                            None => tracing::warn!(%udp, "datagram from an address family zero-core does not handle"),
+                            Some(peer) => self.events.push_back(Raw::Datagram {
+                                udp,
+                                peer,
+                                bid,
+                                offset,
+                                len: payload.len(),
+                            }),
+                            None => {
+                                tracing::warn!(%udp, "datagram from an address family zero-core does not handle")
+                            }
                         }
                     }
                     Err(()) => tracing::warn!(%udp, "malformed recvmsg completion"),
@@ -1201,7 +1331,9 @@ impl Ops {
     }
 
     fn on_send_to(&mut self, index: u32, gen: u32, c: &Completion) {
-        let Some(slot) = self.table.get_mut(index, gen) else { return };
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
         let Kind::Udp(u) = &mut slot.kind else { return };
         u.flight_left -= 1;
         if c.result < 0 && c.result != -libc::ECANCELED {

@@ -72,7 +72,9 @@ impl Slots {
         debug_assert!(offset + len <= self.slot_size);
         // SAFETY: in bounds of the region by the caller's contract; the kernel does not write
         // to a slot that is not in the buffer ring.
-        unsafe { std::slice::from_raw_parts(self.region.ptr.add(bid as usize * self.slot_size + offset), len) }
+        unsafe {
+            std::slice::from_raw_parts(self.region.ptr.add(bid as usize * self.slot_size + offset), len)
+        }
     }
 }
 
@@ -128,11 +130,9 @@ impl Pool {
         // SAFETY: `ring_mem` is page aligned, sized for `count` entries, and lives in the Pool;
         // `Io` drops the ring (and with it the registration) before the Pool.
         unsafe {
-            ring.submitter()
-                .register_buf_ring_with_flags(ring_mem.ptr as u64, count, group, 0)
-                .map_err(|e| {
-                    IoError::sys("io_uring_register(PBUF_RING): provided buffer rings need Linux 5.19+", e)
-                })?;
+            ring.submitter().register_buf_ring_with_flags(ring_mem.ptr as u64, count, group, 0).map_err(
+                |e| IoError::sys("io_uring_register(PBUF_RING): provided buffer rings need Linux 5.19+", e),
+            )?;
         }
         let mut pool = Pool {
             slots,

@@ -199,7 +199,14 @@ impl Ring {
     }
 
     /// Starts a connect to `addr` (owned by the slot) with a linked timeout.
-    pub fn connect(&mut self, fd: RawFd, addr: &SockAddr, timeout: &types::Timespec, index: u32, gen: u32) -> Result<()> {
+    pub fn connect(
+        &mut self,
+        fd: RawFd,
+        addr: &SockAddr,
+        timeout: &types::Timespec,
+        index: u32,
+        gen: u32,
+    ) -> Result<()> {
         let connect = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len())
             .build()
             .flags(squeue::Flags::IO_LINK)

@@ -17,7 +17,9 @@ pub(crate) enum Kind {
 pub(crate) enum Life {
     Live,
     /// Closed to the user; operations in flight are being cancelled.
-    Releasing { cancel_sent: bool },
+    Releasing {
+        cancel_sent: bool,
+    },
 }
 
 /// One socket and its state.
@@ -128,10 +130,6 @@ impl Table {
 
     /// Every (index, generation) in use.
     pub fn ids(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.slot.is_some())
-            .map(|(i, e)| (i as u32, e.gen))
+        self.entries.iter().enumerate().filter(|(_, e)| e.slot.is_some()).map(|(i, e)| (i as u32, e.gen))
     }
 }

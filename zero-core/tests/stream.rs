@@ -87,7 +87,9 @@ fn a_thousand_concurrent_connections() {
     let mut clients = Clients { expected: HashMap::new(), got: HashMap::new(), done: 0, failed: 0 };
     for i in 0..1000 {
         let conn = io.tcp_connect(server.addr).unwrap();
-        clients.expected.insert(conn, format!("connection {i} says hello {}", "x".repeat(i % 200)).into_bytes());
+        clients
+            .expected
+            .insert(conn, format!("connection {i} says hello {}", "x".repeat(i % 200)).into_bytes());
     }
     run_until(&mut io, &mut clients, Duration::from_secs(60), |c| c.done + c.failed == 1000);
     assert_eq!(clients.failed, 0);
@@ -191,6 +193,33 @@ fn peer_fin_closes_gracefully_by_default() {
     let mut rest = vec![];
     c.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
+}
+
+/// Answers each message with "ack:" and the message.
+struct Acker;
+
+impl Handler for Acker {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        if let Event::Data { conn, data } = event {
+            ops.send(conn, b"ack:").unwrap();
+            ops.send(conn, &data).unwrap();
+        }
+    }
+}
+
+#[test]
+fn replies_to_data_that_arrived_with_the_peers_fin_are_delivered() {
+    // Without half_open the shard closes on the peer's FIN, but only after the handler has
+    // seen (and answered) everything that came before it.
+    let server = Server::spawn(Config::default(), |io| (Acker, listen(io)));
+    for _ in 0..50 {
+        let mut c = TcpStream::connect(server.addr).unwrap();
+        c.write_all(b"request").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut reply = vec![];
+        c.read_to_end(&mut reply).unwrap();
+        assert_eq!(reply, b"ack:request");
+    }
 }
 
 #[test]

@@ -31,9 +31,7 @@ fn parse_args() -> Result<SocketAddr, String> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => {
-                listen = args
-                    .next()
-                    .ok_or_else(|| "--listen needs a value".to_owned())?;
+                listen = args.next().ok_or_else(|| "--listen needs a value".to_owned())?;
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -45,9 +43,7 @@ fn parse_args() -> Result<SocketAddr, String> {
             },
         }
     }
-    listen
-        .parse()
-        .map_err(|e| format!("invalid --listen address `{listen}`: {e}"))
+    listen.parse().map_err(|e| format!("invalid --listen address `{listen}`: {e}"))
 }
 
 /// Echoes everything read from `stream` back to it until EOF or an error.

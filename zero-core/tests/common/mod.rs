@@ -17,7 +17,10 @@ pub struct Server<H> {
 
 impl<H: Handler + Send + 'static> Server<H> {
     /// Starts a shard; `setup` opens its sockets and returns the handler and the address to report.
-    pub fn spawn(config: Config, setup: impl FnOnce(&mut Io) -> (H, SocketAddr) + Send + 'static) -> Server<H> {
+    pub fn spawn(
+        config: Config,
+        setup: impl FnOnce(&mut Io) -> (H, SocketAddr) + Send + 'static,
+    ) -> Server<H> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut io = Io::new(config).expect("shard starts");
@@ -47,7 +50,8 @@ impl<H> Drop for Server<H> {
 }
 
 /// A TCP echo server on an ephemeral loopback port.
-pub fn echo_server(config: Config) -> Server<zero_core::echo::Echo> {
+pub fn echo_server(mut config: Config) -> Server<zero_core::echo::Echo> {
+    config.half_open = true;
     Server::spawn(config, |io| {
         let l = io.tcp_listen("127.0.0.1:0".parse().unwrap()).unwrap();
         (zero_core::echo::Echo::default(), io.listener_addr(l).unwrap())
@@ -55,7 +59,12 @@ pub fn echo_server(config: Config) -> Server<zero_core::echo::Echo> {
 }
 
 /// Polls `io` until `done` or the deadline, dispatching to `handler`.
-pub fn run_until<H: Handler>(io: &mut Io, handler: &mut H, limit: Duration, mut done: impl FnMut(&H) -> bool) {
+pub fn run_until<H: Handler>(
+    io: &mut Io,
+    handler: &mut H,
+    limit: Duration,
+    mut done: impl FnMut(&H) -> bool,
+) {
     let deadline = Instant::now() + limit;
     while !done(handler) {
         assert!(Instant::now() < deadline, "timed out after {limit:?}");

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: formatting, lints, unit, integration and CLI tests.
+# Installs what it needs on a fresh Debian machine first. Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target}"
+export CARGO_TERM_COLOR=never
+
+# Debian packages the tests and benchmarks use (the protocol peers arrive with their crates).
+need=()
+for pkg_bin in "util-linux:taskset" "procps:ps"; do
+	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
+done
+if ((${#need[@]})); then
+	echo "test.sh: installing ${need[*]}" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+
+# io_uring must be allowed for this process; say so plainly rather than failing obscurely.
+if [[ -r /proc/sys/kernel/io_uring_disabled ]] && [[ $(cat /proc/sys/kernel/io_uring_disabled) != 0 ]]; then
+	echo "test.sh: io_uring is disabled (/proc/sys/kernel/io_uring_disabled != 0); zero needs it" >&2
+	exit 1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
