@@ -124,6 +124,15 @@ start_server() {
 }
 
 declare -A result
+declare -A server_cpu
+
+# cpu_ticks PID: user+system clock ticks of PID and its threads so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# The process whose CPU time counts: the server itself, also under perf.
+server_process() {
+	if ((use_perf)); then pgrep -P "$server_pid" | head -n 1; else echo "$server_pid"; fi
+}
 
 # run_load SERVER LOAD PORT [EXTRA ARGS...]: runs the load generator pinned to
 # LOAD_CPU and records its `result ...` line.
@@ -132,6 +141,10 @@ run_load() {
 	shift 3
 	local out="$workdir/$server-$load.out" line
 	log "$server: $load load: $CONNS conns, $SIZE B, $DURATION s${*:+, $*}"
+	local proc t0 c0
+	proc="$(server_process)"
+	t0="$(date +%s.%N)"
+	c0="$(cpu_ticks "$proc")"
 	if ! taskset -c "$LOAD_CPU" "$zero_bin" bench echo --target "127.0.0.1:$port" \
 		--conns "$CONNS" --size "$SIZE" --duration "$DURATION" "$@" >"$out"; then
 		cat "$out" >&2
@@ -142,6 +155,9 @@ run_load() {
 		die "no 'result ...' line from the load generator ($server, $load)"
 	fi
 	result["$server,$load"]=$line
+	# Share of one CPU the server used over the whole run (connect, warm-up, measurement).
+	server_cpu["$server,$load"]="$(awk -v c0="$c0" -v c1="$(cpu_ticks "$proc")" -v t0="$t0" \
+		-v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.4f", (c1 - c0) / hz / (t1 - t0) }')"
 	local key
 	for key in msgs_per_sec p50_us p99_us p999_us errors; do
 		field "$server" "$load" "$key" >/dev/null
@@ -205,7 +221,8 @@ printf '# echo: server on CPU %s, load generator on CPU %s (taskset); kernel %s\
 	"$SERVER_CPU" "$LOAD_CPU" "$(uname -r)"
 printf '# load: zero bench echo, %s conns, %s B messages, %s s per load\n' \
 	"$CONNS" "$SIZE" "$DURATION"
-printf '%-6s %-12s %14s %10s %10s %10s %8s\n' server load msgs/s p50_us p99_us p999_us errors
+printf '%-6s %-12s %12s %10s %10s %10s %8s %8s %14s\n' \
+	server load msgs/s p50_us p99_us p999_us errors srv_cpu msgs/cpu_s
 for server in zero tokio; do
 	for load in "${loads[@]}"; do
 		msgs="$(field "$server" "$load" msgs_per_sec)"
@@ -213,8 +230,11 @@ for server in zero tokio; do
 		p99="$(field "$server" "$load" p99_us)"
 		p999="$(field "$server" "$load" p999_us)"
 		errors="$(field "$server" "$load" errors)"
-		printf '%-6s %-12s %14.0f %10.1f %10.1f %10.1f %8s\n' \
-			"$server" "${load_label[$load]}" "$msgs" "$p50" "$p99" "$p999" "$errors"
+		cpu="${server_cpu["$server,$load"]}"
+		printf '%-6s %-12s %12.0f %10.1f %10.1f %10.1f %8s %7.0f%% %14.0f\n' \
+			"$server" "${load_label[$load]}" "$msgs" "$p50" "$p99" "$p999" "$errors" \
+			"$(awk -v c="$cpu" 'BEGIN { print c * 100 }')" \
+			"$(awk -v m="$msgs" -v c="$cpu" 'BEGIN { print (c > 0) ? m / c : 0 }')"
 		[[ $errors == 0 ]] || log "warning: $server ($load): $errors errors"
 	done
 done
@@ -226,6 +246,10 @@ for load in "${loads[@]}"; do
 	awk -v t="$t" 'BEGIN { exit !(t > 0) }' || die "tokio ${load_label[$load]}: msgs_per_sec is $t"
 	ratio[$load]="$(awk -v z="$z" -v t="$t" 'BEGIN { printf "%.6f", z / t }')"
 	printf 'ratio zero/tokio (%s): %.2f\n' "${load_label[$load]}" "${ratio[$load]}"
+	ze="$(awk -v m="$z" -v c="${server_cpu["zero,$load"]}" 'BEGIN { print (c > 0) ? m / c : 0 }')"
+	te="$(awk -v m="$t" -v c="${server_cpu["tokio,$load"]}" 'BEGIN { print (c > 0) ? m / c : 0 }')"
+	awk -v l="${load_label[$load]}" -v z="$ze" -v t="$te" \
+		'BEGIN { if (t > 0) printf "ratio zero/tokio per server CPU-second (%s): %.2f\n", l, z / t }'
 done
 awk -v a="${ratio[closed]}" -v b="${ratio[pipeline]}" \
 	'BEGIN { printf "ratio zero/tokio: %.2f\n", (a + 0 < b + 0) ? a : b }'
