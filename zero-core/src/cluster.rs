@@ -5,9 +5,11 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use crate::config::Config;
 use crate::error::{IoError, Result};
+use crate::event::Handler;
 use crate::handle::IoHandle;
-use crate::io::{Config, Handler, Io};
+use crate::io::Io;
 use crate::ring;
 
 /// How to run a cluster.

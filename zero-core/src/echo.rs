@@ -6,9 +6,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::config::Config;
 use crate::error::IoError;
+use crate::event::{Event, Handler};
 use crate::id::ConnId;
-use crate::io::{Config, Event, Handler, Ops};
+use crate::ops::Ops;
 use crate::pool::DetachedBuf;
 
 /// An echo handler. Run it with `Config::half_open` set, so that a peer's FIN waits for the

@@ -36,23 +36,31 @@
 #![deny(missing_docs)]
 
 mod cluster;
+mod complete;
+mod config;
 mod conn;
 pub mod echo;
 mod error;
+mod event;
 mod handle;
 mod id;
 mod io;
+mod ops;
 mod pool;
 mod ring;
+mod submit;
 mod table;
 mod timer;
 mod udp;
 
 pub use cluster::{ClusterConfig, IoCluster};
+pub use config::{Config, ListenOptions};
 pub use conn::{CloseReason, SlowConsumer};
 pub use error::{IoError, Result};
+pub use event::{Event, Handler, Payload};
 pub use handle::IoHandle;
 pub use id::{ConnId, ListenerId, UdpId};
-pub use io::{Config, ConnStats, Event, Handler, Interface, Io, ListenOptions, Ops, Payload, SendBuffer};
+pub use io::Io;
+pub use ops::{ConnStats, Interface, Ops, SendBuffer};
 pub use pool::{DetachedBuf, PoolStats};
 pub use timer::TimerId;

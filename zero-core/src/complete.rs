@@ -1,0 +1,233 @@
+//! Turning completions into state changes and events: one handler per operation kind.
+
+use io_uring::types::RecvMsgOut;
+
+use crate::conn::{CloseReason, Phase, Stream};
+use crate::error::IoError;
+use crate::event::Raw;
+use crate::id::{ConnId, ListenerId, UdpId};
+use crate::ops::Ops;
+use crate::pool::Pool;
+use crate::ring::{self, Completion};
+use crate::table::{Kind, Life};
+use crate::udp::parse_sockaddr;
+
+impl Ops {
+    // ---- internals: completions ------------------------------------------------------------
+
+    pub(crate) fn on_accept(&mut self, index: u32, gen: u32, c: &Completion) {
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let Kind::Listener { accept_armed, nodelay } = &mut slot.kind else {
+            return;
+        };
+        let nodelay = *nodelay;
+        if !c.more() {
+            *accept_armed = false;
+            if slot.life == Life::Live {
+                self.table.touch(index, gen);
+            }
+        }
+        if c.result < 0 {
+            if c.result != -libc::ECANCELED {
+                let e = std::io::Error::from_raw_os_error(-c.result);
+                tracing::warn!(listener = %ListenerId::new(index, gen), error = %e, "accept failed");
+            }
+            return;
+        }
+        let sock = ring::adopt_socket(c.result);
+        if nodelay {
+            let _ = sock.set_tcp_nodelay(true);
+        }
+        let listener = ListenerId::new(index, gen);
+        let stream = Stream::new(Phase::Open, Some(listener), self.config.half_open);
+        match self.insert(sock, Kind::Stream(stream), true) {
+            Ok((i, g)) => self.events.push_back(Raw::Accepted { conn: ConnId::new(i, g), listener }),
+            Err(e) => tracing::warn!(%listener, error = %e, "accepted connection dropped"),
+        }
+    }
+
+    pub(crate) fn on_recv(&mut self, index: u32, gen: u32, c: &Completion, pool: &mut Pool) {
+        let conn = ConnId::new(index, gen);
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let live = slot.life == Life::Live;
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
+        if !c.more() {
+            s.recv_armed = false;
+        }
+        let mut touch = !c.more() && live;
+        match c.result {
+            n if n > 0 => {
+                if let (true, Phase::Open, Some(bid)) = (live, s.phase, c.buffer()) {
+                    self.events.push_back(Raw::Data { conn, bid, len: n as usize });
+                }
+            }
+            0 => {
+                s.read_closed = true;
+                touch = live;
+                if live && s.phase == Phase::Open {
+                    let fin = if s.half_open { Raw::HalfClosed { conn } } else { Raw::PeerFinished { conn } };
+                    self.events.push_back(fin);
+                } else if live && s.phase == Phase::Closing && s.write_closed {
+                    let reason = s.close_reason;
+                    self.release(index, gen, reason);
+                    return;
+                }
+            }
+            e if e == -libc::ENOBUFS => {
+                s.starved = true;
+                pool.note_exhausted();
+            }
+            e if e == -libc::ECANCELED => {}
+            e => {
+                if live {
+                    self.release(index, gen, CloseReason::from_errno(-e));
+                }
+                return;
+            }
+        }
+        if touch {
+            self.table.touch(index, gen);
+        }
+    }
+
+    pub(crate) fn on_send(&mut self, index: u32, gen: u32, c: &Completion) {
+        let conn = ConnId::new(index, gen);
+        let limit = self.config.send_queue_limit;
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let live = slot.life == Life::Live;
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
+        if c.result < 0 {
+            s.send.busy = false;
+            if live && c.result != -libc::ECANCELED {
+                self.release(index, gen, CloseReason::from_errno(-c.result));
+            }
+            return;
+        }
+        s.send.sent(c.result as usize);
+        if s.blocked && s.send.queued() <= limit / 2 {
+            s.blocked = false;
+            s.paused = false;
+            if let Some(t) = s.stall.take() {
+                self.timers.cancel(t);
+            }
+            if live {
+                self.events.push_back(Raw::Writable { conn });
+            }
+        }
+        if live {
+            self.table.touch(index, gen);
+        }
+    }
+
+    pub(crate) fn on_connect(&mut self, index: u32, gen: u32, c: &Completion) {
+        let conn = ConnId::new(index, gen);
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        if slot.life != Life::Live {
+            return;
+        }
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
+        if c.result == 0 {
+            s.phase = Phase::Open;
+            slot.announce_close = true;
+            self.events.push_back(Raw::Connected { conn });
+            self.table.touch(index, gen);
+            return;
+        }
+        let peer = s
+            .connecting
+            .as_ref()
+            .and_then(|c| {
+                c.addr
+                    .as_socket()
+                    .map(|a| a.to_string())
+                    .or_else(|| c.addr.as_pathname().map(|p| p.display().to_string()))
+            })
+            .unwrap_or_default();
+        let error = if c.result == -libc::ECANCELED {
+            IoError::ConnectTimeout(peer)
+        } else {
+            IoError::sys(format!("connect {peer}"), std::io::Error::from_raw_os_error(-c.result))
+        };
+        self.events.push_back(Raw::ConnectFailed { conn, error });
+        self.release(index, gen, CloseReason::Error(-c.result));
+    }
+
+    pub(crate) fn on_recvmsg(&mut self, index: u32, gen: u32, c: &Completion, pool: &mut Pool) {
+        let udp = UdpId::new(index, gen);
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let live = slot.life == Life::Live;
+        let Kind::Udp(u) = &mut slot.kind else { return };
+        if !c.more() {
+            u.recv_armed = false;
+        }
+        match (c.result, c.buffer()) {
+            (n, Some(bid)) if n > 0 && live => {
+                let bytes = pool.bytes(bid, 0, n as usize);
+                match RecvMsgOut::parse(bytes, &u.msghdr) {
+                    Ok(out) => {
+                        let payload = out.payload_data();
+                        let offset = payload.as_ptr() as usize - bytes.as_ptr() as usize;
+                        if out.is_payload_truncated() {
+                            tracing::warn!(%udp, slot_size = pool.slot_size(), "datagram truncated to the pool's slot size");
+                        }
+                        match parse_sockaddr(out.name_data()) {
+                            Some(peer) => self.events.push_back(Raw::Datagram {
+                                udp,
+                                peer,
+                                bid,
+                                offset,
+                                len: payload.len(),
+                            }),
+                            None => {
+                                tracing::warn!(%udp, "datagram from an address family zero-core does not handle")
+                            }
+                        }
+                    }
+                    Err(()) => tracing::warn!(%udp, "malformed recvmsg completion"),
+                }
+            }
+            (e, _) if e == -libc::ENOBUFS => {
+                u.starved = true;
+                pool.note_exhausted();
+            }
+            (e, _) if e < 0 && e != -libc::ECANCELED => {
+                tracing::warn!(%udp, error = %std::io::Error::from_raw_os_error(-e), "datagram receive failed");
+            }
+            _ => {}
+        }
+        if !c.more() && live {
+            self.table.touch(index, gen);
+        }
+    }
+
+    pub(crate) fn on_send_to(&mut self, index: u32, gen: u32, c: &Completion) {
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let Kind::Udp(u) = &mut slot.kind else { return };
+        u.flight_left -= 1;
+        if c.result < 0 && c.result != -libc::ECANCELED {
+            u.dropped += 1;
+            tracing::debug!(error = %std::io::Error::from_raw_os_error(-c.result), "datagram send failed");
+        }
+        if u.flight_left == 0 && slot.life == Life::Live {
+            self.table.touch(index, gen);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Shard settings.
+
+use std::time::Duration;
+
+use crate::conn::SlowConsumer;
+
+/// Shard settings. Every field has a default that works; change what you need:
+///
+/// ```
+/// let mut config = zero_core::Config::default();
+/// config.max_connections = 50_000;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Submission queue entries (the completion queue gets four times as many).
+    pub ring_entries: u32,
+    /// Receive slots in the payload pool; a power of two, at most 32768.
+    pub pool_slots: u16,
+    /// Bytes per receive slot: the most one `Event::Data` carries.
+    pub slot_size: usize,
+    /// Most sockets (connections, listeners, UDP sockets) open at once.
+    pub max_connections: usize,
+    /// Most completions turned into events per poll; the rest wait for the next poll.
+    pub events_per_poll: usize,
+    /// Bytes a connection may have queued for sending before it counts as a slow consumer.
+    pub send_queue_limit: usize,
+    /// What to do with a slow consumer.
+    pub slow_consumer: SlowConsumer,
+    /// How long a graceful close may take (flush, FIN, peer's FIN) before the socket is dropped.
+    pub close_linger: Duration,
+    /// Default deadline for outbound connects.
+    pub connect_timeout: Duration,
+    /// Set `TCP_NODELAY` on new TCP connections.
+    pub tcp_nodelay: bool,
+    /// Deliver `Event::HalfClosed` when the peer finishes sending, and keep the connection open
+    /// for writing. When false, a peer's FIN closes the connection gracefully.
+    pub half_open: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            ring_entries: 1024,
+            pool_slots: 1024,
+            slot_size: 16 * 1024,
+            max_connections: 16 * 1024,
+            events_per_poll: 4096,
+            send_queue_limit: 1024 * 1024,
+            slow_consumer: SlowConsumer::Pause,
+            close_linger: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            tcp_nodelay: true,
+            half_open: false,
+        }
+    }
+}
+
+/// Options for a listening socket.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// The `listen(2)` backlog.
+    pub backlog: i32,
+    /// Set `SO_REUSEPORT`, so several shards can listen on one address.
+    pub reuse_port: bool,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions { backlog: 1024, reuse_port: false }
+    }
+}

@@ -1,0 +1,527 @@
+//! [`Ops`]: the submit side of a shard. Everything a handler can do while it holds an event:
+//! open and close sockets, send, set options, start and cancel timers. Submissions themselves
+//! happen at the next tick (`submit.rs`); completions come back through `complete.rs`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use io_uring::types::Timespec;
+use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
+
+use crate::config::{Config, ListenOptions};
+use crate::conn::{CloseReason, Connecting, Phase, Stream};
+use crate::error::{IoError, Result};
+use crate::event::Raw;
+use crate::id::{ConnId, ListenerId, UdpId};
+use crate::ring;
+use crate::table::{Kind, Life, Slot, Table};
+use crate::timer::{TimerId, TimerKind, Timers};
+use crate::udp::Udp;
+
+/// Statistics of one connection.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct ConnStats {
+    /// Bytes accepted by `send` and not yet handed to the kernel.
+    pub send_queued: usize,
+    /// Reads are paused because the send queue is full.
+    pub reads_paused: bool,
+    /// Smoothed round-trip time (TCP only).
+    pub rtt: Option<Duration>,
+    /// Round-trip time variance (TCP only).
+    pub rtt_var: Option<Duration>,
+    /// Congestion window in segments (TCP only).
+    pub cwnd: Option<u32>,
+    /// Total retransmitted segments (TCP only).
+    pub retransmits: Option<u32>,
+}
+
+/// The submit side of a shard: everything a handler can do while it holds an event.
+pub struct Ops {
+    pub(crate) table: Table,
+    pub(crate) timers: Timers,
+    pub(crate) events: VecDeque<Raw>,
+    pub(crate) config: Config,
+    pub(crate) now: Instant,
+    pub(crate) stopped: bool,
+    /// Sends from handles dropped because the connection's queue was full or it was gone.
+    pub(crate) handle_drops: u64,
+}
+
+/// Accessors shared by the public API: the live slot for an id, of the right kind.
+macro_rules! stream_mut {
+    ($ops:expr, $conn:expr) => {{
+        let slot =
+            $ops.table.live_mut($conn.index, $conn.gen).ok_or_else(|| IoError::Stale($conn.to_string()))?;
+        match &mut slot.kind {
+            Kind::Stream(s) => (s, &slot.sock),
+            _ => return Err(IoError::WrongKind("not a stream connection")),
+        }
+    }};
+}
+
+impl Ops {
+    /// The time this tick started (cached; cheaper than `Instant::now`).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Asks [`Io::run`] to return after this tick.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Open sockets in the table (connections, listeners, UDP sockets).
+    pub fn sockets(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Timers pending on this shard.
+    pub fn timers_pending(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Sends from handles that were dropped (full queue or closed connection).
+    pub fn handle_drops(&self) -> u64 {
+        self.handle_drops
+    }
+
+    /// The shard's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn insert(&mut self, sock: Socket, kind: Kind, announce_close: bool) -> Result<(u32, u32)> {
+        let slot = Slot { sock, kind, life: Life::Live, inflight: 0, touched: false, announce_close };
+        let (index, gen) = self.table.insert(slot).ok_or(IoError::TableFull(self.config.max_connections))?;
+        self.table.touch(index, gen);
+        Ok((index, gen))
+    }
+
+    // ---- listeners -------------------------------------------------------------------------
+
+    /// Listens for TCP connections on `addr` (port 0 picks one: see [`Ops::listener_addr`]).
+    pub fn tcp_listen(&mut self, addr: SocketAddr) -> Result<ListenerId> {
+        self.tcp_listen_with(addr, &ListenOptions::default())
+    }
+
+    /// [`Ops::tcp_listen`] with options.
+    pub fn tcp_listen_with(&mut self, addr: SocketAddr, opts: &ListenOptions) -> Result<ListenerId> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))
+            .map_err(|e| IoError::sys("socket(tcp)", e))?;
+        sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
+        if opts.reuse_port {
+            sock.set_reuse_port(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEPORT)", e))?;
+        }
+        self.listen(sock, &SockAddr::from(addr), &addr.to_string(), opts.backlog, self.config.tcp_nodelay)
+    }
+
+    /// Listens for Unix stream connections at `path` (which must not exist).
+    pub fn unix_listen(&mut self, path: impl AsRef<Path>) -> Result<ListenerId> {
+        let path = path.as_ref();
+        let addr =
+            SockAddr::unix(path).map_err(|e| IoError::sys(format!("unix address {}", path.display()), e))?;
+        let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)
+            .map_err(|e| IoError::sys("socket(unix)", e))?;
+        self.listen(sock, &addr, &path.display().to_string(), ListenOptions::default().backlog, false)
+    }
+
+    fn listen(
+        &mut self,
+        sock: Socket,
+        addr: &SockAddr,
+        name: &str,
+        backlog: i32,
+        nodelay: bool,
+    ) -> Result<ListenerId> {
+        sock.bind(addr).map_err(|e| IoError::sys(format!("bind {name}"), e))?;
+        sock.listen(backlog).map_err(|e| IoError::sys(format!("listen {name}"), e))?;
+        let (index, gen) = self.insert(sock, Kind::Listener { accept_armed: false, nodelay }, false)?;
+        Ok(ListenerId::new(index, gen))
+    }
+
+    /// The address a listener is bound to.
+    pub fn listener_addr(&self, listener: ListenerId) -> Result<SocketAddr> {
+        let slot = self
+            .table
+            .live(listener.index, listener.gen)
+            .ok_or_else(|| IoError::Stale(listener.to_string()))?;
+        local_inet_addr(&slot.sock)
+    }
+
+    /// Stops listening; connections already accepted are unaffected.
+    pub fn close_listener(&mut self, listener: ListenerId) -> Result<()> {
+        self.table.live(listener.index, listener.gen).ok_or_else(|| IoError::Stale(listener.to_string()))?;
+        self.release(listener.index, listener.gen, CloseReason::Local);
+        Ok(())
+    }
+
+    // ---- connections -----------------------------------------------------------------------
+
+    /// Connects to `addr` over TCP with the default deadline (`Config::connect_timeout`).
+    /// The result arrives as `Event::Connected` or `Event::ConnectFailed`; data sent before
+    /// then is queued.
+    pub fn tcp_connect(&mut self, addr: SocketAddr) -> Result<ConnId> {
+        self.tcp_connect_timeout(addr, self.config.connect_timeout)
+    }
+
+    /// [`Ops::tcp_connect`] with an explicit deadline.
+    pub fn tcp_connect_timeout(&mut self, addr: SocketAddr, timeout: Duration) -> Result<ConnId> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM.cloexec(), Some(Protocol::TCP))
+            .map_err(|e| IoError::sys("socket(tcp)", e))?;
+        if self.config.tcp_nodelay {
+            sock.set_tcp_nodelay(true).map_err(|e| IoError::sys("setsockopt(TCP_NODELAY)", e))?;
+        }
+        self.connect(sock, SockAddr::from(addr), timeout)
+    }
+
+    /// Connects to the Unix stream socket at `path`.
+    pub fn unix_connect(&mut self, path: impl AsRef<Path>) -> Result<ConnId> {
+        let path = path.as_ref();
+        let addr =
+            SockAddr::unix(path).map_err(|e| IoError::sys(format!("unix address {}", path.display()), e))?;
+        let sock = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)
+            .map_err(|e| IoError::sys("socket(unix)", e))?;
+        self.connect(sock, addr, self.config.connect_timeout)
+    }
+
+    fn connect(&mut self, sock: Socket, addr: SockAddr, timeout: Duration) -> Result<ConnId> {
+        let mut stream = Stream::new(Phase::Connecting, None, self.config.half_open);
+        stream.connecting =
+            Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
+        let (index, gen) = self.insert(sock, Kind::Stream(stream), false)?;
+        Ok(ConnId::new(index, gen))
+    }
+
+    /// Queues `data` for sending. All sends of a tick go out as one write.
+    pub fn send(&mut self, conn: ConnId, data: &[u8]) -> Result<()> {
+        self.send_buffer(conn)?.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The connection's send queue, to encode into directly (no intermediate buffer).
+    pub fn send_buffer(&mut self, conn: ConnId) -> Result<SendBuffer<'_>> {
+        let limit = self.config.send_queue_limit;
+        let (s, _) = stream_mut!(self, conn);
+        if s.write_closed || matches!(s.phase, Phase::Closing) {
+            return Err(IoError::Closing(conn.to_string()));
+        }
+        let queued = s.send.queued();
+        if queued >= limit {
+            return Err(IoError::SendQueueFull { conn: conn.to_string(), queued, limit });
+        }
+        self.table.touch(conn.index, conn.gen);
+        let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.get_mut(conn.index, conn.gen) else {
+            unreachable!("checked above")
+        };
+        Ok(SendBuffer { buf: &mut s.send.pending })
+    }
+
+    /// Closes gracefully: sends what is queued, then FIN, then waits (at most
+    /// `Config::close_linger`) for the peer's FIN. `Event::Closed` follows.
+    pub fn close(&mut self, conn: ConnId) -> Result<()> {
+        let linger = self.config.close_linger;
+        let now = self.now;
+        let (s, _) = stream_mut!(self, conn);
+        match s.phase {
+            Phase::Connecting => self.release(conn.index, conn.gen, CloseReason::Local),
+            Phase::Closing => {}
+            Phase::Open => {
+                s.phase = Phase::Closing;
+                s.close_reason = CloseReason::Local;
+                s.linger = Some(
+                    self.timers.insert(now + linger, TimerKind::Linger { index: conn.index, gen: conn.gen }),
+                );
+                self.table.touch(conn.index, conn.gen);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes at once, dropping whatever is still queued. `Event::Closed` follows.
+    pub fn close_now(&mut self, conn: ConnId) -> Result<()> {
+        stream_mut!(self, conn);
+        self.release(conn.index, conn.gen, CloseReason::Local);
+        Ok(())
+    }
+
+    /// Half-closes: sends what is queued, then FIN; receiving goes on.
+    pub fn shutdown_write(&mut self, conn: ConnId) -> Result<()> {
+        let (s, _) = stream_mut!(self, conn);
+        s.want_fin = true;
+        self.table.touch(conn.index, conn.gen);
+        Ok(())
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&mut self, conn: ConnId, on: bool) -> Result<()> {
+        let (_, sock) = stream_mut!(self, conn);
+        sock.set_tcp_nodelay(on).map_err(|e| IoError::sys("setsockopt(TCP_NODELAY)", e))
+    }
+
+    /// Turns TCP keep-alive probes on (idle time before the first probe) or off.
+    pub fn set_keepalive(&mut self, conn: ConnId, idle: Option<Duration>) -> Result<()> {
+        let (_, sock) = stream_mut!(self, conn);
+        match idle {
+            Some(t) => sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(t)),
+            None => sock.set_keepalive(false),
+        }
+        .map_err(|e| IoError::sys("setsockopt(SO_KEEPALIVE)", e))
+    }
+
+    /// The peer's address (TCP only).
+    pub fn peer_addr(&mut self, conn: ConnId) -> Result<SocketAddr> {
+        let (_, sock) = stream_mut!(self, conn);
+        let addr = sock.peer_addr().map_err(|e| IoError::sys("getpeername", e))?;
+        addr.as_socket().ok_or(IoError::WrongKind("not an internet socket"))
+    }
+
+    /// The listener that accepted this connection, if any.
+    pub fn listener_of(&mut self, conn: ConnId) -> Result<Option<ListenerId>> {
+        let (s, _) = stream_mut!(self, conn);
+        Ok(s.listener)
+    }
+
+    /// Queue state and, for TCP, the kernel's `TCP_INFO` (RTT, congestion window).
+    pub fn conn_stats(&mut self, conn: ConnId) -> Result<ConnStats> {
+        let (s, sock) = stream_mut!(self, conn);
+        let mut stats =
+            ConnStats { send_queued: s.send.queued(), reads_paused: s.paused, ..ConnStats::default() };
+        if let Ok(info) = ring::tcp_info(sock) {
+            stats.rtt = Some(Duration::from_micros(info.tcpi_rtt as u64));
+            stats.rtt_var = Some(Duration::from_micros(info.tcpi_rttvar as u64));
+            stats.cwnd = Some(info.tcpi_snd_cwnd);
+            stats.retransmits = Some(info.tcpi_total_retrans);
+        }
+        Ok(stats)
+    }
+
+    // ---- UDP -------------------------------------------------------------------------------
+
+    /// Binds a UDP socket (port 0 picks one: see [`Ops::udp_addr`]).
+    pub fn udp_bind(&mut self, addr: SocketAddr) -> Result<UdpId> {
+        let sock = Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), Some(Protocol::UDP))
+            .map_err(|e| IoError::sys("socket(udp)", e))?;
+        sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
+        sock.bind(&SockAddr::from(addr)).map_err(|e| IoError::sys(format!("bind udp {addr}"), e))?;
+        let (index, gen) = self.insert(sock, Kind::Udp(Udp::new()), false)?;
+        Ok(UdpId::new(index, gen))
+    }
+
+    /// The address a UDP socket is bound to.
+    pub fn udp_addr(&self, udp: UdpId) -> Result<SocketAddr> {
+        let slot = self.table.live(udp.index, udp.gen).ok_or_else(|| IoError::Stale(udp.to_string()))?;
+        local_inet_addr(&slot.sock)
+    }
+
+    /// Queues a datagram to `peer`. Datagrams beyond `Config::send_queue_limit` queued bytes
+    /// are refused (UDP does not wait for slow receivers).
+    pub fn send_to(&mut self, udp: UdpId, peer: SocketAddr, data: &[u8]) -> Result<()> {
+        let limit = self.config.send_queue_limit;
+        let (u, _) = self.udp_mut(udp)?;
+        let queued = u.queued();
+        if queued + data.len() > limit {
+            u.dropped += 1;
+            return Err(IoError::SendQueueFull { conn: udp.to_string(), queued, limit });
+        }
+        u.push(peer, data);
+        self.table.touch(udp.index, udp.gen);
+        Ok(())
+    }
+
+    /// Joins an any-source multicast group (IPv4: on the interface with address `interface`,
+    /// or any; IPv6: on interface index `ifindex`, or any).
+    pub fn udp_join(&mut self, udp: UdpId, group: std::net::IpAddr, interface: Interface) -> Result<()> {
+        let (_, sock) = self.udp_mut(udp)?;
+        match (group, interface) {
+            (std::net::IpAddr::V4(g), Interface::V4(i)) => sock.join_multicast_v4(&g, &i),
+            (std::net::IpAddr::V6(g), Interface::Index(i)) => sock.join_multicast_v6(&g, i),
+            _ => return Err(IoError::WrongKind("multicast group and interface families differ")),
+        }
+        .map_err(|e| IoError::sys(format!("join multicast group {group}"), e))
+    }
+
+    /// Leaves an any-source multicast group.
+    pub fn udp_leave(&mut self, udp: UdpId, group: std::net::IpAddr, interface: Interface) -> Result<()> {
+        let (_, sock) = self.udp_mut(udp)?;
+        match (group, interface) {
+            (std::net::IpAddr::V4(g), Interface::V4(i)) => sock.leave_multicast_v4(&g, &i),
+            (std::net::IpAddr::V6(g), Interface::Index(i)) => sock.leave_multicast_v6(&g, i),
+            _ => return Err(IoError::WrongKind("multicast group and interface families differ")),
+        }
+        .map_err(|e| IoError::sys(format!("leave multicast group {group}"), e))
+    }
+
+    /// Joins a source-specific multicast group (IPv4, RFC 4607): only `source`'s datagrams.
+    pub fn udp_join_ssm(
+        &mut self,
+        udp: UdpId,
+        group: std::net::Ipv4Addr,
+        source: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> Result<()> {
+        let (_, sock) = self.udp_mut(udp)?;
+        sock.join_ssm_v4(&source, &group, &interface)
+            .map_err(|e| IoError::sys(format!("join source-specific group {group} from {source}"), e))
+    }
+
+    /// Leaves a source-specific multicast group.
+    pub fn udp_leave_ssm(
+        &mut self,
+        udp: UdpId,
+        group: std::net::Ipv4Addr,
+        source: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> Result<()> {
+        let (_, sock) = self.udp_mut(udp)?;
+        sock.leave_ssm_v4(&source, &group, &interface)
+            .map_err(|e| IoError::sys(format!("leave source-specific group {group} from {source}"), e))
+    }
+
+    /// Sets the interface and loopback of outgoing IPv4 multicast.
+    pub fn udp_multicast_v4(
+        &mut self,
+        udp: UdpId,
+        interface: std::net::Ipv4Addr,
+        loopback: bool,
+    ) -> Result<()> {
+        let (_, sock) = self.udp_mut(udp)?;
+        sock.set_multicast_if_v4(&interface).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_IF)", e))?;
+        sock.set_multicast_loop_v4(loopback).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_LOOP)", e))
+    }
+
+    /// Closes a UDP socket.
+    pub fn close_udp(&mut self, udp: UdpId) -> Result<()> {
+        self.udp_mut(udp)?;
+        self.release(udp.index, udp.gen, CloseReason::Local);
+        Ok(())
+    }
+
+    fn udp_mut(&mut self, udp: UdpId) -> Result<(&mut Udp, &Socket)> {
+        let slot = self.table.live_mut(udp.index, udp.gen).ok_or_else(|| IoError::Stale(udp.to_string()))?;
+        match &mut slot.kind {
+            Kind::Udp(u) => Ok((u, &slot.sock)),
+            _ => Err(IoError::WrongKind("not a UDP socket")),
+        }
+    }
+
+    // ---- timers ----------------------------------------------------------------------------
+
+    /// Fires `Event::Timer { token }` once, `after` from now.
+    pub fn timer(&mut self, after: Duration, token: u64) -> TimerId {
+        self.timer_at(Instant::now() + after, token)
+    }
+
+    /// Fires `Event::Timer { token }` once, at `deadline`.
+    pub fn timer_at(&mut self, deadline: Instant, token: u64) -> TimerId {
+        self.timers.insert(deadline, TimerKind::User(token))
+    }
+
+    /// Cancels a timer; returns whether it was still pending.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        self.timers.cancel(id)
+    }
+
+    // ---- internals: releasing --------------------------------------------------------------
+
+    /// Closes the slot to the user; frees it once the kernel has finished with it.
+    pub(crate) fn release(&mut self, index: u32, gen: u32, reason: CloseReason) {
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        if slot.life != Life::Live {
+            return;
+        }
+        slot.life = Life::Releasing { cancel_sent: false };
+        if let Kind::Stream(s) = &mut slot.kind {
+            s.close_reason = reason;
+            for t in [s.linger.take(), s.stall.take()].into_iter().flatten() {
+                self.timers.cancel(t);
+            }
+        }
+        if slot.inflight == 0 {
+            self.finish(index);
+        } else {
+            self.table.touch(index, gen);
+        }
+    }
+
+    pub(crate) fn finish_if_released(&mut self, index: u32, gen: u32) {
+        if let Some(slot) = self.table.get_mut(index, gen) {
+            if matches!(slot.life, Life::Releasing { .. }) && slot.inflight == 0 {
+                self.finish(index);
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, index: u32) {
+        let gen = self.table.by_index(index).map(|(g, _)| g).unwrap_or_default();
+        if let Some(slot) = self.table.remove(index) {
+            if let (true, Kind::Stream(s)) = (slot.announce_close, &slot.kind) {
+                self.events.push_back(Raw::Closed { conn: ConnId::new(index, gen), reason: s.close_reason });
+            }
+            // Dropping the slot closes the socket; the kernel holds nothing of it any more.
+        }
+    }
+
+    /// The peer finished sending and the connection is not half-open: close it gracefully.
+    pub(crate) fn peer_finished(&mut self, conn: ConnId) {
+        let deadline = self.now + self.config.close_linger;
+        let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.live_mut(conn.index, conn.gen) else {
+            return;
+        };
+        if s.phase == Phase::Open {
+            s.phase = Phase::Closing;
+            s.close_reason = CloseReason::PeerClosed;
+            let linger = TimerKind::Linger { index: conn.index, gen: conn.gen };
+            s.linger = Some(self.timers.insert(deadline, linger));
+            self.table.touch(conn.index, conn.gen);
+        }
+    }
+}
+
+/// The interface for a multicast membership.
+#[derive(Debug, Clone, Copy)]
+pub enum Interface {
+    /// IPv4: the interface with this address (`0.0.0.0` for the default).
+    V4(std::net::Ipv4Addr),
+    /// IPv6: the interface with this index (0 for the default).
+    Index(u32),
+}
+
+/// A connection's send queue opened for direct encoding: bytes appended here are sent at the
+/// end of the tick with everything else queued for the connection.
+pub struct SendBuffer<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl Deref for SendBuffer<'_> {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        self.buf
+    }
+}
+
+impl DerefMut for SendBuffer<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
+}
+
+impl std::io::Write for SendBuffer<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn local_inet_addr(sock: &Socket) -> Result<SocketAddr> {
+    let addr = sock.local_addr().map_err(|e| IoError::sys("getsockname", e))?;
+    addr.as_socket().ok_or(IoError::WrongKind("not an internet socket"))
+}

@@ -1,0 +1,113 @@
+//! Turning a socket's state into submissions: the one place that decides what each kind of
+//! socket needs from the kernel next (accept, receive, send, FIN, connect, cancel).
+
+use std::os::fd::AsRawFd;
+
+use crate::conn::{Phase, SlowConsumer};
+use crate::error::Result;
+use crate::ops::Ops;
+use crate::pool::Pool;
+use crate::ring::{Op, Ring, Token};
+use crate::table::{Kind, Life};
+use crate::timer::TimerKind;
+
+impl Ops {
+    // ---- internals: submissions ------------------------------------------------------------
+
+    pub(crate) fn flush_slot(&mut self, ring: &mut Ring, pool: &Pool, index: u32, gen: u32) -> Result<()> {
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return Ok(());
+        };
+        slot.touched = false;
+        let fd = slot.sock.as_raw_fd();
+        let token = |op| Token::new(op, index, gen);
+        if let Life::Releasing { cancel_sent } = &mut slot.life {
+            if !*cancel_sent && slot.inflight > 0 {
+                ring.cancel_fd(fd, token(Op::Cancel))?;
+                *cancel_sent = true;
+                slot.inflight += 1;
+            }
+            return Ok(());
+        }
+        let mut release = None;
+        let mut retry = false;
+        match &mut slot.kind {
+            Kind::Listener { accept_armed, .. } => {
+                if !*accept_armed {
+                    ring.accept_multi(fd, token(Op::Accept))?;
+                    *accept_armed = true;
+                    slot.inflight += 1;
+                }
+            }
+            Kind::Stream(s) => {
+                if s.phase == Phase::Connecting {
+                    if let Some(c) = s.connecting.as_mut().filter(|c| !c.submitted) {
+                        ring.connect(fd, &c.addr, &c.timeout, index, gen)?;
+                        c.submitted = true;
+                        slot.inflight += 2;
+                    }
+                    return Ok(());
+                }
+                if s.starved && pool.stats().available > 0 {
+                    s.starved = false;
+                }
+                retry = s.starved;
+                // Slow consumer: stop reading while the queue is over its limit.
+                let limit = self.config.send_queue_limit;
+                if !s.blocked && s.send.queued() >= limit {
+                    s.blocked = true;
+                    s.paused = true;
+                    if let SlowConsumer::Disconnect { after } = self.config.slow_consumer {
+                        s.stall = Some(self.timers.insert(self.now + after, TimerKind::Stall { index, gen }));
+                    }
+                }
+                if s.wants_recv() {
+                    ring.recv_multi(fd, pool.group(), token(Op::Recv))?;
+                    s.recv_armed = true;
+                    s.recv_cancelled = false;
+                    slot.inflight += 1;
+                } else if s.paused && s.recv_armed && !s.recv_cancelled {
+                    ring.cancel(token(Op::Recv), token(Op::Cancel))?;
+                    s.recv_cancelled = true;
+                    slot.inflight += 1;
+                }
+                if let Some(buf) = s.send.next_flight() {
+                    ring.send(fd, buf, token(Op::Send))?;
+                    slot.inflight += 1;
+                }
+                let fin_due = s.want_fin || s.phase == Phase::Closing;
+                if fin_due && !s.write_closed && s.send.queued() == 0 {
+                    // A failed shutdown means the peer is gone; the receive side reports it.
+                    let _ = slot.sock.shutdown(std::net::Shutdown::Write);
+                    s.write_closed = true;
+                    if s.phase == Phase::Closing && s.read_closed {
+                        release = Some(s.close_reason);
+                    }
+                }
+            }
+            Kind::Udp(u) => {
+                if u.starved && pool.stats().available > 0 {
+                    u.starved = false;
+                }
+                retry = u.starved;
+                if !u.recv_armed && !u.starved {
+                    ring.recvmsg_multi(fd, &u.msghdr, pool.group(), token(Op::RecvMsg))?;
+                    u.recv_armed = true;
+                    slot.inflight += 1;
+                }
+                if let Some(batch) = u.next_flight() {
+                    for (addr, start, len) in &batch.datagrams {
+                        ring.send_to(fd, &batch.bytes[*start..start + len], addr, token(Op::SendTo))?;
+                    }
+                    slot.inflight += batch.datagrams.len() as u32;
+                }
+            }
+        }
+        if let Some(reason) = release {
+            self.release(index, gen, reason);
+        } else if retry {
+            self.table.touch(index, gen);
+        }
+        Ok(())
+    }
+}
