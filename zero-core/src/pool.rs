@@ -290,3 +290,47 @@ impl Drop for DetachedBuf {
         self.slots.returned.lock().unwrap_or_else(|p| p.into_inner()).push(self.bid);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(slots: u16) -> (Ring, Pool) {
+        let ring = Ring::new(8).unwrap();
+        let pool = Pool::new(&ring, slots, 64, 0).unwrap();
+        (ring, pool)
+    }
+
+    #[test]
+    fn slot_counts_must_be_powers_of_two() {
+        let ring = Ring::new(8).unwrap();
+        assert!(matches!(Pool::new(&ring, 6, 64, 0), Err(IoError::Config(_))));
+        assert!(matches!(Pool::new(&ring, 8, 0, 0), Err(IoError::Config(_))));
+    }
+
+    #[test]
+    fn lent_slots_return_on_recycle_unless_held() {
+        let (_ring, mut p) = pool(4);
+        assert_eq!(p.stats().available, 4);
+        p.take(1);
+        p.take(2);
+        assert_eq!((p.stats().available, p.stats().lent), (2, 2));
+        p.recycle(|bid| bid == 2); // slot 2 is still referenced by an undelivered event
+        assert_eq!((p.stats().available, p.stats().lent), (3, 1));
+        p.recycle(|_| false);
+        assert_eq!((p.stats().available, p.stats().lent), (4, 0));
+    }
+
+    #[test]
+    fn detached_slots_come_back_when_dropped_on_any_thread() {
+        let (_ring, mut p) = pool(4);
+        p.take(3);
+        let buf = p.detach(3, 8, 16);
+        assert_eq!(buf.len(), 16);
+        p.recycle(|_| false);
+        assert_eq!((p.stats().available, p.stats().detached), (3, 1), "a detached slot is not recycled");
+        std::thread::spawn(move || drop(buf)).join().unwrap();
+        p.recycle(|_| false);
+        assert_eq!((p.stats().available, p.stats().detached), (4, 0));
+    }
+}
