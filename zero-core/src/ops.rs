@@ -3,7 +3,7 @@
 //! happen at the next tick (`submit.rs`); completions come back through `complete.rs`.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -334,60 +334,73 @@ impl Ops {
 
     /// Joins an any-source multicast group (IPv4: on the interface with address `interface`,
     /// or any; IPv6: on interface index `ifindex`, or any).
-    pub fn udp_join(&mut self, udp: UdpId, group: std::net::IpAddr, interface: Interface) -> Result<()> {
-        let (_, sock) = self.udp_mut(udp)?;
-        match (group, interface) {
-            (std::net::IpAddr::V4(g), Interface::V4(i)) => sock.join_multicast_v4(&g, &i),
-            (std::net::IpAddr::V6(g), Interface::Index(i)) => sock.join_multicast_v6(&g, i),
-            _ => return Err(IoError::WrongKind("multicast group and interface families differ")),
-        }
-        .map_err(|e| IoError::sys(format!("join multicast group {group}"), e))
+    pub fn udp_join(&mut self, udp: UdpId, group: IpAddr, interface: Interface) -> Result<()> {
+        self.membership(udp, group, interface, true)
     }
 
     /// Leaves an any-source multicast group.
-    pub fn udp_leave(&mut self, udp: UdpId, group: std::net::IpAddr, interface: Interface) -> Result<()> {
+    pub fn udp_leave(&mut self, udp: UdpId, group: IpAddr, interface: Interface) -> Result<()> {
+        self.membership(udp, group, interface, false)
+    }
+
+    fn membership(&mut self, udp: UdpId, group: IpAddr, interface: Interface, join: bool) -> Result<()> {
         let (_, sock) = self.udp_mut(udp)?;
-        match (group, interface) {
-            (std::net::IpAddr::V4(g), Interface::V4(i)) => sock.leave_multicast_v4(&g, &i),
-            (std::net::IpAddr::V6(g), Interface::Index(i)) => sock.leave_multicast_v6(&g, i),
+        match (group, interface, join) {
+            (IpAddr::V4(g), Interface::V4(i), true) => sock.join_multicast_v4(&g, &i),
+            (IpAddr::V4(g), Interface::V4(i), false) => sock.leave_multicast_v4(&g, &i),
+            (IpAddr::V6(g), Interface::Index(i), true) => sock.join_multicast_v6(&g, i),
+            (IpAddr::V6(g), Interface::Index(i), false) => sock.leave_multicast_v6(&g, i),
             _ => return Err(IoError::WrongKind("multicast group and interface families differ")),
         }
-        .map_err(|e| IoError::sys(format!("leave multicast group {group}"), e))
+        .map_err(|e| {
+            IoError::sys(format!("{} multicast group {group}", if join { "join" } else { "leave" }), e)
+        })
     }
 
     /// Joins a source-specific multicast group (IPv4, RFC 4607): only `source`'s datagrams.
     pub fn udp_join_ssm(
         &mut self,
         udp: UdpId,
-        group: std::net::Ipv4Addr,
-        source: std::net::Ipv4Addr,
-        interface: std::net::Ipv4Addr,
+        group: Ipv4Addr,
+        source: Ipv4Addr,
+        interface: Ipv4Addr,
     ) -> Result<()> {
-        let (_, sock) = self.udp_mut(udp)?;
-        sock.join_ssm_v4(&source, &group, &interface)
-            .map_err(|e| IoError::sys(format!("join source-specific group {group} from {source}"), e))
+        self.ssm_membership(udp, group, source, interface, true)
     }
 
     /// Leaves a source-specific multicast group.
     pub fn udp_leave_ssm(
         &mut self,
         udp: UdpId,
-        group: std::net::Ipv4Addr,
-        source: std::net::Ipv4Addr,
-        interface: std::net::Ipv4Addr,
+        group: Ipv4Addr,
+        source: Ipv4Addr,
+        interface: Ipv4Addr,
+    ) -> Result<()> {
+        self.ssm_membership(udp, group, source, interface, false)
+    }
+
+    fn ssm_membership(
+        &mut self,
+        udp: UdpId,
+        group: Ipv4Addr,
+        source: Ipv4Addr,
+        interface: Ipv4Addr,
+        join: bool,
     ) -> Result<()> {
         let (_, sock) = self.udp_mut(udp)?;
-        sock.leave_ssm_v4(&source, &group, &interface)
-            .map_err(|e| IoError::sys(format!("leave source-specific group {group} from {source}"), e))
+        let r = if join {
+            sock.join_ssm_v4(&source, &group, &interface)
+        } else {
+            sock.leave_ssm_v4(&source, &group, &interface)
+        };
+        r.map_err(|e| {
+            let verb = if join { "join" } else { "leave" };
+            IoError::sys(format!("{verb} source-specific group {group} from {source}"), e)
+        })
     }
 
     /// Sets the interface and loopback of outgoing IPv4 multicast.
-    pub fn udp_multicast_v4(
-        &mut self,
-        udp: UdpId,
-        interface: std::net::Ipv4Addr,
-        loopback: bool,
-    ) -> Result<()> {
+    pub fn udp_multicast_v4(&mut self, udp: UdpId, interface: Ipv4Addr, loopback: bool) -> Result<()> {
         let (_, sock) = self.udp_mut(udp)?;
         sock.set_multicast_if_v4(&interface).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_IF)", e))?;
         sock.set_multicast_loop_v4(loopback).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_LOOP)", e))
