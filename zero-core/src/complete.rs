@@ -1,5 +1,7 @@
 //! Turning completions into state changes and events: one handler per operation kind.
 
+use std::time::Duration;
+
 use io_uring::types::RecvMsgOut;
 
 use crate::conn::{CloseReason, Phase, Stream};
@@ -10,7 +12,11 @@ use crate::ops::Ops;
 use crate::pool::Pool;
 use crate::ring::{self, Completion};
 use crate::table::{Kind, Life};
+use crate::timer::TimerKind;
 use crate::udp::parse_sockaddr;
+
+/// How long a listener waits before accepting again after an accept error (e.g. `EMFILE`).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 impl Ops {
     // ---- internals: completions ------------------------------------------------------------
@@ -23,18 +29,24 @@ impl Ops {
             return;
         };
         let nodelay = *nodelay;
+        let rearm = !c.more() && slot.life == Life::Live;
         if !c.more() {
             *accept_armed = false;
-            if slot.life == Life::Live {
-                self.table.touch(index, gen);
-            }
         }
         if c.result < 0 {
             if c.result != -libc::ECANCELED {
                 let e = std::io::Error::from_raw_os_error(-c.result);
-                tracing::warn!(listener = %ListenerId::new(index, gen), error = %e, "accept failed");
+                tracing::warn!(listener = %ListenerId::new(index, gen), error = %e, "accept failed; retrying in 100 ms");
+            }
+            if rearm {
+                // Out of descriptors or memory: retrying at once would spin; give it a moment.
+                let at = self.now + ACCEPT_RETRY;
+                self.timers.insert(at, TimerKind::Rearm { index, gen });
             }
             return;
+        }
+        if rearm {
+            self.table.touch(index, gen);
         }
         let sock = ring::adopt_socket(c.result);
         if nodelay {

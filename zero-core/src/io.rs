@@ -275,6 +275,7 @@ impl Io {
                 TimerKind::User(token) => ops.events.push_back(Raw::Timer { id, token }),
                 TimerKind::Linger { index, gen } => ops.release(index, gen, CloseReason::LingerExpired),
                 TimerKind::Stall { index, gen } => ops.release(index, gen, CloseReason::SlowConsumer),
+                TimerKind::Rearm { index, gen } => ops.table.touch(index, gen),
             }
         }
     }
