@@ -25,7 +25,8 @@ fn emfile_on_accept_backs_off_and_recovers() {
     let mut io = Io::new(Config::default()).unwrap();
     let l = io.tcp_listen("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = io.listener_addr(l).unwrap();
-    io.poll(Some(Duration::ZERO)).unwrap(); // arm the accept
+    // Arm the accept.
+    io.poll(Some(Duration::ZERO)).unwrap();
     // Take every descriptor, then give exactly one back for the client's socket.
     let mut hog = Vec::new();
     while let Ok(f) = File::open("/dev/null") {
