@@ -85,10 +85,6 @@ impl Ops {
                 if live && s.phase == Phase::Open {
                     let fin = if s.half_open { Raw::HalfClosed { conn } } else { Raw::PeerFinished { conn } };
                     self.events.push_back(fin);
-                } else if live && s.phase == Phase::Closing && s.write_closed {
-                    let reason = s.close_reason;
-                    self.release(index, gen, reason);
-                    return;
                 }
             }
             e if e == -libc::ENOBUFS => {
@@ -126,9 +122,7 @@ impl Ops {
             return;
         }
         s.send.sent(c.result as usize);
-        if s.blocked && s.send.queued() <= limit / 2 {
-            s.blocked = false;
-            s.paused = false;
+        if s.unblock_if_drained(limit) {
             if let Some(t) = s.stall.take() {
                 self.timers.cancel(t);
             }

@@ -72,6 +72,11 @@ impl SendQueue {
         self.pending.len() + self.flight.len() - self.sent
     }
 
+    /// Whether the queue has reached `limit`: no more sends until it drains.
+    pub fn is_full(&self, limit: usize) -> bool {
+        self.queued() >= limit
+    }
+
     /// Moves pending bytes into flight if nothing is in flight; returns what to send next.
     pub fn next_flight(&mut self) -> Option<&[u8]> {
         if self.busy {
@@ -164,6 +169,32 @@ impl Stream {
             stall: None,
             close_reason: CloseReason::Local,
         }
+    }
+
+    /// Marks the stream blocked (reads paused) once its queue is full; true if it just became so.
+    pub fn block_if_full(&mut self, limit: usize) -> bool {
+        if self.blocked || !self.send.is_full(limit) {
+            return false;
+        }
+        self.blocked = true;
+        self.paused = true;
+        true
+    }
+
+    /// Unblocks the stream once its queue has drained to half the limit; true if it just did
+    /// (then `Event::Writable` is owed).
+    pub fn unblock_if_drained(&mut self, limit: usize) -> bool {
+        if !self.blocked || self.send.queued() > limit / 2 {
+            return false;
+        }
+        self.blocked = false;
+        self.paused = false;
+        true
+    }
+
+    /// Whether a graceful close is complete: FIN sent and the peer's FIN received.
+    pub fn close_complete(&self) -> bool {
+        self.phase == Phase::Closing && self.write_closed && self.read_closed
     }
 
     /// Whether a multishot receive should be armed now.

@@ -53,7 +53,9 @@ impl Handler for Echo {
         match event {
             Event::Accepted { .. } => self.accepted += 1,
             Event::Data { conn, data } => {
-                if let Some(q) = self.held.get_mut(&conn) {
+                // Nothing is held almost always: skip the hash lookup then.
+                let held = if self.held.is_empty() { None } else { self.held.get_mut(&conn) };
+                if let Some(q) = held {
                     q.push_back(data.detach());
                 } else if !self.echo(ops, conn, &data) {
                     self.held.entry(conn).or_default().push_back(data.detach());

@@ -34,7 +34,6 @@ pub struct Io {
     shared: Arc<Shared>,
     commands: Vec<Command>,
     wake_armed: bool,
-    under_pressure: bool,
 }
 
 const BUFFER_GROUP: u16 = 0;
@@ -66,7 +65,6 @@ impl Io {
             shared,
             commands: Vec::new(),
             wake_armed: false,
-            under_pressure: false,
         })
     }
 
@@ -173,10 +171,6 @@ impl Io {
             let held: Vec<u16> = events.iter().filter_map(Raw::slot).collect();
             self.pool.recycle(|bid| held.contains(&bid));
         }
-        let stats = self.pool.stats();
-        if self.under_pressure && stats.available >= stats.slots / 4 {
-            self.under_pressure = false;
-        }
     }
 
     fn run_commands(&mut self) {
@@ -229,9 +223,7 @@ impl Io {
             self.complete(c);
         }
         self.completions = completions;
-        let stats = self.pool.stats();
-        if !self.under_pressure && stats.available < stats.slots / 8 {
-            self.under_pressure = true;
+        if let Some(stats) = self.pool.pressure() {
             self.ops.events.push_back(Raw::PoolPressure { stats });
         }
     }

@@ -205,38 +205,28 @@ impl Ops {
     /// The connection's send queue, to encode into directly (no intermediate buffer).
     pub fn send_buffer(&mut self, conn: ConnId) -> Result<SendBuffer<'_>> {
         let limit = self.config.send_queue_limit;
-        let (s, _) = stream_mut!(self, conn);
-        if s.write_closed || matches!(s.phase, Phase::Closing) {
+        let slot =
+            self.table.touch_live(conn.index, conn.gen).ok_or_else(|| IoError::Stale(conn.to_string()))?;
+        let Kind::Stream(s) = &mut slot.kind else {
+            return Err(IoError::WrongKind("not a stream connection"));
+        };
+        if s.write_closed || s.phase == Phase::Closing {
             return Err(IoError::Closing(conn.to_string()));
         }
-        let queued = s.send.queued();
-        if queued >= limit {
-            return Err(IoError::SendQueueFull { conn: conn.to_string(), queued, limit });
+        if s.send.is_full(limit) {
+            return Err(IoError::SendQueueFull { conn: conn.to_string(), queued: s.send.queued(), limit });
         }
-        self.table.touch(conn.index, conn.gen);
-        let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.get_mut(conn.index, conn.gen) else {
-            unreachable!("checked above")
-        };
         Ok(SendBuffer { buf: &mut s.send.pending })
     }
 
     /// Closes gracefully: sends what is queued, then FIN, then waits (at most
     /// `Config::close_linger`) for the peer's FIN. `Event::Closed` follows.
     pub fn close(&mut self, conn: ConnId) -> Result<()> {
-        let linger = self.config.close_linger;
-        let now = self.now;
         let (s, _) = stream_mut!(self, conn);
         match s.phase {
             Phase::Connecting => self.release(conn.index, conn.gen, CloseReason::Local),
             Phase::Closing => {}
-            Phase::Open => {
-                s.phase = Phase::Closing;
-                s.close_reason = CloseReason::Local;
-                s.linger = Some(
-                    self.timers.insert(now + linger, TimerKind::Linger { index: conn.index, gen: conn.gen }),
-                );
-                self.table.touch(conn.index, conn.gen);
-            }
+            Phase::Open => self.begin_close(conn, CloseReason::Local),
         }
         Ok(())
     }
@@ -471,8 +461,7 @@ impl Ops {
     }
 
     pub(crate) fn finish(&mut self, index: u32) {
-        let gen = self.table.by_index(index).map(|(g, _)| g).unwrap_or_default();
-        if let Some(slot) = self.table.remove(index) {
+        if let Some((gen, slot)) = self.table.remove(index) {
             if let (true, Kind::Stream(s)) = (slot.announce_close, &slot.kind) {
                 self.events.push_back(Raw::Closed { conn: ConnId::new(index, gen), reason: s.close_reason });
             }
@@ -482,16 +471,21 @@ impl Ops {
 
     /// The peer finished sending and the connection is not half-open: close it gracefully.
     pub(crate) fn peer_finished(&mut self, conn: ConnId) {
+        self.begin_close(conn, CloseReason::PeerClosed);
+    }
+
+    /// Starts a graceful close of an open stream: flush, FIN, then wait for the peer's FIN
+    /// until the linger deadline (`submit.rs` finishes it).
+    fn begin_close(&mut self, conn: ConnId, reason: CloseReason) {
         let deadline = self.now + self.config.close_linger;
-        let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.live_mut(conn.index, conn.gen) else {
+        let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.touch_live(conn.index, conn.gen) else {
             return;
         };
         if s.phase == Phase::Open {
             s.phase = Phase::Closing;
-            s.close_reason = CloseReason::PeerClosed;
-            let linger = TimerKind::Linger { index: conn.index, gen: conn.gen };
-            s.linger = Some(self.timers.insert(deadline, linger));
-            self.table.touch(conn.index, conn.gen);
+            s.close_reason = reason;
+            s.linger =
+                Some(self.timers.insert(deadline, TimerKind::Linger { index: conn.index, gen: conn.gen }));
         }
     }
 }
@@ -500,7 +494,7 @@ impl Ops {
 #[derive(Debug, Clone, Copy)]
 pub enum Interface {
     /// IPv4: the interface with this address (`0.0.0.0` for the default).
-    V4(std::net::Ipv4Addr),
+    V4(Ipv4Addr),
     /// IPv6: the interface with this index (0 for the default).
     Index(u32),
 }

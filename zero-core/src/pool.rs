@@ -108,6 +108,7 @@ pub(crate) struct Pool {
     detached: Box<[Cell<bool>]>,
     detached_count: Cell<usize>,
     exhausted: u64,
+    under_pressure: bool,
 }
 
 impl Pool {
@@ -146,6 +147,7 @@ impl Pool {
             detached: (0..count).map(|_| Cell::new(false)).collect(),
             detached_count: Cell::new(0),
             exhausted: 0,
+            under_pressure: false,
         };
         for bid in 0..count {
             pool.push(bid);
@@ -234,6 +236,25 @@ impl Pool {
         assert!(!self.detached[bid as usize].replace(true), "slot detached twice");
         self.detached_count.set(self.detached_count.get() + 1);
         DetachedBuf { slots: self.slots.clone(), bid, offset, len }
+    }
+
+    /// Whether the kernel has a slot to receive into.
+    pub fn has_free(&self) -> bool {
+        self.available > 0
+    }
+
+    /// Reports pressure once when free slots fall below an eighth of the pool; reports again
+    /// only after they have recovered to a quarter.
+    pub fn pressure(&mut self) -> Option<PoolStats> {
+        let slots = self.entries as usize;
+        if self.under_pressure && self.available >= slots / 4 {
+            self.under_pressure = false;
+        }
+        if self.under_pressure || self.available >= slots / 8 {
+            return None;
+        }
+        self.under_pressure = true;
+        Some(self.stats())
     }
 
     /// Bytes per slot.

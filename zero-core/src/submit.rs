@@ -48,15 +48,10 @@ impl Ops {
                     }
                     return Ok(());
                 }
-                if s.starved && pool.stats().available > 0 {
-                    s.starved = false;
-                }
+                s.starved &= !pool.has_free();
                 retry = s.starved;
                 // Slow consumer: stop reading while the queue is over its limit.
-                let limit = self.config.send_queue_limit;
-                if !s.blocked && s.send.queued() >= limit {
-                    s.blocked = true;
-                    s.paused = true;
+                if s.block_if_full(self.config.send_queue_limit) {
                     if let SlowConsumer::Disconnect { after } = self.config.slow_consumer {
                         s.stall = Some(self.timers.insert(self.now + after, TimerKind::Stall { index, gen }));
                     }
@@ -80,15 +75,13 @@ impl Ops {
                     // A failed shutdown means the peer is gone; the receive side reports it.
                     let _ = slot.sock.shutdown(std::net::Shutdown::Write);
                     s.write_closed = true;
-                    if s.phase == Phase::Closing && s.read_closed {
-                        release = Some(s.close_reason);
-                    }
+                }
+                if s.close_complete() {
+                    release = Some(s.close_reason);
                 }
             }
             Kind::Udp(u) => {
-                if u.starved && pool.stats().available > 0 {
-                    u.starved = false;
-                }
+                u.starved &= !pool.has_free();
                 retry = u.starved;
                 if !u.recv_armed && !u.starved {
                     ring.recvmsg_multi(fd, &u.msghdr, pool.group(), token(Op::RecvMsg))?;

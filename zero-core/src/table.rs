@@ -103,24 +103,33 @@ impl Table {
         e.slot.as_mut().map(|s| (gen, s))
     }
 
-    /// Frees the slot; its generation moves on so old ids go stale.
-    pub fn remove(&mut self, index: u32) -> Option<Slot> {
+    /// Frees the slot and returns it with the generation it had; the generation moves on so
+    /// old ids go stale.
+    pub fn remove(&mut self, index: u32) -> Option<(u32, Slot)> {
         let e = self.entries.get_mut(index as usize)?;
         let slot = e.slot.take()?;
+        let gen = e.gen;
         e.gen = e.gen.wrapping_add(1);
         self.free.push(index);
         self.live -= 1;
-        Some(slot)
+        Some((gen, slot))
     }
 
     /// Queues the slot for the next flush (once).
     pub fn touch(&mut self, index: u32, gen: u32) {
-        if let Some(s) = self.get_mut(index, gen) {
-            if !s.touched {
-                s.touched = true;
-                self.touched.push((index, gen));
+        if let Some(e) = self.entries.get_mut(index as usize).filter(|e| e.gen == gen) {
+            if let Some(s) = e.slot.as_mut() {
+                mark(s, &mut self.touched, index, gen);
             }
         }
+    }
+
+    /// [`Table::touch`] and [`Table::live_mut`] in one lookup.
+    pub fn touch_live(&mut self, index: u32, gen: u32) -> Option<&mut Slot> {
+        let e = self.entries.get_mut(index as usize)?;
+        let s = e.slot.as_mut().filter(|s| e.gen == gen && s.life == Life::Live)?;
+        mark(s, &mut self.touched, index, gen);
+        Some(s)
     }
 
     /// Sockets in the table.
@@ -131,5 +140,13 @@ impl Table {
     /// Every (index, generation) in use.
     pub fn ids(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
         self.entries.iter().enumerate().filter(|(_, e)| e.slot.is_some()).map(|(i, e)| (i as u32, e.gen))
+    }
+}
+
+/// Lists the slot in `touched` unless it already is.
+fn mark(slot: &mut Slot, touched: &mut Vec<(u32, u32)>, index: u32, gen: u32) {
+    if !slot.touched {
+        slot.touched = true;
+        touched.push((index, gen));
     }
 }
