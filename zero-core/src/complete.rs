@@ -53,7 +53,7 @@ impl Ops {
             let _ = sock.set_tcp_nodelay(true);
         }
         let listener = ListenerId::new(index, gen);
-        let stream = Stream::new(Phase::Open, Some(listener), self.config.half_open);
+        let stream = Stream::new(Phase::Open, Some(listener));
         match self.insert(sock, Kind::Stream(stream), true) {
             Ok((i, g)) => self.events.push_back(Raw::Accepted { conn: ConnId::new(i, g), listener }),
             Err(e) => tracing::warn!(%listener, error = %e, "accepted connection dropped"),
@@ -83,7 +83,11 @@ impl Ops {
                 s.read_closed = true;
                 touch = live;
                 if live && s.phase == Phase::Open {
-                    let fin = if s.half_open { Raw::HalfClosed { conn } } else { Raw::PeerFinished { conn } };
+                    let fin = if self.config.half_open {
+                        Raw::HalfClosed { conn }
+                    } else {
+                        Raw::PeerFinished { conn }
+                    };
                     self.events.push_back(fin);
                 }
             }

@@ -142,7 +142,6 @@ pub(crate) struct Stream {
     pub want_fin: bool,
     /// The send queue hit its limit; `Event::Writable` is owed when it drains.
     pub blocked: bool,
-    pub half_open: bool,
     pub linger: Option<TimerId>,
     pub stall: Option<TimerId>,
     /// Why the connection is closing, reported in `Event::Closed`.
@@ -150,7 +149,7 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    pub fn new(phase: Phase, listener: Option<ListenerId>, half_open: bool) -> Stream {
+    pub fn new(phase: Phase, listener: Option<ListenerId>) -> Stream {
         Stream {
             phase,
             listener,
@@ -164,7 +163,6 @@ impl Stream {
             write_closed: false,
             want_fin: false,
             blocked: false,
-            half_open,
             linger: None,
             stall: None,
             close_reason: CloseReason::Local,

@@ -74,16 +74,16 @@ impl Shared {
             return Err(IoError::ShardGone);
         }
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(cmd);
-        self.wake()
+        self.wake();
+        Ok(())
     }
 
-    fn wake(&self) -> Result<()> {
+    fn wake(&self) {
         if !self.notified.swap(true, Ordering::SeqCst) {
             // An eventfd write only fails if the counter would overflow, which needs 2^64
             // unread wake-ups; the shard is awake then anyway.
             let _ = (&self.wake).write(&1u64.to_ne_bytes());
         }
-        Ok(())
     }
 }
 
@@ -131,7 +131,8 @@ impl IoHandle {
         if self.shared.is_closed() {
             return Err(IoError::ShardGone);
         }
-        self.shared.wake()
+        self.shared.wake();
+        Ok(())
     }
 }
 

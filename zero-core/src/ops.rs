@@ -189,7 +189,7 @@ impl Ops {
     }
 
     fn connect(&mut self, sock: Socket, addr: SockAddr, timeout: Duration) -> Result<ConnId> {
-        let mut stream = Stream::new(Phase::Connecting, None, self.config.half_open);
+        let mut stream = Stream::new(Phase::Connecting, None);
         stream.connecting =
             Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
         let (index, gen) = self.insert(sock, Kind::Stream(stream), false)?;
