@@ -4,15 +4,16 @@ use std::time::Duration;
 
 use io_uring::types::RecvMsgOut;
 
-use crate::conn::{CloseReason, Phase, Stream};
+use crate::conn::{CloseReason, Owed, Phase, Stream};
 use crate::error::IoError;
-use crate::event::Raw;
+use crate::event::{Chunk, Raw};
 use crate::id::{ConnId, ListenerId, UdpId};
 use crate::ops::Ops;
 use crate::pool::Pool;
 use crate::ring::{self, Completion};
 use crate::table::{Kind, Life};
 use crate::timer::TimerKind;
+use crate::tls::TlsError;
 use crate::udp::parse_sockaddr;
 
 /// How long a listener waits before accepting again after an accept error (e.g. `EMFILE`).
@@ -25,10 +26,11 @@ impl Ops {
         let Some(slot) = self.table.get_mut(index, gen) else {
             return;
         };
-        let Kind::Listener { accept_armed, nodelay } = &mut slot.kind else {
+        let Kind::Listener { accept_armed, nodelay, tls } = &mut slot.kind else {
             return;
         };
         let nodelay = *nodelay;
+        let tls = tls.clone();
         let rearm = !c.more() && slot.life == Life::Live;
         if !c.more() {
             *accept_armed = false;
@@ -53,14 +55,30 @@ impl Ops {
             let _ = sock.set_tcp_nodelay(true);
         }
         let listener = ListenerId::new(index, gen);
-        let stream = Stream::new(Phase::Open, Some(listener));
-        match self.insert(sock, Kind::Stream(stream), true) {
+        let mut stream = Stream::new(Phase::Open, Some(listener));
+        if let Some(config) = &tls {
+            // Announced once the handshake is done.
+            let Some(session) = Ops::tls_session_for(config, listener) else {
+                return;
+            };
+            stream.tls = Some(session);
+            stream.owed = Some(Owed::Accepted(listener));
+        }
+        match self.insert(sock, Kind::Stream(stream), tls.is_none()) {
+            Ok((i, g)) if tls.is_some() => self.start_handshake(i, g),
             Ok((i, g)) => self.events.push_back(Raw::Accepted { conn: ConnId::new(i, g), listener }),
             Err(e) => tracing::warn!(%listener, error = %e, "accepted connection dropped"),
         }
     }
 
-    pub(crate) fn on_recv(&mut self, index: u32, gen: u32, c: &Completion, pool: &mut Pool) {
+    pub(crate) fn on_recv(
+        &mut self,
+        index: u32,
+        gen: u32,
+        c: &Completion,
+        pool: &mut Pool,
+        plain: &mut Vec<u8>,
+    ) {
         let conn = ConnId::new(index, gen);
         let Some(slot) = self.table.get_mut(index, gen) else {
             return;
@@ -76,19 +94,29 @@ impl Ops {
         match c.result {
             n if n > 0 => {
                 if let (true, Phase::Open, Some(bid)) = (live, s.phase, c.buffer()) {
-                    self.events.push_back(Raw::Data { conn, bid, len: n as usize });
+                    let len = n as usize;
+                    if s.tls.is_some() {
+                        self.tls_receive(conn, pool.bytes(bid, 0, len), plain);
+                    } else {
+                        self.events.push_back(Raw::Data { conn, chunk: Chunk::Slot { bid, offset: 0, len } });
+                    }
                 }
             }
             0 => {
                 s.read_closed = true;
                 touch = live;
                 if live && s.phase == Phase::Open {
-                    let fin = if self.config.half_open {
-                        Raw::HalfClosed { conn }
-                    } else {
-                        Raw::PeerFinished { conn }
-                    };
-                    self.events.push_back(fin);
+                    match &s.tls {
+                        Some(t) if !t.is_established() => {
+                            let error = TlsError::Protocol(
+                                "the peer closed the connection during the handshake".into(),
+                            );
+                            self.tls_failed(conn, error);
+                        }
+                        // close_notify came first and was reported then.
+                        Some(t) if t.peer_closed() => {}
+                        _ => self.peer_sent_fin(conn),
+                    }
                 }
             }
             e if e == -libc::ENOBUFS => {
@@ -106,6 +134,12 @@ impl Ops {
         if touch {
             self.table.touch(index, gen);
         }
+    }
+
+    /// The peer will send nothing more (TCP FIN, or TLS `close_notify`).
+    pub(crate) fn peer_sent_fin(&mut self, conn: ConnId) {
+        let fin = if self.config.half_open { Raw::HalfClosed { conn } } else { Raw::PeerFinished { conn } };
+        self.events.push_back(fin);
     }
 
     pub(crate) fn on_send(&mut self, index: u32, gen: u32, c: &Completion) {
@@ -152,9 +186,14 @@ impl Ops {
         };
         if c.result == 0 {
             s.phase = Phase::Open;
-            slot.announce_close = true;
-            self.events.push_back(Raw::Connected { conn });
-            self.table.touch(index, gen);
+            if s.tls.is_some() {
+                self.start_handshake(index, gen);
+            } else {
+                slot.announce_close = true;
+                s.owed = None;
+                self.events.push_back(Raw::Connected { conn });
+                self.table.touch(index, gen);
+            }
             return;
         }
         let peer = s
@@ -172,7 +211,7 @@ impl Ops {
         } else {
             IoError::sys(format!("connect {peer}"), std::io::Error::from_raw_os_error(-c.result))
         };
-        self.events.push_back(Raw::ConnectFailed { conn, error });
+        s.failure = Some(error);
         self.release(index, gen, CloseReason::Error(-c.result));
     }
 

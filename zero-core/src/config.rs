@@ -36,6 +36,8 @@ pub struct Config {
     /// Deliver `Event::HalfClosed` when the peer finishes sending, and keep the connection open
     /// for writing. When false, a peer's FIN closes the connection gracefully.
     pub half_open: bool,
+    /// How long a TLS handshake may take before the connection is dropped.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             tcp_nodelay: true,
             half_open: false,
+            tls_handshake_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -6,11 +6,13 @@ use std::time::Duration;
 use io_uring::types::Timespec;
 use socket2::SockAddr;
 
+use crate::error::IoError;
 use crate::id::ListenerId;
 use crate::timer::TimerId;
+use crate::tls::{Session, TlsError};
 
 /// Why a connection closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
     /// This side closed it (`close` or `close_now`).
@@ -25,6 +27,8 @@ pub enum CloseReason {
     LingerExpired,
     /// Another socket error, as an errno value.
     Error(i32),
+    /// The TLS session failed (a STARTTLS handshake, or a record that did not verify).
+    Tls(TlsError),
 }
 
 impl CloseReason {
@@ -115,6 +119,18 @@ pub(crate) struct Connecting {
     pub submitted: bool,
 }
 
+/// What the handler is owed once a connection's handshakes (SOCKS5, TLS) end: the event that
+/// introduces it, or on failure `ConnectFailed` / `HandshakeFailed` / `Closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owed {
+    /// `Event::Accepted` (a TLS listener's connection).
+    Accepted(ListenerId),
+    /// `Event::Connected`.
+    Connected,
+    /// `Event::Upgraded` (STARTTLS).
+    Upgraded,
+}
+
 /// Where a stream is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -146,6 +162,12 @@ pub(crate) struct Stream {
     pub stall: Option<TimerId>,
     /// Why the connection is closing, reported in `Event::Closed`.
     pub close_reason: CloseReason,
+    /// The announcement still due (see [`Owed`]); `None` once the handler has it.
+    pub owed: Option<Owed>,
+    /// Why a connection the handler does not know yet failed (reported by `finish`).
+    pub failure: Option<IoError>,
+    /// The TLS layer, if any.
+    pub tls: Option<Box<Session>>,
 }
 
 impl Stream {
@@ -166,7 +188,15 @@ impl Stream {
             linger: None,
             stall: None,
             close_reason: CloseReason::Local,
+            owed: None,
+            failure: None,
+            tls: None,
         }
+    }
+
+    /// Bytes accepted by `send` and not yet handed to the kernel (TLS plaintext included).
+    pub fn queued(&self) -> usize {
+        self.send.queued() + self.tls.as_ref().map_or(0, |t| t.staged.len())
     }
 
     /// Marks the stream blocked (reads paused) once its queue is full; true if it just became so.

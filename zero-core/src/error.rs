@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::tls::TlsError;
+
 /// Everything that can go wrong in a shard. Each message names the operation, the cause and,
 /// where there is one, what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,12 @@ pub enum IoError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A TLS handshake failed, or a TLS configuration could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The connection was lost before its handshake (TLS or SOCKS5) finished.
+    #[error("the connection was lost during its handshake ({0})")]
+    HandshakeLost(String),
     /// The shard this handle belongs to has stopped.
     #[error("the shard has stopped; its handle can no longer reach it")]
     ShardGone,

@@ -12,19 +12,31 @@ use crate::ops::Ops;
 use crate::pool::{DetachedBuf, Pool, PoolStats};
 use crate::timer::TimerId;
 
-/// A payload borrowed from the pool until the next [`Io::poll`]. Reads as `&[u8]`;
-/// [`Payload::detach`] keeps it longer, on any thread, without a copy.
+/// A payload borrowed from the shard until the next [`Io::poll`]. Reads as `&[u8]`;
+/// [`Payload::detach`] keeps it longer, on any thread.
 pub struct Payload<'a> {
-    pub(crate) bytes: &'a [u8],
-    pub(crate) pool: &'a Pool,
-    pub(crate) bid: u16,
-    pub(crate) offset: usize,
+    bytes: &'a [u8],
+    /// The pool slot it lies in; `None` for TLS plaintext, which lies in the shard's arena.
+    slot: Option<(&'a Pool, u16, usize)>,
 }
 
-impl Payload<'_> {
-    /// Takes the payload out of the pool: the slot is not reused until the result is dropped.
+impl<'a> Payload<'a> {
+    pub(crate) fn pooled(pool: &'a Pool, bid: u16, offset: usize, len: usize) -> Payload<'a> {
+        Payload { bytes: pool.bytes(bid, offset, len), slot: Some((pool, bid, offset)) }
+    }
+
+    pub(crate) fn plain(bytes: &'a [u8]) -> Payload<'a> {
+        Payload { bytes, slot: None }
+    }
+
+    /// Keeps the payload past the next poll. A received payload is taken out of the pool
+    /// without a copy (its slot is not reused until the result is dropped); TLS plaintext is
+    /// copied.
     pub fn detach(&self) -> DetachedBuf {
-        self.pool.detach(self.bid, self.offset, self.bytes.len())
+        match self.slot {
+            Some((pool, bid, offset)) => pool.detach(bid, offset, self.bytes.len()),
+            None => DetachedBuf::copy(self.bytes),
+        }
     }
 }
 
@@ -52,12 +64,27 @@ pub enum Event<'a> {
         /// The listener that accepted it.
         listener: ListenerId,
     },
-    /// An outbound connect completed.
+    /// A TLS listener's connection failed its handshake (or was lost during it); the handler
+    /// never saw it.
+    HandshakeFailed {
+        /// The listener that accepted it.
+        listener: ListenerId,
+        /// Why, e.g. `IoError::Tls(TlsError::CertificateRequired)`.
+        error: IoError,
+    },
+    /// A STARTTLS upgrade (`Ops::tls_upgrade` / `Ops::tls_accept_upgrade`) finished its
+    /// handshake. Its failure is `Event::Closed { reason: CloseReason::Tls(..) }`.
+    Upgraded {
+        /// The connection, now encrypted.
+        conn: ConnId,
+    },
+    /// An outbound connect completed (with its SOCKS5 and TLS handshakes, if any).
     Connected {
         /// The connection.
         conn: ConnId,
     },
-    /// An outbound connect failed (refused, unreachable, timed out); the id is stale now.
+    /// An outbound connect failed (refused, unreachable, timed out, or its SOCKS5 or TLS
+    /// handshake failed); the id is stale now.
     ConnectFailed {
         /// The connection that was being made.
         conn: ConnId,
@@ -120,6 +147,13 @@ pub(crate) enum Raw {
         conn: ConnId,
         listener: ListenerId,
     },
+    HandshakeFailed {
+        listener: ListenerId,
+        error: IoError,
+    },
+    Upgraded {
+        conn: ConnId,
+    },
     Connected {
         conn: ConnId,
     },
@@ -129,8 +163,7 @@ pub(crate) enum Raw {
     },
     Data {
         conn: ConnId,
-        bid: u16,
-        len: usize,
+        chunk: Chunk,
     },
     HalfClosed {
         conn: ConnId,
@@ -164,12 +197,27 @@ pub(crate) enum Raw {
     Message(Box<dyn Any + Send>),
 }
 
+/// Where the bytes of a queued `Data` event lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chunk {
+    /// In a pool slot.
+    Slot { bid: u16, offset: usize, len: usize },
+    /// In the shard's plaintext arena (decrypted TLS).
+    Plain { offset: usize, len: usize },
+}
+
 impl Raw {
+    /// The pool slot the event's payload lies in.
     pub(crate) fn slot(&self) -> Option<u16> {
         match self {
-            Raw::Data { bid, .. } | Raw::Datagram { bid, .. } => Some(*bid),
+            Raw::Data { chunk: Chunk::Slot { bid, .. }, .. } | Raw::Datagram { bid, .. } => Some(*bid),
             _ => None,
         }
+    }
+
+    /// Whether the event's payload lies in the plaintext arena.
+    pub(crate) fn is_plain(&self) -> bool {
+        matches!(self, Raw::Data { chunk: Chunk::Plain { .. }, .. })
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::conn::CloseReason;
 use crate::error::{IoError, Result};
-use crate::event::{Event, Handler, Payload, Raw};
+use crate::event::{Chunk, Event, Handler, Payload, Raw};
 use crate::handle::{Command, IoHandle, Shared};
 use crate::ops::Ops;
 use crate::pool::{Pool, PoolStats};
@@ -29,6 +29,8 @@ pub struct Io {
     // before the pool's memory is freed.
     ring: Ring,
     pool: Pool,
+    /// Decrypted TLS payloads of this tick, borrowed by `Event::Data` like pool slots.
+    plain: Vec<u8>,
     ops: Ops,
     completions: Vec<Completion>,
     shared: Arc<Shared>,
@@ -61,6 +63,7 @@ impl Io {
                 handle_drops: 0,
                 config,
             },
+            plain: Vec::new(),
             completions: Vec::new(),
             shared,
             commands: Vec::new(),
@@ -111,18 +114,21 @@ impl Io {
             Raw::Accepted { conn, listener } => Event::Accepted { conn, listener },
             Raw::Connected { conn } => Event::Connected { conn },
             Raw::ConnectFailed { conn, error } => Event::ConnectFailed { conn, error },
-            Raw::Data { conn, bid, len } => {
-                Event::Data { conn, data: Payload { bytes: pool.bytes(bid, 0, len), pool, bid, offset: 0 } }
+            Raw::Data { conn, chunk: Chunk::Slot { bid, offset, len } } => {
+                Event::Data { conn, data: Payload::pooled(pool, bid, offset, len) }
             }
+            Raw::Data { conn, chunk: Chunk::Plain { offset, len } } => {
+                Event::Data { conn, data: Payload::plain(&self.plain[offset..offset + len]) }
+            }
+            Raw::HandshakeFailed { listener, error } => Event::HandshakeFailed { listener, error },
+            Raw::Upgraded { conn } => Event::Upgraded { conn },
             Raw::HalfClosed { conn } => Event::HalfClosed { conn },
             Raw::PeerFinished { .. } => unreachable!("handled above"),
             Raw::Closed { conn, reason } => Event::Closed { conn, reason },
             Raw::Writable { conn } => Event::Writable { conn },
-            Raw::Datagram { udp, peer, bid, offset, len } => Event::Datagram {
-                udp,
-                peer,
-                data: Payload { bytes: pool.bytes(bid, offset, len), pool, bid, offset },
-            },
+            Raw::Datagram { udp, peer, bid, offset, len } => {
+                Event::Datagram { udp, peer, data: Payload::pooled(pool, bid, offset, len) }
+            }
             Raw::Timer { id, token } => Event::Timer { id, token },
             Raw::PoolPressure { stats } => Event::PoolPressure { stats },
             Raw::Message(m) => Event::Message(m),
@@ -165,6 +171,9 @@ impl Io {
 
     fn recycle(&mut self) {
         let events = &self.ops.events;
+        if !events.iter().any(Raw::is_plain) {
+            self.plain.clear();
+        }
         if events.is_empty() {
             self.pool.recycle(|_| false);
         } else {
@@ -250,7 +259,7 @@ impl Io {
         }
         match op {
             Op::Accept => ops.on_accept(index, full_gen, &c),
-            Op::Recv => ops.on_recv(index, full_gen, &c, &mut self.pool),
+            Op::Recv => ops.on_recv(index, full_gen, &c, &mut self.pool, &mut self.plain),
             Op::Send => ops.on_send(index, full_gen, &c),
             Op::Connect => ops.on_connect(index, full_gen, &c),
             Op::RecvMsg => ops.on_recvmsg(index, full_gen, &c, &mut self.pool),
@@ -268,6 +277,7 @@ impl Io {
                 TimerKind::Linger { index, gen } => ops.release(index, gen, CloseReason::LingerExpired),
                 TimerKind::Stall { index, gen } => ops.release(index, gen, CloseReason::SlowConsumer),
                 TimerKind::Rearm { index, gen } => ops.table.touch(index, gen),
+                TimerKind::Handshake { index, gen } => ops.handshake_expired(index, gen),
             }
         }
     }

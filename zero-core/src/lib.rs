@@ -48,9 +48,11 @@ mod io;
 mod ops;
 mod pool;
 mod ring;
+pub mod socks5;
 mod submit;
 mod table;
 mod timer;
+pub mod tls;
 mod udp;
 
 pub use cluster::{ClusterConfig, IoCluster};
@@ -64,3 +66,7 @@ pub use io::Io;
 pub use ops::{ConnStats, Interface, Ops, SendBuffer};
 pub use pool::{DetachedBuf, PoolStats};
 pub use timer::TimerId;
+pub use tls::TlsError;
+
+/// The TLS library zero-core builds on, for its configuration types.
+pub use rustls;

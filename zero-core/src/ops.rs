@@ -12,7 +12,7 @@ use io_uring::types::Timespec;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
 use crate::config::{Config, ListenOptions};
-use crate::conn::{CloseReason, Connecting, Phase, Stream};
+use crate::conn::{CloseReason, Connecting, Owed, Phase, Stream};
 use crate::error::{IoError, Result};
 use crate::event::Raw;
 use crate::id::{ConnId, ListenerId, UdpId};
@@ -139,7 +139,8 @@ impl Ops {
     ) -> Result<ListenerId> {
         sock.bind(addr).map_err(|e| IoError::sys(format!("bind {name}"), e))?;
         sock.listen(backlog).map_err(|e| IoError::sys(format!("listen {name}"), e))?;
-        let (index, gen) = self.insert(sock, Kind::Listener { accept_armed: false, nodelay }, false)?;
+        let (index, gen) =
+            self.insert(sock, Kind::Listener { accept_armed: false, nodelay, tls: None }, false)?;
         Ok(ListenerId::new(index, gen))
     }
 
@@ -190,6 +191,7 @@ impl Ops {
 
     fn connect(&mut self, sock: Socket, addr: SockAddr, timeout: Duration) -> Result<ConnId> {
         let mut stream = Stream::new(Phase::Connecting, None);
+        stream.owed = Some(Owed::Connected);
         stream.connecting =
             Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
         let (index, gen) = self.insert(sock, Kind::Stream(stream), false)?;
@@ -213,10 +215,15 @@ impl Ops {
         if s.write_closed || s.phase == Phase::Closing {
             return Err(IoError::Closing(conn.to_string()));
         }
-        if s.send.is_full(limit) {
-            return Err(IoError::SendQueueFull { conn: conn.to_string(), queued: s.send.queued(), limit });
+        let queued = s.queued();
+        if queued >= limit {
+            return Err(IoError::SendQueueFull { conn: conn.to_string(), queued, limit });
         }
-        Ok(SendBuffer { buf: &mut s.send.pending })
+        let buf = match &mut s.tls {
+            Some(tls) => &mut tls.staged,
+            None => &mut s.send.pending,
+        };
+        Ok(SendBuffer { buf })
     }
 
     /// Closes gracefully: sends what is queued, then FIN, then waits (at most
@@ -244,6 +251,12 @@ impl Ops {
         s.want_fin = true;
         self.table.touch(conn.index, conn.gen);
         Ok(())
+    }
+
+    /// The open stream behind `conn`.
+    pub(crate) fn stream(&mut self, conn: ConnId) -> Result<&mut Stream> {
+        let (s, _) = stream_mut!(self, conn);
+        Ok(s)
     }
 
     /// Sets `TCP_NODELAY`.
@@ -278,8 +291,7 @@ impl Ops {
     /// Queue state and, for TCP, the kernel's `TCP_INFO` (RTT, congestion window).
     pub fn conn_stats(&mut self, conn: ConnId) -> Result<ConnStats> {
         let (s, sock) = stream_mut!(self, conn);
-        let mut stats =
-            ConnStats { send_queued: s.send.queued(), reads_paused: s.paused, ..ConnStats::default() };
+        let mut stats = ConnStats { send_queued: s.queued(), reads_paused: s.paused, ..ConnStats::default() };
         if let Ok(info) = ring::tcp_info(sock) {
             stats.rtt = Some(Duration::from_micros(info.tcpi_rtt as u64));
             stats.rtt_var = Some(Duration::from_micros(info.tcpi_rttvar as u64));
@@ -461,12 +473,32 @@ impl Ops {
     }
 
     pub(crate) fn finish(&mut self, index: u32) {
-        if let Some((gen, slot)) = self.table.remove(index) {
-            if let (true, Kind::Stream(s)) = (slot.announce_close, &slot.kind) {
-                self.events.push_back(Raw::Closed { conn: ConnId::new(index, gen), reason: s.close_reason });
+        let Some((gen, slot)) = self.table.remove(index) else {
+            return;
+        };
+        // Dropping the slot closes the socket; the kernel holds nothing of it any more.
+        let Kind::Stream(mut s) = slot.kind else {
+            return;
+        };
+        let conn = ConnId::new(index, gen);
+        let raw = match s.owed {
+            Some(owed @ (Owed::Connected | Owed::Accepted(_))) => {
+                if s.failure.is_none() && s.close_reason == CloseReason::Local {
+                    return; // the handler closed it itself
+                }
+                let error = s
+                    .failure
+                    .take()
+                    .unwrap_or_else(|| IoError::HandshakeLost(format!("{:?}", s.close_reason)));
+                match owed {
+                    Owed::Accepted(listener) => Raw::HandshakeFailed { listener, error },
+                    _ => Raw::ConnectFailed { conn, error },
+                }
             }
-            // Dropping the slot closes the socket; the kernel holds nothing of it any more.
-        }
+            _ if slot.announce_close => Raw::Closed { conn, reason: s.close_reason },
+            _ => return,
+        };
+        self.events.push_back(raw);
     }
 
     /// The peer finished sending and the connection is not half-open: close it gracefully.
@@ -476,13 +508,16 @@ impl Ops {
 
     /// Starts a graceful close of an open stream: flush, FIN, then wait for the peer's FIN
     /// until the linger deadline (`submit.rs` finishes it).
-    fn begin_close(&mut self, conn: ConnId, reason: CloseReason) {
+    pub(crate) fn begin_close(&mut self, conn: ConnId, reason: CloseReason) {
         let deadline = self.now + self.config.close_linger;
         let Some(Slot { kind: Kind::Stream(s), .. }) = self.table.touch_live(conn.index, conn.gen) else {
             return;
         };
         if s.phase == Phase::Open {
             s.phase = Phase::Closing;
+            if let (Some(tls), CloseReason::Local | CloseReason::PeerClosed) = (&mut s.tls, &reason) {
+                tls.close_notify(&mut s.send.pending);
+            }
             s.close_reason = reason;
             s.linger =
                 Some(self.timers.insert(deadline, TimerKind::Linger { index: conn.index, gen: conn.gen }));

@@ -235,7 +235,7 @@ impl Pool {
     pub fn detach(&self, bid: u16, offset: usize, len: usize) -> DetachedBuf {
         assert!(!self.detached[bid as usize].replace(true), "slot detached twice");
         self.detached_count.set(self.detached_count.get() + 1);
-        DetachedBuf { slots: self.slots.clone(), bid, offset, len }
+        DetachedBuf(Held::Slot { slots: self.slots.clone(), bid, offset, len })
     }
 
     /// Whether the kernel has a slot to receive into.
@@ -284,31 +284,49 @@ impl Pool {
 /// An event payload taken out of the pool: owned, `Send`, readable on any thread. Its slot
 /// returns to the pool when it is dropped. While detached buffers are alive the shard has fewer
 /// slots to receive into, so hold them briefly.
-pub struct DetachedBuf {
-    slots: Arc<Slots>,
-    bid: u16,
-    offset: usize,
-    len: usize,
+pub struct DetachedBuf(Held);
+
+enum Held {
+    /// A pool slot, owned by this value until it drops.
+    Slot { slots: Arc<Slots>, bid: u16, offset: usize, len: usize },
+    /// A copy (of TLS plaintext, which does not live in the pool).
+    Copy(Box<[u8]>),
+}
+
+impl DetachedBuf {
+    pub(crate) fn copy(bytes: &[u8]) -> DetachedBuf {
+        DetachedBuf(Held::Copy(bytes.into()))
+    }
 }
 
 impl Deref for DetachedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        // SAFETY: this value owns slot `bid` until it drops (module docs), and the range was
-        // checked against the slot when it was detached.
-        unsafe { self.slots.bytes(self.bid, self.offset, self.len) }
+        match &self.0 {
+            // SAFETY: this value owns slot `bid` until it drops (module docs), and the range was
+            // checked against the slot when it was detached.
+            Held::Slot { slots, bid, offset, len } => unsafe { slots.bytes(*bid, *offset, *len) },
+            Held::Copy(bytes) => bytes,
+        }
     }
 }
 
 impl std::fmt::Debug for DetachedBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DetachedBuf").field("slot", &self.bid).field("len", &self.len).finish()
+        match &self.0 {
+            Held::Slot { bid, len, .. } => {
+                f.debug_struct("DetachedBuf").field("slot", bid).field("len", len).finish()
+            }
+            Held::Copy(bytes) => f.debug_struct("DetachedBuf").field("len", &bytes.len()).finish(),
+        }
     }
 }
 
 impl Drop for DetachedBuf {
     fn drop(&mut self) {
-        self.slots.returned.lock().unwrap_or_else(|p| p.into_inner()).push(self.bid);
+        if let Held::Slot { slots, bid, .. } = &self.0 {
+            slots.returned.lock().unwrap_or_else(|p| p.into_inner()).push(*bid);
+        }
     }
 }
 

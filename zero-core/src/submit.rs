@@ -66,6 +66,9 @@ impl Ops {
                     s.recv_cancelled = true;
                     slot.inflight += 1;
                 }
+                if let Some(tls) = &mut s.tls {
+                    tls.transmit(&mut s.send.pending);
+                }
                 if let Some(buf) = s.send.next_flight() {
                     ring.send(fd, buf, token(Op::Send))?;
                     slot.inflight += 1;
@@ -77,7 +80,7 @@ impl Ops {
                     s.write_closed = true;
                 }
                 if s.close_complete() {
-                    release = Some(s.close_reason);
+                    release = Some(s.close_reason.clone());
                 }
             }
             Kind::Udp(u) => {

@@ -1,5 +1,8 @@
 //! The socket table of a shard: slots with generations, so ids of closed sockets go stale.
 
+use std::sync::Arc;
+
+use rustls::ServerConfig;
 use socket2::Socket;
 
 use crate::conn::Stream;
@@ -7,7 +10,7 @@ use crate::udp::Udp;
 
 /// What a slot holds.
 pub(crate) enum Kind {
-    Listener { accept_armed: bool, nodelay: bool },
+    Listener { accept_armed: bool, nodelay: bool, tls: Option<Arc<ServerConfig>> },
     Stream(Stream),
     Udp(Udp),
 }

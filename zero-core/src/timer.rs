@@ -28,6 +28,8 @@ pub(crate) enum TimerKind {
     Linger { index: u32, gen: u32 },
     /// The slow-consumer deadline of socket slot `index`.
     Stall { index: u32, gen: u32 },
+    /// The TLS handshake deadline of socket slot `index`.
+    Handshake { index: u32, gen: u32 },
     /// Submit for slot `index` again (a listener backing off after an accept error).
     Rearm { index: u32, gen: u32 },
 }

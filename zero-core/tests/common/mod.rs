@@ -1,6 +1,8 @@
 //! Test harness: a shard on its own thread, stopped through its handle.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;

@@ -1,0 +1,215 @@
+//! The TLS layer in the shard: starting sessions (listen, connect, STARTTLS), feeding them
+//! received ciphertext, announcing the end of a handshake, and failing cleanly.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::{ClientConfig, ServerConfig};
+
+use super::{Session, TlsError, TlsInfo};
+use crate::config::ListenOptions;
+use crate::conn::{CloseReason, Owed, Phase};
+use crate::error::{IoError, Result};
+use crate::event::{Chunk, Raw};
+use crate::id::{ConnId, ListenerId};
+use crate::ops::Ops;
+use crate::table::Kind;
+use crate::timer::TimerKind;
+
+impl Ops {
+    /// Listens for TLS connections on `addr` with a configuration from
+    /// [`ServerTls`](super::ServerTls). A connection is announced (`Event::Accepted`) once its
+    /// handshake is done; a failed one raises `Event::HandshakeFailed`.
+    pub fn tls_listen(&mut self, addr: SocketAddr, config: Arc<ServerConfig>) -> Result<ListenerId> {
+        self.tls_listen_with(addr, &ListenOptions::default(), config)
+    }
+
+    /// [`Ops::tls_listen`] with options.
+    pub fn tls_listen_with(
+        &mut self,
+        addr: SocketAddr,
+        opts: &ListenOptions,
+        config: Arc<ServerConfig>,
+    ) -> Result<ListenerId> {
+        super::ktls_available();
+        let listener = self.tcp_listen_with(addr, opts)?;
+        if let Some(Kind::Listener { tls, .. }) =
+            self.table.live_mut(listener.index, listener.gen).map(|slot| &mut slot.kind)
+        {
+            *tls = Some(config);
+        }
+        Ok(listener)
+    }
+
+    /// Connects over TCP, then TLS: `server_name` (a DNS name or IP address) is sent as SNI and
+    /// checked against the server's certificate; ALPN comes from `config`
+    /// ([`ClientTls`](super::ClientTls)). `Event::Connected` follows the handshake;
+    /// `Event::ConnectFailed` names what went wrong (e.g. `TlsError::UnknownIssuer`).
+    pub fn tls_connect(
+        &mut self,
+        addr: SocketAddr,
+        server_name: &str,
+        config: Arc<ClientConfig>,
+    ) -> Result<ConnId> {
+        super::ktls_available();
+        let session = Session::client(config, server_name)?;
+        let conn = self.tcp_connect(addr)?;
+        if let Ok(s) = self.stream(conn) {
+            s.tls = Some(Box::new(session));
+        }
+        Ok(conn)
+    }
+
+    /// STARTTLS, client side: turns an open plaintext connection into a TLS client session
+    /// (call it after the server agreed, e.g. SMTP's `220`). `Event::Upgraded` follows the
+    /// handshake; a failure closes the connection with `CloseReason::Tls`.
+    ///
+    /// Plaintext that arrived after the server's go-ahead and is still queued is discarded; the
+    /// rest of the payload being handled is the caller's to discard (CVE-2011-0411).
+    pub fn tls_upgrade(&mut self, conn: ConnId, server_name: &str, config: Arc<ClientConfig>) -> Result<()> {
+        self.upgrade(conn, Session::client(config, server_name)?)
+    }
+
+    /// STARTTLS, server side: turns an open plaintext connection into a TLS server session (call
+    /// it right after sending the go-ahead). As [`Ops::tls_upgrade`], queued plaintext that
+    /// followed the command is discarded and must be by the caller too.
+    pub fn tls_accept_upgrade(&mut self, conn: ConnId, config: Arc<ServerConfig>) -> Result<()> {
+        self.upgrade(conn, Session::server(config)?)
+    }
+
+    /// What a TLS connection negotiated; `None` for plaintext connections.
+    pub fn tls_info(&mut self, conn: ConnId) -> Result<Option<TlsInfo>> {
+        Ok(self.stream(conn)?.tls.as_ref().map(|t| t.info()))
+    }
+
+    fn upgrade(&mut self, conn: ConnId, session: Session) -> Result<()> {
+        let s = self.stream(conn)?;
+        if s.tls.is_some() {
+            return Err(IoError::WrongKind("the connection already uses TLS"));
+        }
+        if s.phase != Phase::Open || s.write_closed {
+            return Err(IoError::Closing(conn.to_string()));
+        }
+        s.tls = Some(Box::new(session));
+        s.owed = Some(Owed::Upgraded);
+        self.start_handshake(conn.index, conn.gen);
+        // CVE-2011-0411: bytes that followed the command in plaintext must reach neither the
+        // TLS session nor the protocol.
+        self.events.retain(|r| !matches!(r, Raw::Data { conn: c, .. } if *c == conn));
+        Ok(())
+    }
+
+    /// Arms the handshake deadline and queues the first flight (a client's hello).
+    pub(crate) fn start_handshake(&mut self, index: u32, gen: u32) {
+        let deadline = self.now + self.config.tls_handshake_timeout;
+        let Some(Kind::Stream(s)) = self.table.touch_live(index, gen).map(|slot| &mut slot.kind) else {
+            return;
+        };
+        if let Some(tls) = &mut s.tls {
+            tls.deadline = Some(self.timers.insert(deadline, TimerKind::Handshake { index, gen }));
+        }
+    }
+
+    /// A TLS listener accepted `stream`: give it its session.
+    pub(crate) fn tls_session_for(config: &Arc<ServerConfig>, listener: ListenerId) -> Option<Box<Session>> {
+        match Session::server(config.clone()) {
+            Ok(session) => Some(Box::new(session)),
+            Err(e) => {
+                tracing::warn!(%listener, error = %e, "TLS session not created; connection dropped");
+                None
+            }
+        }
+    }
+
+    /// Feeds received ciphertext through the connection's session; queues the plaintext (in
+    /// `plain`) and the events it causes.
+    pub(crate) fn tls_receive(&mut self, conn: ConnId, ciphertext: &[u8], plain: &mut Vec<u8>) {
+        let Some(Kind::Stream(s)) = self.table.touch_live(conn.index, conn.gen).map(|slot| &mut slot.kind)
+        else {
+            return;
+        };
+        let Some(tls) = s.tls.as_mut() else {
+            return;
+        };
+        let start = plain.len();
+        match tls.receive(ciphertext, plain) {
+            Ok(got) => {
+                if got.established {
+                    self.settle(conn);
+                }
+                if plain.len() > start {
+                    let chunk = Chunk::Plain { offset: start, len: plain.len() - start };
+                    self.events.push_back(Raw::Data { conn, chunk });
+                }
+                if got.peer_closed {
+                    self.peer_sent_fin(conn);
+                }
+            }
+            Err(error) => {
+                plain.truncate(start);
+                self.tls_failed(conn, error);
+            }
+        }
+    }
+
+    /// The handshake is done: cancel its deadline and make the announcement owed.
+    fn settle(&mut self, conn: ConnId) {
+        let Some(slot) = self.table.live_mut(conn.index, conn.gen) else {
+            return;
+        };
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
+        if let Some(t) = s.tls.as_mut().and_then(|t| t.deadline.take()) {
+            self.timers.cancel(t);
+        }
+        slot.announce_close = true;
+        let raw = match s.owed.take() {
+            Some(Owed::Accepted(listener)) => Raw::Accepted { conn, listener },
+            Some(Owed::Connected) => Raw::Connected { conn },
+            Some(Owed::Upgraded) => Raw::Upgraded { conn },
+            None => return,
+        };
+        self.events.push_back(raw);
+    }
+
+    /// The session failed: send its alert, then close. A connection the handler knows closes
+    /// with `CloseReason::Tls`; one it does not know yet reports `ConnectFailed` or
+    /// `HandshakeFailed` instead.
+    pub(crate) fn tls_failed(&mut self, conn: ConnId, error: TlsError) {
+        let Some(Kind::Stream(s)) = self.table.live_mut(conn.index, conn.gen).map(|slot| &mut slot.kind)
+        else {
+            return;
+        };
+        let Some(tls) = s.tls.as_mut() else {
+            return;
+        };
+        tracing::debug!(%conn, %error, "TLS failed");
+        tls.transmit(&mut s.send.pending);
+        if let Some(t) = tls.deadline.take() {
+            self.timers.cancel(t);
+        }
+        if matches!(s.owed, Some(Owed::Connected | Owed::Accepted(_))) {
+            s.failure = Some(IoError::Tls(error.clone()));
+        }
+        self.begin_close(conn, CloseReason::Tls(error));
+    }
+
+    /// A handshake deadline passed.
+    pub(crate) fn handshake_expired(&mut self, index: u32, gen: u32) {
+        let timeout = self.config.tls_handshake_timeout;
+        let conn = ConnId::new(index, gen);
+        if let Ok(s) = self.stream(conn) {
+            if let Some(tls) = s.tls.as_mut() {
+                tls.deadline = None;
+                if !tls.is_established() {
+                    let error = TlsError::HandshakeTimeout(timeout);
+                    if matches!(s.owed, Some(Owed::Connected | Owed::Accepted(_))) {
+                        s.failure = Some(IoError::Tls(error.clone()));
+                    }
+                    self.release(index, gen, CloseReason::Tls(error));
+                }
+            }
+        }
+    }
+}
