@@ -1,6 +1,7 @@
 //! Test harness: a shard on its own thread, stopped through its handle.
 #![allow(dead_code)]
 
+pub mod openssl;
 pub mod pki;
 
 use std::net::SocketAddr;
