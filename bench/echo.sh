@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
 # bench/echo.sh: zero's echo server vs. an idiomatic Tokio echo server.
 #
-# Builds the release binaries `zero` (zero-cli) and `tokio-echo`, then runs the
+# Builds the release binaries `zero` (zero-cli) and the baseline, then runs the
 # two servers one at a time, each pinned to CPU 0, and drives each with the
 # same load generator (`zero bench echo`) pinned to CPU 1, in two loads:
 #   closed loop  CONNS connections, one SIZE-byte message in flight on each
 #   pipeline 16  the same with 16 messages in flight per connection
-# It prints one table row per (server, load), the zero/tokio throughput ratio
-# per load and, as the very last line, the smaller of the two:
+# It prints one table row per (server, load), the zero/baseline throughput
+# ratio per load and, as the very last line, the smaller of the two:
 #   ratio zero/tokio: X.XX
+#
+# With TLS=1 (what bench/tls-echo.sh sets) both servers speak TLS with the same
+# certificate (made here with openssl) and rustls' ring provider, the baseline
+# is Tokio + tokio-rustls (`tokio-tls-echo`), only the closed loop runs, and the
+# last line is `ratio zero/tokio-rustls: X.XX`.
 #
 # Environment (all optional):
 #   DURATION=5   seconds per load         CONNS=50   connections
 #   SIZE=64      message size in bytes    PERF=1     run servers under `perf stat`
 #   ZERO_PORT=17001  TOKIO_PORT=17002     CARGO_TARGET_DIR (default ~/.cache/zero-target)
+#   TLS=0
 #
 # Progress and build output go to stderr; the report goes to stdout.
 set -euo pipefail
@@ -23,6 +29,7 @@ DURATION="${DURATION:-5}"
 CONNS="${CONNS:-50}"
 SIZE="${SIZE:-64}"
 PERF="${PERF:-0}"
+TLS="${TLS:-0}"
 ZERO_PORT="${ZERO_PORT:-17001}"
 TOKIO_PORT="${TOKIO_PORT:-17002}"
 PIPELINE=16
@@ -45,7 +52,16 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target}"
 [[ $CARGO_TARGET_DIR == /* ]] || CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR"
 export CARGO_TARGET_DIR
 zero_bin="$CARGO_TARGET_DIR/release/zero"
-tokio_bin="$CARGO_TARGET_DIR/release/tokio-echo"
+if [[ $TLS == 1 ]]; then
+	baseline=tokio-rustls
+	baseline_pkg=tokio-tls-echo
+	loads=(closed)
+else
+	baseline=tokio
+	baseline_pkg=tokio-echo
+	loads=(closed pipeline)
+fi
+tokio_bin="$CARGO_TARGET_DIR/release/$baseline_pkg"
 
 use_perf=0
 if [[ $PERF == 1 ]]; then
@@ -187,26 +203,38 @@ fi
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log "building release binaries (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-(cd "$repo_root" && cargo build --release -p zero-cli -p tokio-echo)
+(cd "$repo_root" && cargo build --release -p zero-cli -p "$baseline_pkg")
 [[ -x $zero_bin ]] || die "missing $zero_bin after build"
 [[ -x $tokio_bin ]] || die "missing $tokio_bin after build"
 
 # --- runs ---------------------------------------------------------------------
 
-loads=(closed pipeline)
 declare -A load_label=([closed]="closed loop" [pipeline]="pipeline $PIPELINE")
+
+tls_server=() tls_client=()
+if [[ $TLS == 1 ]]; then
+	command -v openssl >/dev/null 2>&1 || die "openssl not found (it makes the certificate)"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+		-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+		-keyout "$workdir/key.pem" -out "$workdir/cert.pem" 2>/dev/null || die "openssl could not make a certificate"
+	tls_server=(--cert "$workdir/cert.pem" --key "$workdir/key.pem")
+	tls_client=(--tls --tls-ca "$workdir/cert.pem" --tls-name localhost)
+fi
 
 for server in zero tokio; do
 	if [[ $server == zero ]]; then
 		port=$ZERO_PORT
 		cmd=("$zero_bin" echo serve --listen "127.0.0.1:$port" --shards 1)
+		((TLS)) && cmd+=(--tls --tls-cert "$workdir/cert.pem" --tls-key "$workdir/key.pem")
 	else
 		port=$TOKIO_PORT
-		cmd=("$tokio_bin" --listen "127.0.0.1:$port")
+		cmd=("$tokio_bin" --listen "127.0.0.1:$port" ${tls_server[@]+"${tls_server[@]}"})
 	fi
 	start_server "$server" "$port" "${cmd[@]}"
-	run_load "$server" closed "$port"
-	run_load "$server" pipeline "$port" --pipeline "$PIPELINE"
+	run_load "$server" closed "$port" ${tls_client[@]+"${tls_client[@]}"}
+	if [[ ${loads[*]} == *pipeline* ]]; then
+		run_load "$server" pipeline "$port" --pipeline "$PIPELINE"
+	fi
 	stop_server
 	if ((use_perf)); then
 		printf '== perf stat: %s server ==\n' "$server"
@@ -217,8 +245,8 @@ done
 
 # --- report -------------------------------------------------------------------
 
-printf '# echo: server on CPU %s, load generator on CPU %s (taskset); kernel %s\n' \
-	"$SERVER_CPU" "$LOAD_CPU" "$(uname -r)"
+printf '# echo%s: server on CPU %s, load generator on CPU %s (taskset); kernel %s\n' \
+	"$( ((TLS)) && echo ' over TLS (rustls, ring)')" "$SERVER_CPU" "$LOAD_CPU" "$(uname -r)"
 printf '# load: zero bench echo, %s conns, %s B messages, %s s per load\n' \
 	"$CONNS" "$SIZE" "$DURATION"
 printf '%-6s %-12s %12s %10s %10s %10s %8s %8s %14s\n' \
@@ -245,11 +273,11 @@ for load in "${loads[@]}"; do
 	t="$(field tokio "$load" msgs_per_sec)"
 	awk -v t="$t" 'BEGIN { exit !(t > 0) }' || die "tokio ${load_label[$load]}: msgs_per_sec is $t"
 	ratio[$load]="$(awk -v z="$z" -v t="$t" 'BEGIN { printf "%.6f", z / t }')"
-	printf 'ratio zero/tokio (%s): %.2f\n' "${load_label[$load]}" "${ratio[$load]}"
+	printf 'ratio zero/%s (%s): %.2f\n' "$baseline" "${load_label[$load]}" "${ratio[$load]}"
 	ze="$(awk -v m="$z" -v c="${server_cpu["zero,$load"]}" 'BEGIN { print (c > 0) ? m / c : 0 }')"
 	te="$(awk -v m="$t" -v c="${server_cpu["tokio,$load"]}" 'BEGIN { print (c > 0) ? m / c : 0 }')"
 	awk -v l="${load_label[$load]}" -v z="$ze" -v t="$te" \
-		'BEGIN { if (t > 0) printf "ratio zero/tokio per server CPU-second (%s): %.2f\n", l, z / t }'
+		-v b="$baseline" 'BEGIN { if (t > 0) printf "ratio zero/%s per server CPU-second (%s): %.2f\n", b, l, z / t }'
 done
-awk -v a="${ratio[closed]}" -v b="${ratio[pipeline]}" \
-	'BEGIN { printf "ratio zero/tokio: %.2f\n", (a + 0 < b + 0) ? a : b }'
+awk -v a="${ratio[closed]}" -v b="${ratio[pipeline]:-${ratio[closed]}}" -v n="$baseline" \
+	'BEGIN { printf "ratio zero/%s: %.2f\n", n, (a + 0 < b + 0) ? a : b }'

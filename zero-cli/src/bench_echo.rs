@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -28,6 +29,28 @@ pub struct EchoLoad {
     /// Messages in flight per connection.
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    /// Connect with TLS.
+    #[arg(long)]
+    tls: bool,
+    /// CA bundle (PEM) that vouches for the server with --tls; default: the system roots.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Name to verify the server's certificate against with --tls; default: the target's IP.
+    #[arg(long)]
+    tls_name: Option<String>,
+}
+
+/// The TLS client configuration the options ask for, if any.
+fn client_tls(opts: &EchoLoad) -> Result<Option<Arc<zero_core::rustls::ClientConfig>>, String> {
+    use zero_core::tls::ClientTls;
+    if !opts.tls {
+        return Ok(None);
+    }
+    let tls = match &opts.tls_ca {
+        Some(ca) => ClientTls::with_ca_file(ca),
+        None => ClientTls::system_roots(),
+    };
+    Ok(Some(tls.and_then(ClientTls::build).map_err(|e| e.to_string())?))
 }
 
 /// Per-connection receive progress.
@@ -143,8 +166,14 @@ pub fn run(opts: EchoLoad) -> Result<(), String> {
         completed: 0,
         latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
     };
+    let tls = client_tls(&opts)?;
+    let name = opts.tls_name.clone().unwrap_or_else(|| opts.target.ip().to_string());
     for _ in 0..opts.conns {
-        io.tcp_connect(opts.target).map_err(|e| e.to_string())?;
+        match &tls {
+            Some(tls) => io.tls_connect(opts.target, &name, tls.clone()),
+            None => io.tcp_connect(opts.target),
+        }
+        .map_err(|e| e.to_string())?;
     }
     let connect_deadline = Instant::now() + Duration::from_secs(10);
     while load.connected + (load.errors as usize) < opts.conns {

@@ -4,6 +4,7 @@ mod bench_echo;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -52,11 +53,38 @@ struct ServeArgs {
     /// Pin shard i to CPU i (modulo the CPU count).
     #[arg(long)]
     pin: bool,
+    /// Serve TLS. Without --tls-cert/--tls-key a self-signed development certificate for
+    /// localhost and 127.0.0.1 is generated and its path printed (trust it explicitly).
+    #[arg(long)]
+    tls: bool,
+    /// PEM certificate chain (leaf first) for --tls.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+}
+
+/// The TLS server configuration `serve` asked for, if any.
+fn server_tls(args: &ServeArgs) -> Result<Option<Arc<zero_core::rustls::ServerConfig>>, zero_core::IoError> {
+    use zero_core::tls::{SelfSigned, ServerTls};
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key)?,
+        _ if args.tls => {
+            let dev = SelfSigned::generate(&["localhost", "127.0.0.1"])?;
+            let path = std::env::temp_dir().join(format!("zero-dev-cert-{}.pem", std::process::id()));
+            std::fs::write(&path, &dev.cert_pem).map_err(|e| zero_core::IoError::Config(e.to_string()))?;
+            eprintln!("zero echo: development certificate (self-signed) in {}", path.display());
+            dev.server()?
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(tls.build()?.0))
 }
 
 fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
+    let tls = server_tls(&args)?;
     let mut config = zero_core::ClusterConfig::new(args.shards);
-    config.io = zero_core::echo::Echo::config();
     config.io = zero_core::echo::Echo::config();
     if args.pin {
         config.cpus = (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
@@ -65,11 +93,15 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
     let cluster = zero_core::IoCluster::start(config, move |_, io| {
         let mut opts = zero_core::ListenOptions::default();
         opts.reuse_port = true;
-        io.tcp_listen_with(listen, &opts)?;
+        match &tls {
+            Some(tls) => io.tls_listen_with(listen, &opts, tls.clone())?,
+            None => io.tcp_listen_with(listen, &opts)?,
+        };
         Ok(zero_core::echo::Echo::default())
     })?;
     tracing::info!(%listen, shards = args.shards, "echo server running");
-    eprintln!("zero echo: listening on {listen} with {} shard(s)", args.shards);
+    let kind = if args.tls || args.tls_cert.is_some() { "TLS" } else { "TCP" };
+    eprintln!("zero echo: listening ({kind}) on {listen} with {} shard(s)", args.shards);
     cluster.join()
 }
 

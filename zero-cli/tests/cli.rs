@@ -38,6 +38,48 @@ fn bench_echo_drives_echo_serve() {
 }
 
 #[test]
+fn bench_echo_tls_drives_echo_serve_tls() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server =
+        zero().args(["echo", "serve", "--listen", &addr, "--tls"]).stderr(Stdio::piped()).spawn().unwrap();
+    // The server names its development certificate before it listens.
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    let cert = loop {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "server exited");
+        if let Some(path) = line.trim_end().split(" in ").nth(1).filter(|_| line.contains("certificate")) {
+            break path.to_owned();
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = zero()
+        .args(["bench", "echo", "--target", &addr, "--conns", "4", "--size", "1024", "--duration", "1"])
+        .args(["--tls", "--tls-ca", &cert])
+        .output()
+        .unwrap();
+    // Without trusting the development certificate, nothing connects.
+    let untrusting = zero()
+        .args(["bench", "echo", "--target", &addr, "--conns", "1", "--duration", "1", "--tls"])
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = std::fs::remove_file(&cert);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().last().unwrap().ends_with(" errors=0"), "{stdout}");
+    assert!(!untrusting.status.success());
+    let why = String::from_utf8_lossy(&untrusting.stderr);
+    assert!(why.contains("unknown issuer"), "{why}");
+}
+
+#[test]
 fn bad_arguments_get_a_clear_error() {
     let out = zero().args(["bench", "echo", "--target", "127.0.0.1:9", "--size", "4"]).output().unwrap();
     assert!(!out.status.success());
