@@ -6,14 +6,20 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target}"
 export CARGO_TERM_COLOR=never
 
-# Debian packages the tests and benchmarks use (the protocol peers arrive with their crates).
+# Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
+# against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5).
 need=()
-for pkg_bin in "util-linux:taskset" "procps:ps"; do
+for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks"; do
 	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
 done
 if ((${#need[@]})); then
 	echo "test.sh: installing ${need[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# dante checks SOCKS5 usernames against system accounts: a login-less one for the tests.
+if ! id -u zerosocks >/dev/null 2>&1; then
+	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin zerosocks
+	echo 'zerosocks:zeropass' | chpasswd
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 

@@ -10,6 +10,7 @@ use crate::event::{Chunk, Raw};
 use crate::id::{ConnId, ListenerId, UdpId};
 use crate::ops::Ops;
 use crate::pool::Pool;
+use crate::proxy::relayed;
 use crate::ring::{self, Completion};
 use crate::table::{Kind, Life};
 use crate::timer::TimerKind;
@@ -95,7 +96,11 @@ impl Ops {
             n if n > 0 => {
                 if let (true, Phase::Open, Some(bid)) = (live, s.phase, c.buffer()) {
                     let len = n as usize;
-                    if s.tls.is_some() {
+                    if s.socks.is_some() {
+                        self.socks_receive(conn, bid, len, pool);
+                    } else if s.relay_for.is_some() {
+                        // A UDP association's control connection carries nothing after its reply.
+                    } else if s.tls.is_some() {
                         self.tls_receive(conn, pool.bytes(bid, 0, len), plain);
                     } else {
                         self.events.push_back(Raw::Data { conn, chunk: Chunk::Slot { bid, offset: 0, len } });
@@ -106,6 +111,10 @@ impl Ops {
                 s.read_closed = true;
                 touch = live;
                 if live && s.phase == Phase::Open {
+                    if s.socks.is_some() || s.relay_for.is_some() {
+                        self.handshake_lost(conn, "the SOCKS5 proxy closed the connection");
+                        return;
+                    }
                     match &s.tls {
                         Some(t) if !t.is_established() => {
                             let error = TlsError::Protocol(
@@ -186,7 +195,9 @@ impl Ops {
         };
         if c.result == 0 {
             s.phase = Phase::Open;
-            if s.tls.is_some() {
+            if s.socks.is_some() {
+                self.socks_start(conn);
+            } else if s.tls.is_some() {
                 self.start_handshake(index, gen);
             } else {
                 slot.announce_close = true;
@@ -235,14 +246,21 @@ impl Ops {
                         if out.is_payload_truncated() {
                             tracing::warn!(%udp, slot_size = pool.slot_size(), "datagram truncated to the pool's slot size");
                         }
-                        match parse_sockaddr(out.name_data()) {
-                            Some(peer) => self.events.push_back(Raw::Datagram {
+                        let from = parse_sockaddr(out.name_data());
+                        let unwrapped = match (&u.relay, from) {
+                            (Some(relay), Some(from)) => relayed(relay, from, payload),
+                            (None, Some(from)) => Some((from, 0)),
+                            _ => None,
+                        };
+                        match from.and(unwrapped) {
+                            Some((peer, header)) => self.events.push_back(Raw::Datagram {
                                 udp,
                                 peer,
                                 bid,
-                                offset,
-                                len: payload.len(),
+                                offset: offset + header,
+                                len: payload.len() - header,
                             }),
+                            None if from.is_some() => {}
                             None => {
                                 tracing::warn!(%udp, "datagram from an address family zero-core does not handle")
                             }

@@ -7,7 +7,8 @@ use io_uring::types::Timespec;
 use socket2::SockAddr;
 
 use crate::error::IoError;
-use crate::id::ListenerId;
+use crate::id::{ListenerId, UdpId};
+use crate::socks5::Handshake;
 use crate::timer::TimerId;
 use crate::tls::{Session, TlsError};
 
@@ -168,6 +169,10 @@ pub(crate) struct Stream {
     pub failure: Option<IoError>,
     /// The TLS layer, if any.
     pub tls: Option<Box<Session>>,
+    /// The SOCKS5 handshake while it runs.
+    pub socks: Option<Box<Handshake>>,
+    /// The UDP endpoint whose SOCKS5 association this connection holds open.
+    pub relay_for: Option<UdpId>,
 }
 
 impl Stream {
@@ -191,6 +196,8 @@ impl Stream {
             owed: None,
             failure: None,
             tls: None,
+            socks: None,
+            relay_for: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::io;
 
+use crate::socks5::Socks5Error;
 use crate::tls::TlsError;
 
 /// Everything that can go wrong in a shard. Each message names the operation, the cause and,
@@ -70,6 +71,12 @@ pub enum IoError {
     /// A TLS handshake failed, or a TLS configuration could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A SOCKS5 proxy refused the request or broke the protocol.
+    #[error(transparent)]
+    Socks5(#[from] Socks5Error),
+    /// The socket is not ready for this yet.
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
     /// The connection was lost before its handshake (TLS or SOCKS5) finished.
     #[error("the connection was lost during its handshake ({0})")]
     HandshakeLost(String),

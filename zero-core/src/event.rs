@@ -124,6 +124,21 @@ pub enum Event<'a> {
         /// The bytes, borrowed from the pool.
         data: Payload<'a>,
     },
+    /// A SOCKS5 UDP endpoint (`Ops::udp_associate_socks5`) is ready: datagrams now travel
+    /// through the proxy's relay.
+    Associated {
+        /// The endpoint.
+        udp: UdpId,
+        /// The proxy's relay address.
+        relay: SocketAddr,
+    },
+    /// A SOCKS5 UDP endpoint's association was refused or ended; the id is stale now.
+    AssociationFailed {
+        /// The endpoint.
+        udp: UdpId,
+        /// Why.
+        error: IoError,
+    },
     /// A timer fired.
     Timer {
         /// The timer.
@@ -186,6 +201,14 @@ pub(crate) enum Raw {
         bid: u16,
         offset: usize,
         len: usize,
+    },
+    Associated {
+        udp: UdpId,
+        relay: SocketAddr,
+    },
+    AssociationFailed {
+        udp: UdpId,
+        error: IoError,
     },
     Timer {
         id: TimerId,

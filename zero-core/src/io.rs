@@ -122,6 +122,8 @@ impl Io {
             }
             Raw::HandshakeFailed { listener, error } => Event::HandshakeFailed { listener, error },
             Raw::Upgraded { conn } => Event::Upgraded { conn },
+            Raw::Associated { udp, relay } => Event::Associated { udp, relay },
+            Raw::AssociationFailed { udp, error } => Event::AssociationFailed { udp, error },
             Raw::HalfClosed { conn } => Event::HalfClosed { conn },
             Raw::PeerFinished { .. } => unreachable!("handled above"),
             Raw::Closed { conn, reason } => Event::Closed { conn, reason },

@@ -47,6 +47,7 @@ mod id;
 mod io;
 mod ops;
 mod pool;
+mod proxy;
 mod ring;
 pub mod socks5;
 mod submit;
@@ -65,6 +66,7 @@ pub use id::{ConnId, ListenerId, UdpId};
 pub use io::Io;
 pub use ops::{ConnStats, Interface, Ops, SendBuffer};
 pub use pool::{DetachedBuf, PoolStats};
+pub use socks5::{Socks5Auth, Socks5Error, Socks5Target};
 pub use timer::TimerId;
 pub use tls::TlsError;
 

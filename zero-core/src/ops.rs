@@ -19,7 +19,7 @@ use crate::id::{ConnId, ListenerId, UdpId};
 use crate::ring;
 use crate::table::{Kind, Life, Slot, Table};
 use crate::timer::{TimerId, TimerKind, Timers};
-use crate::udp::Udp;
+use crate::udp::{Relay, Udp};
 
 /// Statistics of one connection.
 #[derive(Debug, Clone, Copy, Default)]
@@ -329,7 +329,16 @@ impl Ops {
             u.dropped += 1;
             return Err(IoError::SendQueueFull { conn: udp.to_string(), queued, limit });
         }
-        u.push(peer, data);
+        match &u.relay {
+            None => u.push(peer, data),
+            Some(Relay { addr: Some(relay), .. }) => {
+                let relay = *relay;
+                u.push_relayed(relay, peer, data);
+            }
+            Some(_) => {
+                return Err(IoError::NotReady("the SOCKS5 association is not up: wait for Event::Associated"))
+            }
+        }
         self.table.touch(udp.index, udp.gen);
         Ok(())
     }
@@ -410,8 +419,11 @@ impl Ops {
 
     /// Closes a UDP socket.
     pub fn close_udp(&mut self, udp: UdpId) -> Result<()> {
-        self.udp_mut(udp)?;
+        let control = self.udp_mut(udp)?.0.relay.as_ref().map(|r| r.control);
         self.release(udp.index, udp.gen, CloseReason::Local);
+        if let Some(control) = control {
+            self.release(control.index, control.gen, CloseReason::Local);
+        }
         Ok(())
     }
 
@@ -481,6 +493,15 @@ impl Ops {
             return;
         };
         let conn = ConnId::new(index, gen);
+        if let Some(udp) = s.relay_for {
+            let error = s.failure.take().unwrap_or_else(|| {
+                IoError::HandshakeLost(
+                    "the SOCKS5 proxy closed the connection holding the association".into(),
+                )
+            });
+            self.association_lost(udp, error);
+            return;
+        }
         let raw = match s.owed {
             Some(owed @ (Owed::Connected | Owed::Accepted(_))) => {
                 if s.failure.is_none() && s.close_reason == CloseReason::Local {

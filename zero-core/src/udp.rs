@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use socket2::SockAddr;
 
+use crate::id::ConnId;
+
 /// Room for any socket address the kernel reports for a datagram.
 pub(crate) const NAME_LEN: u32 = std::mem::size_of::<libc::sockaddr_storage>() as u32;
 
@@ -34,6 +36,18 @@ pub(crate) struct Udp {
     pub flight_left: usize,
     /// Datagrams dropped because the queue was full.
     pub dropped: u64,
+    /// The SOCKS5 relay datagrams go through, for `Ops::udp_associate_socks5` endpoints.
+    pub relay: Option<Relay>,
+}
+
+/// A SOCKS5 UDP association.
+pub(crate) struct Relay {
+    /// The TCP connection that holds the association open.
+    pub control: ConnId,
+    /// The proxy.
+    pub proxy: SocketAddr,
+    /// The relay's address, once the proxy has granted the association.
+    pub addr: Option<SocketAddr>,
 }
 
 impl Udp {
@@ -54,6 +68,7 @@ impl Udp {
             flight: Batch::default(),
             flight_left: 0,
             dropped: 0,
+            relay: None,
         }
     }
 
@@ -67,6 +82,16 @@ impl Udp {
         let start = self.pending.bytes.len();
         self.pending.bytes.extend_from_slice(data);
         self.pending.datagrams.push((SockAddr::from(to), start, data.len()));
+    }
+
+    /// Queues a datagram for `to` through the SOCKS5 relay at `relay`, behind its RFC 1928
+    /// header.
+    pub fn push_relayed(&mut self, relay: SocketAddr, to: SocketAddr, data: &[u8]) {
+        let start = self.pending.bytes.len();
+        crate::socks5::encode_udp_header(&to, &mut self.pending.bytes);
+        self.pending.bytes.extend_from_slice(data);
+        let len = self.pending.bytes.len() - start;
+        self.pending.datagrams.push((SockAddr::from(relay), start, len));
     }
 
     /// Promotes the pending batch to flight if the previous batch is done.

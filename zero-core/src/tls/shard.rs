@@ -152,8 +152,8 @@ impl Ops {
         }
     }
 
-    /// The handshake is done: cancel its deadline and make the announcement owed.
-    fn settle(&mut self, conn: ConnId) {
+    /// The handshakes are done: cancel the TLS deadline and make the announcement owed.
+    pub(crate) fn settle(&mut self, conn: ConnId) {
         let Some(slot) = self.table.live_mut(conn.index, conn.gen) else {
             return;
         };
