@@ -198,7 +198,8 @@ impl Ops {
         Ok(ConnId::new(index, gen))
     }
 
-    /// Queues `data` for sending. All sends of a tick go out as one write.
+    /// Queues `data` for sending. All sends of a tick go out as one write (on TLS connections,
+    /// as shared records). Refused while a SOCKS5 handshake runs (`IoError::NotReady`).
     pub fn send(&mut self, conn: ConnId, data: &[u8]) -> Result<()> {
         self.send_buffer(conn)?.extend_from_slice(data);
         Ok(())
@@ -214,6 +215,11 @@ impl Ops {
         };
         if s.write_closed || s.phase == Phase::Closing {
             return Err(IoError::Closing(conn.to_string()));
+        }
+        if s.socks.is_some() || s.relay_for.is_some() {
+            return Err(IoError::NotReady(
+                "a SOCKS5 handshake owns this connection: wait for Event::Connected",
+            ));
         }
         let queued = s.queued();
         if queued >= limit {
@@ -248,6 +254,9 @@ impl Ops {
     /// Half-closes: sends what is queued, then FIN; receiving goes on.
     pub fn shutdown_write(&mut self, conn: ConnId) -> Result<()> {
         let (s, _) = stream_mut!(self, conn);
+        if let Some(tls) = &mut s.tls {
+            tls.close_notify(&mut s.send.pending);
+        }
         s.want_fin = true;
         self.table.touch(conn.index, conn.gen);
         Ok(())

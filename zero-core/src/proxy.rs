@@ -16,8 +16,9 @@ use crate::udp::Relay;
 
 impl Ops {
     /// Connects to `target` through the SOCKS5 proxy at `proxy`. A domain name is resolved by
-    /// the proxy. `Event::Connected` follows the proxy's success reply (data sent before then
-    /// is queued); `Event::ConnectFailed` carries the proxy's refusal as `IoError::Socks5`.
+    /// the proxy. `Event::Connected` follows the proxy's success reply (sending before then is
+    /// refused with `IoError::NotReady`); `Event::ConnectFailed` carries the proxy's refusal as
+    /// `IoError::Socks5`.
     pub fn tcp_connect_socks5(
         &mut self,
         proxy: SocketAddr,

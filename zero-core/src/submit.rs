@@ -48,6 +48,10 @@ impl Ops {
                     }
                     return Ok(());
                 }
+                // TLS: this tick's plaintext becomes records, counted in the queue from here on.
+                if let Some(tls) = &mut s.tls {
+                    tls.transmit(&mut s.send.pending);
+                }
                 s.starved &= !pool.has_free();
                 retry = s.starved;
                 // Slow consumer: stop reading while the queue is over its limit.
@@ -65,9 +69,6 @@ impl Ops {
                     ring.cancel(token(Op::Recv), token(Op::Cancel))?;
                     s.recv_cancelled = true;
                     slot.inflight += 1;
-                }
-                if let Some(tls) = &mut s.tls {
-                    tls.transmit(&mut s.send.pending);
                 }
                 if let Some(buf) = s.send.next_flight() {
                     ring.send(fd, buf, token(Op::Send))?;

@@ -135,7 +135,9 @@ impl Handler for Client {
 fn connect(proxy: SocketAddr, target: Socks5Target, auth: Socks5Auth) -> Client {
     let mut io = Io::new(Config::default()).unwrap();
     let mut client = Client::default();
-    let _: ConnId = io.tcp_connect_socks5(proxy, target, auth).unwrap();
+    let conn: ConnId = io.tcp_connect_socks5(proxy, target, auth).unwrap();
+    // Nothing may be mixed into the handshake.
+    assert!(matches!(io.send(conn, b"too early"), Err(IoError::NotReady(_))));
     let want = GREETING.len() + b"through the proxy\n".len();
     run_until(&mut io, &mut client, Duration::from_secs(10), |c| c.failed.is_some() || c.got.len() >= want);
     client
