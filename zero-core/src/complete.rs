@@ -14,7 +14,7 @@ use crate::proxy::relayed;
 use crate::ring::{self, Completion};
 use crate::table::{Kind, Life};
 use crate::timer::TimerKind;
-use crate::tls::TlsError;
+use crate::tls::{Session, TlsError};
 use crate::udp::parse_sockaddr;
 
 /// How long a listener waits before accepting again after an accept error (e.g. `EMFILE`).
@@ -59,13 +59,16 @@ impl Ops {
         let mut stream = Stream::new(Phase::Open, Some(listener));
         if let Some(config) = &tls {
             // Announced once the handshake is done.
-            let Some(session) = Ops::tls_session_for(config, listener) else {
-                return;
-            };
-            stream.tls = Some(session);
+            match Session::server(config.clone()) {
+                Ok(session) => stream.tls = Some(Box::new(session)),
+                Err(e) => {
+                    tracing::warn!(%listener, error = %e, "TLS session not created; connection dropped");
+                    return;
+                }
+            }
             stream.owed = Some(Owed::Accepted(listener));
         }
-        match self.insert(sock, Kind::Stream(stream), tls.is_none()) {
+        match self.insert(sock, Kind::Stream(stream)) {
             Ok((i, g)) if tls.is_some() => self.start_handshake(i, g),
             Ok((i, g)) => self.events.push_back(Raw::Accepted { conn: ConnId::new(i, g), listener }),
             Err(e) => tracing::warn!(%listener, error = %e, "accepted connection dropped"),
@@ -200,9 +203,7 @@ impl Ops {
             } else if s.tls.is_some() {
                 self.start_handshake(index, gen);
             } else {
-                slot.announce_close = true;
-                s.owed = None;
-                self.events.push_back(Raw::Connected { conn });
+                self.settle(conn);
                 self.table.touch(index, gen);
             }
             return;

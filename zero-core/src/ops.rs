@@ -94,8 +94,8 @@ impl Ops {
         &self.config
     }
 
-    pub(crate) fn insert(&mut self, sock: Socket, kind: Kind, announce_close: bool) -> Result<(u32, u32)> {
-        let slot = Slot { sock, kind, life: Life::Live, inflight: 0, touched: false, announce_close };
+    pub(crate) fn insert(&mut self, sock: Socket, kind: Kind) -> Result<(u32, u32)> {
+        let slot = Slot { sock, kind, life: Life::Live, inflight: 0, touched: false };
         let (index, gen) = self.table.insert(slot).ok_or(IoError::TableFull(self.config.max_connections))?;
         self.table.touch(index, gen);
         Ok((index, gen))
@@ -139,8 +139,7 @@ impl Ops {
     ) -> Result<ListenerId> {
         sock.bind(addr).map_err(|e| IoError::sys(format!("bind {name}"), e))?;
         sock.listen(backlog).map_err(|e| IoError::sys(format!("listen {name}"), e))?;
-        let (index, gen) =
-            self.insert(sock, Kind::Listener { accept_armed: false, nodelay, tls: None }, false)?;
+        let (index, gen) = self.insert(sock, Kind::Listener { accept_armed: false, nodelay, tls: None })?;
         Ok(ListenerId::new(index, gen))
     }
 
@@ -194,7 +193,7 @@ impl Ops {
         stream.owed = Some(Owed::Connected);
         stream.connecting =
             Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
-        let (index, gen) = self.insert(sock, Kind::Stream(stream), false)?;
+        let (index, gen) = self.insert(sock, Kind::Stream(stream))?;
         Ok(ConnId::new(index, gen))
     }
 
@@ -318,7 +317,7 @@ impl Ops {
             .map_err(|e| IoError::sys("socket(udp)", e))?;
         sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
         sock.bind(&SockAddr::from(addr)).map_err(|e| IoError::sys(format!("bind udp {addr}"), e))?;
-        let (index, gen) = self.insert(sock, Kind::Udp(Udp::new()), false)?;
+        let (index, gen) = self.insert(sock, Kind::Udp(Udp::new()))?;
         Ok(UdpId::new(index, gen))
     }
 
@@ -525,8 +524,28 @@ impl Ops {
                     _ => Raw::ConnectFailed { conn, error },
                 }
             }
-            _ if slot.announce_close => Raw::Closed { conn, reason: s.close_reason },
-            _ => return,
+            // Known to the handler (an upgrade may still be owed).
+            _ => Raw::Closed { conn, reason: s.close_reason },
+        };
+        self.events.push_back(raw);
+    }
+
+    /// The handshakes are done: cancel the TLS deadline and make the announcement owed.
+    pub(crate) fn settle(&mut self, conn: ConnId) {
+        let Some(slot) = self.table.live_mut(conn.index, conn.gen) else {
+            return;
+        };
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
+        if let Some(t) = s.tls.as_mut().and_then(|t| t.deadline.take()) {
+            self.timers.cancel(t);
+        }
+        let raw = match s.owed.take() {
+            Some(Owed::Accepted(listener)) => Raw::Accepted { conn, listener },
+            Some(Owed::Connected) => Raw::Connected { conn },
+            Some(Owed::Upgraded) => Raw::Upgraded { conn },
+            None => return,
         };
         self.events.push_back(raw);
     }

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::conn::{CloseReason, Owed};
+use crate::conn::CloseReason;
 use crate::error::{IoError, Result};
 use crate::event::{Chunk, Raw};
 use crate::id::{ConnId, UdpId};
@@ -139,12 +139,10 @@ impl Ops {
         }
     }
 
-    /// Marks a stream the handler has not seen yet as failed by `error`, owed `ConnectFailed`.
+    /// The proxy hung up mid-handshake: fail the connection (reported by `finish`).
     pub(crate) fn handshake_lost(&mut self, conn: ConnId, why: &str) {
         if let Ok(s) = self.stream(conn) {
-            if s.owed == Some(Owed::Connected) || s.relay_for.is_some() {
-                s.failure = Some(IoError::HandshakeLost(why.to_owned()));
-            }
+            s.failure = Some(IoError::HandshakeLost(why.to_owned()));
         }
         self.release(conn.index, conn.gen, CloseReason::PeerClosed);
     }

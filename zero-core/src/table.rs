@@ -34,8 +34,6 @@ pub(crate) struct Slot {
     pub inflight: u32,
     /// Listed in `Table::touched` for the next flush.
     pub touched: bool,
-    /// Report `Event::Closed` when the slot is freed (streams that were ever open).
-    pub announce_close: bool,
 }
 
 struct Entry {

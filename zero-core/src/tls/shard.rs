@@ -110,17 +110,6 @@ impl Ops {
         }
     }
 
-    /// A TLS listener accepted `stream`: give it its session.
-    pub(crate) fn tls_session_for(config: &Arc<ServerConfig>, listener: ListenerId) -> Option<Box<Session>> {
-        match Session::server(config.clone()) {
-            Ok(session) => Some(Box::new(session)),
-            Err(e) => {
-                tracing::warn!(%listener, error = %e, "TLS session not created; connection dropped");
-                None
-            }
-        }
-    }
-
     /// Feeds received ciphertext through the connection's session; queues the plaintext (in
     /// `plain`) and the events it causes.
     pub(crate) fn tls_receive(&mut self, conn: ConnId, ciphertext: &[u8], plain: &mut Vec<u8>) {
@@ -152,27 +141,6 @@ impl Ops {
         }
     }
 
-    /// The handshakes are done: cancel the TLS deadline and make the announcement owed.
-    pub(crate) fn settle(&mut self, conn: ConnId) {
-        let Some(slot) = self.table.live_mut(conn.index, conn.gen) else {
-            return;
-        };
-        let Kind::Stream(s) = &mut slot.kind else {
-            return;
-        };
-        if let Some(t) = s.tls.as_mut().and_then(|t| t.deadline.take()) {
-            self.timers.cancel(t);
-        }
-        slot.announce_close = true;
-        let raw = match s.owed.take() {
-            Some(Owed::Accepted(listener)) => Raw::Accepted { conn, listener },
-            Some(Owed::Connected) => Raw::Connected { conn },
-            Some(Owed::Upgraded) => Raw::Upgraded { conn },
-            None => return,
-        };
-        self.events.push_back(raw);
-    }
-
     /// The session failed: send its alert, then close. A connection the handler knows closes
     /// with `CloseReason::Tls`; one it does not know yet reports `ConnectFailed` or
     /// `HandshakeFailed` instead.
@@ -189,9 +157,7 @@ impl Ops {
         if let Some(t) = tls.deadline.take() {
             self.timers.cancel(t);
         }
-        if matches!(s.owed, Some(Owed::Connected | Owed::Accepted(_))) {
-            s.failure = Some(IoError::Tls(error.clone()));
-        }
+        s.failure = Some(IoError::Tls(error.clone()));
         self.begin_close(conn, CloseReason::Tls(error));
     }
 
@@ -204,9 +170,7 @@ impl Ops {
                 tls.deadline = None;
                 if !tls.is_established() {
                     let error = TlsError::HandshakeTimeout(timeout);
-                    if matches!(s.owed, Some(Owed::Connected | Owed::Accepted(_))) {
-                        s.failure = Some(IoError::Tls(error.clone()));
-                    }
+                    s.failure = Some(IoError::Tls(error.clone()));
                     self.release(index, gen, CloseReason::Tls(error));
                 }
             }
