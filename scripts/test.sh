@@ -7,11 +7,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target}"
 export CARGO_TERM_COLOR=never
 
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
-# against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5).
+# against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
+# clients for MQTT).
 need=()
-for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks"; do
+for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks" \
+	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub"; do
 	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
 done
+# paho-mqtt is the independent Python client of the MQTT tests (Debian's module, for /usr/bin/python3).
+/usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need+=(python3-paho-mqtt)
 if ((${#need[@]})); then
 	echo "test.sh: installing ${need[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
