@@ -242,6 +242,7 @@ fn decode_password_hash(text: &str) -> Result<PasswordHash, HashProblem> {
 }
 
 /// Users and their password hashes, read from a mosquitto-compatible password file.
+#[derive(Clone)]
 pub struct PasswordFile {
     users: HashMap<String, PasswordHash>,
     /// Hash checked for unknown users so that they cost as much time as known ones.

@@ -21,5 +21,6 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod broker;
 pub mod codec;
 pub mod topic;

@@ -407,6 +407,16 @@ impl<K: Eq + Hash, V> TopicTree<K, V> {
         node.map(hash).get(key)
     }
 
+    /// The value stored under (filter, key), to change in place.
+    pub fn get_mut(&mut self, filter: &str, key: &K) -> Option<&mut V> {
+        let (path, hash) = split_hash(filter);
+        let mut node = &mut self.root;
+        for level in path_levels(path) {
+            node = node.child_mut(level)?;
+        }
+        node.map_mut(hash).get_mut(key)
+    }
+
     /// Calls `f(key, value)` for every entry whose filter matches `topic`, with the `$` rule above.
     ///
     /// Does not allocate and visits each (filter, key) entry at most once.

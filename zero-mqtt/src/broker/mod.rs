@@ -1,0 +1,1080 @@
+//! The broker machine: every rule of an MQTT 3.1.1 / 5.0 server, without I/O or a clock.
+//!
+//! The driver feeds it connections ([`Broker::handle_accept`]), bytes
+//! ([`Broker::handle_input`]), closes, writability and time ([`Broker::handle_timeout`] at
+//! [`Broker::poll_timeout`]). It writes packets through [`Transmit`], straight into each
+//! connection's send queue: a publish fanned out to a thousand subscribers is encoded a
+//! thousand times into their queues and never copied again. A full send queue refuses the
+//! write; the broker then keeps QoS 1/2 deliveries in the session's bounded queue and drops
+//! QoS 0 ones (counted in `$SYS`), so a slow subscriber never slows a publisher or grows
+//! memory without bound.
+
+mod config;
+mod message;
+mod router;
+mod session;
+mod sys;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+pub use config::{Anonymous, BrokerConfig};
+pub use message::{Delivery, Message};
+pub use sys::Stats;
+
+use crate::auth::Access;
+use crate::codec::{
+    self, Ack, ConnAck, Connect, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
+    ReasonCodes, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+use crate::topic;
+use router::{Router, Subscription};
+use session::{Outbound, PendingWill, Session, Stage};
+
+/// Where the broker writes: the driver's send queues.
+pub trait Transmit<C> {
+    /// The send queue of `conn` to append encoded packets to, or `None` when it is full (or
+    /// the connection is gone).
+    fn buffer(&mut self, conn: C) -> Option<&mut Vec<u8>>;
+    /// Closes `conn` after what is queued is sent.
+    fn close(&mut self, conn: C);
+}
+
+/// One network connection.
+#[derive(Debug)]
+struct Conn {
+    peer: Option<SocketAddr>,
+    /// The start of a packet not yet complete.
+    partial: Vec<u8>,
+    /// The session, once CONNECT was accepted.
+    session: Option<usize>,
+    protocol: Protocol,
+    accepted_at: Instant,
+    last_seen: Instant,
+    /// Keep-alive in force (1.5 times this without a packet closes the connection).
+    keep_alive: Option<Duration>,
+    /// The client's Maximum Packet Size.
+    max_packet_out: usize,
+    /// The client's Receive Maximum (our outgoing in-flight window).
+    window: usize,
+    /// Topic aliases the client set (index = alias - 1).
+    aliases: Vec<Option<Arc<str>>>,
+    client_id: Arc<str>,
+    /// The broker decided to close it: further input is ignored.
+    closing: bool,
+}
+
+impl Conn {
+    /// When it must be closed unless a packet arrives: the CONNECT deadline, then keep-alive.
+    fn deadline(&self, connect_timeout: Duration) -> Option<Instant> {
+        match (self.session, self.keep_alive) {
+            (None, _) => Some(self.accepted_at + connect_timeout),
+            (Some(_), Some(ka)) => Some(self.last_seen + ka * 3 / 2),
+            (Some(_), None) => None,
+        }
+    }
+}
+
+/// Something due at a time.
+#[derive(Debug, Clone, Copy)]
+enum Timer<C> {
+    /// A connection's CONNECT or keep-alive deadline.
+    Conn(C),
+    /// A delayed will.
+    Will { session: usize, uid: u64 },
+    /// A session's expiry.
+    Expiry { session: usize, uid: u64 },
+    /// Publishing the `$SYS` topics.
+    Sys,
+}
+
+/// An MQTT broker.
+pub struct Broker<C> {
+    config: BrokerConfig,
+    conns: HashMap<C, Conn>,
+    sessions: Slab<Session<C>>,
+    by_client: HashMap<Arc<str>, usize>,
+    router: Router,
+    timers: BTreeMap<(Instant, u64), Timer<C>>,
+    timer_seq: u64,
+    next_uid: u64,
+    stats: Stats,
+    /// The matches of the publish being routed (kept to reuse its allocation).
+    matches: Vec<(usize, Subscription)>,
+}
+
+/// Why a packet ends the connection: the reason code of the DISCONNECT (MQTT 5).
+type Violation = ReasonCode;
+
+impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
+    /// A broker with `config`, started at `now`.
+    pub fn new(config: BrokerConfig, now: Instant) -> Broker<C> {
+        let mut broker = Broker {
+            conns: HashMap::new(),
+            sessions: Slab::new(),
+            by_client: HashMap::new(),
+            router: Router::default(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            next_uid: 1,
+            stats: Stats::new(now),
+            matches: Vec::new(),
+            config,
+        };
+        if let Some(every) = broker.config.sys_interval {
+            broker.schedule(now + every, Timer::Sys);
+        }
+        broker
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The counters `$SYS` publishes.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// How many sessions exist (connected or not).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// When [`Broker::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.keys().next().map(|&(at, _)| at)
+    }
+
+    fn schedule(&mut self, at: Instant, timer: Timer<C>) {
+        self.timer_seq += 1;
+        self.timers.insert((at, self.timer_seq), timer);
+    }
+
+    /// A connection was accepted from `peer`. It must send CONNECT within
+    /// `BrokerConfig::connect_timeout`.
+    pub fn handle_accept(
+        &mut self,
+        conn: C,
+        peer: Option<SocketAddr>,
+        now: Instant,
+        out: &mut impl Transmit<C>,
+    ) {
+        if self.conns.len() >= self.config.max_connections {
+            tracing::warn!(
+                ?peer,
+                limit = self.config.max_connections,
+                "connection refused: too many connections"
+            );
+            out.close(conn);
+            return;
+        }
+        self.conns.insert(
+            conn,
+            Conn {
+                peer,
+                partial: Vec::new(),
+                session: None,
+                protocol: Protocol::V5,
+                accepted_at: now,
+                last_seen: now,
+                keep_alive: None,
+                max_packet_out: usize::MAX,
+                window: 0,
+                aliases: Vec::new(),
+                client_id: "".into(),
+                closing: false,
+            },
+        );
+        self.schedule(now + self.config.connect_timeout, Timer::Conn(conn));
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_input(&mut self, conn: C, bytes: &[u8], now: Instant, out: &mut impl Transmit<C>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.last_seen = now;
+        if c.partial.is_empty() {
+            let used = self.process(conn, bytes, now, out);
+            if let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) {
+                c.partial.extend_from_slice(&bytes[used..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut c.partial);
+            buf.extend_from_slice(bytes);
+            let used = self.process(conn, &buf, now, out);
+            buf.drain(..used);
+            if let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) {
+                c.partial = buf;
+            }
+        }
+    }
+
+    /// Handles the whole packets at the start of `bytes`; returns how many bytes they took.
+    fn process(&mut self, conn: C, bytes: &[u8], now: Instant, out: &mut impl Transmit<C>) -> usize {
+        let mut used = 0;
+        while let Some(c) = self.conns.get(&conn).filter(|c| !c.closing) {
+            let (protocol, connected) = (c.protocol, c.session.is_some());
+            let frame = match codec::frame(&bytes[used..], self.config.max_packet_size) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    self.bad_input(conn, e, out);
+                    break;
+                }
+            };
+            used += frame.len;
+            let result = match Packet::decode(frame, protocol) {
+                Ok(Packet::Connect(connect)) if !connected => {
+                    self.on_connect(conn, connect, now, out);
+                    Ok(())
+                }
+                Ok(_) if !connected => {
+                    tracing::debug!(?conn, "first packet is not CONNECT");
+                    self.close(conn, out);
+                    Ok(())
+                }
+                Ok(packet) => self.on_packet(conn, packet, now, out),
+                Err(e) => {
+                    self.bad_input(conn, e, out);
+                    Ok(())
+                }
+            };
+            if let Err(reason) = result {
+                tracing::debug!(?conn, %reason, "protocol violation");
+                self.stats.protocol_errors += 1;
+                self.disconnect(conn, reason, out);
+            }
+        }
+        used
+    }
+
+    /// Answers a packet that could not be decoded: after CONNECT with DISCONNECT (MQTT 5);
+    /// before it, an unsupported version gets CONNACK 0x84 (return code 1 in 3.1.1's form,
+    /// which every client reads) and anything else is closed without a word.
+    fn bad_input(&mut self, conn: C, e: codec::DecodeError, out: &mut impl Transmit<C>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        tracing::debug!(?conn, peer = ?c.peer, error = %e, "bad packet");
+        self.stats.protocol_errors += 1;
+        if c.session.is_some() {
+            self.disconnect(conn, e.reason, out);
+        } else if e.reason == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION {
+            c.protocol = Protocol::V311;
+            self.reject_connect(conn, e.reason, e, out);
+        } else {
+            self.close(conn, out);
+        }
+    }
+
+    /// Refuses a CONNECT with a CONNACK carrying `reason`, then closes.
+    fn reject_connect(
+        &mut self,
+        conn: C,
+        reason: ReasonCode,
+        why: impl std::fmt::Display,
+        out: &mut impl Transmit<C>,
+    ) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        tracing::debug!(?conn, peer = ?c.peer, %why, %reason, "CONNECT refused");
+        let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
+        send(out, conn, c.protocol, &Packet::ConnAck(ack));
+        self.close(conn, out);
+    }
+
+    /// Sends DISCONNECT with `reason` (MQTT 5 only) and closes.
+    fn disconnect(&mut self, conn: C, reason: ReasonCode, out: &mut impl Transmit<C>) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if c.closing {
+            return;
+        }
+        if c.protocol.is_v5() {
+            send(out, conn, c.protocol, &Packet::Disconnect(Disconnect::new(reason)));
+        }
+        self.close(conn, out);
+    }
+
+    fn close(&mut self, conn: C, out: &mut impl Transmit<C>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.closing = true;
+            c.partial = Vec::new();
+        }
+        out.close(conn);
+    }
+
+    fn on_packet(
+        &mut self,
+        conn: C,
+        packet: Packet<'_>,
+        now: Instant,
+        out: &mut impl Transmit<C>,
+    ) -> Result<(), Violation> {
+        match packet {
+            Packet::Publish(p) => self.on_publish(conn, &p, now, out),
+            Packet::PubAck(a) => {
+                self.on_ack(conn, a, Stage::Published, QoS::AtLeastOnce, now, out);
+                Ok(())
+            }
+            Packet::PubRec(a) => {
+                self.on_pubrec(conn, a, now, out);
+                Ok(())
+            }
+            Packet::PubComp(a) => {
+                self.on_ack(conn, a, Stage::Released, QoS::ExactlyOnce, now, out);
+                Ok(())
+            }
+            Packet::PubRel(a) => {
+                self.on_pubrel(conn, a, out);
+                Ok(())
+            }
+            Packet::Subscribe(s) => self.on_subscribe(conn, &s, now, out),
+            Packet::Unsubscribe(u) => {
+                self.on_unsubscribe(conn, &u, out);
+                Ok(())
+            }
+            Packet::PingReq => {
+                send(out, conn, self.conns[&conn].protocol, &Packet::PingResp);
+                Ok(())
+            }
+            Packet::Disconnect(d) => self.on_disconnect(conn, &d, out),
+            // A second CONNECT, packets only a server sends, or AUTH without an
+            // authentication method in CONNECT.
+            _ => Err(ReasonCode::PROTOCOL_ERROR),
+        }
+    }
+
+    fn on_connect(&mut self, conn: C, connect: Connect<'_>, now: Instant, out: &mut impl Transmit<C>) {
+        let v5 = connect.protocol.is_v5();
+        let c = self.conns.get_mut(&conn).expect("caller checked");
+        c.protocol = connect.protocol;
+        let peer = c.peer;
+        if connect.properties.authentication_method.is_some() {
+            // Enhanced authentication (AUTH exchanges) is not offered.
+            return self.reject_connect(
+                conn,
+                ReasonCode::BAD_AUTHENTICATION_METHOD,
+                "enhanced authentication",
+                out,
+            );
+        }
+        let assigned = connect.client_id.is_empty();
+        if assigned && !v5 && !connect.clean_start {
+            return self.reject_connect(
+                conn,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                "empty client id with a persistent session",
+                out,
+            );
+        }
+        if let Err(reason) = self.authenticate(&connect, peer) {
+            return self.reject_connect(conn, reason, "authentication failed", out);
+        }
+        let client_id: Arc<str> =
+            if assigned { self.assign_client_id().into() } else { connect.client_id.into() };
+        let username: Option<Arc<str>> = connect.username.map(Into::into);
+        let will = match &connect.will {
+            Some(w) if !topic::valid_topic_name(w.topic) || w.topic.starts_with('$') => {
+                return self.reject_connect(conn, ReasonCode::TOPIC_NAME_INVALID, "will topic", out);
+            }
+            Some(w) if !self.allowed(&client_id, username.as_deref(), w.topic, Access::Write) => {
+                return self.reject_connect(conn, ReasonCode::NOT_AUTHORIZED, "will topic not allowed", out);
+            }
+            Some(w) if w.retain && !self.config.retain_available => {
+                return self.reject_connect(conn, ReasonCode::RETAIN_NOT_SUPPORTED, "retained will", out);
+            }
+            Some(w) => Some(PendingWill {
+                message: Message::new(w.topic.into(), w.payload, w.qos, w.retain, &w.properties, now, None),
+                expiry: w.properties.message_expiry_interval,
+                delay: w.properties.will_delay_interval.unwrap_or(0),
+            }),
+            None => None,
+        };
+
+        // Session takeover and clean start.
+        let mut existing = self.by_client.get(&client_id).copied();
+        if let Some(index) = existing {
+            if let Some(old) = self.sessions[index].conn {
+                tracing::debug!(client_id = %client_id, ?old, "session taken over");
+                self.disconnect(old, ReasonCode::SESSION_TAKEN_OVER, out);
+                if let Some(o) = self.conns.get_mut(&old) {
+                    o.session = None;
+                }
+                self.connection_lost(index, now, out);
+                existing = self.sessions.contains(index).then_some(index);
+            }
+        }
+        if let (Some(index), true) = (existing, connect.clean_start) {
+            self.end_session(index, now, out);
+            existing = None;
+        }
+        let session_present = existing.is_some();
+        let index = existing.unwrap_or_else(|| {
+            let uid = self.next_uid;
+            self.next_uid += 1;
+            let index = self.sessions.insert(Session::new(uid, client_id.clone()));
+            self.by_client.insert(client_id.clone(), index);
+            index
+        });
+
+        // Bind the session to this connection.
+        let requested_expiry = if v5 {
+            connect.properties.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            u32::MAX
+        };
+        let expiry = requested_expiry.min(self.config.max_session_expiry);
+        let s = &mut self.sessions[index];
+        s.conn = Some(conn);
+        s.expiry = expiry;
+        s.will = will;
+        s.will_at = None;
+        s.ends_at = None;
+        s.username = username;
+
+        let mut keep_alive = connect.keep_alive;
+        let server_keep_alive = match self.config.max_keep_alive {
+            Some(max) if keep_alive == 0 || keep_alive > max => {
+                keep_alive = max;
+                Some(max)
+            }
+            _ => None,
+        };
+        let c = self.conns.get_mut(&conn).expect("caller checked");
+        c.session = Some(index);
+        c.client_id = client_id.clone();
+        c.keep_alive = (keep_alive > 0).then(|| Duration::from_secs(u64::from(keep_alive)));
+        c.max_packet_out = connect.properties.maximum_packet_size.map_or(usize::MAX, |m| m as usize);
+        let receive_maximum =
+            if v5 { connect.properties.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
+        c.window = usize::from(receive_maximum.min(self.config.max_inflight));
+        c.aliases = vec![None; usize::from(self.config.topic_alias_maximum)];
+        if let Some(deadline) = c.deadline(self.config.connect_timeout) {
+            self.schedule(deadline, Timer::Conn(conn));
+        }
+
+        let properties = Properties {
+            assigned_client_identifier: assigned.then_some(&*client_id),
+            server_keep_alive: server_keep_alive.filter(|_| v5),
+            session_expiry_interval: (v5 && expiry != requested_expiry).then_some(expiry),
+            receive_maximum: Some(self.config.receive_maximum),
+            maximum_packet_size: Some(self.config.max_packet_size as u32),
+            topic_alias_maximum: Some(self.config.topic_alias_maximum),
+            retain_available: (!self.config.retain_available).then_some(0),
+            ..Properties::default()
+        };
+        let ack = ConnAck { session_present, reason: ReasonCode::SUCCESS, properties };
+        send(out, conn, connect.protocol, &Packet::ConnAck(ack));
+        self.stats.connects += 1;
+        tracing::debug!(?conn, client_id = %client_id, session_present, protocol = ?connect.protocol, "connected");
+
+        if session_present {
+            self.resend_inflight(index, conn, now, out);
+        }
+        self.flush_queue(index, now, out);
+    }
+
+    /// Checks the user name and password, or the anonymous policy.
+    fn authenticate(&self, connect: &Connect<'_>, peer: Option<SocketAddr>) -> Result<(), ReasonCode> {
+        match (&self.config.passwords, connect.username) {
+            (Some(passwords), Some(user)) => {
+                let password = connect.password.unwrap_or_default();
+                if passwords.verify(user, password) {
+                    Ok(())
+                } else {
+                    Err(ReasonCode::BAD_USER_NAME_OR_PASSWORD)
+                }
+            }
+            _ => {
+                let allowed = match self.config.anonymous {
+                    Anonymous::Allow => true,
+                    Anonymous::Deny => false,
+                    Anonymous::LoopbackOnly => peer.is_some_and(|p| p.ip().is_loopback()),
+                };
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(ReasonCode::NOT_AUTHORIZED)
+                }
+            }
+        }
+    }
+
+    fn allowed(&self, client_id: &str, username: Option<&str>, topic: &str, access: Access) -> bool {
+        self.config.acl.as_ref().is_none_or(|acl| acl.check(client_id, username, topic, access))
+    }
+
+    fn assign_client_id(&mut self) -> String {
+        loop {
+            let id = format!(
+                "zero-{:016x}",
+                self.next_uid.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.stats.connects
+            );
+            self.next_uid += 1;
+            if !self.by_client.contains_key(id.as_str()) {
+                return id;
+            }
+        }
+    }
+
+    fn on_publish(
+        &mut self,
+        conn: C,
+        p: &Publish<'_>,
+        now: Instant,
+        out: &mut impl Transmit<C>,
+    ) -> Result<(), Violation> {
+        self.stats.received += 1;
+        let c = self.conns.get_mut(&conn).expect("caller checked");
+        let index = c.session.expect("connected");
+        let topic: Arc<str> = match p.properties.topic_alias {
+            Some(alias) => {
+                let slot =
+                    c.aliases.get_mut(usize::from(alias) - 1).ok_or(ReasonCode::TOPIC_ALIAS_INVALID)?;
+                if p.topic.is_empty() {
+                    slot.clone().ok_or(ReasonCode::PROTOCOL_ERROR)?
+                } else {
+                    let topic: Arc<str> = p.topic.into();
+                    *slot = Some(topic.clone());
+                    topic
+                }
+            }
+            None => p.topic.into(),
+        };
+        if p.retain && !self.config.retain_available {
+            return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
+        }
+        let protocol = c.protocol;
+        let client_id = c.client_id.clone();
+        let s = &mut self.sessions[index];
+        if p.qos == QoS::ExactlyOnce
+            && !s.awaiting_release.contains(&p.packet_id)
+            && s.awaiting_release.len() >= usize::from(self.config.receive_maximum)
+        {
+            return Err(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
+        }
+        // Clients never publish to `$` topics (`$SYS` is the broker's).
+        let allowed = !topic.starts_with('$')
+            && self.allowed(&client_id, self.sessions[index].username.as_deref(), &topic, Access::Write);
+        let route = allowed
+            && (p.qos != QoS::ExactlyOnce || !self.sessions[index].awaiting_release.contains(&p.packet_id));
+        let matched = if route {
+            let message = Arc::new(Message::from_publish(p, topic, now, Some(self.sessions[index].uid)));
+            self.publish(message, now, out)
+        } else {
+            0
+        };
+        let reason = if !allowed {
+            ReasonCode::NOT_AUTHORIZED
+        } else if matched == 0 && route {
+            ReasonCode::NO_MATCHING_SUBSCRIBERS
+        } else {
+            ReasonCode::SUCCESS
+        };
+        match p.qos {
+            QoS::AtMostOnce => {}
+            QoS::AtLeastOnce => {
+                send(out, conn, protocol, &Packet::PubAck(Ack { reason, ..Ack::new(p.packet_id) }));
+            }
+            QoS::ExactlyOnce => {
+                if !reason.is_error() {
+                    self.sessions[index].awaiting_release.insert(p.packet_id);
+                }
+                send(out, conn, protocol, &Packet::PubRec(Ack { reason, ..Ack::new(p.packet_id) }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes a message to every matching subscription (one delivery per session, with the
+    /// highest QoS and every subscription identifier of its matching subscriptions) and
+    /// stores it if retained. Returns how many sessions it went to.
+    pub fn publish(&mut self, message: Arc<Message>, now: Instant, out: &mut impl Transmit<C>) -> usize {
+        if message.retain {
+            self.router.retain(&message);
+        }
+        let mut matches = std::mem::take(&mut self.matches);
+        matches.clear();
+        let sessions = &self.sessions;
+        self.router.plain_matches(&message.topic, |&s, sub| matches.push((s, *sub)));
+        self.router.shared_matches(&message.topic, |group| {
+            matches.extend(group.pick(|s| sessions[s].conn.is_some()))
+        });
+        if matches.len() > 1 {
+            matches.sort_unstable_by_key(|m| m.0);
+        }
+        let mut delivered = 0;
+        let mut i = 0;
+        while i < matches.len() {
+            let index = matches[i].0;
+            let uid = self.sessions[index].uid;
+            let mut qos = None;
+            let mut retain = false;
+            let mut ids = Vec::new();
+            while let Some(&(_, sub)) = matches.get(i).filter(|m| m.0 == index) {
+                i += 1;
+                if sub.options.no_local && message.origin == Some(uid) {
+                    continue;
+                }
+                qos = qos.max(Some(sub.options.qos.min(message.qos)));
+                retain |= sub.options.retain_as_published && message.retain;
+                ids.extend(sub.id);
+            }
+            let Some(qos) = qos else { continue };
+            let s = &self.sessions[index];
+            if !self.allowed(&s.client_id, s.username.as_deref(), &message.topic, Access::Read) {
+                continue;
+            }
+            delivered += 1;
+            let delivery = Delivery { message: message.clone(), qos, retain, subscription_ids: ids };
+            self.deliver(index, delivery, now, out);
+        }
+        self.matches = matches;
+        delivered
+    }
+
+    /// Sends a delivery now if the session is connected and its window and send queue allow,
+    /// else queues it (QoS 1/2; QoS 0 is dropped when it cannot go out at once).
+    fn deliver(&mut self, index: usize, delivery: Delivery, now: Instant, out: &mut impl Transmit<C>) {
+        let s = &mut self.sessions[index];
+        let Some(conn) = s.conn else {
+            if delivery.qos != QoS::AtMostOnce && s.enqueue(delivery, self.config.max_queued) {
+                self.stats.dropped += 1;
+            }
+            return;
+        };
+        let c = &self.conns[&conn];
+        if delivery.qos == QoS::AtMostOnce {
+            if transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) == Sent::Full {
+                self.stats.dropped += 1;
+            }
+        } else if s.queue.is_empty() && s.inflight.len() < c.window {
+            send_inflight(s, c, conn, delivery, now, out, &mut self.stats, self.config.max_queued);
+        } else if s.enqueue(delivery, self.config.max_queued) {
+            self.stats.dropped += 1;
+        }
+    }
+
+    /// Sends queued deliveries while the in-flight window and the send queue allow.
+    fn flush_queue(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
+        let s = &mut self.sessions[index];
+        let Some(conn) = s.conn else { return };
+        let c = &self.conns[&conn];
+        while s.inflight.len() < c.window {
+            let Some(delivery) = s.queue.pop_front() else { break };
+            if delivery.message.expired(now) {
+                continue;
+            }
+            if delivery.qos == QoS::AtMostOnce {
+                if transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) == Sent::Full {
+                    s.queue.push_front(delivery);
+                    break;
+                }
+                continue;
+            }
+            if !send_inflight(s, c, conn, delivery, now, out, &mut self.stats, usize::MAX) {
+                break;
+            }
+        }
+    }
+
+    /// Sends again, in order, what a resumed session had in flight (PUBLISH with DUP, or
+    /// PUBREL).
+    fn resend_inflight(&mut self, index: usize, conn: C, now: Instant, out: &mut impl Transmit<C>) {
+        let s = &mut self.sessions[index];
+        let c = &self.conns[&conn];
+        for o in &s.inflight {
+            match o.stage {
+                Stage::Published => {
+                    transmit(out, conn, c, &o.delivery, o.packet_id, true, now, &mut self.stats);
+                }
+                Stage::Released => send(out, conn, c.protocol, &Packet::PubRel(Ack::new(o.packet_id))),
+            }
+        }
+    }
+
+    fn on_ack(
+        &mut self,
+        conn: C,
+        ack: Ack<'_>,
+        stage: Stage,
+        qos: QoS,
+        now: Instant,
+        out: &mut impl Transmit<C>,
+    ) {
+        let index = self.conns[&conn].session.expect("connected");
+        let s = &mut self.sessions[index];
+        if let Some(i) = s.inflight_position(ack.packet_id) {
+            let o = &s.inflight[i];
+            if o.stage == stage && o.delivery.qos == qos {
+                s.inflight.remove(i);
+                self.flush_queue(index, now, out);
+            }
+        }
+    }
+
+    fn on_pubrec(&mut self, conn: C, ack: Ack<'_>, now: Instant, out: &mut impl Transmit<C>) {
+        let c = &self.conns[&conn];
+        let (protocol, index) = (c.protocol, c.session.expect("connected"));
+        let s = &mut self.sessions[index];
+        let found =
+            s.inflight_position(ack.packet_id).filter(|&i| s.inflight[i].delivery.qos == QoS::ExactlyOnce);
+        let reason = match found {
+            Some(i) if ack.reason.is_error() => {
+                // The receiver refused the message: the flow ends here.
+                s.inflight.remove(i);
+                self.flush_queue(index, now, out);
+                return;
+            }
+            Some(i) => {
+                s.inflight[i].stage = Stage::Released;
+                ReasonCode::SUCCESS
+            }
+            None => ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+        };
+        send(out, conn, protocol, &Packet::PubRel(Ack { reason, ..Ack::new(ack.packet_id) }));
+    }
+
+    fn on_pubrel(&mut self, conn: C, ack: Ack<'_>, out: &mut impl Transmit<C>) {
+        let c = &self.conns[&conn];
+        let s = &mut self.sessions[c.session.expect("connected")];
+        let reason = if s.awaiting_release.remove(&ack.packet_id) {
+            ReasonCode::SUCCESS
+        } else {
+            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+        };
+        send(out, conn, c.protocol, &Packet::PubComp(Ack { reason, ..Ack::new(ack.packet_id) }));
+    }
+
+    fn on_subscribe(
+        &mut self,
+        conn: C,
+        sub: &Subscribe<'_>,
+        now: Instant,
+        out: &mut impl Transmit<C>,
+    ) -> Result<(), Violation> {
+        let c = &self.conns[&conn];
+        let (protocol, index) = (c.protocol, c.session.expect("connected"));
+        let id = sub.properties.subscription_ids.first();
+        let mut codes = Vec::new();
+        let mut retained = Vec::new();
+        for (filter, options) in sub.subscriptions.iter() {
+            let (plain, shared) = match topic::parse_shared(filter) {
+                Ok(Some(shared)) => (shared.filter, true),
+                Ok(None) if topic::valid_topic_filter(filter) => (filter, false),
+                _ => {
+                    codes.push(ReasonCode::TOPIC_FILTER_INVALID.0);
+                    continue;
+                }
+            };
+            if shared && options.no_local {
+                return Err(ReasonCode::PROTOCOL_ERROR);
+            }
+            let s = &self.sessions[index];
+            let permitted = self
+                .config
+                .acl
+                .as_ref()
+                .is_none_or(|acl| acl.check_subscribe(&s.client_id, s.username.as_deref(), plain));
+            if !permitted {
+                codes.push(ReasonCode::NOT_AUTHORIZED.0);
+                continue;
+            }
+            let subscription = Subscription { options, id };
+            let existed = self.router.subscribe(index, filter, subscription);
+            self.sessions[index].subscriptions.insert(filter.into(), subscription);
+            codes.push(options.qos as u8);
+            let send_retained = match options.retain_handling {
+                RetainHandling::SendAlways => true,
+                RetainHandling::SendIfNew => !existed,
+                RetainHandling::DontSend => false,
+            };
+            if send_retained && !shared {
+                retained.extend(self.router.retained_matching(plain).filter(|m| !m.expired(now)).map(|m| {
+                    Delivery {
+                        message: m.clone(),
+                        qos: m.qos.min(options.qos),
+                        retain: true,
+                        subscription_ids: id.into_iter().collect(),
+                    }
+                }));
+            }
+        }
+        let ack = SubAck {
+            packet_id: sub.packet_id,
+            properties: Properties::default(),
+            reasons: ReasonCodes(&codes),
+        };
+        send(out, conn, protocol, &Packet::SubAck(ack));
+        for delivery in retained {
+            let s = &self.sessions[index];
+            if self.allowed(&s.client_id, s.username.as_deref(), &delivery.message.topic, Access::Read) {
+                self.deliver(index, delivery, now, out);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, conn: C, unsub: &Unsubscribe<'_>, out: &mut impl Transmit<C>) {
+        let c = &self.conns[&conn];
+        let (protocol, index) = (c.protocol, c.session.expect("connected"));
+        let mut codes = Vec::new();
+        for filter in unsub.filters.iter() {
+            let existed = self.sessions[index].subscriptions.remove(filter).is_some();
+            if existed {
+                self.router.unsubscribe(index, filter);
+            }
+            codes.push(if existed { ReasonCode::SUCCESS.0 } else { ReasonCode::NO_SUBSCRIPTION_EXISTED.0 });
+        }
+        let ack = UnsubAck {
+            packet_id: unsub.packet_id,
+            properties: Properties::default(),
+            reasons: ReasonCodes(&codes),
+        };
+        send(out, conn, protocol, &Packet::UnsubAck(ack));
+    }
+
+    fn on_disconnect(
+        &mut self,
+        conn: C,
+        d: &Disconnect<'_>,
+        out: &mut impl Transmit<C>,
+    ) -> Result<(), Violation> {
+        let index = self.conns[&conn].session.expect("connected");
+        let s = &mut self.sessions[index];
+        if let Some(expiry) = d.properties.session_expiry_interval {
+            if s.expiry == 0 && expiry != 0 {
+                return Err(ReasonCode::PROTOCOL_ERROR);
+            }
+            s.expiry = expiry.min(self.config.max_session_expiry);
+        }
+        if d.reason != ReasonCode::DISCONNECT_WITH_WILL {
+            s.will = None;
+        }
+        self.close(conn, out);
+        Ok(())
+    }
+
+    /// A connection is gone (closed by either side, or failed).
+    pub fn handle_closed(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        if let Some(index) = c.session {
+            self.connection_lost(index, now, out);
+        }
+    }
+
+    /// The session's connection ended: its will is published (now or after its delay) and
+    /// the session ends now or when its expiry interval passes.
+    fn connection_lost(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
+        let s = &mut self.sessions[index];
+        s.conn = None;
+        let uid = s.uid;
+        if let Some(will) = &s.will {
+            let delay = will.delay.min(s.expiry);
+            if delay == 0 {
+                self.publish_will(index, now, out);
+            } else {
+                let at = now + Duration::from_secs(u64::from(delay));
+                self.sessions[index].will_at = Some(at);
+                self.schedule(at, Timer::Will { session: index, uid });
+            }
+        }
+        let s = &mut self.sessions[index];
+        match s.expiry {
+            0 => self.end_session(index, now, out),
+            u32::MAX => {}
+            secs => {
+                let at = now + Duration::from_secs(u64::from(secs));
+                s.ends_at = Some(at);
+                self.schedule(at, Timer::Expiry { session: index, uid });
+            }
+        }
+    }
+
+    fn publish_will(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
+        let s = &mut self.sessions[index];
+        s.will_at = None;
+        let Some(will) = s.will.take() else { return };
+        let mut message = will.message;
+        message.origin = Some(s.uid);
+        message.expires = will.expiry.map(|secs| now + Duration::from_secs(u64::from(secs)));
+        tracing::debug!(client_id = %s.client_id, topic = %message.topic, "publishing will");
+        self.publish(Arc::new(message), now, out);
+    }
+
+    /// Ends a session without a connection: its pending will goes out, its subscriptions go.
+    fn end_session(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
+        if self.sessions[index].will_at.is_some() {
+            self.publish_will(index, now, out);
+        }
+        let s = self.sessions.remove(index);
+        for filter in s.subscriptions.keys() {
+            self.router.unsubscribe(index, filter);
+        }
+        self.by_client.remove(&s.client_id);
+        tracing::debug!(client_id = %s.client_id, "session ended");
+    }
+
+    /// A connection's send queue drained after it was full: queued deliveries go out.
+    pub fn handle_writable(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
+        if let Some(index) = self.conns.get(&conn).and_then(|c| c.session) {
+            self.flush_queue(index, now, out);
+        }
+    }
+
+    /// Runs what is due at `now`: CONNECT and keep-alive deadlines, delayed wills, session
+    /// expiry, `$SYS`.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut impl Transmit<C>) {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let timer = entry.remove();
+            match timer {
+                Timer::Conn(conn) => {
+                    let Some(c) = self.conns.get(&conn).filter(|c| !c.closing) else { continue };
+                    match c.deadline(self.config.connect_timeout) {
+                        Some(deadline) if deadline <= now => {
+                            tracing::debug!(?conn, "keep-alive or CONNECT timeout");
+                            self.disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, out);
+                        }
+                        Some(deadline) => self.schedule(deadline, Timer::Conn(conn)),
+                        None => {}
+                    }
+                }
+                Timer::Will { session, uid } => {
+                    let due = self
+                        .sessions
+                        .get(session)
+                        .is_some_and(|s| s.uid == uid && s.will_at.is_some_and(|at| at <= now));
+                    if due {
+                        self.publish_will(session, now, out);
+                    }
+                }
+                Timer::Expiry { session, uid } => {
+                    let due = self.sessions.get(session).is_some_and(|s| {
+                        s.uid == uid && s.conn.is_none() && s.ends_at.is_some_and(|at| at <= now)
+                    });
+                    if due {
+                        self.end_session(session, now, out);
+                    }
+                }
+                Timer::Sys => {
+                    self.router.expire_retained(now);
+                    self.publish_sys(now, out);
+                    if let Some(every) = self.config.sys_interval {
+                        self.schedule(now + every, Timer::Sys);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes the `$SYS/broker/...` statistics topics, retained.
+    pub fn publish_sys(&mut self, now: Instant, out: &mut impl Transmit<C>) {
+        self.stats.clients_connected = self.sessions.iter().filter(|(_, s)| s.conn.is_some()).count();
+        self.stats.sessions = self.sessions.len();
+        self.stats.subscriptions = self.router.subscription_count();
+        self.stats.retained = self.router.retained_count();
+        for (topic, value) in self.stats.topics(now) {
+            let message = Message::new(
+                topic.into(),
+                value.as_bytes(),
+                QoS::AtMostOnce,
+                true,
+                &Properties::default(),
+                now,
+                None,
+            );
+            self.publish(Arc::new(message), now, out);
+        }
+    }
+}
+
+/// Encodes `packet` into `conn`'s send queue; dropped if the queue is full.
+fn send<C: Copy>(out: &mut impl Transmit<C>, conn: C, protocol: Protocol, packet: &Packet<'_>) {
+    match out.buffer(conn) {
+        Some(buf) => packet.encode(protocol, buf),
+        None => tracing::debug!(packet = ?packet.packet_type(), "send queue full: control packet dropped"),
+    }
+}
+
+/// What became of a PUBLISH handed to [`transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// It is in the send queue.
+    Queued,
+    /// It exceeds the client's Maximum Packet Size: discarded as if sent (section 3.1.2.11.4).
+    Discarded,
+    /// The send queue is full.
+    Full,
+}
+
+/// Encodes a PUBLISH for `delivery` into `conn`'s send queue.
+#[allow(clippy::too_many_arguments)]
+fn transmit<C: Copy>(
+    out: &mut impl Transmit<C>,
+    conn: C,
+    c: &Conn,
+    delivery: &Delivery,
+    packet_id: u16,
+    dup: bool,
+    now: Instant,
+    stats: &mut Stats,
+) -> Sent {
+    if delivery.encoded_len(c.protocol) > c.max_packet_out {
+        stats.oversize += 1;
+        return Sent::Discarded;
+    }
+    match out.buffer(conn) {
+        Some(buf) => {
+            delivery.encode(c.protocol, packet_id, dup, now, buf);
+            stats.sent += 1;
+            Sent::Queued
+        }
+        None => Sent::Full,
+    }
+}
+
+/// Sends a QoS 1/2 delivery under a new packet id and records it in flight; if the send
+/// queue is full it goes back to the front of the session's queue (or is dropped beyond
+/// `limit`). Returns whether the queue took it.
+#[allow(clippy::too_many_arguments)]
+fn send_inflight<C: Copy>(
+    s: &mut Session<C>,
+    c: &Conn,
+    conn: C,
+    delivery: Delivery,
+    now: Instant,
+    out: &mut impl Transmit<C>,
+    stats: &mut Stats,
+    limit: usize,
+) -> bool {
+    let packet_id = s.allocate_packet_id();
+    match transmit(out, conn, c, &delivery, packet_id, false, now, stats) {
+        Sent::Queued => {
+            s.inflight.push_back(Outbound { packet_id, delivery, stage: Stage::Published });
+            true
+        }
+        Sent::Discarded => true,
+        Sent::Full => {
+            if s.queue.len() < limit {
+                s.queue.push_front(delivery);
+            } else {
+                stats.dropped += 1;
+            }
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

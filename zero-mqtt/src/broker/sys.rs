@@ -1,0 +1,66 @@
+//! The broker's counters and the `$SYS/broker/...` topics that publish them.
+
+use std::time::Instant;
+
+/// What the broker counted since it started.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Stats {
+    /// When the broker started.
+    pub started: Instant,
+    /// CONNECTs accepted.
+    pub connects: u64,
+    /// PUBLISH packets received from clients.
+    pub received: u64,
+    /// PUBLISH packets sent to clients.
+    pub sent: u64,
+    /// Deliveries dropped: a full session queue, or a QoS 0 message to a full send queue.
+    pub dropped: u64,
+    /// Deliveries discarded for exceeding a client's Maximum Packet Size.
+    pub oversize: u64,
+    /// Connections closed for malformed packets or protocol errors.
+    pub protocol_errors: u64,
+    /// Connected clients (refreshed when `$SYS` is published).
+    pub clients_connected: usize,
+    /// Sessions, connected or not (refreshed when `$SYS` is published).
+    pub sessions: usize,
+    /// Subscriptions (refreshed when `$SYS` is published).
+    pub subscriptions: usize,
+    /// Retained messages (refreshed when `$SYS` is published).
+    pub retained: usize,
+}
+
+impl Stats {
+    pub(crate) fn new(now: Instant) -> Stats {
+        Stats {
+            started: now,
+            connects: 0,
+            received: 0,
+            sent: 0,
+            dropped: 0,
+            oversize: 0,
+            protocol_errors: 0,
+            clients_connected: 0,
+            sessions: 0,
+            subscriptions: 0,
+            retained: 0,
+        }
+    }
+
+    /// The `$SYS` topics and their values at `now` (names follow mosquitto's where one exists).
+    pub fn topics(&self, now: Instant) -> [(&'static str, String); 11] {
+        [
+            ("$SYS/broker/version", format!("zero-mqtt {}", env!("CARGO_PKG_VERSION"))),
+            ("$SYS/broker/uptime", format!("{} seconds", now.duration_since(self.started).as_secs())),
+            ("$SYS/broker/clients/connected", self.clients_connected.to_string()),
+            ("$SYS/broker/clients/total", self.sessions.to_string()),
+            ("$SYS/broker/messages/received", self.received.to_string()),
+            ("$SYS/broker/messages/sent", self.sent.to_string()),
+            ("$SYS/broker/messages/dropped", self.dropped.to_string()),
+            ("$SYS/broker/messages/oversize", self.oversize.to_string()),
+            ("$SYS/broker/subscriptions/count", self.subscriptions.to_string()),
+            ("$SYS/broker/retained messages/count", self.retained.to_string()),
+            ("$SYS/broker/connections/protocol errors", self.protocol_errors.to_string()),
+        ]
+    }
+}
