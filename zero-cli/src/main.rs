@@ -1,6 +1,7 @@
 //! `zero`: run zero's servers and load generators from the command line.
 
 mod bench_echo;
+mod mqtt;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,6 +23,11 @@ enum Command {
     Echo {
         #[command(subcommand)]
         command: EchoCommand,
+    },
+    /// MQTT broker and tools.
+    Mqtt {
+        #[command(subcommand)]
+        command: mqtt::MqttCommand,
     },
     /// Load generators.
     Bench {
@@ -112,6 +118,7 @@ fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
+        Command::Mqtt { command } => mqtt::run(command),
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
     };
     match result {

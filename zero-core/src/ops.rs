@@ -589,6 +589,13 @@ pub struct SendBuffer<'a> {
     buf: &'a mut Vec<u8>,
 }
 
+impl<'a> SendBuffer<'a> {
+    /// The queue itself, for encoders that write into a `&mut Vec<u8>`.
+    pub fn into_vec(self) -> &'a mut Vec<u8> {
+        self.buf
+    }
+}
+
 impl Deref for SendBuffer<'_> {
     type Target = Vec<u8>;
     fn deref(&self) -> &Vec<u8> {

@@ -10,6 +10,9 @@
 //!   trie the broker matches publishes with.
 //! - [`auth`]: users from a file of salted PBKDF2 hashes and per-user ACLs, in mosquitto's
 //!   file formats so existing `mosquitto_passwd` files and ACL files work unchanged.
+//! - [`broker`]: the broker machine, every server rule of MQTT 3.1.1 and 5.0, on a simulated
+//!   clock in its tests.
+//! - [`server`]: the broker's driver on a zero-core shard.
 //!
 //! ## Dependencies, and why
 //! - `zero-core`: the io_uring shard the broker and client run on.
@@ -23,4 +26,8 @@
 pub mod auth;
 pub mod broker;
 pub mod codec;
+mod error;
+pub mod server;
 pub mod topic;
+
+pub use error::Error;

@@ -1,8 +1,10 @@
 //! What a broker allows and how much it holds.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::auth::{AclFile, PasswordFile};
+use crate::Error;
 
 /// Who may connect without a user name checked against the password file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,5 +76,75 @@ impl Default for BrokerConfig {
             passwords: None,
             acl: None,
         }
+    }
+}
+
+impl BrokerConfig {
+    /// Reads settings from a configuration file over the current ones. The file has one
+    /// `name value` per line (`#` starts a comment), with mosquitto's names where mosquitto
+    /// has the setting: `allow_anonymous true|false|loopback`, `password_file PATH`,
+    /// `acl_file PATH`, `max_packet_size BYTES`, `max_inflight_messages N`,
+    /// `max_queued_messages N`, `max_connections N`, `max_keepalive SECS`,
+    /// `sys_interval SECS` (0 turns `$SYS` off), `retain_available true|false`,
+    /// `receive_maximum N`, `topic_alias_maximum N`. Relative paths are taken from the
+    /// file's directory.
+    pub fn load(&mut self, file: &Path) -> Result<(), Error> {
+        let text =
+            std::fs::read_to_string(file).map_err(|source| Error::Read { file: file.into(), source })?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        for (i, line) in text.lines().enumerate() {
+            let bad = |reason: String| Error::Config { file: file.into(), line: i + 1, reason };
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (name, value) =
+                line.split_once(char::is_whitespace).ok_or_else(|| bad(format!("`{line}` has no value")))?;
+            let value = value.trim();
+            let number = |what: &str| -> Result<u64, Error> {
+                value.parse().map_err(|_| bad(format!("{what} wants a number, not `{value}`")))
+            };
+            let flag = || match value {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(bad(format!("{name} wants true or false, not `{value}`"))),
+            };
+            let small = |n: u64, max: u64| -> Result<u64, Error> {
+                if n > max {
+                    return Err(bad(format!("{name} is at most {max}")));
+                }
+                Ok(n)
+            };
+            match name {
+                "allow_anonymous" => {
+                    self.anonymous = match value {
+                        "true" => Anonymous::Allow,
+                        "false" => Anonymous::Deny,
+                        "loopback" => Anonymous::LoopbackOnly,
+                        _ => {
+                            return Err(bad(format!(
+                                "allow_anonymous wants true, false or loopback, not `{value}`"
+                            )))
+                        }
+                    }
+                }
+                "password_file" => self.passwords = Some(PasswordFile::load(&dir.join(value))?),
+                "acl_file" => self.acl = Some(AclFile::load(&dir.join(value))?),
+                "max_packet_size" => self.max_packet_size = small(number(name)?, 268_435_460)? as usize,
+                "max_inflight_messages" => self.max_inflight = small(number(name)?, 65_535)?.max(1) as u16,
+                "receive_maximum" => self.receive_maximum = small(number(name)?, 65_535)?.max(1) as u16,
+                "topic_alias_maximum" => self.topic_alias_maximum = small(number(name)?, 65_535)? as u16,
+                "max_queued_messages" => self.max_queued = number(name)? as usize,
+                "max_connections" => self.max_connections = number(name)? as usize,
+                "max_keepalive" => self.max_keep_alive = Some(small(number(name)?, 65_535)? as u16),
+                "sys_interval" => {
+                    let secs = number(name)?;
+                    self.sys_interval = (secs > 0).then(|| Duration::from_secs(secs));
+                }
+                "retain_available" => self.retain_available = flag()?,
+                _ => return Err(bad(format!("unknown setting `{name}`"))),
+            }
+        }
+        Ok(())
     }
 }

@@ -126,8 +126,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             matches: Vec::new(),
             config,
         };
-        if let Some(every) = broker.config.sys_interval {
-            broker.schedule(now + every, Timer::Sys);
+        if broker.config.sys_interval.is_some() {
+            // At once, so `$SYS` topics are retained from the start.
+            broker.schedule(now, Timer::Sys);
         }
         broker
     }

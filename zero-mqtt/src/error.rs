@@ -1,0 +1,33 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// What went wrong setting up or running MQTT.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A broker configuration file has a line zero-mqtt cannot use.
+    #[error("{}: line {line}: {reason}", file.display())]
+    Config {
+        /// The file.
+        file: PathBuf,
+        /// The 1-based line.
+        line: usize,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", file.display())]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A password or ACL file is wrong.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    /// The transport failed (listening, the ring, TLS set-up).
+    #[error(transparent)]
+    Io(#[from] zero_core::IoError),
+}
