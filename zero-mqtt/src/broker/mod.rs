@@ -67,6 +67,8 @@ struct Conn {
     client_id: Arc<str>,
     /// The broker decided to close it: further input is ignored.
     closing: bool,
+    /// The deadline its live `Timer::Conn` entry is for (older entries are stale).
+    armed: Option<Instant>,
 }
 
 impl Conn {
@@ -191,9 +193,22 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 aliases: Vec::new(),
                 client_id: "".into(),
                 closing: false,
+                armed: None,
             },
         );
-        self.schedule(now + self.config.connect_timeout, Timer::Conn(conn));
+        self.arm(conn);
+    }
+
+    /// Keeps one timer entry per connection, at its current deadline (or earlier: an entry
+    /// that fires early re-arms for the deadline then in force).
+    fn arm(&mut self, conn: C) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(deadline) = c.deadline(self.config.connect_timeout) else { return };
+        if c.armed.is_some_and(|at| at <= deadline) {
+            return;
+        }
+        c.armed = Some(deadline);
+        self.schedule(deadline, Timer::Conn(conn));
     }
 
     /// Bytes arrived on `conn`.
@@ -458,9 +473,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             if v5 { connect.properties.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
         c.window = usize::from(receive_maximum.min(self.config.max_inflight));
         c.aliases = vec![None; usize::from(self.config.topic_alias_maximum)];
-        if let Some(deadline) = c.deadline(self.config.connect_timeout) {
-            self.schedule(deadline, Timer::Conn(conn));
-        }
+        self.arm(conn);
 
         let properties = Properties {
             assigned_client_identifier: assigned.then_some(&*client_id),
@@ -938,17 +951,21 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             if entry.key().0 > now {
                 break;
             }
+            let (at, _) = *entry.key();
             let timer = entry.remove();
             match timer {
                 Timer::Conn(conn) => {
-                    let Some(c) = self.conns.get(&conn).filter(|c| !c.closing) else { continue };
+                    let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing && c.armed == Some(at))
+                    else {
+                        continue; // gone, closing, or a stale entry
+                    };
+                    c.armed = None;
                     match c.deadline(self.config.connect_timeout) {
                         Some(deadline) if deadline <= now => {
                             tracing::debug!(?conn, "keep-alive or CONNECT timeout");
                             self.disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, out);
                         }
-                        Some(deadline) => self.schedule(deadline, Timer::Conn(conn)),
-                        None => {}
+                        _ => self.arm(conn),
                     }
                 }
                 Timer::Will { session, uid } => {

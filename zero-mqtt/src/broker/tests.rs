@@ -272,7 +272,9 @@ fn takeover_disconnects_the_first_connection() {
 fn keep_alive_is_enforced_at_one_and_a_half() {
     let mut t = T::new();
     t.open(1, Connect { keep_alive: 10, ..connect("ka", V5) });
+    assert_eq!(t.b.timers.len(), 1, "one timer entry per connection");
     t.advance(14.0);
+    assert_eq!(t.b.timers.len(), 1);
     assert!(!t.net.closed.contains(&1));
     t.send(1, Packet::PingReq);
     assert!(matches!(t.frames(1).as_slice(), [f] if f == &[0xd0, 0]));
