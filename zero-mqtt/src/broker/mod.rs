@@ -656,7 +656,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     }
 
     /// Sends a delivery now if the session is connected and its window and send queue allow,
-    /// else queues it (QoS 1/2; QoS 0 is dropped when it cannot go out at once).
+    /// else queues it (bounded). An offline session queues QoS 1/2 only.
     fn deliver(&mut self, index: usize, delivery: Delivery, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
         let Some(conn) = s.conn else {
@@ -666,11 +666,14 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             return;
         };
         let c = &self.conns[&conn];
-        if delivery.qos == QoS::AtMostOnce {
-            if transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) == Sent::Full {
+        if delivery.qos == QoS::AtMostOnce && s.queue.is_empty() {
+            // A full send queue parks it in the session's bounded queue until Writable.
+            if transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) == Sent::Full
+                && s.enqueue(delivery, self.config.max_queued)
+            {
                 self.stats.dropped += 1;
             }
-        } else if s.queue.is_empty() && s.inflight.len() < c.window {
+        } else if delivery.qos != QoS::AtMostOnce && s.queue.is_empty() && s.inflight.len() < c.window {
             send_inflight(s, c, conn, delivery, now, out, &mut self.stats, self.config.max_queued);
         } else if s.enqueue(delivery, self.config.max_queued) {
             self.stats.dropped += 1;

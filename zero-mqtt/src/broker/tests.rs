@@ -530,11 +530,20 @@ fn slow_subscriber_drops_qos0_first_and_keeps_qos1_in_a_bounded_queue() {
     for i in 1..=4u16 {
         t.send(2, Packet::Publish(publish("t", &[b'0' + i as u8], Q1, i)));
     }
+    // Queue of 3: q0, 1, 2; then 3 replaces q0; 4 finds no QoS 0 to replace and is dropped.
     assert_eq!(t.b.stats().dropped, 2, "the QoS 0 message and the fourth QoS 1 one");
     t.net.full.remove(&1);
     t.b.handle_writable(1, t.now, &mut t.net);
     let got: Vec<_> = t.publishes(1).into_iter().map(|p| p.1).collect();
     assert_eq!(got, [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
+    // QoS 0 waits in the queue too while the send queue is full, and keeps its order.
+    t.net.full.insert(1);
+    t.send(2, Packet::Publish(publish("t", b"a", Q0, 0)));
+    t.send(2, Packet::Publish(publish("t", b"b", Q1, 9)));
+    t.net.full.remove(&1);
+    t.b.handle_writable(1, t.now, &mut t.net);
+    let got: Vec<_> = t.publishes(1).into_iter().map(|p| (p.1, p.2)).collect();
+    assert_eq!(got, [(b"a".to_vec(), Q0), (b"b".to_vec(), Q1)]);
 }
 
 #[test]
