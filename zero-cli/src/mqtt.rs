@@ -93,14 +93,13 @@ fn passwd(args: PasswdArgs) -> Result<(), String> {
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    if args.user.contains(':') || args.user.is_empty() {
-        return Err("a user name must be non-empty and contain no ':'".into());
-    }
-    let hash = zero_mqtt::auth::hash_password(password.as_bytes(), zero_mqtt::auth::DEFAULT_ITERATIONS);
     let old = std::fs::read_to_string(&args.file).unwrap_or_default();
-    let prefix = format!("{}:", args.user);
-    let mut lines: Vec<String> = old.lines().filter(|l| !l.starts_with(&prefix)).map(String::from).collect();
-    lines.push(format!("{}{hash}", prefix));
-    std::fs::write(&args.file, lines.join("\n") + "\n")
-        .map_err(|e| format!("writing {}: {e}", args.file.display()))
+    let new = zero_mqtt::auth::set_password(
+        &old,
+        &args.user,
+        password.as_bytes(),
+        zero_mqtt::auth::DEFAULT_ITERATIONS,
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(&args.file, new).map_err(|e| format!("writing {}: {e}", args.file.display()))
 }

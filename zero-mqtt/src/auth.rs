@@ -19,6 +19,8 @@ use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{digest, pbkdf2};
 
+use crate::topic;
+
 /// PBKDF2 rounds used by [`hash_password`] callers that do not choose their own.
 ///
 /// 210,000 is OWASP's recommendation for PBKDF2-HMAC-SHA512 (Password Storage Cheat Sheet, 2023)
@@ -96,6 +98,9 @@ pub enum AuthError {
         /// The scheme prefix found, e.g. `$argon2id$`.
         scheme: String,
     },
+    /// A user name cannot go into a password file.
+    #[error("user name '{0}' must be non-empty and contain no ':'")]
+    InvalidUser(String),
     /// A password file line is malformed.
     #[error("{}: {reason}; fix the line or re-create the file with `zero mqtt passwd`", at(.file, .line))]
     PasswordSyntax {
@@ -130,10 +135,18 @@ impl AuthError {
             | AuthError::UnsupportedHash { file, .. }
             | AuthError::PasswordSyntax { file, .. }
             | AuthError::AclSyntax { file, .. } => *file = Some(path.to_path_buf()),
-            AuthError::Io { .. } => {}
+            AuthError::Io { .. } | AuthError::InvalidUser(_) => {}
         }
         self
     }
+}
+
+/// The (1-based line number, trimmed text) of each line that is neither blank nor a `#` comment.
+fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, raw)| (i + 1, raw.trim()))
+        .filter(|(_, c)| !c.is_empty() && !c.starts_with('#'))
 }
 
 fn read_file(path: &Path) -> Result<String, AuthError> {
@@ -267,12 +280,7 @@ impl PasswordFile {
     pub fn parse(text: &str) -> Result<PasswordFile, AuthError> {
         let mut users = HashMap::new();
         let mut max_iterations = None::<NonZeroU32>;
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let content = raw.trim();
-            if content.is_empty() || content.starts_with('#') {
-                continue;
-            }
+        for (line, content) in content_lines(text) {
             let syntax = |reason: String| AuthError::PasswordSyntax { file: None, line, reason };
             let Some((user, hash_text)) = content.split_once(':') else {
                 return Err(syntax("expected `username:hash`, found no ':'".to_string()));
@@ -352,6 +360,21 @@ pub fn hash_password(password: &[u8], iterations: u32) -> String {
     let mut hash = [0u8; HASH_LEN];
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA512, iterations, &salt, password, &mut hash);
     format!("$7${iterations}${}${}", STANDARD.encode(salt), STANDARD.encode(hash))
+}
+
+/// Password file text with `user`'s line set to a fresh hash of `password` (appended if the
+/// user is new); every other line is kept as it was.
+pub fn set_password(text: &str, user: &str, password: &[u8], iterations: u32) -> Result<String, AuthError> {
+    if user.is_empty() || user.contains(':') {
+        return Err(AuthError::InvalidUser(user.to_string()));
+    }
+    let mut out = String::new();
+    for line in text.lines().filter(|l| l.trim().split_once(':').is_none_or(|(u, _)| u != user)) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&format!("{user}:{}\n", hash_password(password, iterations)));
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,12 +471,7 @@ impl AclFile {
     pub fn parse(text: &str) -> Result<AclFile, AuthError> {
         let mut acl = AclFile::default();
         let mut current_user: Option<String> = None;
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let content = raw.trim();
-            if content.is_empty() || content.starts_with('#') {
-                continue;
-            }
+        for (line, content) in content_lines(text) {
             let err = |reason: String| AuthError::AclSyntax { file: None, line, reason };
             let (directive, rest) = content.split_once([' ', '\t']).unwrap_or((content, ""));
             let rest = rest.trim();
@@ -477,7 +495,7 @@ impl AclFile {
                     if filter.is_empty() {
                         return Err(err(format!("`{directive}` needs a topic filter")));
                     }
-                    if !valid_filter(filter) {
+                    if !topic::valid_topic_filter(filter) {
                         return Err(err(format!(
                             "'{filter}' is not a valid topic filter ('+' and '#' must fill a whole \
                              level, '#' only as the last level)"
@@ -515,7 +533,7 @@ impl AclFile {
         if topic.is_empty() || topic.contains(['+', '#']) {
             return false;
         }
-        self.decide(client_id, username, access, |filter| filter_matches(filter, topic))
+        self.decide(client_id, username, access, |filter| topic::matches(filter, topic))
     }
 
     /// Whether the client may subscribe to the topic filter `filter`.
@@ -530,7 +548,7 @@ impl AclFile {
     /// before delivering each message. Pattern handling is as in [`AclFile::check`]. Strip a
     /// `$share/<group>/` prefix before calling; an invalid filter is refused.
     pub fn check_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> bool {
-        if !valid_filter(filter) {
+        if !topic::valid_topic_filter(filter) {
             return false;
         }
         self.decide(client_id, username, Access::Read, |rule| filter_covers(rule, filter))
@@ -579,55 +597,20 @@ impl AclFile {
     }
 }
 
-/// Whether `filter` is a valid, non-empty MQTT topic filter.
-fn valid_filter(filter: &str) -> bool {
-    if filter.is_empty() {
-        return false;
-    }
-    let mut levels = filter.split('/').peekable();
-    while let Some(level) = levels.next() {
-        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
-            return false;
-        }
-        if level.contains('+') && level != "+" {
-            return false;
-        }
-    }
-    true
-}
-
-/// MQTT wildcard matching of a topic filter against a concrete topic name.
-///
-/// `+` matches one level, `#` matches the remaining levels including none (so `a/#` matches `a`),
-/// and a wildcard in the first level never matches a topic starting with `$`.
-fn filter_matches(filter: &str, topic: &str) -> bool {
-    levels_match(filter, topic, false)
-}
-
-/// Whether the rule filter `rule` covers every topic the requested filter `requested` can match.
+/// Whether the rule filter `rule` covers every topic the requested filter `requested` can
+/// match: as [`topic::matches`], with the requested filter's `+` and `#` as levels that only a
+/// rule's `+` (for `+`) or `#` covers.
 fn filter_covers(rule: &str, requested: &str) -> bool {
-    levels_match(rule, requested, true)
-}
-
-fn levels_match(filter: &str, subject: &str, subject_is_filter: bool) -> bool {
-    if subject.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+    if requested.starts_with('$') && matches!(rule.split('/').next(), Some("+" | "#")) {
         return false;
     }
-    let mut filter_levels = filter.split('/');
-    let mut subject_levels = subject.split('/');
+    let mut rule_levels = rule.split('/');
+    let mut requested_levels = requested.split('/');
     loop {
-        match (filter_levels.next(), subject_levels.next()) {
+        match (rule_levels.next(), requested_levels.next()) {
             (Some("#"), _) => return true,
-            (Some("+"), Some(level)) => {
-                if subject_is_filter && level == "#" {
-                    return false;
-                }
-            }
-            (Some(want), Some(level)) => {
-                if want != level {
-                    return false;
-                }
-            }
+            (Some("+"), Some(level)) if level != "#" => {}
+            (Some(want), Some(level)) if want == level => {}
             (None, None) => return true,
             _ => return false,
         }
@@ -835,19 +818,19 @@ mod tests {
 
     #[test]
     fn wildcard_matching() {
-        assert!(filter_matches("a/b", "a/b"));
-        assert!(!filter_matches("a/b", "a/b/c"));
-        assert!(!filter_matches("a/b/c", "a/b"));
-        assert!(filter_matches("a/+/c", "a/x/c"));
-        assert!(!filter_matches("a/+", "a/x/c"));
-        assert!(filter_matches("a/+", "a/"));
-        assert!(filter_matches("a/#", "a"));
-        assert!(filter_matches("a/#", "a/b/c"));
-        assert!(filter_matches("#", "a/b"));
-        assert!(filter_matches("+/+", "/x"));
-        assert!(!filter_matches("#", "$SYS/broker"));
-        assert!(!filter_matches("+/broker", "$SYS/broker"));
-        assert!(filter_matches("$SYS/#", "$SYS/broker"));
+        assert!(topic::matches("a/b", "a/b"));
+        assert!(!topic::matches("a/b", "a/b/c"));
+        assert!(!topic::matches("a/b/c", "a/b"));
+        assert!(topic::matches("a/+/c", "a/x/c"));
+        assert!(!topic::matches("a/+", "a/x/c"));
+        assert!(topic::matches("a/+", "a/"));
+        assert!(topic::matches("a/#", "a"));
+        assert!(topic::matches("a/#", "a/b/c"));
+        assert!(topic::matches("#", "a/b"));
+        assert!(topic::matches("+/+", "/x"));
+        assert!(!topic::matches("#", "$SYS/broker"));
+        assert!(!topic::matches("+/broker", "$SYS/broker"));
+        assert!(topic::matches("$SYS/#", "$SYS/broker"));
     }
 
     #[test]
@@ -1032,5 +1015,17 @@ pattern deny secret/%u/#
         std::fs::write(&bad.0, "user a\nbogus\n").unwrap();
         let msg = AclFile::load(&bad.0).unwrap_err().to_string();
         assert!(msg.starts_with(&format!("{} line 2: unknown directive", bad.0.display())), "{msg}");
+    }
+
+    #[test]
+    fn set_password_replaces_one_user_and_keeps_the_rest() {
+        let text = set_password("# users\n", "bob", b"one", 1000).unwrap();
+        let text = set_password(&text, "carol", b"two", 1000).unwrap();
+        let text = set_password(&text, "bob", b"three", 1000).unwrap();
+        assert!(text.starts_with("# users\ncarol:"), "{text}");
+        let file = PasswordFile::parse(&text).unwrap();
+        assert_eq!(file.len(), 2);
+        assert!(file.verify("bob", b"three") && !file.verify("bob", b"one") && file.verify("carol", b"two"));
+        assert!(matches!(set_password("", "a:b", b"x", 1), Err(AuthError::InvalidUser(_))));
     }
 }
