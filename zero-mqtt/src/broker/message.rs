@@ -57,11 +57,7 @@ impl Message {
             ..Properties::default()
         };
         let mut properties = Vec::new();
-        if !forwarded.is_empty() {
-            forwarded.encode(&mut properties);
-            let prefix = varint_len(forwarded.len() as u32);
-            properties.drain(..prefix);
-        }
+        forwarded.encode_entries(&mut properties);
         let expires =
             props.message_expiry_interval.map(|s| now + std::time::Duration::from_secs(u64::from(s)));
         Message {

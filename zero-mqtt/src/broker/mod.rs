@@ -25,7 +25,7 @@ use slab::Slab;
 
 pub use config::{Anonymous, BrokerConfig};
 pub use message::{Delivery, Message};
-pub use sys::Stats;
+pub use sys::{Gauges, Stats};
 
 use crate::auth::Access;
 use crate::codec::{
@@ -567,21 +567,21 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
         }
         let protocol = c.protocol;
-        let client_id = c.client_id.clone();
-        let s = &mut self.sessions[index];
+        let s = &self.sessions[index];
+        // A retransmitted QoS 2 publish (its id still awaits PUBREL) was routed the first time.
+        let resent = p.qos == QoS::ExactlyOnce && s.awaiting_release.contains(&p.packet_id);
         if p.qos == QoS::ExactlyOnce
-            && !s.awaiting_release.contains(&p.packet_id)
+            && !resent
             && s.awaiting_release.len() >= usize::from(self.config.receive_maximum)
         {
             return Err(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
         }
         // Clients never publish to `$` topics (`$SYS` is the broker's).
         let allowed = !topic.starts_with('$')
-            && self.allowed(&client_id, self.sessions[index].username.as_deref(), &topic, Access::Write);
-        let route = allowed
-            && (p.qos != QoS::ExactlyOnce || !self.sessions[index].awaiting_release.contains(&p.packet_id));
+            && self.allowed(&s.client_id, s.username.as_deref(), &topic, Access::Write);
+        let route = allowed && !resent;
         let matched = if route {
-            let message = Arc::new(Message::from_publish(p, topic, now, Some(self.sessions[index].uid)));
+            let message = Arc::new(Message::from_publish(p, topic, now, Some(s.uid)));
             self.publish(message, now, out)
         } else {
             0
@@ -1001,11 +1001,13 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
 
     /// Publishes the `$SYS/broker/...` statistics topics, retained.
     pub fn publish_sys(&mut self, now: Instant, out: &mut impl Transmit<C>) {
-        self.stats.clients_connected = self.sessions.iter().filter(|(_, s)| s.conn.is_some()).count();
-        self.stats.sessions = self.sessions.len();
-        self.stats.subscriptions = self.router.subscription_count();
-        self.stats.retained = self.router.retained_count();
-        for (topic, value) in self.stats.topics(now) {
+        let gauges = Gauges {
+            clients_connected: self.conns.values().filter(|c| c.session.is_some()).count(),
+            sessions: self.sessions.len(),
+            subscriptions: self.router.subscription_count(),
+            retained: self.router.retained_count(),
+        };
+        for (topic, value) in self.stats.topics(now, gauges) {
             let message = Message::new(
                 topic.into(),
                 value.as_bytes(),

@@ -20,46 +20,39 @@ pub struct Stats {
     pub oversize: u64,
     /// Connections closed for malformed packets or protocol errors.
     pub protocol_errors: u64,
-    /// Connected clients (refreshed when `$SYS` is published).
+}
+
+/// What the broker holds at a moment, reported beside the counters.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauges {
+    /// Connected clients.
     pub clients_connected: usize,
-    /// Sessions, connected or not (refreshed when `$SYS` is published).
+    /// Sessions, connected or not.
     pub sessions: usize,
-    /// Subscriptions (refreshed when `$SYS` is published).
+    /// Subscriptions.
     pub subscriptions: usize,
-    /// Retained messages (refreshed when `$SYS` is published).
+    /// Retained messages.
     pub retained: usize,
 }
 
 impl Stats {
     pub(crate) fn new(now: Instant) -> Stats {
-        Stats {
-            started: now,
-            connects: 0,
-            received: 0,
-            sent: 0,
-            dropped: 0,
-            oversize: 0,
-            protocol_errors: 0,
-            clients_connected: 0,
-            sessions: 0,
-            subscriptions: 0,
-            retained: 0,
-        }
+        Stats { started: now, connects: 0, received: 0, sent: 0, dropped: 0, oversize: 0, protocol_errors: 0 }
     }
 
     /// The `$SYS` topics and their values at `now` (names follow mosquitto's where one exists).
-    pub fn topics(&self, now: Instant) -> [(&'static str, String); 11] {
+    pub fn topics(&self, now: Instant, g: Gauges) -> [(&'static str, String); 11] {
         [
             ("$SYS/broker/version", format!("zero-mqtt {}", env!("CARGO_PKG_VERSION"))),
             ("$SYS/broker/uptime", format!("{} seconds", now.duration_since(self.started).as_secs())),
-            ("$SYS/broker/clients/connected", self.clients_connected.to_string()),
-            ("$SYS/broker/clients/total", self.sessions.to_string()),
+            ("$SYS/broker/clients/connected", g.clients_connected.to_string()),
+            ("$SYS/broker/clients/total", g.sessions.to_string()),
             ("$SYS/broker/messages/received", self.received.to_string()),
             ("$SYS/broker/messages/sent", self.sent.to_string()),
             ("$SYS/broker/messages/dropped", self.dropped.to_string()),
             ("$SYS/broker/messages/oversize", self.oversize.to_string()),
-            ("$SYS/broker/subscriptions/count", self.subscriptions.to_string()),
-            ("$SYS/broker/retained messages/count", self.retained.to_string()),
+            ("$SYS/broker/subscriptions/count", g.subscriptions.to_string()),
+            ("$SYS/broker/retained messages/count", g.retained.to_string()),
             ("$SYS/broker/connections/protocol errors", self.protocol_errors.to_string()),
         ]
     }

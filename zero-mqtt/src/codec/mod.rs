@@ -8,6 +8,24 @@
 //! to the reason code the specification names ([`DecodeError::reason`]): 0x81 Malformed
 //! Packet, 0x82 Protocol Error, 0x84 Unsupported Protocol Version, 0x95 Packet too large.
 
+/// `PartialEq` and `Debug` by content for the lists that are either borrowed wire bytes or a
+/// slice to encode (`Wire` / `List`), so a decoded packet equals the one it was encoded from.
+macro_rules! wire_list_traits {
+    ($t:ident) => {
+        impl PartialEq for $t<'_> {
+            fn eq(&self, other: &Self) -> bool {
+                self.iter().eq(other.iter())
+            }
+        }
+
+        impl std::fmt::Debug for $t<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list().entries(self.iter()).finish()
+            }
+        }
+    };
+}
+
 mod packet;
 mod property;
 mod reason;
@@ -179,6 +197,16 @@ pub fn frame(buf: &[u8], max_packet_size: usize) -> Result<Option<Frame<'_>>, De
     Ok(Some(Frame { header, body: &buf[1 + used..len], len }))
 }
 
+/// The fixed-header flags packet type `kind` must carry (section 2.1.3); `None` for PUBLISH,
+/// whose flags are its DUP, QoS and RETAIN.
+fn required_flags(kind: u8) -> Option<u8> {
+    match kind {
+        3 => None,
+        6 | 8 | 10 => Some(2),
+        _ => Some(0),
+    }
+}
+
 /// Decodes the packet at the start of `buf` (see [`frame`] and [`Packet::decode`]): the
 /// packet and its length, or `Ok(None)` if more bytes are needed.
 pub fn decode(
@@ -196,18 +224,14 @@ impl<'a> Packet<'a> {
     /// Decodes a frame. `protocol` is the connection's version (ignored for CONNECT, which
     /// names its own).
     pub fn decode(frame: Frame<'a>, protocol: Protocol) -> Result<Packet<'a>, DecodeError> {
-        let flags = frame.header & 0x0f;
-        let body = frame.body;
-        let fixed = |want: u8| {
-            if flags != want {
-                return Err(DecodeError::new(
-                    ReasonCode::MALFORMED_PACKET,
-                    "fixed header flags",
-                    "are reserved values",
-                ));
-            }
-            Ok(())
-        };
+        let (kind, flags, body) = (frame.header >> 4, frame.header & 0x0f, frame.body);
+        if required_flags(kind).is_some_and(|want| flags != want) {
+            return Err(DecodeError::new(
+                ReasonCode::MALFORMED_PACKET,
+                "fixed header flags",
+                "are reserved values",
+            ));
+        }
         let v5 = protocol.is_v5();
         let empty = |p: Packet<'a>| {
             if !body.is_empty() {
@@ -215,64 +239,22 @@ impl<'a> Packet<'a> {
             }
             Ok(p)
         };
-        Ok(match frame.header >> 4 {
-            1 => {
-                fixed(0)?;
-                Packet::Connect(Connect::decode(body)?)
-            }
-            2 => {
-                fixed(0)?;
-                Packet::ConnAck(ConnAck::decode(body, v5)?)
-            }
+        Ok(match kind {
+            1 => Packet::Connect(Connect::decode(body)?),
+            2 => Packet::ConnAck(ConnAck::decode(body, v5)?),
             3 => Packet::Publish(Publish::decode(flags, body, v5)?),
-            4 => {
-                fixed(0)?;
-                Packet::PubAck(Ack::decode(body, v5, PacketType::PubAck)?)
-            }
-            5 => {
-                fixed(0)?;
-                Packet::PubRec(Ack::decode(body, v5, PacketType::PubRec)?)
-            }
-            6 => {
-                fixed(2)?;
-                Packet::PubRel(Ack::decode(body, v5, PacketType::PubRel)?)
-            }
-            7 => {
-                fixed(0)?;
-                Packet::PubComp(Ack::decode(body, v5, PacketType::PubComp)?)
-            }
-            8 => {
-                fixed(2)?;
-                Packet::Subscribe(Subscribe::decode(body, v5)?)
-            }
-            9 => {
-                fixed(0)?;
-                Packet::SubAck(SubAck::decode(body, v5)?)
-            }
-            10 => {
-                fixed(2)?;
-                Packet::Unsubscribe(Unsubscribe::decode(body, v5)?)
-            }
-            11 => {
-                fixed(0)?;
-                Packet::UnsubAck(UnsubAck::decode(body, v5)?)
-            }
-            12 => {
-                fixed(0)?;
-                empty(Packet::PingReq)?
-            }
-            13 => {
-                fixed(0)?;
-                empty(Packet::PingResp)?
-            }
-            14 => {
-                fixed(0)?;
-                Packet::Disconnect(Disconnect::decode(body, v5)?)
-            }
-            15 if v5 => {
-                fixed(0)?;
-                Packet::Auth(Auth::decode(body)?)
-            }
+            4 => Packet::PubAck(Ack::decode(body, v5, PacketType::PubAck)?),
+            5 => Packet::PubRec(Ack::decode(body, v5, PacketType::PubRec)?),
+            6 => Packet::PubRel(Ack::decode(body, v5, PacketType::PubRel)?),
+            7 => Packet::PubComp(Ack::decode(body, v5, PacketType::PubComp)?),
+            8 => Packet::Subscribe(Subscribe::decode(body, v5)?),
+            9 => Packet::SubAck(SubAck::decode(body, v5)?),
+            10 => Packet::Unsubscribe(Unsubscribe::decode(body, v5)?),
+            11 => Packet::UnsubAck(UnsubAck::decode(body, v5)?),
+            12 => empty(Packet::PingReq)?,
+            13 => empty(Packet::PingResp)?,
+            14 => Packet::Disconnect(Disconnect::decode(body, v5)?),
+            15 if v5 => Packet::Auth(Auth::decode(body)?),
             _ => return Err(DecodeError::new(ReasonCode::MALFORMED_PACKET, "packet type", "is reserved")),
         })
     }
@@ -300,12 +282,12 @@ impl<'a> Packet<'a> {
 
     /// The first byte of the encoded packet.
     fn header(&self) -> u8 {
+        let kind = self.packet_type() as u8;
         let flags = match self {
             Packet::Publish(p) => p.flags(),
-            Packet::PubRel(_) | Packet::Subscribe(_) | Packet::Unsubscribe(_) => 2,
-            _ => 0,
+            _ => required_flags(kind).unwrap_or(0),
         };
-        (self.packet_type() as u8) << 4 | flags
+        kind << 4 | flags
     }
 
     fn body_len(&self, protocol: Protocol) -> usize {

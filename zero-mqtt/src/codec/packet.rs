@@ -515,17 +515,7 @@ impl<'a> Subscriptions<'a> {
     }
 }
 
-impl PartialEq for Subscriptions<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl std::fmt::Debug for Subscriptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+wire_list_traits!(Subscriptions);
 
 /// SUBSCRIBE: a client asks for messages matching topic filters. Filters are checked as
 /// UTF-8 here; their wildcard syntax is the broker's to judge (it answers per filter).
@@ -646,17 +636,7 @@ impl<'a> TopicFilters<'a> {
     }
 }
 
-impl PartialEq for TopicFilters<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl std::fmt::Debug for TopicFilters<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+wire_list_traits!(TopicFilters);
 
 /// UNSUBSCRIBE: a client drops subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq)]

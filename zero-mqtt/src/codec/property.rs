@@ -137,17 +137,7 @@ impl Default for UserProperties<'_> {
     }
 }
 
-impl PartialEq for UserProperties<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl std::fmt::Debug for UserProperties<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+wire_list_traits!(UserProperties);
 
 /// Subscription identifiers: one in SUBSCRIBE, one per matching subscription in PUBLISH.
 #[derive(Clone, Copy)]
@@ -191,17 +181,7 @@ impl Default for SubscriptionIds<'_> {
     }
 }
 
-impl PartialEq for SubscriptionIds<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-
-impl std::fmt::Debug for SubscriptionIds<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
+wire_list_traits!(SubscriptionIds);
 
 /// Every MQTT 5 property; `None` (or empty) when absent. Which ones a packet may carry is
 /// checked on decoding ([`PropertyContext`]).
@@ -489,6 +469,11 @@ impl<'a> Properties<'a> {
     /// Appends the block with its length prefix.
     pub fn encode(&self, out: &mut Vec<u8>) {
         write_varint(out, self.len() as u32);
+        self.encode_entries(out);
+    }
+
+    /// Appends the properties without the length prefix (a block to splice into another).
+    pub fn encode_entries(&self, out: &mut Vec<u8>) {
         self.each(|id, v| {
             out.push(id);
             match v {
