@@ -1,6 +1,7 @@
 //! `zero`: run zero's servers and load generators from the command line.
 
 mod bench_echo;
+mod bench_mqtt;
 mod mqtt;
 
 use std::net::SocketAddr;
@@ -46,6 +47,8 @@ enum EchoCommand {
 enum BenchCommand {
     /// Drive any TCP echo server and report messages/s and latency.
     Echo(bench_echo::EchoLoad),
+    /// Drive any MQTT 3.1.1 broker: deliveries/s, loss, latency, broker CPU and memory.
+    Mqtt(bench_mqtt::MqttLoad),
 }
 
 #[derive(Args)]
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
         Command::Mqtt { command } => mqtt::run(command),
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
+        Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
