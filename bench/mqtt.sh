@@ -80,6 +80,12 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_broker() {
 	local name=$1
 	shift
+	# A broker stopped just before may still hold the port while the kernel tears down its
+	# ring (io_uring closes a dead process's sockets asynchronously).
+	for _ in $(seq 50); do
+		port_open "$PORT" || break
+		sleep 0.1
+	done
 	port_open "$PORT" && die "127.0.0.1:$PORT is already in use; set PORT"
 	log "starting $name on 127.0.0.1:$PORT (CPU $BROKER_CPU): $*"
 	taskset -c "$BROKER_CPU" "$@" >"$workdir/$name.log" 2>&1 &

@@ -35,6 +35,12 @@ pub struct BrokerArgs {
     /// Configuration file (`name value` lines; see `BrokerConfig::load`).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Persistence directory (the configuration's `persistence_location` wins).
+    #[arg(long, default_value = "zero-data")]
+    data: PathBuf,
+    /// Keep nothing across restarts (the configuration's `persistence true` wins).
+    #[arg(long)]
+    no_persistence: bool,
 }
 
 /// `zero mqtt passwd` options.
@@ -59,8 +65,17 @@ pub fn run(command: MqttCommand) -> Result<(), String> {
 
 fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
     let mut config = BrokerConfig::default();
+    config.persistence = !args.no_persistence;
+    config.persistence_location = args.data.clone();
     if let Some(file) = &args.config {
         config.load(file)?;
+    }
+    if config.persistence {
+        eprintln!(
+            "zero mqtt: persistence in {} (fsync {:?})",
+            config.persistence_location.display(),
+            config.fsync
+        );
     }
     let mut listeners = Listeners { tcp: args.listen.clone(), tls: Vec::new() };
     if let (Some(addr), Some(cert), Some(key)) = (args.tls_listen, &args.cert, &args.key) {
@@ -79,9 +94,9 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
         "zero mqtt: broker listening on {}",
         bound.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
     );
-    let mut handler = BrokerHandler::new(config, Instant::now());
+    let mut handler = BrokerHandler::new(config, Instant::now())?;
     io.run(&mut handler)?;
-    Ok(())
+    handler.take_failure().map_or(Ok(()), Err)
 }
 
 fn passwd(args: PasswdArgs) -> Result<(), String> {

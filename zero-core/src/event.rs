@@ -249,4 +249,8 @@ impl Raw {
 pub trait Handler {
     /// Called once per event, in order.
     fn on_event(&mut self, ops: &mut Ops, event: Event<'_>);
+
+    /// Called after each batch of events, before the shard submits the sends they queued:
+    /// the place to make a batch durable (write ahead) before its replies leave.
+    fn on_batch_end(&mut self, _ops: &mut Ops) {}
 }

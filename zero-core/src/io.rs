@@ -145,6 +145,7 @@ impl Io {
             handler.on_event(ops, event);
             n += 1;
         }
+        handler.on_batch_end(&mut self.ops);
         n
     }
 

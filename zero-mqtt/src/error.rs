@@ -27,6 +27,14 @@ pub enum Error {
     /// A password or ACL file is wrong.
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    /// The persistence directory's journal could not be opened, written or compacted.
+    #[error("journal in {}: {source}", dir.display())]
+    Journal {
+        /// The persistence directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The transport failed (listening, the ring, TLS set-up).
     #[error(transparent)]
     Io(#[from] zero_core::IoError),

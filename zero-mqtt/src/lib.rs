@@ -12,6 +12,8 @@
 //!   file formats so existing `mosquitto_passwd` files and ACL files work unchanged.
 //! - [`broker`]: the broker machine, every server rule of MQTT 3.1.1 and 5.0, on a simulated
 //!   clock in its tests.
+//! - [`store`]: persistence, a journal of the broker's durable state written ahead of its
+//!   acknowledgements, with an explicit fsync policy.
 //! - [`server`]: the broker's driver on a zero-core shard.
 //!
 //! ## Dependencies, and why
@@ -19,6 +21,8 @@
 //! - `ring`: PBKDF2-HMAC-SHA512 and secure random salts for the password file; it is already
 //!   in the tree as rustls' crypto provider, so it costs no extra build.
 //! - `base64`: the salt and hash fields of mosquitto's password format.
+//! - `crc32c`: the journal's record checksums (hardware-accelerated CRC-32C), which tell a
+//!   torn tail from a whole record after a crash.
 //! - `thiserror`, `tracing`: the house error and logging conventions.
 
 #![deny(missing_docs)]
@@ -28,6 +32,7 @@ pub mod broker;
 pub mod codec;
 mod error;
 pub mod server;
+pub mod store;
 pub mod topic;
 
 pub use error::Error;

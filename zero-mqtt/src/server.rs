@@ -9,6 +9,8 @@ use zero_core::rustls::ServerConfig;
 use zero_core::{ConnId, Event, Handler, Io, Ops, TimerId};
 
 use crate::broker::{Broker, BrokerConfig, Transmit};
+use crate::store::Journal;
+use crate::Error;
 
 /// The shard's send side as the broker's [`Transmit`].
 struct Queues<'a>(&'a mut Ops);
@@ -23,22 +25,55 @@ impl Transmit<ConnId> for Queues<'_> {
     }
 }
 
-/// A [`Broker`] run by a shard as its [`Handler`].
+/// Shard timer tokens.
+const MACHINE_TIMER: u64 = 0;
+const SYNC_TIMER: u64 = 1;
+
+/// A [`Broker`] run by a shard as its [`Handler`], with its journal when persistence is on.
 pub struct BrokerHandler {
     broker: Broker<ConnId>,
+    journal: Option<Journal>,
     /// The shard timer armed for the machine's next deadline.
     armed: Option<(Instant, TimerId)>,
+    /// The shard timer armed for the journal's next group commit.
+    sync_armed: Option<Instant>,
+    /// Why the journal failed, which stopped the shard.
+    failure: Option<std::io::Error>,
 }
 
 impl BrokerHandler {
-    /// A handler for a new broker with `config`.
-    pub fn new(config: BrokerConfig, now: Instant) -> BrokerHandler {
-        BrokerHandler { broker: Broker::new(config, now), armed: None }
+    /// A handler for a new broker with `config`. With persistence on, the journal in
+    /// `config.persistence_location` is opened (and locked), replayed and compacted first.
+    pub fn new(config: BrokerConfig, now: Instant) -> Result<BrokerHandler, Error> {
+        let dir = config.persistence_location.clone();
+        let failed = |source| Error::Journal { dir: dir.clone(), source };
+        let opened = match config.persistence {
+            true => Some(Journal::open(&dir, config.fsync, now).map_err(failed)?),
+            false => None,
+        };
+        let mut broker = Broker::new(config, now);
+        let journal = match opened {
+            Some((mut journal, records)) => {
+                let sessions = broker.restore(&records, now);
+                journal.compact(&broker.snapshot(), now).map_err(failed)?;
+                tracing::info!(sessions, bytes = records.len(), "journal replayed");
+                Some(journal)
+            }
+            None => None,
+        };
+        Ok(BrokerHandler { broker, journal, armed: None, sync_armed: None, failure: None })
     }
 
     /// The broker machine.
     pub fn broker(&self) -> &Broker<ConnId> {
         &self.broker
+    }
+
+    /// Why the shard was stopped, if the journal failed (it stops the shard rather than
+    /// acknowledge what it could not keep; the batch's replies were never sent).
+    pub fn take_failure(&mut self) -> Option<Error> {
+        let dir = self.broker.config().persistence_location.clone();
+        self.failure.take().map(|source| Error::Journal { dir, source })
     }
 
     /// Arms the shard timer for the machine's next deadline if it moved earlier.
@@ -50,7 +85,26 @@ impl BrokerHandler {
             }
             ops.cancel_timer(id);
         }
-        self.armed = Some((next, ops.timer_at(next, 0)));
+        self.armed = Some((next, ops.timer_at(next, MACHINE_TIMER)));
+    }
+
+    /// Writes the batch's records ahead of its replies, syncs by policy, compacts when due.
+    /// A journal that cannot be written stops the shard before any reply of the batch
+    /// leaves: the broker goes down rather than acknowledge what it could not keep.
+    fn write_ahead(&mut self, ops: &mut Ops) -> std::io::Result<()> {
+        let Some(journal) = &mut self.journal else { return Ok(()) };
+        let now = ops.now();
+        journal.append(&self.broker.take_journal(), now)?;
+        if journal.wants_compaction() {
+            journal.compact(&self.broker.snapshot(), now)?;
+        }
+        if let Some(due) = journal.sync_due() {
+            if self.sync_armed.is_none_or(|at| at > due) {
+                ops.timer_at(due, SYNC_TIMER);
+                self.sync_armed = Some(due);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -68,6 +122,16 @@ impl Handler for BrokerHandler {
                 self.broker.handle_closed(conn, now, &mut Queues(ops));
             }
             Event::Writable { conn } => self.broker.handle_writable(conn, now, &mut Queues(ops)),
+            Event::Timer { token: SYNC_TIMER, .. } => {
+                self.sync_armed = None;
+                if let Some(journal) = &mut self.journal {
+                    if let Err(error) = journal.sync(now) {
+                        tracing::error!(%error, "journal sync failed; stopping");
+                        self.failure = Some(error);
+                        ops.stop();
+                    }
+                }
+            }
             Event::Timer { .. } => {
                 self.armed = None;
                 self.broker.handle_timeout(now, &mut Queues(ops));
@@ -76,6 +140,14 @@ impl Handler for BrokerHandler {
             _ => {}
         }
         self.rearm(ops);
+    }
+
+    fn on_batch_end(&mut self, ops: &mut Ops) {
+        if let Err(error) = self.write_ahead(ops) {
+            tracing::error!(%error, "journal write failed; stopping before this batch is acknowledged");
+            self.failure = Some(error);
+            ops.stop();
+        }
     }
 }
 

@@ -27,7 +27,7 @@ impl Broker {
             let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
             let addr = server::listen(&mut io, &listeners).expect("listen")[0];
             tx.send((addr, io.handle())).unwrap();
-            let mut handler = BrokerHandler::new(BrokerConfig::default(), Instant::now());
+            let mut handler = BrokerHandler::new(BrokerConfig::default(), Instant::now()).unwrap();
             io.run(&mut handler).expect("broker runs");
         });
         let (addr, handle) = rx.recv_timeout(Duration::from_secs(10)).expect("broker up");

@@ -1,9 +1,10 @@
 //! What a broker allows and how much it holds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::auth::{AclFile, PasswordFile};
+use crate::store::Fsync;
 use crate::Error;
 
 /// Who may connect without a user name checked against the password file.
@@ -56,6 +57,13 @@ pub struct BrokerConfig {
     pub passwords: Option<PasswordFile>,
     /// Topic access rules; `None` allows every topic.
     pub acl: Option<AclFile>,
+    /// Keep sessions, subscriptions, QoS 1/2 flows and retained messages across restarts
+    /// (see [`crate::store`]). Default off for the library; `zero mqtt broker` turns it on.
+    pub persistence: bool,
+    /// The directory of the journal. Default `zero-data`.
+    pub persistence_location: PathBuf,
+    /// When the journal reaches stable storage. Default [`Fsync::Always`].
+    pub fsync: Fsync,
 }
 
 impl Default for BrokerConfig {
@@ -75,6 +83,9 @@ impl Default for BrokerConfig {
             anonymous: Anonymous::LoopbackOnly,
             passwords: None,
             acl: None,
+            persistence: false,
+            persistence_location: PathBuf::from("zero-data"),
+            fsync: Fsync::Always,
         }
     }
 }
@@ -86,8 +97,9 @@ impl BrokerConfig {
     /// `acl_file PATH`, `max_packet_size BYTES`, `max_inflight_messages N`,
     /// `max_queued_messages N`, `max_connections N`, `max_keepalive SECS`,
     /// `sys_interval SECS` (0 turns `$SYS` off), `retain_available true|false`,
-    /// `receive_maximum N`, `topic_alias_maximum N`. Relative paths are taken from the
-    /// file's directory.
+    /// `receive_maximum N`, `topic_alias_maximum N`, `persistence true|false`,
+    /// `persistence_location DIR`, and zero's `persistence_fsync always|never|MILLISECONDS`.
+    /// Relative paths are taken from the file's directory.
     pub fn load(&mut self, file: &Path) -> Result<(), Error> {
         let text =
             std::fs::read_to_string(file).map_err(|source| Error::Read { file: file.into(), source })?;
@@ -142,6 +154,17 @@ impl BrokerConfig {
                     self.sys_interval = (secs > 0).then(|| Duration::from_secs(secs));
                 }
                 "retain_available" => self.retain_available = flag()?,
+                "persistence" => self.persistence = flag()?,
+                "persistence_location" => self.persistence_location = dir.join(value),
+                "persistence_fsync" => {
+                    self.fsync = match value {
+                        "always" => Fsync::Always,
+                        "never" => Fsync::Never,
+                        _ => Fsync::Every(Duration::from_millis(number(
+                            "persistence_fsync (always, never or milliseconds)",
+                        )?)),
+                    }
+                }
                 _ => return Err(bad(format!("unknown setting `{name}`"))),
             }
         }

@@ -1,5 +1,6 @@
 //! Application messages as the broker holds them, and their PUBLISH encoding per subscriber.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +30,8 @@ pub struct Message {
     /// The session that published it (for No Local); `None` for wills of ended sessions
     /// and broker messages.
     pub origin: Option<u64>,
+    /// Its id in the journal once its body is written there; 0 before.
+    pub journal_id: AtomicU64,
 }
 
 impl Message {
@@ -68,6 +71,7 @@ impl Message {
             properties: properties.into(),
             expires,
             origin,
+            journal_id: AtomicU64::new(0),
         }
     }
 
@@ -96,6 +100,8 @@ pub struct Delivery {
     pub retain: bool,
     /// The subscription identifiers of the matching subscriptions (MQTT 5).
     pub subscription_ids: Vec<u32>,
+    /// Its id in the journal (QoS 1/2 to a persistent session); 0 when not journaled.
+    pub did: u64,
 }
 
 impl Delivery {
@@ -172,6 +178,7 @@ mod tests {
             qos: QoS::AtLeastOnce,
             retain: false,
             subscription_ids: vec![7, 500],
+            did: 0,
         };
         let mut out = Vec::new();
         d.encode(Protocol::V5, 12, true, now + std::time::Duration::from_millis(10_500), &mut out);

@@ -11,6 +11,7 @@
 
 mod config;
 mod message;
+mod persist;
 mod router;
 mod session;
 mod sys;
@@ -32,6 +33,7 @@ use crate::codec::{
     self, Ack, ConnAck, Connect, Disconnect, Packet, Properties, Protocol, Publish, QoS, ReasonCode,
     ReasonCodes, RetainHandling, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
+use crate::store::{Journaling, Record};
 use crate::topic;
 use router::{Router, Subscription};
 use session::{Outbound, PendingWill, Session, Stage};
@@ -108,6 +110,8 @@ pub struct Broker<C> {
     stats: Stats,
     /// The matches of the publish being routed (kept to reuse its allocation).
     matches: Vec<(usize, Subscription)>,
+    /// Records for the journal, when persistence is on.
+    journal: Option<Journaling>,
 }
 
 /// Why a packet ends the connection: the reason code of the DISCONNECT (MQTT 5).
@@ -126,6 +130,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             next_uid: 1,
             stats: Stats::new(now),
             matches: Vec::new(),
+            journal: config.persistence.then(|| Journaling::new(now)),
             config,
         };
         if broker.config.sys_interval.is_some() {
@@ -455,6 +460,15 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         s.will_at = None;
         s.ends_at = None;
         s.username = username;
+        if let Some(j) = &mut self.journal {
+            if expiry > 0 {
+                j.record(Record::Session { client: &client_id, expiry });
+            } else if s.journaled {
+                // Resumed with expiry 0: the session no longer outlives its connection.
+                j.record(Record::SessionEnd { client: &client_id });
+            }
+            s.journaled = expiry > 0;
+        }
 
         let mut keep_alive = connect.keep_alive;
         let server_keep_alive = match self.config.max_keep_alive {
@@ -599,8 +613,11 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 send(out, conn, protocol, &Packet::PubAck(Ack { reason, ..Ack::new(p.packet_id) }));
             }
             QoS::ExactlyOnce => {
-                if !reason.is_error() {
-                    self.sessions[index].awaiting_release.insert(p.packet_id);
+                let s = &mut self.sessions[index];
+                if !reason.is_error() && s.awaiting_release.insert(p.packet_id) && s.journaled {
+                    if let Some(j) = &mut self.journal {
+                        j.record(Record::AwaitRelease { client: &s.client_id, packet_id: p.packet_id });
+                    }
                 }
                 send(out, conn, protocol, &Packet::PubRec(Ack { reason, ..Ack::new(p.packet_id) }));
             }
@@ -614,6 +631,14 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     pub fn publish(&mut self, message: Arc<Message>, now: Instant, out: &mut impl Transmit<C>) -> usize {
         if message.retain {
             self.router.retain(&message);
+            if let (Some(j), false) = (&mut self.journal, message.topic.starts_with('$')) {
+                if message.payload.is_empty() {
+                    j.record(Record::Unretain { topic: &message.topic });
+                } else {
+                    let mid = j.message(&message);
+                    j.record(Record::Retain { mid });
+                }
+            }
         }
         let mut matches = std::mem::take(&mut self.matches);
         matches.clear();
@@ -648,7 +673,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 continue;
             }
             delivered += 1;
-            let delivery = Delivery { message: message.clone(), qos, retain, subscription_ids: ids };
+            let delivery = Delivery { message: message.clone(), qos, retain, subscription_ids: ids, did: 0 };
             self.deliver(index, delivery, now, out);
         }
         self.matches = matches;
@@ -656,27 +681,44 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     }
 
     /// Sends a delivery now if the session is connected and its window and send queue allow,
-    /// else queues it (bounded). An offline session queues QoS 1/2 only.
-    fn deliver(&mut self, index: usize, delivery: Delivery, now: Instant, out: &mut impl Transmit<C>) {
+    /// else queues it (bounded). An offline session queues QoS 1/2 only. QoS 1/2 to a
+    /// journaled session is journaled first.
+    fn deliver(&mut self, index: usize, mut delivery: Delivery, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
-        let Some(conn) = s.conn else {
-            if delivery.qos != QoS::AtMostOnce && s.enqueue(delivery, self.config.max_queued) {
-                self.stats.dropped += 1;
+        if let (Some(j), true) = (&mut self.journal, s.journaled && delivery.qos != QoS::AtMostOnce) {
+            j.enqueue(&s.client_id, &mut delivery);
+        }
+        let limit = self.config.max_queued;
+        let dropped = match s.conn {
+            None if delivery.qos == QoS::AtMostOnce => None,
+            None => s.enqueue(delivery, limit),
+            Some(conn) => {
+                let c = &self.conns[&conn];
+                if delivery.qos == QoS::AtMostOnce && s.queue.is_empty() {
+                    // A full send queue parks it in the session's bounded queue until Writable.
+                    match transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) {
+                        Sent::Full => s.enqueue(delivery, limit),
+                        _ => None,
+                    }
+                } else if delivery.qos != QoS::AtMostOnce && s.queue.is_empty() && s.inflight.len() < c.window
+                {
+                    let stats = &mut self.stats;
+                    if let Err(delivery) =
+                        send_inflight(s, c, conn, delivery, now, out, stats, &mut self.journal)
+                    {
+                        s.queue.push_front(delivery);
+                    }
+                    None
+                } else {
+                    s.enqueue(delivery, limit)
+                }
             }
-            return;
         };
-        let c = &self.conns[&conn];
-        if delivery.qos == QoS::AtMostOnce && s.queue.is_empty() {
-            // A full send queue parks it in the session's bounded queue until Writable.
-            if transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) == Sent::Full
-                && s.enqueue(delivery, self.config.max_queued)
-            {
-                self.stats.dropped += 1;
-            }
-        } else if delivery.qos != QoS::AtMostOnce && s.queue.is_empty() && s.inflight.len() < c.window {
-            send_inflight(s, c, conn, delivery, now, out, &mut self.stats, self.config.max_queued);
-        } else if s.enqueue(delivery, self.config.max_queued) {
+        if let Some(dropped) = dropped {
             self.stats.dropped += 1;
+            if let Some(j) = &mut self.journal {
+                j.done(&dropped);
+            }
         }
     }
 
@@ -688,6 +730,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         while s.inflight.len() < c.window {
             let Some(delivery) = s.queue.pop_front() else { break };
             if delivery.message.expired(now) {
+                if let Some(j) = &mut self.journal {
+                    j.done(&delivery);
+                }
                 continue;
             }
             if delivery.qos == QoS::AtMostOnce {
@@ -697,7 +742,10 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 }
                 continue;
             }
-            if !send_inflight(s, c, conn, delivery, now, out, &mut self.stats, usize::MAX) {
+            if let Err(delivery) =
+                send_inflight(s, c, conn, delivery, now, out, &mut self.stats, &mut self.journal)
+            {
+                s.queue.push_front(delivery);
                 break;
             }
         }
@@ -732,7 +780,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         if let Some(i) = s.inflight_position(ack.packet_id) {
             let o = &s.inflight[i];
             if o.stage == stage && o.delivery.qos == qos {
-                s.inflight.remove(i);
+                if let (Some(j), Some(o)) = (&mut self.journal, s.inflight.remove(i)) {
+                    j.done(&o.delivery);
+                }
                 self.flush_queue(index, now, out);
             }
         }
@@ -747,12 +797,20 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let reason = match found {
             Some(i) if ack.reason.is_error() => {
                 // The receiver refused the message: the flow ends here.
-                s.inflight.remove(i);
+                if let (Some(j), Some(o)) = (&mut self.journal, s.inflight.remove(i)) {
+                    j.done(&o.delivery);
+                }
                 self.flush_queue(index, now, out);
                 return;
             }
             Some(i) => {
-                s.inflight[i].stage = Stage::Released;
+                let o = &mut s.inflight[i];
+                if let (Some(j), true) =
+                    (&mut self.journal, o.stage == Stage::Published && o.delivery.did != 0)
+                {
+                    j.record(Record::Released { did: o.delivery.did });
+                }
+                o.stage = Stage::Released;
                 ReasonCode::SUCCESS
             }
             None => ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
@@ -764,6 +822,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let c = &self.conns[&conn];
         let s = &mut self.sessions[c.session.expect("connected")];
         let reason = if s.awaiting_release.remove(&ack.packet_id) {
+            if let (Some(j), true) = (&mut self.journal, s.journaled) {
+                j.record(Record::ReleaseDone { client: &s.client_id, packet_id: ack.packet_id });
+            }
             ReasonCode::SUCCESS
         } else {
             ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
@@ -807,7 +868,12 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             }
             let subscription = Subscription { options, id };
             let existed = self.router.subscribe(index, filter, subscription);
-            self.sessions[index].subscriptions.insert(filter.into(), subscription);
+            let s = &mut self.sessions[index];
+            s.subscriptions.insert(filter.into(), subscription);
+            if let (Some(j), true) = (&mut self.journal, s.journaled) {
+                let (options, id) = (options.encode(true), id.unwrap_or(0));
+                j.record(Record::Subscribe { client: &s.client_id, filter, options, id });
+            }
             codes.push(options.qos as u8);
             let send_retained = match options.retain_handling {
                 RetainHandling::SendAlways => true,
@@ -821,6 +887,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                         qos: m.qos.min(options.qos),
                         retain: true,
                         subscription_ids: id.into_iter().collect(),
+                        did: 0,
                     }
                 }));
             }
@@ -845,9 +912,13 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let (protocol, index) = (c.protocol, c.session.expect("connected"));
         let mut codes = Vec::new();
         for filter in unsub.filters.iter() {
-            let existed = self.sessions[index].subscriptions.remove(filter).is_some();
+            let s = &mut self.sessions[index];
+            let existed = s.subscriptions.remove(filter).is_some();
             if existed {
                 self.router.unsubscribe(index, filter);
+                if let (Some(j), true) = (&mut self.journal, s.journaled) {
+                    j.record(Record::Unsubscribe { client: &s.client_id, filter });
+                }
             }
             codes.push(if existed { ReasonCode::SUCCESS.0 } else { ReasonCode::NO_SUBSCRIPTION_EXISTED.0 });
         }
@@ -872,6 +943,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 return Err(ReasonCode::PROTOCOL_ERROR);
             }
             s.expiry = expiry.min(self.config.max_session_expiry);
+            if let (Some(j), true) = (&mut self.journal, s.journaled && s.expiry > 0) {
+                j.record(Record::Session { client: &s.client_id, expiry: s.expiry });
+            }
         }
         if d.reason != ReasonCode::DISCONNECT_WITH_WILL {
             s.will = None;
@@ -935,6 +1009,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let s = self.sessions.remove(index);
         for filter in s.subscriptions.keys() {
             self.router.unsubscribe(index, filter);
+        }
+        if let (Some(j), true) = (&mut self.journal, s.journaled) {
+            j.record(Record::SessionEnd { client: &s.client_id });
         }
         self.by_client.remove(&s.client_id);
         tracing::debug!(client_id = %s.client_id, "session ended");
@@ -1067,9 +1144,9 @@ fn transmit<C: Copy>(
     }
 }
 
-/// Sends a QoS 1/2 delivery under a new packet id and records it in flight; if the send
-/// queue is full it goes back to the front of the session's queue (or is dropped beyond
-/// `limit`). Returns whether the queue took it.
+/// Sends a QoS 1/2 delivery under a new packet id and records it in flight (a delivery too
+/// large for the client is discarded as sent). Gives the delivery back if the send queue is
+/// full.
 #[allow(clippy::too_many_arguments)]
 fn send_inflight<C: Copy>(
     s: &mut Session<C>,
@@ -1079,23 +1156,24 @@ fn send_inflight<C: Copy>(
     now: Instant,
     out: &mut impl Transmit<C>,
     stats: &mut Stats,
-    limit: usize,
-) -> bool {
+    journal: &mut Option<Journaling>,
+) -> Result<(), Delivery> {
     let packet_id = s.allocate_packet_id();
     match transmit(out, conn, c, &delivery, packet_id, false, now, stats) {
         Sent::Queued => {
-            s.inflight.push_back(Outbound { packet_id, delivery, stage: Stage::Published });
-            true
-        }
-        Sent::Discarded => true,
-        Sent::Full => {
-            if s.queue.len() < limit {
-                s.queue.push_front(delivery);
-            } else {
-                stats.dropped += 1;
+            if let (Some(j), true) = (journal, delivery.did != 0) {
+                j.record(Record::Sent { did: delivery.did, packet_id });
             }
-            false
+            s.inflight.push_back(Outbound { packet_id, delivery, stage: Stage::Published });
+            Ok(())
         }
+        Sent::Discarded => {
+            if let Some(j) = journal {
+                j.done(&delivery);
+            }
+            Ok(())
+        }
+        Sent::Full => Err(delivery),
     }
 }
 

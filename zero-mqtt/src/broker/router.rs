@@ -124,6 +124,11 @@ impl Router {
         self.retained.retain(|_, m| !m.expired(now));
     }
 
+    /// Every retained message.
+    pub fn retained(&self) -> impl Iterator<Item = &Arc<Message>> {
+        self.retained.values()
+    }
+
     /// How many retained messages are held.
     pub fn retained_count(&self) -> usize {
         self.retained.len()

@@ -69,6 +69,9 @@ pub struct Session<C> {
     pub ends_at: Option<Instant>,
     /// The user name it authenticated with (for ACL checks on delivery).
     pub username: Option<Arc<str>>,
+    /// Whether the journal holds it (it is persistent and persistence is on): its changes
+    /// are journaled while this holds.
+    pub journaled: bool,
     next_packet_id: PacketId,
 }
 
@@ -88,6 +91,7 @@ impl<C> Session<C> {
             will_at: None,
             ends_at: None,
             username: None,
+            journaled: false,
             next_packet_id: 1,
         }
     }
@@ -111,18 +115,19 @@ impl<C> Session<C> {
 
     /// Queues a delivery, keeping at most `limit`: when full, a QoS 0 message makes room
     /// first (the oldest one queued, or the new one itself); otherwise the new message is
-    /// dropped. Returns whether something was dropped.
-    pub fn enqueue(&mut self, delivery: Delivery, limit: usize) -> bool {
+    /// dropped. Returns the delivery dropped, if any.
+    pub fn enqueue(&mut self, delivery: Delivery, limit: usize) -> Option<Delivery> {
         if self.queue.len() < limit {
             self.queue.push_back(delivery);
-            return false;
+            return None;
         }
         if delivery.qos != QoS::AtMostOnce {
             if let Some(i) = self.queue.iter().position(|d| d.qos == QoS::AtMostOnce) {
-                self.queue.remove(i);
+                let dropped = self.queue.remove(i);
                 self.queue.push_back(delivery);
+                return dropped;
             }
         }
-        true
+        Some(delivery)
     }
 }

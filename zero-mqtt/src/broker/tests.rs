@@ -598,3 +598,70 @@ fn session_expiry_ends_sessions() {
     assert_eq!(t.b.session_count(), 0);
     assert_eq!(t.b.router.subscription_count(), 0);
 }
+
+/// Restarts the broker from `t`'s journal: everything written so far, replayed into a new one.
+fn restart(t: &mut T) -> T {
+    let journal = t.b.take_journal();
+    let mut next = T::with(BrokerConfig { persistence: true, ..quiet() });
+    next.now = t.now;
+    next.b.restore(&journal, next.now);
+    // A snapshot replays to the same state: restore once more from it.
+    let snapshot = next.b.snapshot();
+    let mut again = T::with(BrokerConfig { persistence: true, ..quiet() });
+    again.now = t.now;
+    assert_eq!(again.b.restore(&snapshot, again.now), next.b.session_count());
+    assert_eq!(again.b.snapshot().len(), snapshot.len());
+    again
+}
+
+#[test]
+fn journal_brings_back_sessions_flows_and_retained_messages() {
+    let mut t = T::with(BrokerConfig { persistence: true, ..quiet() });
+    let dev = Connect { clean_start: false, ..connect("dev", V311) };
+    let publisher = Connect { clean_start: false, ..connect("pub", V311) };
+    t.open(1, dev);
+    t.subscribe(1, "cmd/#", SubOptions::qos(Q2), None);
+    t.open(2, publisher);
+    // QoS 2 in: routed, PUBREC sent, PUBREL never arrives before the crash.
+    t.send(2, Packet::Publish(publish("cmd/1", b"exactly", Q2, 5)));
+    let got = t.publishes(1);
+    let id = got[0].3;
+    // QoS 2 out: the subscriber's PUBREC moves the flow to PUBREL.
+    t.send(1, Packet::PubRec(Ack::new(id)));
+    t.frames(1);
+    t.close(1);
+    // Missed while offline, QoS 1; and a retained message.
+    t.send(2, Packet::Publish(publish("cmd/2", b"missed", Q1, 6)));
+    t.send(2, Packet::Publish(Publish { retain: true, ..publish("state", b"on", Q1, 7) }));
+    // A clean session leaves nothing behind.
+    t.open(3, connect("passing", V311));
+    t.subscribe(3, "cmd/#", SubOptions::qos(Q1), None);
+
+    let mut t = restart(&mut t);
+    assert_eq!(t.b.session_count(), 2, "dev and pub, not the clean session");
+    // The publisher resends its QoS 2 PUBLISH: not routed again, and PUBREL completes it.
+    assert_eq!(t.open(2, publisher), (true, ReasonCode::SUCCESS));
+    t.send(2, Packet::Publish(Publish { dup: true, ..publish("cmd/1", b"exactly", Q2, 5) }));
+    t.send(2, Packet::PubRel(Ack::new(5)));
+    let acks = t.frames(2);
+    assert!(matches!(t.decode(2, &acks[0]), Packet::PubRec(a) if a.packet_id == 5));
+    assert!(matches!(t.decode(2, &acks[1]), Packet::PubComp(a) if a.reason == ReasonCode::SUCCESS));
+    // The subscriber resumes: PUBREL for the flow in progress, then what it missed, once.
+    assert_eq!(t.open(1, dev), (true, ReasonCode::SUCCESS));
+    let frames = t.frames(1);
+    assert_eq!(frames.len(), 2, "no second copy of cmd/1");
+    assert!(matches!(t.decode(1, &frames[0]), Packet::PubRel(a) if a.packet_id == id));
+    assert!(matches!(t.decode(1, &frames[1]), Packet::Publish(p) if p.payload == b"missed" && p.qos == Q1));
+    // Retained survived.
+    t.open(4, connect("late", V311));
+    t.subscribe(4, "state", SubOptions::qos(Q1), None);
+    assert_eq!(t.publishes(4)[0].1, b"on");
+    // Finished flows stay finished across another restart.
+    t.send(1, Packet::PubComp(Ack::new(id)));
+    let Packet::Publish(p) = t.decode(1, &frames[1]) else { unreachable!() };
+    t.send(1, Packet::PubAck(Ack::new(p.packet_id)));
+    t.close(1);
+    let mut t = restart(&mut t);
+    assert_eq!(t.open(1, dev), (true, ReasonCode::SUCCESS));
+    assert!(t.frames(1).is_empty(), "nothing left to resend");
+}

@@ -445,7 +445,8 @@ impl SubOptions {
         SubOptions { qos, ..SubOptions::default() }
     }
 
-    pub(super) fn decode(byte: u8, v5: bool) -> Result<SubOptions, DecodeError> {
+    /// The options from their byte in a SUBSCRIBE of MQTT 5 (`v5`) or 3.1.1.
+    pub fn decode(byte: u8, v5: bool) -> Result<SubOptions, DecodeError> {
         let reserved = if v5 { 0xc0 } else { 0xfc };
         if byte & reserved != 0 {
             return Err(DecodeError::new(
@@ -473,7 +474,8 @@ impl SubOptions {
         })
     }
 
-    fn encode(&self, v5: bool) -> u8 {
+    /// The options as their byte in a SUBSCRIBE of MQTT 5 (`v5`) or 3.1.1.
+    pub fn encode(&self, v5: bool) -> u8 {
         let byte = self.qos as u8;
         if !v5 {
             return byte;
