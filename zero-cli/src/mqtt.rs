@@ -1,11 +1,17 @@
 //! `zero mqtt ...`: the MQTT broker and its password tool.
 
-use std::net::SocketAddr;
+use std::io::{BufRead, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use zero_core::tls::ClientTls;
 use zero_mqtt::broker::{Anonymous, BrokerConfig};
+use zero_mqtt::client::blocking::BlockingClient;
+use zero_mqtt::client::driver::Target;
+use zero_mqtt::client::ClientConfig;
+use zero_mqtt::codec::{Protocol, QoS, SubOptions};
 use zero_mqtt::server::{self, BrokerHandler, Listeners};
 
 /// MQTT commands.
@@ -15,6 +21,90 @@ pub enum MqttCommand {
     Broker(BrokerArgs),
     /// Add or replace a user in a password file (PBKDF2-SHA512, mosquitto's format).
     Passwd(PasswdArgs),
+    /// Publish messages (waits for the broker's acknowledgement at QoS 1 and 2).
+    Pub(PubArgs),
+    /// Subscribe and print the messages that arrive.
+    Sub(SubArgs),
+}
+
+/// How `pub` and `sub` reach the broker.
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// Broker host name or address.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Broker port; default 1883, or 8883 with --tls.
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// Client identifier; default zero-<pid>.
+    #[arg(short = 'i', long)]
+    id: Option<String>,
+    /// MQTT version: 5, 311 (3.1.1) or 31 (3.1).
+    #[arg(short = 'V', long, default_value = "5", value_parser = ["5", "311", "31"])]
+    protocol: String,
+    /// User name.
+    #[arg(short, long)]
+    username: Option<String>,
+    /// Password.
+    #[arg(short = 'P', long)]
+    password: Option<String>,
+    /// Keep-alive, seconds.
+    #[arg(short, long, default_value_t = 60)]
+    keepalive: u16,
+    /// Resume or keep a session (clean start off); MQTT 5 keeps it this many seconds
+    /// after the connection ends.
+    #[arg(short = 'x', long)]
+    session_expiry: Option<u32>,
+    /// Connect with TLS (mqtts), verifying the broker against --cafile or the system roots.
+    #[arg(long)]
+    tls: bool,
+    /// CA bundle (PEM) for --tls.
+    #[arg(long)]
+    cafile: Option<PathBuf>,
+}
+
+/// `zero mqtt pub` options.
+#[derive(Args)]
+pub struct PubArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Topic name.
+    #[arg(short, long)]
+    topic: String,
+    /// The message; with neither -m nor -l an empty message is sent.
+    #[arg(short, long, conflicts_with = "lines")]
+    message: Option<String>,
+    /// Send each line of standard input as a message.
+    #[arg(short, long)]
+    lines: bool,
+    /// QoS 0, 1 or 2.
+    #[arg(short, long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    qos: u8,
+    /// Retain the message.
+    #[arg(short, long)]
+    retain: bool,
+}
+
+/// `zero mqtt sub` options.
+#[derive(Args)]
+pub struct SubArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Topic filter; repeat for more.
+    #[arg(short, long, required = true)]
+    topic: Vec<String>,
+    /// Subscription QoS 0, 1 or 2.
+    #[arg(short, long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+    qos: u8,
+    /// Exit after this many messages.
+    #[arg(short = 'C', long)]
+    count: Option<usize>,
+    /// Exit after this many seconds without a message.
+    #[arg(short = 'W', long)]
+    timeout: Option<u64>,
+    /// Print the topic before each payload.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 /// `zero mqtt broker` options.
@@ -60,7 +150,87 @@ pub fn run(command: MqttCommand) -> Result<(), String> {
     match command {
         MqttCommand::Broker(args) => broker(args).map_err(|e| e.to_string()),
         MqttCommand::Passwd(args) => passwd(args),
+        MqttCommand::Pub(args) => publish(args).map_err(|e| e.to_string()),
+        MqttCommand::Sub(args) => subscribe(args).map_err(|e| e.to_string()),
     }
+}
+
+fn qos(level: u8) -> QoS {
+    QoS::from_bits(level).expect("clap checked the range")
+}
+
+/// Connects as `args` say.
+fn connect(args: &ConnectArgs) -> Result<BlockingClient, zero_mqtt::Error> {
+    let port = args.port.unwrap_or(if args.tls { 8883 } else { 1883 });
+    let addr = (args.host.as_str(), port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| zero_mqtt::Error::Resolve(format!("{}:{port}", args.host)))?;
+    let tls = if args.tls {
+        let tls = match &args.cafile {
+            Some(ca) => ClientTls::with_ca_file(ca)?,
+            None => ClientTls::system_roots()?,
+        };
+        Some((args.host.clone(), tls.build()?))
+    } else {
+        None
+    };
+    let mut config = ClientConfig::default();
+    config.protocol = match args.protocol.as_str() {
+        "311" => Protocol::V311,
+        "31" => Protocol::V31,
+        _ => Protocol::V5,
+    };
+    config.client_id = args.id.clone().unwrap_or_else(|| format!("zero-{}", std::process::id()));
+    config.username = args.username.clone();
+    config.password = args.password.clone().map(String::into_bytes);
+    config.keep_alive = args.keepalive;
+    if let Some(expiry) = args.session_expiry {
+        config.clean_start = false;
+        config.session_expiry = expiry;
+    }
+    let (client, _) = BlockingClient::connect(Target { addr, tls }, config)?;
+    Ok(client)
+}
+
+fn publish(args: PubArgs) -> Result<(), zero_mqtt::Error> {
+    let client = connect(&args.connect)?;
+    let (q, retain) = (qos(args.qos), args.retain);
+    if args.lines {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|source| zero_mqtt::Error::Read { file: "stdin".into(), source })?;
+            client.publish(&args.topic, line.as_bytes(), q, retain)?;
+        }
+    } else {
+        client.publish(&args.topic, args.message.unwrap_or_default().as_bytes(), q, retain)?;
+    }
+    client.disconnect();
+    Ok(())
+}
+
+fn subscribe(args: SubArgs) -> Result<(), zero_mqtt::Error> {
+    let client = connect(&args.connect)?;
+    let filters: Vec<(&str, SubOptions)> =
+        args.topic.iter().map(|t| (t.as_str(), SubOptions::qos(qos(args.qos)))).collect();
+    for (reason, (filter, _)) in client.subscribe(&filters)?.into_iter().zip(&filters) {
+        if reason.is_error() {
+            eprintln!("zero mqtt: subscription to {filter} refused: {reason}");
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let mut received = 0;
+    while args.count.is_none_or(|c| received < c) {
+        let Some(m) = client.recv(args.timeout.map(Duration::from_secs)) else { break };
+        received += 1;
+        let payload = String::from_utf8_lossy(&m.payload);
+        let line = if args.verbose { format!("{} {payload}", m.topic) } else { payload.into_owned() };
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            break; // the reader went away
+        }
+    }
+    client.disconnect();
+    Ok(())
 }
 
 fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {

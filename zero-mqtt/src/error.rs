@@ -35,6 +35,24 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A client command was refused.
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    /// The server refused the connection (CONNACK).
+    #[error("the server refused the connection: {0}")]
+    Refused(crate::codec::ReasonCode),
+    /// The server refused a publish (PUBACK, PUBREC or PUBCOMP with a failure reason).
+    #[error("the server refused the publish: {0}")]
+    Rejected(crate::codec::ReasonCode),
+    /// The server did not answer in time.
+    #[error("no {0} from the server in time")]
+    Timeout(&'static str),
+    /// A host name did not resolve to an address.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    /// The client's shard thread is gone.
+    #[error("the client has stopped")]
+    Stopped,
     /// The transport failed (listening, the ring, TLS set-up).
     #[error(transparent)]
     Io(#[from] zero_core::IoError),

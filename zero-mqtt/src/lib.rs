@@ -15,6 +15,8 @@
 //! - [`store`]: persistence, a journal of the broker's durable state written ahead of its
 //!   acknowledgements, with an explicit fsync policy.
 //! - [`server`]: the broker's driver on a zero-core shard.
+//! - [`client`]: the client machine (QoS flows, session resume, reconnect with backoff) and
+//!   its drivers: inline on a shard, and blocking.
 //!
 //! ## Dependencies, and why
 //! - `zero-core`: the io_uring shard the broker and client run on.
@@ -29,6 +31,7 @@
 
 pub mod auth;
 pub mod broker;
+pub mod client;
 pub mod codec;
 mod error;
 pub mod server;

@@ -64,7 +64,8 @@ struct Conn {
     max_packet_out: usize,
     /// The client's Receive Maximum (our outgoing in-flight window).
     window: usize,
-    /// Topic aliases the client set (index = alias - 1).
+    /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
+    /// connections hold none.
     aliases: Vec<Option<Arc<str>>>,
     client_id: Arc<str>,
     /// The broker decided to close it: further input is ignored.
@@ -486,7 +487,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let receive_maximum =
             if v5 { connect.properties.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
         c.window = usize::from(receive_maximum.min(self.config.max_inflight));
-        c.aliases = vec![None; usize::from(self.config.topic_alias_maximum)];
+        c.aliases.clear();
         self.arm(conn);
 
         let properties = Properties {
@@ -565,8 +566,14 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let index = c.session.expect("connected");
         let topic: Arc<str> = match p.properties.topic_alias {
             Some(alias) => {
-                let slot =
-                    c.aliases.get_mut(usize::from(alias) - 1).ok_or(ReasonCode::TOPIC_ALIAS_INVALID)?;
+                let i = usize::from(alias)
+                    .checked_sub(1)
+                    .filter(|&i| i < usize::from(self.config.topic_alias_maximum))
+                    .ok_or(ReasonCode::TOPIC_ALIAS_INVALID)?;
+                if c.aliases.len() <= i {
+                    c.aliases.resize(i + 1, None);
+                }
+                let slot = &mut c.aliases[i];
                 if p.topic.is_empty() {
                     slot.clone().ok_or(ReasonCode::PROTOCOL_ERROR)?
                 } else {

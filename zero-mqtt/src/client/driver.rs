@@ -1,0 +1,119 @@
+//! The client machine inline on a zero-core shard: a handler that owns a shard (or shares
+//! one with other work) passes its events to [`ClientDriver::on_event`], issues commands on
+//! [`ClientDriver::client`] and calls [`ClientDriver::pump`] after them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use zero_core::rustls::ClientConfig as TlsConfig;
+use zero_core::{ConnId, Event, Ops, TimerId};
+
+use super::machine::Client;
+
+/// Where the client connects.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// TLS (`mqtts`): the name to verify the server's certificate against, and the rustls
+    /// configuration.
+    pub tls: Option<(String, Arc<TlsConfig>)>,
+}
+
+/// A [`Client`] bound to a shard: it opens (and reopens) the connection, moves bytes and keeps
+/// one shard timer for the machine's next deadline.
+pub struct ClientDriver {
+    client: Client,
+    target: Target,
+    conn: Option<ConnId>,
+    timer: Option<(Instant, TimerId)>,
+    /// The token of this driver's shard timers (distinct from the owner's other timers).
+    token: u64,
+}
+
+impl ClientDriver {
+    /// A driver for `client`; `token` marks its shard timers.
+    pub fn new(client: Client, target: Target, token: u64) -> ClientDriver {
+        ClientDriver { client, target, conn: None, timer: None, token }
+    }
+
+    /// The machine, for commands (publish, subscribe, ...) and its events.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// The current connection, if one is open or opening.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.conn
+    }
+
+    /// Feeds one shard event; returns whether it was this client's. Call [`Self::pump`] after.
+    pub fn on_event(&mut self, ops: &mut Ops, event: &Event<'_>) -> bool {
+        let now = ops.now();
+        match event {
+            Event::Connected { conn } if Some(*conn) == self.conn => self.client.connected(now),
+            Event::Data { conn, data } if Some(*conn) == self.conn => self.client.handle_input(data, now),
+            Event::ConnectFailed { conn, error } if Some(*conn) == self.conn => {
+                tracing::debug!(%error, addr = %self.target.addr, "MQTT connect failed");
+                self.conn = None;
+                self.client.handle_closed(now);
+            }
+            Event::Closed { conn, .. } if Some(*conn) == self.conn => {
+                self.conn = None;
+                self.client.handle_closed(now);
+            }
+            Event::Timer { token, .. } if *token == self.token => {
+                self.timer = None;
+                self.client.handle_timeout(now);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Does what the machine asks: sends its bytes, closes, opens a connection, re-arms the
+    /// timer.
+    pub fn pump(&mut self, ops: &mut Ops) {
+        let now = ops.now();
+        if self.client.wants_close() {
+            if let Some(conn) = self.conn.take() {
+                let _ = ops.send(conn, &self.client.take_transmit());
+                let _ = ops.close(conn);
+                self.client.handle_closed(now);
+            }
+        }
+        if self.conn.is_none() && self.client.wants_connect(now) {
+            let opened = match &self.target.tls {
+                Some((name, tls)) => ops.tls_connect(self.target.addr, name, tls.clone()),
+                None => ops.tcp_connect(self.target.addr),
+            };
+            match opened {
+                Ok(conn) => self.conn = Some(conn),
+                Err(error) => {
+                    tracing::debug!(%error, "MQTT connect failed");
+                    self.client.handle_closed(now);
+                }
+            }
+        }
+        let bytes = self.client.take_transmit();
+        if let (Some(conn), false) = (self.conn, bytes.is_empty()) {
+            if let Err(error) = ops.send(conn, &bytes) {
+                tracing::debug!(%error, "MQTT send failed; closing");
+                let _ = ops.close_now(conn);
+            }
+        }
+        self.rearm(ops);
+    }
+
+    fn rearm(&mut self, ops: &mut Ops) {
+        let Some(next) = self.client.poll_timeout() else { return };
+        if let Some((at, id)) = self.timer {
+            if at <= next {
+                return;
+            }
+            ops.cancel_timer(id);
+        }
+        self.timer = Some((next, ops.timer_at(next, self.token)));
+    }
+}
