@@ -35,6 +35,25 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Conformance suites: check any server against its protocol's normative statements.
+    Conformance {
+        #[command(subcommand)]
+        command: ConformanceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConformanceCommand {
+    /// Check an MQTT 3.1.1 / 5.0 broker (it must accept anonymous clients); prints a table and
+    /// fails if any check fails.
+    Mqtt {
+        /// The broker.
+        #[arg(long)]
+        target: SocketAddr,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +143,13 @@ fn main() -> ExitCode {
         Command::Mqtt { command } => mqtt::run(command),
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
+        Command::Conformance { command: ConformanceCommand::Mqtt { target, only } } => {
+            let outcomes = zero_conformance::mqtt::run(target, only.as_deref());
+            match zero_conformance::print_table(&format!("MQTT conformance of {target}"), &outcomes) {
+                0 => Ok(()),
+                n => Err(format!("{n} check(s) failed")),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

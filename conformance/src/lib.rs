@@ -1,0 +1,43 @@
+//! # zero-conformance
+//!
+//! Suites that check a server against its protocol's normative statements, one check per
+//! statement (or small group), each naming the statement it checks. A suite can be pointed at
+//! any server (`zero conformance mqtt --target HOST:PORT`) and prints a pass/fail table; the
+//! tests run it against zero's own server and against the reference implementation.
+//!
+//! - [`mqtt`]: MQTT 3.1.1 and 5.0 brokers, through a raw client that sends exactly the bytes
+//!   a check needs (malformed ones included).
+//!
+//! Dependencies: `zero-mqtt` for its codec only (the checks encode and decode packets with
+//! it; the broker under test is a black box).
+
+#![deny(missing_docs)]
+
+pub mod mqtt;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The check's name.
+    pub name: &'static str,
+    /// The normative statement(s) it checks.
+    pub rule: &'static str,
+    /// `None` if it passed, else what the server did wrong.
+    pub failure: Option<String>,
+}
+
+/// Prints outcomes as a table under `title`; returns how many failed.
+pub fn print_table(title: &str, outcomes: &[Outcome]) -> usize {
+    println!("{title}");
+    println!("{:<24} {:<6} {:<42} detail", "check", "result", "rule");
+    for o in outcomes {
+        let (result, detail) = match &o.failure {
+            None => ("pass", ""),
+            Some(why) => ("FAIL", why.as_str()),
+        };
+        println!("{:<24} {:<6} {:<42} {detail}", o.name, result, o.rule);
+    }
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    println!("{} checks, {} passed, {failed} failed", outcomes.len(), outcomes.len() - failed);
+    failed
+}
