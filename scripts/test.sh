@@ -34,5 +34,5 @@ if [[ -r /proc/sys/kernel/io_uring_disabled ]] && [[ $(cat /proc/sys/kernel/io_u
 fi
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+cargo test --workspace --all-features --locked

@@ -245,3 +245,26 @@ fn reconnect_resumes_the_session_and_retransmits() {
         .collect();
     assert_eq!(seen, ["data-0", "data-1", "data-2"]);
 }
+
+/// The Tokio driver: the same machine, awaited.
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_client_publishes_and_receives() {
+    use zero_mqtt::client::tokio::AsyncClient;
+    let m = Mosquitto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (mut sub, _) = AsyncClient::connect(m.addr, config("tokio-sub", Protocol::V5)).await.unwrap();
+        sub.subscribe(&[("tk/#", SubOptions::qos(QoS::ExactlyOnce))]).await.unwrap();
+        let (publisher, _) = AsyncClient::connect(m.addr, config("tokio-pub", Protocol::V311)).await.unwrap();
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            publisher.publish("tk/x", &[qos as u8], qos, false).await.unwrap();
+        }
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let got = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.unwrap().unwrap();
+            assert_eq!((got.qos, got.payload), (qos, vec![qos as u8]));
+        }
+        publisher.disconnect().await;
+        sub.disconnect().await;
+    });
+}

@@ -9,27 +9,24 @@ use std::time::{Duration, Instant};
 use zero_core::{Config, ConnId, Event as IoEvent, Handler, Io, IoHandle, Ops};
 
 use super::driver::{ClientDriver, Target};
-use super::machine::{Client, ClientConfig, Event, Message};
-use crate::codec::{PacketId, Properties, Publish, QoS, ReasonCode, SubOptions};
+use super::machine::{Client, ClientConfig, Message};
+use super::{Outcome, Request};
+use crate::codec::{PacketId, QoS, ReasonCode, SubOptions};
 use crate::Error;
 
 /// What the caller asks of the shard thread.
 enum Command {
-    Publish { topic: String, payload: Vec<u8>, qos: QoS, retain: bool, reply: Sender<Result<(), Error>> },
-    Subscribe { filters: Vec<(String, SubOptions)>, reply: Sender<Result<Vec<ReasonCode>, Error>> },
-    Disconnect { reply: Sender<()> },
+    Call(Request, Reply),
+    Disconnect(Sender<()>),
 }
 
-/// A call waiting for the server's acknowledgement.
-enum Waiting {
-    Publish(Sender<Result<(), Error>>),
-    Subscribe(Sender<Result<Vec<ReasonCode>, Error>>),
-}
+/// Where a call's result goes.
+type Reply = Sender<Result<Vec<ReasonCode>, Error>>;
 
 /// The handler on the client's shard thread.
 struct Runner {
     driver: ClientDriver,
-    waiting: HashMap<PacketId, Waiting>,
+    waiting: HashMap<PacketId, Reply>,
     messages: Sender<Message>,
     /// Told about the first CONNACK (or refusal).
     first_connack: Option<Sender<Result<bool, Error>>>,
@@ -40,33 +37,14 @@ struct Runner {
 
 impl Runner {
     fn command(&mut self, ops: &mut Ops, command: Command) {
-        let now = ops.now();
         let client = self.driver.client();
         match command {
-            Command::Publish { topic, payload, qos, retain, reply } => {
-                let p = Publish {
-                    dup: false,
-                    qos,
-                    retain,
-                    topic: &topic,
-                    packet_id: 0,
-                    properties: Properties::default(),
-                    payload: &payload,
-                };
-                match client.publish(p, now) {
-                    Ok(0) => drop(reply.send(Ok(()))),
-                    Ok(id) => drop(self.waiting.insert(id, Waiting::Publish(reply))),
-                    Err(e) => drop(reply.send(Err(e.into()))),
-                }
-            }
-            Command::Subscribe { filters, reply } => {
-                let list: Vec<(&str, SubOptions)> = filters.iter().map(|(f, o)| (f.as_str(), *o)).collect();
-                match client.subscribe(&list, None) {
-                    Ok(id) => drop(self.waiting.insert(id, Waiting::Subscribe(reply))),
-                    Err(e) => drop(reply.send(Err(e.into()))),
-                }
-            }
-            Command::Disconnect { reply } => {
+            Command::Call(request, reply) => match request.issue(client, ops.now()) {
+                Ok(Some(id)) => drop(self.waiting.insert(id, reply)),
+                Ok(None) => drop(reply.send(Ok(Vec::new()))),
+                Err(e) => drop(reply.send(Err(e.into()))),
+            },
+            Command::Disconnect(reply) => {
                 client.disconnect();
                 self.closing = Some((self.driver.conn(), reply));
             }
@@ -76,32 +54,19 @@ impl Runner {
     /// Hands the machine's events to whoever waits for them.
     fn events(&mut self) {
         while let Some(event) = self.driver.client().poll_event() {
-            match event {
-                Event::Connected { session_present } => {
+            match Outcome::of(event) {
+                Some(Outcome::Connack(result)) => {
                     if let Some(tx) = self.first_connack.take() {
-                        let _ = tx.send(Ok(session_present));
+                        let _ = tx.send(result);
                     }
                 }
-                Event::Refused(reason) => {
-                    if let Some(tx) = self.first_connack.take() {
-                        let _ = tx.send(Err(Error::Refused(reason)));
+                Some(Outcome::Message(m)) => drop(self.messages.send(m)),
+                Some(Outcome::Done(id, result)) => {
+                    if let Some(tx) = self.waiting.remove(&id) {
+                        let _ = tx.send(result);
                     }
                 }
-                Event::Message(m) => {
-                    let _ = self.messages.send(m);
-                }
-                Event::Published { packet_id, reason } => {
-                    if let Some(Waiting::Publish(tx)) = self.waiting.remove(&packet_id) {
-                        let _ =
-                            tx.send(if reason.is_error() { Err(Error::Rejected(reason)) } else { Ok(()) });
-                    }
-                }
-                Event::Subscribed { packet_id, reasons } => {
-                    if let Some(Waiting::Subscribe(tx)) = self.waiting.remove(&packet_id) {
-                        let _ = tx.send(Ok(reasons));
-                    }
-                }
-                Event::Unsubscribed { .. } | Event::Disconnected { .. } => {}
+                None => {}
             }
         }
     }
@@ -187,22 +152,22 @@ impl BlockingClient {
         Ok((client, session_present))
     }
 
-    fn call<T>(&self, make: impl FnOnce(Sender<Result<T, Error>>) -> Command) -> Result<T, Error> {
+    fn call(&self, request: Request) -> Result<Vec<ReasonCode>, Error> {
         let (tx, rx) = mpsc::channel();
-        self.handle.post(make(tx)).map_err(|_| Error::Stopped)?;
+        self.handle.post(Command::Call(request, tx)).map_err(|_| Error::Stopped)?;
         rx.recv().map_err(|_| Error::Stopped)?
     }
 
     /// Publishes and, at QoS 1/2, waits until the server acknowledged (PUBACK or PUBCOMP).
     pub fn publish(&self, topic: &str, payload: &[u8], qos: QoS, retain: bool) -> Result<(), Error> {
         let (topic, payload) = (topic.to_string(), payload.to_vec());
-        self.call(|reply| Command::Publish { topic, payload, qos, retain, reply })
+        self.call(Request::Publish { topic, payload, qos, retain }).map(drop)
     }
 
     /// Subscribes and waits for SUBACK; returns its reason codes (granted QoS or failure).
     pub fn subscribe(&self, filters: &[(&str, SubOptions)]) -> Result<Vec<ReasonCode>, Error> {
         let filters = filters.iter().map(|(f, o)| (f.to_string(), *o)).collect();
-        self.call(|reply| Command::Subscribe { filters, reply })
+        self.call(Request::Subscribe { filters })
     }
 
     /// The next message, waiting up to `timeout` (`None`: forever).
@@ -220,7 +185,7 @@ impl BlockingClient {
 
     fn close(&mut self) {
         let (tx, rx) = mpsc::channel();
-        if self.handle.post(Command::Disconnect { reply: tx }).is_ok() {
+        if self.handle.post(Command::Disconnect(tx)).is_ok() {
             let _ = rx.recv_timeout(self.timeout);
         }
         let _ = self.handle.stop();
