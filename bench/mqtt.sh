@@ -28,7 +28,7 @@
 # compiles with current Rust).
 #
 # Environment (all optional): DURATION=5 (s per saturation run), LAT_DURATION=3,
-# LAT_RATE=20000, BACKLOG=10000, IDLE=10000, WORKLOADS="1:1 fan-out-10 ...",
+# LAT_RATE=20000, BACKLOG=10000, IDLE=10000, WORKLOADS="1:1 fan-out-10 ..." (empty: idle only),
 # BROKERS="zero mosquitto rumqttd", PORT=18830, CARGO_TARGET_DIR.
 # Progress goes to stderr; the report to stdout.
 set -euo pipefail
@@ -39,7 +39,7 @@ LAT_DURATION="${LAT_DURATION:-3}"
 LAT_RATE="${LAT_RATE:-20000}"
 BACKLOG="${BACKLOG:-10000}"
 IDLE="${IDLE:-10000}"
-WORKLOADS="${WORKLOADS:-1:1 fan-out-10 fan-out-100 fan-in-10 fan-in-100}"
+WORKLOADS="${WORKLOADS-1:1 fan-out-10 fan-out-100 fan-in-10 fan-in-100}"
 BROKERS="${BROKERS:-zero mosquitto rumqttd}"
 PORT="${PORT:-18830}"
 BROKER_CPU=0

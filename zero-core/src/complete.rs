@@ -223,7 +223,7 @@ impl Ops {
         } else {
             IoError::sys(format!("connect {peer}"), std::io::Error::from_raw_os_error(-c.result))
         };
-        s.failure = Some(error);
+        s.failure = Some(Box::new(error));
         self.release(index, gen, CloseReason::Error(-c.result));
     }
 

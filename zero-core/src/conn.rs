@@ -166,7 +166,8 @@ pub(crate) struct Stream {
     /// The announcement still due (see [`Owed`]); `None` once the handler has it.
     pub owed: Option<Owed>,
     /// Why a connection the handler does not know yet failed (reported by `finish`).
-    pub failure: Option<IoError>,
+    /// Boxed: rare, and an `IoError` inline would enlarge every connection.
+    pub failure: Option<Box<IoError>>,
     /// The TLS layer, if any.
     pub tls: Option<Box<Session>>,
     /// The SOCKS5 handshake while it runs.

@@ -502,11 +502,14 @@ impl Ops {
         };
         let conn = ConnId::new(index, gen);
         if let Some(udp) = s.relay_for {
-            let error = s.failure.take().unwrap_or_else(|| {
-                IoError::HandshakeLost(
-                    "the SOCKS5 proxy closed the connection holding the association".into(),
-                )
-            });
+            let error = s.failure.take().map_or_else(
+                || {
+                    IoError::HandshakeLost(
+                        "the SOCKS5 proxy closed the connection holding the association".into(),
+                    )
+                },
+                |e| *e,
+            );
             self.association_lost(udp, error);
             return;
         }
@@ -518,7 +521,7 @@ impl Ops {
                 let error = s
                     .failure
                     .take()
-                    .unwrap_or_else(|| IoError::HandshakeLost(format!("{:?}", s.close_reason)));
+                    .map_or_else(|| IoError::HandshakeLost(format!("{:?}", s.close_reason)), |e| *e);
                 match owed {
                     Owed::Accepted(listener) => Raw::HandshakeFailed { listener, error },
                     _ => Raw::ConnectFailed { conn, error },

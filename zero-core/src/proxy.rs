@@ -107,7 +107,7 @@ impl Ops {
             }
             Err(e) => {
                 tracing::debug!(%conn, error = %e, "SOCKS5 handshake failed");
-                s.failure = Some(IoError::Socks5(e));
+                s.failure = Some(Box::new(IoError::Socks5(e)));
                 self.release(conn.index, conn.gen, CloseReason::Local);
             }
         }
@@ -142,7 +142,7 @@ impl Ops {
     /// The proxy hung up mid-handshake: fail the connection (reported by `finish`).
     pub(crate) fn handshake_lost(&mut self, conn: ConnId, why: &str) {
         if let Ok(s) = self.stream(conn) {
-            s.failure = Some(IoError::HandshakeLost(why.to_owned()));
+            s.failure = Some(Box::new(IoError::HandshakeLost(why.to_owned())));
         }
         self.release(conn.index, conn.gen, CloseReason::PeerClosed);
     }

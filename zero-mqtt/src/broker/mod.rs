@@ -411,11 +411,11 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             Some(w) if w.retain && !self.config.retain_available => {
                 return self.reject_connect(conn, ReasonCode::RETAIN_NOT_SUPPORTED, "retained will", out);
             }
-            Some(w) => Some(PendingWill {
+            Some(w) => Some(Box::new(PendingWill {
                 message: Message::new(w.topic.into(), w.payload, w.qos, w.retain, &w.properties, now, None),
                 expiry: w.properties.message_expiry_interval,
                 delay: w.properties.will_delay_interval.unwrap_or(0),
-            }),
+            })),
             None => None,
         };
 

@@ -62,7 +62,7 @@ pub struct Session<C> {
     /// Incoming QoS 2 packet ids with PUBREC sent and PUBREL not yet received.
     pub awaiting_release: HashSet<PacketId>,
     /// The will of the current (or last) connection.
-    pub will: Option<PendingWill>,
+    pub will: Option<Box<PendingWill>>,
     /// When the will is due, once the connection is gone and the will is delayed.
     pub will_at: Option<Instant>,
     /// When the session ends, once its connection is gone.
