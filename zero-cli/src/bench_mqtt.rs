@@ -277,17 +277,7 @@ impl Handler for Load {
                     Role::Idle(i) => format!("{}-i{i}", self.tag),
                 };
                 let mut out = Vec::new();
-                Packet::Connect(Connect {
-                    protocol: Protocol::V311,
-                    clean_start: true,
-                    keep_alive: 60,
-                    properties: Properties::default(),
-                    client_id: &id,
-                    will: None,
-                    username: None,
-                    password: None,
-                })
-                .encode(Protocol::V311, &mut out);
+                Packet::Connect(Connect::new(Protocol::V311, &id)).encode(Protocol::V311, &mut out);
                 let _ = ops.send(conn, &out);
             }
             Event::Data { conn, data } => self.received(ops, conn, &data),

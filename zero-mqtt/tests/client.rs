@@ -3,67 +3,16 @@
 //! and retransmission. The shard-driver tests run the shard in the test's own thread so they
 //! can cut the connection at will.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zero_core::{Config, Event as IoEvent, Handler, Io, Ops};
 use zero_mqtt::client::blocking::BlockingClient;
-use zero_mqtt::client::driver::{ClientDriver, Target};
+use zero_mqtt::client::driver::ClientDriver;
 use zero_mqtt::client::{Client, ClientConfig, Event, LastWill};
 use zero_mqtt::codec::{Properties, Protocol, Publish, QoS, SubOptions};
 
-/// mosquitto on a spare loopback port, killed on drop.
-struct Mosquitto {
-    child: Child,
-    addr: SocketAddr,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let found = Command::new("sh").args(["-c", "command -v mosquitto"]).output().unwrap();
-        assert!(found.status.success(), "mosquitto is missing: run scripts/test.sh (it installs it)");
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("zero-mqtt-client-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start on {addr}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Mosquitto { child, addr, _dir: TempDir(dir) }
-    }
-
-    fn target(&self) -> Target {
-        Target { addr: self.addr, tls: None }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::Mosquitto;
 
 fn config(id: &str, protocol: Protocol) -> ClientConfig {
     let mut c = ClientConfig::default();

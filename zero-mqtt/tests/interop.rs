@@ -12,6 +12,9 @@ use zero_core::{Config, Io, IoHandle};
 use zero_mqtt::broker::BrokerConfig;
 use zero_mqtt::server::{self, BrokerHandler, Listeners};
 
+mod common;
+use common::tool;
+
 /// A broker on its own shard thread.
 struct Broker {
     addr: SocketAddr,
@@ -46,14 +49,6 @@ impl Drop for Broker {
             let _ = t.join();
         }
     }
-}
-
-fn tool(name: &str) -> Command {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(found.status.success(), "{name} is missing: run scripts/test.sh (it installs mosquitto-clients)");
-    let mut cmd = Command::new(name);
-    cmd.stdin(Stdio::null());
-    cmd
 }
 
 /// A running `mosquitto_sub -d` and the lines it printed.

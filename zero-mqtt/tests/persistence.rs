@@ -13,6 +13,9 @@ use zero_core::{Config, Io};
 use zero_mqtt::broker::BrokerConfig;
 use zero_mqtt::server::{self, BrokerHandler, Listeners};
 
+mod common;
+use common::tool;
+
 const CHILD_DIR: &str = "ZERO_MQTT_CHILD_BROKER_DIR";
 
 /// Not a test: the broker process the test below starts (and kills). Without its
@@ -49,14 +52,6 @@ fn start(dir: &Path) -> (Child, String) {
         }
     };
     (child, port)
-}
-
-fn tool(name: &str) -> Command {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(found.status.success(), "{name} is missing: run scripts/test.sh (it installs mosquitto-clients)");
-    let mut cmd = Command::new(name);
-    cmd.stdin(Stdio::null());
-    cmd
 }
 
 /// Publishes every line of `lines` as one message with `mosquitto_pub -l`; it exits once the

@@ -115,16 +115,7 @@ fn connack_first(cx: &Ctx) -> Step<()> {
 fn second_connect(cx: &Ctx) -> Step<()> {
     let mut c = Raw::connected(cx.target, &Opts::new(V3, &cx.id("twice")))?;
     let id = cx.id("twice");
-    c.send(&Packet::Connect(Connect {
-        protocol: V3,
-        clean_start: true,
-        keep_alive: 60,
-        properties: Properties::default(),
-        client_id: &id,
-        will: None,
-        username: None,
-        password: None,
-    }))?;
+    c.send(&Packet::Connect(Connect::new(V3, &id)))?;
     c.expect_closed().map(drop)
 }
 
@@ -575,16 +566,8 @@ fn maximum_packet_size(cx: &Ctx) -> Step<()> {
     let topic = cx.topic("small");
     let mut s = Raw::open(cx.target, V5)?;
     let id = cx.id("small");
-    s.send(&Packet::Connect(Connect {
-        protocol: V5,
-        clean_start: true,
-        keep_alive: 60,
-        properties: Properties { maximum_packet_size: Some(128), ..Properties::default() },
-        client_id: &id,
-        will: None,
-        username: None,
-        password: None,
-    }))?;
+    let properties = Properties { maximum_packet_size: Some(128), ..Properties::default() };
+    s.send(&Packet::Connect(Connect { properties, ..Connect::new(V5, &id) }))?;
     ensure(matches!(s.expect("CONNACK")?, Got::ConnAck { reason: ReasonCode::SUCCESS, .. }), || {
         "refused".into()
     })?;

@@ -103,6 +103,20 @@ pub struct Will<'a> {
 }
 
 impl<'a> Connect<'a> {
+    /// A CONNECT for `client_id` with clean start, keep-alive 60 s, no will and no credentials.
+    pub fn new(protocol: Protocol, client_id: &'a str) -> Connect<'a> {
+        Connect {
+            protocol,
+            clean_start: true,
+            keep_alive: 60,
+            properties: Properties::default(),
+            client_id,
+            will: None,
+            username: None,
+            password: None,
+        }
+    }
+
     pub(super) fn decode(body: &'a [u8]) -> Result<Connect<'a>, DecodeError> {
         let mut r = Reader::new(body);
         let name = r.binary("protocol name")?;
