@@ -56,7 +56,8 @@ pub struct ClientConfig {
     pub receive_maximum: u16,
     /// QoS 1/2 publishes in flight at most (also bounded by the server's Receive Maximum).
     pub max_inflight: u16,
-    /// Publishes held while disconnected or beyond the window; more are refused.
+    /// QoS 1/2 publishes held (queued or in flight); more are refused. Packet identifiers
+    /// cap it below 65,535 whatever is set here.
     pub max_queued: usize,
     /// First reconnect delay, doubled per failed attempt up to `reconnect_max`.
     pub reconnect_min: Duration,
@@ -79,7 +80,7 @@ impl Default for ClientConfig {
             will: None,
             receive_maximum: u16::MAX,
             max_inflight: 1024,
-            max_queued: 100_000,
+            max_queued: 10_000,
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -194,16 +195,17 @@ enum Link {
     Closed,
 }
 
-/// Where an outgoing QoS 1/2 publish stands.
+/// Where an in-flight QoS 1/2 publish stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// Waiting for the window (or a connection).
-    Queued,
     /// PUBLISH sent; PUBACK / PUBREC due.
     Published,
     /// PUBREL sent; PUBCOMP due.
     Released,
 }
+
+/// Packet identifiers a client can have in use at once (0 is not one).
+const PACKET_IDS: usize = 65_535;
 
 /// An outgoing QoS 1/2 publish, encoded once.
 #[derive(Debug)]
@@ -212,6 +214,7 @@ struct Outgoing {
     qos: QoS,
     /// The PUBLISH as encoded (DUP clear).
     packet: Vec<u8>,
+    /// How far its flow got (meaningful in flight; a queued publish starts at PUBLISH).
     stage: Stage,
 }
 
@@ -236,8 +239,12 @@ pub struct Client {
     /// Bytes of a partial packet.
     input: Vec<u8>,
     next_packet_id: PacketId,
-    /// QoS 1/2 publishes not completed, oldest first.
-    outgoing: VecDeque<Outgoing>,
+    /// QoS 1/2 publishes sent and not completed, oldest first.
+    inflight: VecDeque<Outgoing>,
+    /// QoS 1/2 publishes waiting for the window (or a connection), oldest first.
+    queued: VecDeque<Outgoing>,
+    /// Packet identifiers held by publishes and requests.
+    ids_in_use: HashSet<PacketId>,
     /// Incoming QoS 2 packet ids delivered and awaiting PUBREL (not delivered twice).
     incoming: HashSet<PacketId>,
     requests: VecDeque<Request>,
@@ -269,7 +276,9 @@ impl Client {
             events: VecDeque::new(),
             input: Vec::new(),
             next_packet_id: 1,
-            outgoing: VecDeque::new(),
+            inflight: VecDeque::new(),
+            queued: VecDeque::new(),
+            ids_in_use: HashSet::new(),
             incoming: HashSet::new(),
             requests: VecDeque::new(),
             subscriptions: HashMap::new(),
@@ -294,7 +303,7 @@ impl Client {
 
     /// QoS 1/2 publishes not completed yet (queued or in flight).
     pub fn pending(&self) -> usize {
-        self.outgoing.len()
+        self.inflight.len() + self.queued.len()
     }
 
     /// Whether the driver should open a connection now; it then calls [`Client::connected`]
@@ -407,11 +416,15 @@ impl Client {
 
     /// Feeds received bytes.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
-        self.input.extend_from_slice(bytes);
-        let input = std::mem::take(&mut self.input);
+        // Whole packets are decoded straight from `bytes`; only a partial one is kept.
+        let mut input = std::mem::take(&mut self.input);
+        if !input.is_empty() {
+            input.extend_from_slice(bytes);
+        }
+        let buf = if input.is_empty() { bytes } else { &input[..] };
         let mut at = 0;
         while !self.close {
-            match codec::decode(&input[at..], self.config.protocol, usize::MAX) {
+            match codec::decode(&buf[at..], self.config.protocol, usize::MAX) {
                 Ok(Some((packet, len))) => {
                     at += len;
                     self.ping_due = None;
@@ -426,7 +439,12 @@ impl Client {
             }
         }
         if !self.close {
-            self.input = input[at..].to_vec();
+            if input.is_empty() {
+                input.extend_from_slice(&bytes[at..]);
+            } else {
+                input.drain(..at);
+            }
+            self.input = input;
         }
     }
 
@@ -518,25 +536,30 @@ impl Client {
             // The server has no state: its QoS 2 ids are gone, flows start afresh (as new
             // publishes, so nothing is lost), and the subscriptions are made again.
             self.incoming.clear();
-            for o in &mut self.outgoing {
-                o.stage = Stage::Queued;
+            while let Some(o) = self.inflight.pop_back() {
+                self.queued.push_front(o);
             }
             let subs: Vec<_> = self.subscriptions.iter().map(|(f, &(o, id))| (f.clone(), o, id)).collect();
             for (filter, options, id) in subs {
-                let packet_id = self.allocate_packet_id();
+                let Ok(packet_id) = self.allocate_packet_id() else {
+                    tracing::warn!("every packet identifier is in use: subscriptions not restored");
+                    break;
+                };
                 let packet =
                     subscribe_packet(self.config.protocol, packet_id, &[(filter.as_str(), options)], id);
                 self.request(packet_id, packet);
             }
         }
-        for o in self.outgoing.iter().filter(|o| o.stage != Stage::Queued) {
+        for o in &self.inflight {
             match o.stage {
                 Stage::Published => {
                     let start = self.transmit.len();
                     self.transmit.extend_from_slice(&o.packet);
                     self.transmit[start] |= 0x08; // DUP
                 }
-                _ => Packet::PubRel(Ack::new(o.packet_id)).encode(self.config.protocol, &mut self.transmit),
+                Stage::Released => {
+                    Packet::PubRel(Ack::new(o.packet_id)).encode(self.config.protocol, &mut self.transmit)
+                }
             }
         }
         self.flush(now);
@@ -548,11 +571,10 @@ impl Client {
             return;
         }
         let window = usize::from(self.config.max_inflight.min(self.server_receive_maximum));
-        let inflight = self.outgoing.iter().filter(|o| o.stage != Stage::Queued).count();
-        let room = window.saturating_sub(inflight);
-        for o in self.outgoing.iter_mut().filter(|o| o.stage == Stage::Queued).take(room) {
+        while self.inflight.len() < window {
+            let Some(o) = self.queued.pop_front() else { break };
             self.transmit.extend_from_slice(&o.packet);
-            o.stage = Stage::Published;
+            self.inflight.push_back(Outgoing { stage: Stage::Published, ..o });
         }
         self.last_sent = now;
     }
@@ -599,26 +621,27 @@ impl Client {
 
     fn on_ack(&mut self, a: Ack<'_>, stage: Stage, qos: QoS, now: Instant) {
         let found =
-            self.outgoing.iter().position(|o| o.packet_id == a.packet_id && o.stage == stage && o.qos == qos);
+            self.inflight.iter().position(|o| o.packet_id == a.packet_id && o.stage == stage && o.qos == qos);
         if let Some(i) = found {
-            self.outgoing.remove(i);
+            self.inflight.remove(i);
+            self.ids_in_use.remove(&a.packet_id);
             self.events.push_back(Event::Published { packet_id: a.packet_id, reason: a.reason });
             self.flush(now);
         }
     }
 
     fn on_pubrec(&mut self, a: Ack<'_>, now: Instant) {
-        let found = self.outgoing.iter().position(|o| {
-            o.packet_id == a.packet_id && o.qos == QoS::ExactlyOnce && o.stage != Stage::Queued
-        });
+        let found =
+            self.inflight.iter().position(|o| o.packet_id == a.packet_id && o.qos == QoS::ExactlyOnce);
         match found {
             Some(i) if a.reason.is_error() => {
-                self.outgoing.remove(i);
+                self.inflight.remove(i);
+                self.ids_in_use.remove(&a.packet_id);
                 self.events.push_back(Event::Published { packet_id: a.packet_id, reason: a.reason });
                 self.flush(now);
             }
             Some(i) => {
-                self.outgoing[i].stage = Stage::Released;
+                self.inflight[i].stage = Stage::Released;
                 self.send(&Packet::PubRel(Ack::new(a.packet_id)));
             }
             None => {
@@ -661,10 +684,10 @@ impl Client {
         if p.qos == QoS::AtMostOnce && self.link != Link::Up {
             return Err(ClientError::NotConnected);
         }
-        if p.qos != QoS::AtMostOnce && self.outgoing.len() >= self.config.max_queued {
-            return Err(ClientError::QueueFull(self.outgoing.len()));
+        if p.qos != QoS::AtMostOnce && self.pending() >= self.config.max_queued {
+            return Err(ClientError::QueueFull(self.pending()));
         }
-        let packet_id = if p.qos == QoS::AtMostOnce { 0 } else { self.allocate_packet_id() };
+        let packet_id = if p.qos == QoS::AtMostOnce { 0 } else { self.allocate_packet_id()? };
         let packet = Packet::Publish(Publish { dup: false, packet_id, ..p });
         let len = packet.encoded_len(self.config.protocol);
         if len > self.server_max_packet {
@@ -676,7 +699,7 @@ impl Client {
         } else {
             let mut bytes = Vec::with_capacity(len);
             packet.encode(self.config.protocol, &mut bytes);
-            self.outgoing.push_back(Outgoing { packet_id, qos: p.qos, packet: bytes, stage: Stage::Queued });
+            self.queued.push_back(Outgoing { packet_id, qos: p.qos, packet: bytes, stage: Stage::Published });
             self.flush(now);
         }
         Ok(packet_id)
@@ -705,7 +728,7 @@ impl Client {
         for &(filter, options) in filters {
             self.subscriptions.insert(filter.into(), (options, id));
         }
-        let packet_id = self.allocate_packet_id();
+        let packet_id = self.allocate_packet_id()?;
         self.request(packet_id, subscribe_packet(self.config.protocol, packet_id, filters, id));
         Ok(packet_id)
     }
@@ -718,7 +741,7 @@ impl Client {
         for filter in filters {
             self.subscriptions.remove(*filter);
         }
-        let packet_id = self.allocate_packet_id();
+        let packet_id = self.allocate_packet_id()?;
         let unsub = Unsubscribe {
             packet_id,
             properties: Properties::default(),
@@ -749,18 +772,21 @@ impl Client {
 
     fn finish_request(&mut self, packet_id: PacketId) -> bool {
         let found = self.requests.iter().position(|r| r.packet_id == packet_id);
+        self.ids_in_use.remove(&packet_id);
         found.map(|i| self.requests.remove(i)).is_some()
     }
 
     /// The next packet id not in use by a publish or request.
-    fn allocate_packet_id(&mut self) -> PacketId {
+    /// The next free packet identifier; all 65,535 in use is [`ClientError::QueueFull`].
+    fn allocate_packet_id(&mut self) -> Result<PacketId, ClientError> {
+        if self.ids_in_use.len() >= PACKET_IDS {
+            return Err(ClientError::QueueFull(self.pending()));
+        }
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
-            let busy = self.outgoing.iter().any(|o| o.packet_id == id)
-                || self.requests.iter().any(|r| r.packet_id == id);
-            if !busy {
-                return id;
+            if self.ids_in_use.insert(id) {
+                return Ok(id);
             }
         }
     }

@@ -199,3 +199,23 @@ fn qos0_needs_a_connection_and_bad_topics_are_refused() {
         Err(ClientError::TopicFilter(_))
     ));
 }
+
+#[test]
+fn packet_identifiers_run_out_with_an_error_not_a_hang() {
+    let mut t =
+        T::new(ClientConfig { client_id: "c".into(), max_queued: 100_000, ..ClientConfig::default() });
+    for _ in 0..65_535 {
+        t.publish(b"", QoS::AtLeastOnce); // queued: not connected yet
+    }
+    let p = Publish {
+        dup: false,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        topic: "t",
+        packet_id: 0,
+        properties: Properties::default(),
+        payload: b"",
+    };
+    assert_eq!(t.c.publish(p, t.now), Err(ClientError::QueueFull(65_535)));
+    assert!(matches!(t.c.subscribe(&[("a", SubOptions::default())], None), Err(ClientError::QueueFull(_))));
+}
