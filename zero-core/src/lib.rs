@@ -67,7 +67,7 @@ pub use io::Io;
 pub use ops::{ConnStats, Interface, Ops, SendBuffer};
 pub use pool::{DetachedBuf, PoolStats};
 pub use socks5::{Socks5Auth, Socks5Error, Socks5Target};
-pub use timer::TimerId;
+pub use timer::{Deadline, TimerId};
 pub use tls::TlsError;
 
 /// The TLS library zero-core builds on, for its configuration types.

@@ -19,6 +19,45 @@ pub struct TimerId {
     gen: u32,
 }
 
+/// One shard timer that follows a sans-I/O machine's next deadline (its `poll_timeout`).
+/// After each event the driver hands it the machine's deadline: it re-arms when the deadline
+/// moved earlier and stays put when it moved later (firing early costs one idle
+/// `handle_timeout`, cheaper than re-arming on every event).
+#[derive(Debug)]
+pub struct Deadline {
+    token: u64,
+    armed: Option<(Instant, TimerId)>,
+}
+
+impl Deadline {
+    /// A deadline whose `Event::Timer`s carry `token`.
+    pub fn new(token: u64) -> Deadline {
+        Deadline { token, armed: None }
+    }
+
+    /// Whether a timer event with `token` is this deadline firing; if so it is disarmed and
+    /// the driver runs the machine's `handle_timeout`.
+    pub fn fired(&mut self, token: u64) -> bool {
+        let mine = token == self.token;
+        if mine {
+            self.armed = None;
+        }
+        mine
+    }
+
+    /// Arms the shard timer for `next` unless one as early is armed already.
+    pub fn follow(&mut self, ops: &mut crate::Ops, next: Option<Instant>) {
+        let Some(next) = next else { return };
+        if let Some((at, id)) = self.armed {
+            if at <= next {
+                return;
+            }
+            ops.cancel_timer(id);
+        }
+        self.armed = Some((next, ops.timer_at(next, self.token)));
+    }
+}
+
 /// What a timer does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimerKind {

@@ -40,3 +40,26 @@ fn timers_fire_in_order_and_cancelled_ones_do_not() {
     assert!(!io.cancel_timer(ids[0]), "a fired timer's id is stale");
     assert_eq!(io.timers_pending(), 0);
 }
+
+#[test]
+fn a_deadline_rearms_only_when_it_moves_earlier() {
+    let mut io = Io::new(Config::default()).unwrap();
+    let start = Instant::now();
+    let mut d = zero_core::Deadline::new(9);
+    d.follow(&mut io, Some(start + Duration::from_millis(80)));
+    d.follow(&mut io, Some(start + Duration::from_millis(200))); // later: left alone
+    d.follow(&mut io, None);
+    assert_eq!(io.timers_pending(), 1);
+    d.follow(&mut io, Some(start + Duration::from_millis(20))); // earlier: replaces it
+    assert_eq!(io.timers_pending(), 1);
+    let mut f = Fired::default();
+    while f.tokens.is_empty() {
+        io.run_once(&mut f, None).unwrap();
+    }
+    let (token, at) = f.tokens[0];
+    assert!(d.fired(token) && !d.fired(1));
+    assert!(at.duration_since(start) < Duration::from_millis(80), "the earlier deadline fired");
+    assert_eq!(io.timers_pending(), 0);
+    d.follow(&mut io, Some(start + Duration::from_millis(200)));
+    assert_eq!(io.timers_pending(), 1, "armed again after firing");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use zero_core::rustls::ServerConfig;
-use zero_core::{ConnId, Event, Handler, Io, Ops, TimerId};
+use zero_core::{ConnId, Deadline, Event, Handler, Io, Ops};
 
 use crate::broker::{Broker, BrokerConfig, Transmit};
 use crate::store::Journal;
@@ -33,10 +33,10 @@ const SYNC_TIMER: u64 = 1;
 pub struct BrokerHandler {
     broker: Broker<ConnId>,
     journal: Option<Journal>,
-    /// The shard timer armed for the machine's next deadline.
-    armed: Option<(Instant, TimerId)>,
-    /// The shard timer armed for the journal's next group commit.
-    sync_armed: Option<Instant>,
+    /// The shard timer following the machine's next deadline.
+    deadline: Deadline,
+    /// The shard timer following the journal's next group commit.
+    sync: Deadline,
     /// Why the journal failed, which stopped the shard.
     failure: Option<std::io::Error>,
 }
@@ -61,7 +61,13 @@ impl BrokerHandler {
             }
             None => None,
         };
-        Ok(BrokerHandler { broker, journal, armed: None, sync_armed: None, failure: None })
+        Ok(BrokerHandler {
+            broker,
+            journal,
+            deadline: Deadline::new(MACHINE_TIMER),
+            sync: Deadline::new(SYNC_TIMER),
+            failure: None,
+        })
     }
 
     /// The broker machine.
@@ -76,18 +82,6 @@ impl BrokerHandler {
         self.failure.take().map(|source| Error::Journal { dir, source })
     }
 
-    /// Arms the shard timer for the machine's next deadline if it moved earlier.
-    fn rearm(&mut self, ops: &mut Ops) {
-        let Some(next) = self.broker.poll_timeout() else { return };
-        if let Some((at, id)) = self.armed {
-            if at <= next {
-                return;
-            }
-            ops.cancel_timer(id);
-        }
-        self.armed = Some((next, ops.timer_at(next, MACHINE_TIMER)));
-    }
-
     /// Writes the batch's records ahead of its replies, syncs by policy, compacts when due.
     /// A journal that cannot be written stops the shard before any reply of the batch
     /// leaves: the broker goes down rather than acknowledge what it could not keep.
@@ -98,12 +92,7 @@ impl BrokerHandler {
         if journal.wants_compaction() {
             journal.compact(&self.broker.snapshot(), now)?;
         }
-        if let Some(due) = journal.sync_due() {
-            if self.sync_armed.is_none_or(|at| at > due) {
-                ops.timer_at(due, SYNC_TIMER);
-                self.sync_armed = Some(due);
-            }
-        }
+        self.sync.follow(ops, journal.sync_due());
         Ok(())
     }
 }
@@ -122,8 +111,7 @@ impl Handler for BrokerHandler {
                 self.broker.handle_closed(conn, now, &mut Queues(ops));
             }
             Event::Writable { conn } => self.broker.handle_writable(conn, now, &mut Queues(ops)),
-            Event::Timer { token: SYNC_TIMER, .. } => {
-                self.sync_armed = None;
+            Event::Timer { token, .. } if self.sync.fired(token) => {
                 if let Some(journal) = &mut self.journal {
                     if let Err(error) = journal.sync(now) {
                         tracing::error!(%error, "journal sync failed; stopping");
@@ -132,14 +120,13 @@ impl Handler for BrokerHandler {
                     }
                 }
             }
-            Event::Timer { .. } => {
-                self.armed = None;
+            Event::Timer { token, .. } if self.deadline.fired(token) => {
                 self.broker.handle_timeout(now, &mut Queues(ops));
             }
             Event::HandshakeFailed { error, .. } => tracing::debug!(%error, "TLS handshake failed"),
             _ => {}
         }
-        self.rearm(ops);
+        self.deadline.follow(ops, self.broker.poll_timeout());
     }
 
     fn on_batch_end(&mut self, ops: &mut Ops) {

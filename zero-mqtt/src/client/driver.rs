@@ -4,10 +4,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use zero_core::rustls::ClientConfig as TlsConfig;
-use zero_core::{ConnId, Event, Ops, TimerId};
+use zero_core::{ConnId, Deadline, Event, Ops};
 
 use super::machine::Client;
 
@@ -27,15 +26,15 @@ pub struct ClientDriver {
     client: Client,
     target: Target,
     conn: Option<ConnId>,
-    timer: Option<(Instant, TimerId)>,
-    /// The token of this driver's shard timers (distinct from the owner's other timers).
-    token: u64,
+    /// The shard timer following the machine's next deadline; its token is distinct from the
+    /// owner's other timers.
+    deadline: Deadline,
 }
 
 impl ClientDriver {
     /// A driver for `client`; `token` marks its shard timers.
     pub fn new(client: Client, target: Target, token: u64) -> ClientDriver {
-        ClientDriver { client, target, conn: None, timer: None, token }
+        ClientDriver { client, target, conn: None, deadline: Deadline::new(token) }
     }
 
     /// The machine, for commands (publish, subscribe, ...) and its events.
@@ -63,10 +62,7 @@ impl ClientDriver {
                 self.conn = None;
                 self.client.handle_closed(now);
             }
-            Event::Timer { token, .. } if *token == self.token => {
-                self.timer = None;
-                self.client.handle_timeout(now);
-            }
+            Event::Timer { token, .. } if self.deadline.fired(*token) => self.client.handle_timeout(now),
             _ => return false,
         }
         true
@@ -103,17 +99,6 @@ impl ClientDriver {
                 let _ = ops.close_now(conn);
             }
         }
-        self.rearm(ops);
-    }
-
-    fn rearm(&mut self, ops: &mut Ops) {
-        let Some(next) = self.client.poll_timeout() else { return };
-        if let Some((at, id)) = self.timer {
-            if at <= next {
-                return;
-            }
-            ops.cancel_timer(id);
-        }
-        self.timer = Some((next, ops.timer_at(next, self.token)));
+        self.deadline.follow(ops, self.client.poll_timeout());
     }
 }
