@@ -208,9 +208,14 @@ impl Load {
                 }
             }
         }
-        let rest = buf[at..].to_vec();
+        // Keep only the partial packet, in the buffer's own allocation.
+        if input.is_empty() {
+            input.extend_from_slice(&data[at..]);
+        } else {
+            input.drain(..at);
+        }
         if let Some(peer) = self.peers.get_mut(&conn) {
-            peer.input = rest;
+            peer.input = input;
         }
     }
 

@@ -97,6 +97,17 @@ pub fn parse_shared(filter: &str) -> Result<Option<SharedFilter<'_>>, TopicError
     }
 }
 
+/// Checks a filter as a SUBSCRIBE carries it: a plain filter or `$share/<group>/<filter>`.
+/// Returns the filter that topics are matched against and whether it is shared; `None` if it
+/// is not valid.
+pub fn subscription_filter(filter: &str) -> Option<(&str, bool)> {
+    match parse_shared(filter) {
+        Ok(Some(shared)) => Some((shared.filter, true)),
+        Ok(None) => valid_topic_filter(filter).then_some((filter, false)),
+        Err(_) => None,
+    }
+}
+
 /// Reference matcher: returns `true` if the topic filter `filter` matches the topic name `topic`.
 ///
 /// `+` matches exactly one (possibly empty) level, `#` matches the parent level and any

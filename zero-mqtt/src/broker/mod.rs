@@ -852,13 +852,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let mut codes = Vec::new();
         let mut retained = Vec::new();
         for (filter, options) in sub.subscriptions.iter() {
-            let (plain, shared) = match topic::parse_shared(filter) {
-                Ok(Some(shared)) => (shared.filter, true),
-                Ok(None) if topic::valid_topic_filter(filter) => (filter, false),
-                _ => {
-                    codes.push(ReasonCode::TOPIC_FILTER_INVALID.0);
-                    continue;
-                }
+            let Some((plain, shared)) = topic::subscription_filter(filter) else {
+                codes.push(ReasonCode::TOPIC_FILTER_INVALID.0);
+                continue;
             };
             if shared && options.no_local {
                 return Err(ReasonCode::PROTOCOL_ERROR);

@@ -715,15 +715,8 @@ impl Client {
         if self.link == Link::Closed {
             return Err(ClientError::Closed);
         }
-        for (filter, _) in filters {
-            let valid = match topic::parse_shared(filter) {
-                Ok(Some(_)) => true,
-                Ok(None) => topic::valid_topic_filter(filter),
-                Err(_) => false,
-            };
-            if !valid {
-                return Err(ClientError::TopicFilter(filter.to_string()));
-            }
+        if let Some((filter, _)) = filters.iter().find(|(f, _)| topic::subscription_filter(f).is_none()) {
+            return Err(ClientError::TopicFilter(filter.to_string()));
         }
         for &(filter, options) in filters {
             self.subscriptions.insert(filter.into(), (options, id));
