@@ -174,7 +174,9 @@ mod tests {
         }
         let (mut j, bytes) = Journal::open(&dir, Fsync::Never, now).unwrap();
         assert_eq!(bytes, batch);
-        j.compact(&batch[..whole_records(&batch[..batch.len() - 1])], now).unwrap();
+        // Compaction keeps what the snapshot says: here, the first record alone.
+        let first = Record::decode(&batch).unwrap().1;
+        j.compact(&batch[..first], now).unwrap();
         drop(j);
         let (_, bytes) = Journal::open(&dir, Fsync::Never, now).unwrap();
         assert_eq!(Record::decode(&bytes).unwrap().0, Record::Session { client: "a", expiry: 60 });
