@@ -1,8 +1,9 @@
 //! [`IoCluster`]: N shards on N threads. Each shard builds its own handler and its own
 //! listeners (with `ListenOptions::reuse_port`, so the kernel spreads connections across them);
-//! shards share nothing and talk only through [`IoHandle`]s.
+//! shards share nothing and talk only through [`IoHandle`]s, which each shard finds in
+//! [`Ops::peers`](crate::Ops::peers).
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use crate::config::Config;
@@ -49,11 +50,15 @@ impl IoCluster {
         if config.shards == 0 {
             return Err(IoError::Config("a cluster needs at least one shard".into()));
         }
-        let setup = std::sync::Arc::new(setup);
+        let setup = Arc::new(setup);
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<IoHandle>)>();
         let mut threads = Vec::with_capacity(config.shards);
+        let mut peer_txs = Vec::with_capacity(config.shards);
         for shard in 0..config.shards {
             let (setup, ready, io_config) = (setup.clone(), ready_tx.clone(), config.io.clone());
+            // Every shard learns its siblings' handles before its first event.
+            let (peers_tx, peers_rx) = mpsc::channel::<Arc<[IoHandle]>>();
+            peer_txs.push(peers_tx);
             let cpu = (!config.cpus.is_empty()).then(|| config.cpus[shard % config.cpus.len()]);
             let thread = std::thread::Builder::new()
                 .name(format!("zero-shard-{shard}"))
@@ -69,6 +74,9 @@ impl IoCluster {
                     match started {
                         Ok((mut io, mut handler)) => {
                             let _ = ready.send((shard, Ok(io.handle())));
+                            // No peers: another shard failed its setup and the cluster stops.
+                            let Ok(peers) = peers_rx.recv() else { return Ok(()) };
+                            io.join_cluster(shard, peers);
                             io.run(&mut handler)
                         }
                         Err(e) => {
@@ -90,6 +98,13 @@ impl IoCluster {
             }
         }
         let handles: Vec<IoHandle> = handles.into_iter().flatten().collect();
+        if first_error.is_none() {
+            let peers: Arc<[IoHandle]> = handles.clone().into();
+            for tx in &peer_txs {
+                let _ = tx.send(peers.clone());
+            }
+        }
+        drop(peer_txs);
         let cluster = IoCluster { threads, handles };
         match first_error {
             Some(e) => {

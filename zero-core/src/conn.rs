@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use io_uring::types::Timespec;
-use socket2::SockAddr;
+use socket2::{SockAddr, Socket};
 
 use crate::error::IoError;
 use crate::id::{ListenerId, UdpId};
@@ -174,6 +174,32 @@ pub(crate) struct Stream {
     pub socks: Option<Box<Handshake>>,
     /// The UDP endpoint whose SOCKS5 association this connection holds open.
     pub relay_for: Option<UdpId>,
+    /// Being handed to another shard (`Ops::detach`): receives stop, sends drain.
+    pub detaching: bool,
+}
+
+/// An open connection taken out of one shard (`Event::Detached`) to be adopted by another
+/// (`Ops::attach`), with its TLS session: how a connection moves to the shard that owns its
+/// state.
+pub struct DetachedStream {
+    pub(crate) sock: Socket,
+    pub(crate) tls: Option<Box<Session>>,
+}
+
+impl DetachedStream {
+    /// The peer's address (TCP only).
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.sock.peer_addr().ok().and_then(|a| a.as_socket())
+    }
+}
+
+impl std::fmt::Debug for DetachedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetachedStream")
+            .field("peer", &self.peer_addr())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Stream {
@@ -199,6 +225,7 @@ impl Stream {
             tls: None,
             socks: None,
             relay_for: None,
+            detaching: false,
         }
     }
 
@@ -228,6 +255,16 @@ impl Stream {
         true
     }
 
+    /// Whether a detaching stream is ready to leave: nothing in the kernel's hands on its
+    /// side (receive stopped, everything sent).
+    pub fn detach_ready(&self) -> bool {
+        self.detaching
+            && self.phase == Phase::Open
+            && !self.recv_armed
+            && !self.send.busy
+            && self.queued() == 0
+    }
+
     /// Whether a graceful close is complete: FIN sent and the peer's FIN received.
     pub fn close_complete(&self) -> bool {
         self.phase == Phase::Closing && self.write_closed && self.read_closed
@@ -237,6 +274,7 @@ impl Stream {
     pub fn wants_recv(&self) -> bool {
         !self.recv_armed
             && !self.paused
+            && !self.detaching
             && !self.starved
             && !self.read_closed
             && matches!(self.phase, Phase::Open | Phase::Closing)

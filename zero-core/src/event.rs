@@ -5,7 +5,7 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::ops::Deref;
 
-use crate::conn::CloseReason;
+use crate::conn::{CloseReason, DetachedStream};
 use crate::error::IoError;
 use crate::id::{ConnId, ListenerId, UdpId};
 use crate::ops::Ops;
@@ -154,6 +154,14 @@ pub enum Event<'a> {
     },
     /// A message posted through [`IoHandle::post`].
     Message(Box<dyn Any + Send>),
+    /// A connection given up with [`Ops::detach`] left this shard: its id is stale now, and
+    /// the stream is ready for [`Ops::attach`] on any shard.
+    Detached {
+        /// The connection it was here.
+        conn: ConnId,
+        /// The connection itself.
+        stream: DetachedStream,
+    },
 }
 
 /// An event as queued: payloads are slot references, materialized when delivered.
@@ -218,6 +226,10 @@ pub(crate) enum Raw {
         stats: PoolStats,
     },
     Message(Box<dyn Any + Send>),
+    Detached {
+        conn: ConnId,
+        stream: DetachedStream,
+    },
 }
 
 /// Where the bytes of a queued `Data` event lie.

@@ -5,7 +5,8 @@
 //! One tick ([`Io::poll`]): return last tick's payload slots to the kernel, run commands from
 //! [`IoHandle`]s, turn every touched socket's state into submissions (coalescing all of a
 //! connection's writes of the tick into one send), wait for completions (bounded by the earliest
-//! timer), and turn completions and due timers into events.
+//! timer), and turn the commands that came meanwhile, the completions and the due timers into
+//! events, in that order.
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
@@ -61,6 +62,8 @@ impl Io {
                 now: Instant::now(),
                 stopped: false,
                 handle_drops: 0,
+                shard: 0,
+                peers: Arc::from([]),
                 config,
             },
             plain: Vec::new(),
@@ -69,6 +72,12 @@ impl Io {
             commands: Vec::new(),
             wake_armed: false,
         })
+    }
+
+    /// Makes this shard number `shard` of a cluster whose shards `peers` reaches.
+    pub(crate) fn join_cluster(&mut self, shard: usize, peers: Arc<[IoHandle]>) {
+        self.ops.shard = shard;
+        self.ops.peers = peers;
     }
 
     /// A handle for other threads: send, close, post and wake without blocking the shard.
@@ -96,7 +105,6 @@ impl Io {
         self.ring.submit_and_wait(1, wait)?;
         self.ops.now = Instant::now();
         self.reap();
-        self.run_commands();
         self.fire_timers();
         Ok(self.ops.events.len())
     }
@@ -134,6 +142,7 @@ impl Io {
             Raw::Timer { id, token } => Event::Timer { id, token },
             Raw::PoolPressure { stats } => Event::PoolPressure { stats },
             Raw::Message(m) => Event::Message(m),
+            Raw::Detached { conn, stream } => Event::Detached { conn, stream },
         };
         Some((event, &mut self.ops))
     }
@@ -231,6 +240,10 @@ impl Io {
     fn reap(&mut self) {
         let mut completions = std::mem::take(&mut self.completions);
         self.ring.reap(&mut completions, self.ops.config.events_per_poll);
+        // Commands are taken after the completions are collected and handled before them: a
+        // command is never seen after a completion it caused (a shard posts here, its peer
+        // reacts, the peer's bytes arrive here).
+        self.run_commands();
         for c in completions.drain(..) {
             self.complete(c);
         }
@@ -270,6 +283,7 @@ impl Io {
             Op::ConnectTimeout | Op::Cancel | Op::Wake => {}
         }
         ops.finish_if_released(index, full_gen);
+        ops.finish_detach(index, full_gen);
     }
 
     fn fire_timers(&mut self) {

@@ -58,7 +58,7 @@ mod udp;
 
 pub use cluster::{ClusterConfig, IoCluster};
 pub use config::{Config, ListenOptions};
-pub use conn::{CloseReason, SlowConsumer};
+pub use conn::{CloseReason, DetachedStream, SlowConsumer};
 pub use error::{IoError, Result};
 pub use event::{Event, Handler, Payload};
 pub use handle::IoHandle;

@@ -6,15 +6,17 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use io_uring::types::Timespec;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
 use crate::config::{Config, ListenOptions};
-use crate::conn::{CloseReason, Connecting, Owed, Phase, Stream};
+use crate::conn::{CloseReason, Connecting, DetachedStream, Owed, Phase, Stream};
 use crate::error::{IoError, Result};
 use crate::event::Raw;
+use crate::handle::IoHandle;
 use crate::id::{ConnId, ListenerId, UdpId};
 use crate::ring;
 use crate::table::{Kind, Life, Slot, Table};
@@ -49,6 +51,10 @@ pub struct Ops {
     pub(crate) stopped: bool,
     /// Sends from handles dropped because the connection's queue was full or it was gone.
     pub(crate) handle_drops: u64,
+    /// This shard's index in its cluster (0 when standalone).
+    pub(crate) shard: usize,
+    /// Every shard of the cluster, in shard order (empty when standalone).
+    pub(crate) peers: Arc<[IoHandle]>,
 }
 
 /// Accessors shared by the public API: the live slot for an id, of the right kind.
@@ -92,6 +98,18 @@ impl Ops {
     /// The shard's configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// This shard's index in its [`IoCluster`](crate::IoCluster); 0 for a standalone [`Io`](crate::Io).
+    pub fn shard(&self) -> usize {
+        self.shard
+    }
+
+    /// Handles to every shard of the cluster, in shard order (this one included); empty for a
+    /// standalone [`Io`](crate::Io). Set before the first event, so a handler can always
+    /// reach its siblings.
+    pub fn peers(&self) -> &[IoHandle] {
+        &self.peers
     }
 
     pub(crate) fn insert(&mut self, sock: Socket, kind: Kind) -> Result<(u32, u32)> {
@@ -248,6 +266,36 @@ impl Ops {
         stream_mut!(self, conn);
         self.release(conn.index, conn.gen, CloseReason::Local);
         Ok(())
+    }
+
+    /// Starts handing an open connection to another shard: receiving stops, what is queued is
+    /// sent, and then `Event::Detached` gives the stream (with its TLS session) to pass to
+    /// [`Ops::attach`] there. Bytes that arrive before receiving stops still come as
+    /// `Event::Data` first; what arrives after waits in the socket for the new shard. If the
+    /// peer closes meanwhile, `Event::Closed` comes instead. Refused during a SOCKS5 or TLS
+    /// handshake (`IoError::NotReady`).
+    pub fn detach(&mut self, conn: ConnId) -> Result<()> {
+        let (s, _) = stream_mut!(self, conn);
+        let handshaking = s.tls.as_ref().is_some_and(|t| !t.is_established());
+        if s.socks.is_some() || s.relay_for.is_some() || handshaking || s.owed.is_some() {
+            return Err(IoError::NotReady("a handshake owns this connection"));
+        }
+        if s.phase != Phase::Open {
+            return Err(IoError::Closing(conn.to_string()));
+        }
+        s.detaching = true;
+        self.table.touch(conn.index, conn.gen);
+        Ok(())
+    }
+
+    /// Adopts a stream detached from another shard (`Event::Detached`) as an open connection of
+    /// this one; receiving starts at the next tick. No `Event::Accepted` follows: the returned
+    /// id is the announcement.
+    pub fn attach(&mut self, stream: DetachedStream) -> Result<ConnId> {
+        let mut s = Stream::new(Phase::Open, None);
+        s.tls = stream.tls;
+        let (index, gen) = self.insert(stream.sock, Kind::Stream(s))?;
+        Ok(ConnId::new(index, gen))
     }
 
     /// Half-closes: sends what is queued, then FIN; receiving goes on.
@@ -531,6 +579,26 @@ impl Ops {
             _ => Raw::Closed { conn, reason: s.close_reason },
         };
         self.events.push_back(raw);
+    }
+
+    /// Takes a detaching stream out of the table once the kernel holds nothing of it.
+    pub(crate) fn finish_detach(&mut self, index: u32, gen: u32) {
+        let ready = self.table.get_mut(index, gen).is_some_and(|slot| {
+            slot.life == Life::Live
+                && slot.inflight == 0
+                && matches!(&slot.kind, Kind::Stream(s) if s.detach_ready())
+        });
+        if !ready {
+            return;
+        }
+        let Some((gen, Slot { sock, kind: Kind::Stream(mut s), .. })) = self.table.remove(index) else {
+            return;
+        };
+        for t in [s.linger.take(), s.stall.take()].into_iter().flatten() {
+            self.timers.cancel(t);
+        }
+        let stream = DetachedStream { sock, tls: s.tls.take() };
+        self.events.push_back(Raw::Detached { conn: ConnId::new(index, gen), stream });
     }
 
     /// The handshakes are done: cancel the TLS deadline and make the announcement owed.

@@ -31,6 +31,7 @@ impl Ops {
         }
         let mut release = None;
         let mut retry = false;
+        let mut detached = false;
         match &mut slot.kind {
             Kind::Listener { accept_armed, .. } => {
                 if !*accept_armed {
@@ -65,7 +66,7 @@ impl Ops {
                     s.recv_armed = true;
                     s.recv_cancelled = false;
                     slot.inflight += 1;
-                } else if s.paused && s.recv_armed && !s.recv_cancelled {
+                } else if (s.paused || s.detaching) && s.recv_armed && !s.recv_cancelled {
                     ring.cancel(token(Op::Recv), token(Op::Cancel))?;
                     s.recv_cancelled = true;
                     slot.inflight += 1;
@@ -83,6 +84,7 @@ impl Ops {
                 if s.close_complete() {
                     release = Some(s.close_reason.clone());
                 }
+                detached = s.detach_ready() && slot.inflight == 0;
             }
             Kind::Udp(u) => {
                 u.starved &= !pool.has_free();
@@ -102,6 +104,8 @@ impl Ops {
         }
         if let Some(reason) = release {
             self.release(index, gen, reason);
+        } else if detached {
+            self.finish_detach(index, gen);
         } else if retry {
             self.table.touch(index, gen);
         }

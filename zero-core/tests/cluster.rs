@@ -1,4 +1,7 @@
-//! A two-shard cluster sharing one port through SO_REUSEPORT.
+//! Two-shard clusters: one port shared through SO_REUSEPORT, and connections handed from
+//! shard to shard.
+
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -45,4 +48,120 @@ fn two_shards_both_serve_connections() {
     }
     cluster.stop().unwrap();
     assert!(served[0] > 0 && served[1] > 0, "both shards serve: {served:?}");
+}
+
+/// Answers every chunk with `[shard] + chunk`; a chunk starting with `move` hands the
+/// connection (and the rest of the chunk) to the other shard, which carries on from there.
+struct Mover {
+    /// Connections being handed off, with the bytes that came after `move`.
+    leaving: Vec<(zero_core::ConnId, Vec<u8>)>,
+}
+
+/// What one shard posts to the other.
+struct Arrival(zero_core::DetachedStream, Vec<u8>);
+
+impl Mover {
+    fn answer(ops: &mut Ops, conn: zero_core::ConnId, data: &[u8]) {
+        let mut reply = vec![ops.shard() as u8];
+        reply.extend_from_slice(data);
+        ops.send(conn, &reply).unwrap();
+    }
+}
+
+impl Handler for Mover {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        match event {
+            Event::Data { conn, data } => {
+                if let Some((_, rest)) = self.leaving.iter_mut().find(|(c, _)| *c == conn) {
+                    rest.extend_from_slice(&data);
+                } else if let Some(rest) = data.strip_prefix(b"move") {
+                    ops.detach(conn).unwrap();
+                    self.leaving.push((conn, rest.to_vec()));
+                } else {
+                    Mover::answer(ops, conn, &data);
+                }
+            }
+            Event::Detached { conn, stream } => {
+                let i = self.leaving.iter().position(|(c, _)| *c == conn).expect("known");
+                let (_, rest) = self.leaving.swap_remove(i);
+                let other = (ops.shard() + 1) % ops.peers().len();
+                ops.peers()[other].post(Arrival(stream, rest)).unwrap();
+            }
+            Event::Message(m) => {
+                let Arrival(stream, rest) = *m.downcast::<Arrival>().unwrap();
+                let conn = ops.attach(stream).unwrap();
+                Mover::answer(ops, conn, format!("arrived{}", String::from_utf8_lossy(&rest)).as_bytes());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Starts a two-shard [`Mover`] cluster on one port; `tls` makes its listeners TLS.
+fn movers(tls: Option<Arc<zero_core::rustls::ServerConfig>>) -> (IoCluster, u16) {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cluster = IoCluster::start(ClusterConfig::new(2), move |_, io| {
+        let mut opts = ListenOptions::default();
+        opts.reuse_port = true;
+        let addr = ([127, 0, 0, 1], free).into();
+        match &tls {
+            Some(config) => io.tls_listen_with(addr, &opts, config.clone())?,
+            None => io.tcp_listen_with(addr, &opts)?,
+        };
+        Ok(Mover { leaving: Vec::new() })
+    })
+    .unwrap();
+    (cluster, free)
+}
+
+/// Reads exactly `n` bytes.
+fn read_n(s: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    s.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// Sends `a`, moves (with `b` in the same write), sends `c`: each answer names the shard that
+/// gave it, and nothing is lost or reordered on the way.
+fn hand_over(s: &mut (impl Read + Write)) {
+    s.write_all(b"a").unwrap();
+    let first = read_n(s, 2);
+    assert_eq!(first[1], b'a');
+    s.write_all(b"moveb").unwrap();
+    let arrived = read_n(s, 9);
+    assert_eq!(&arrived[1..], b"arrivedb", "the bytes after `move` came along");
+    assert_ne!(arrived[0], first[0], "the other shard answers now");
+    s.write_all(b"c").unwrap();
+    assert_eq!(read_n(s, 2), [arrived[0], b'c']);
+}
+
+#[test]
+fn a_connection_moves_between_shards_with_its_pending_bytes() {
+    let (cluster, port) = movers(None);
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        hand_over(&mut c);
+    }
+    cluster.stop().unwrap();
+}
+
+#[test]
+fn a_tls_connection_moves_with_its_session() {
+    let ca = common::pki::Ca::new("zero test CA");
+    let leaf = ca.server(&["localhost"]);
+    let (server, _) = zero_core::tls::ServerTls::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let client = zero_core::tls::ClientTls::with_ca_pem(ca.pem().as_bytes()).unwrap().build().unwrap();
+    let (cluster, port) = movers(Some(server));
+    for _ in 0..4 {
+        let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let conn = zero_core::rustls::ClientConnection::new(client.clone(), "localhost".try_into().unwrap())
+            .unwrap();
+        hand_over(&mut zero_core::rustls::StreamOwned::new(conn, sock));
+    }
+    cluster.stop().unwrap();
 }
