@@ -185,7 +185,7 @@ EOF
 # start BROKER: starts a fresh instance of BROKER.
 start() {
 	case $1 in
-	zero) start_broker zero "$zero_bin" mqtt broker --listen "127.0.0.1:$PORT" --data "$workdir/zero-data" ;;
+	zero) start_broker zero "$zero_bin" mqtt broker --shards 1 --listen "127.0.0.1:$PORT" --data "$workdir/zero-data" ;;
 	mosquitto) start_broker mosquitto mosquitto -c "$workdir/mosquitto.conf" ;;
 	rumqttd) start_broker rumqttd "$rumqttd_bin" -c "$workdir/rumqttd.toml" ;;
 	*) die "unknown broker $1" ;;

@@ -3,7 +3,7 @@
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use zero_core::tls::ClientTls;
@@ -12,7 +12,7 @@ use zero_mqtt::client::blocking::BlockingClient;
 use zero_mqtt::client::driver::Target;
 use zero_mqtt::client::ClientConfig;
 use zero_mqtt::codec::{Protocol, QoS, SubOptions};
-use zero_mqtt::server::{self, BrokerHandler, Listeners};
+use zero_mqtt::server::{self, Listeners};
 
 /// MQTT commands.
 #[derive(Subcommand)]
@@ -131,6 +131,13 @@ pub struct BrokerArgs {
     /// Keep nothing across restarts (the configuration's `persistence true` wins).
     #[arg(long)]
     no_persistence: bool,
+    /// Shards (threads, one per core); default: one per available CPU. With persistence, keep
+    /// the same count across restarts.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Pin shard i to CPU cpus[i % len] (comma-separated); default: unpinned.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
 }
 
 /// `zero mqtt passwd` options.
@@ -258,15 +265,14 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
         tracing::warn!("listening beyond loopback without a password_file: remote clients will be refused (anonymous clients are accepted on loopback only; set password_file or allow_anonymous)");
         eprintln!("zero mqtt: warning: anonymous clients are accepted from loopback only; remote clients need a password_file user (or allow_anonymous true)");
     }
-    let mut io = zero_core::Io::new(zero_core::Config::default())?;
-    let bound = server::listen(&mut io, &listeners)?;
+    let shards = args.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let broker = server::start_cluster(config, &listeners, shards, args.cpus)?;
     eprintln!(
-        "zero mqtt: broker listening on {}",
-        bound.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+        "zero mqtt: broker listening on {} ({shards} shard{})",
+        broker.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+        if shards == 1 { "" } else { "s" }
     );
-    let mut handler = BrokerHandler::new(config, Instant::now())?;
-    io.run(&mut handler)?;
-    handler.take_failure().map_or(Ok(()), Err)
+    broker.join()
 }
 
 fn passwd(args: PasswdArgs) -> Result<(), String> {

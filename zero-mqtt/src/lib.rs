@@ -14,7 +14,8 @@
 //!   clock in its tests.
 //! - [`store`]: persistence, a journal of the broker's durable state written ahead of its
 //!   acknowledgements, with an explicit fsync policy.
-//! - [`server`]: the broker's driver on a zero-core shard.
+//! - [`server`]: the broker's driver on a zero-core shard, and [`server::start_cluster`], the
+//!   broker on one shard per core (the design is in the `broker::cluster` module's docs).
 //! - [`client`]: the client machine (QoS flows, session resume, reconnect with backoff) and
 //!   its drivers: inline on a shard, and blocking.
 //!
@@ -24,7 +25,9 @@
 //!   in the tree as rustls' crypto provider, so it costs no extra build.
 //! - `base64`: the salt and hash fields of mosquitto's password format.
 //! - `crc32c`: the journal's record checksums (hardware-accelerated CRC-32C), which tell a
-//!   torn tail from a whole record after a crash.
+//!   torn tail from a whole record after a crash, and the hash that gives each client id its
+//!   home shard.
+//! - `socket2`: reserving one port for every shard of a cluster (`SO_REUSEPORT` before bind).
 //! - `thiserror`, `tracing`: the house error and logging conventions.
 
 #![deny(missing_docs)]

@@ -1,27 +1,59 @@
 //! The broker's driver on a zero-core shard: events in, the machine's packets straight into
-//! the connections' send queues, one shard timer for the machine's next deadline.
+//! the connections' send queues, one shard timer for the machine's next deadline. On an
+//! [`IoCluster`] ([`start_cluster`]) it also carries the machine's [`ShardMessage`]s and moves
+//! connections to their session's home shard (see the broker's `cluster` module).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use zero_core::rustls::ServerConfig;
-use zero_core::{ConnId, Deadline, Event, Handler, Io, Ops};
+use zero_core::{
+    ClusterConfig, ConnId, Deadline, DetachedStream, Event, Handler, Io, IoCluster, IoError, ListenOptions,
+    Ops,
+};
 
-use crate::broker::{Broker, BrokerConfig, Transmit};
+use crate::broker::{Broker, BrokerConfig, Place, ShardMessage, Transmit, MAX_SHARDS};
 use crate::store::Journal;
 use crate::Error;
 
 /// The shard's send side as the broker's [`Transmit`].
-struct Queues<'a>(&'a mut Ops);
+struct Queues<'a> {
+    ops: &'a mut Ops,
+    leaving: &'a mut HashMap<ConnId, Leaving>,
+}
+
+/// A connection on its way to its home shard, with what it sent so far.
+struct Leaving {
+    shard: usize,
+    input: Vec<u8>,
+}
+
+/// A connection arriving from another shard, with what it sent so far.
+struct Arrival {
+    stream: DetachedStream,
+    input: Vec<u8>,
+}
 
 impl Transmit<ConnId> for Queues<'_> {
     fn buffer(&mut self, conn: ConnId) -> Option<&mut Vec<u8>> {
-        self.0.send_buffer(conn).ok().map(|b| b.into_vec())
+        self.ops.send_buffer(conn).ok().map(|b| b.into_vec())
     }
 
     fn close(&mut self, conn: ConnId) {
-        let _ = self.0.close(conn);
+        let _ = self.ops.close(conn);
+    }
+
+    fn hand_off(&mut self, conn: ConnId, shard: usize, input: &[u8]) {
+        match self.ops.detach(conn) {
+            Ok(()) => drop(self.leaving.insert(conn, Leaving { shard, input: input.to_vec() })),
+            Err(error) => {
+                tracing::debug!(%conn, %error, "connection not handed off; closed");
+                let _ = self.ops.close(conn);
+            }
+        }
     }
 }
 
@@ -32,26 +64,34 @@ const SYNC_TIMER: u64 = 1;
 /// A [`Broker`] run by a shard as its [`Handler`], with its journal when persistence is on.
 pub struct BrokerHandler {
     broker: Broker<ConnId>,
+    /// Connections being handed to their home shard.
+    leaving: HashMap<ConnId, Leaving>,
     journal: Option<Journal>,
     /// The shard timer following the machine's next deadline.
     deadline: Deadline,
     /// The shard timer following the journal's next group commit.
     sync: Deadline,
-    /// Why the journal failed, which stopped the shard.
-    failure: Option<std::io::Error>,
+    /// Why the journal failed, which stopped the shard (and its cluster); shared by the
+    /// shards of a cluster.
+    failure: Arc<Mutex<Option<Error>>>,
 }
 
 impl BrokerHandler {
     /// A handler for a new broker with `config`. With persistence on, the journal in
     /// `config.persistence_location` is opened (and locked), replayed and compacted first.
     pub fn new(config: BrokerConfig, now: Instant) -> Result<BrokerHandler, Error> {
+        BrokerHandler::on_shard(config, now, Place::default())
+    }
+
+    /// [`BrokerHandler::new`] for the shard at `place` of a cluster.
+    pub fn on_shard(config: BrokerConfig, now: Instant, place: Place) -> Result<BrokerHandler, Error> {
         let dir = config.persistence_location.clone();
         let failed = |source| Error::Journal { dir: dir.clone(), source };
         let opened = match config.persistence {
             true => Some(Journal::open(&dir, config.fsync, now).map_err(failed)?),
             false => None,
         };
-        let mut broker = Broker::new(config, now);
+        let mut broker = Broker::on_shard(config, now, place);
         let journal = match opened {
             Some((mut journal, records)) => {
                 let sessions = broker.restore(&records, now);
@@ -63,10 +103,11 @@ impl BrokerHandler {
         };
         Ok(BrokerHandler {
             broker,
+            leaving: HashMap::new(),
             journal,
             deadline: Deadline::new(MACHINE_TIMER),
             sync: Deadline::new(SYNC_TIMER),
-            failure: None,
+            failure: Arc::default(),
         })
     }
 
@@ -78,8 +119,63 @@ impl BrokerHandler {
     /// Why the shard was stopped, if the journal failed (it stops the shard rather than
     /// acknowledge what it could not keep; the batch's replies were never sent).
     pub fn take_failure(&mut self) -> Option<Error> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// The journal failed: stop this shard and its cluster before anything more is
+    /// acknowledged.
+    fn fail(&mut self, ops: &mut Ops, source: std::io::Error) {
+        tracing::error!(error = %source, "journal failed; stopping before this batch is acknowledged");
         let dir = self.broker.config().persistence_location.clone();
-        self.failure.take().map(|source| Error::Journal { dir, source })
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(Error::Journal { dir, source });
+        ops.stop();
+        for peer in ops.peers() {
+            let _ = peer.stop();
+        }
+    }
+
+    /// Posts the machine's messages for other shards, one batch per shard.
+    fn post_outbox(&mut self, ops: &Ops) {
+        let outbox = self.broker.take_outbox();
+        if outbox.is_empty() {
+            return;
+        }
+        let mut batches: Vec<Vec<ShardMessage>> = ops.peers().iter().map(|_| Vec::new()).collect();
+        for (shard, message) in outbox {
+            batches[shard].push(message);
+        }
+        for (peer, batch) in ops.peers().iter().zip(batches).filter(|(_, b)| !b.is_empty()) {
+            // Fails only while the cluster shuts down.
+            let _ = peer.post(batch);
+        }
+    }
+
+    /// A message from another shard: a connection arriving, or the broker's messages.
+    fn on_message(&mut self, ops: &mut Ops, message: Box<dyn std::any::Any + Send>, now: Instant) {
+        let message = match message.downcast::<Vec<ShardMessage>>() {
+            Ok(batch) => {
+                let out = &mut Queues { ops, leaving: &mut self.leaving };
+                for m in *batch {
+                    self.broker.handle_shard_message(m, now, out);
+                }
+                return;
+            }
+            Err(other) => other,
+        };
+        let Ok(arrival) = message.downcast::<Arrival>() else {
+            tracing::warn!("unknown message from another shard ignored");
+            return;
+        };
+        let Arrival { stream, input } = *arrival;
+        let peer = stream.peer_addr();
+        match ops.attach(stream) {
+            Ok(conn) => {
+                let out = &mut Queues { ops, leaving: &mut self.leaving };
+                self.broker.handle_accept(conn, peer, now, out);
+                self.broker.handle_input(conn, &input, now, out);
+            }
+            Err(error) => tracing::warn!(?peer, %error, "connection from another shard dropped"),
+        }
     }
 
     /// Writes the batch's records ahead of its replies, syncs by policy, compacts when due.
@@ -101,39 +197,50 @@ impl Handler for BrokerHandler {
     fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
         let now = ops.now();
         match event {
-            Event::Accepted { conn, .. } => {
-                let peer = ops.peer_addr(conn).ok();
-                self.broker.handle_accept(conn, peer, now, &mut Queues(ops));
+            Event::Data { conn, data } if self.leaving.contains_key(&conn) => {
+                self.leaving.get_mut(&conn).expect("checked").input.extend_from_slice(&data);
             }
-            Event::Data { conn, data } => self.broker.handle_input(conn, &data, now, &mut Queues(ops)),
-            Event::Closed { conn, reason } => {
-                tracing::trace!(%conn, ?reason, "closed");
-                self.broker.handle_closed(conn, now, &mut Queues(ops));
-            }
-            Event::Writable { conn } => self.broker.handle_writable(conn, now, &mut Queues(ops)),
-            Event::Timer { token, .. } if self.sync.fired(token) => {
-                if let Some(journal) = &mut self.journal {
-                    if let Err(error) = journal.sync(now) {
-                        tracing::error!(%error, "journal sync failed; stopping");
-                        self.failure = Some(error);
-                        ops.stop();
-                    }
+            Event::Detached { conn, stream } => {
+                let Some(Leaving { shard, input }) = self.leaving.remove(&conn) else { return };
+                if let Err(error) = ops.peers()[shard].post(Arrival { stream, input }) {
+                    tracing::debug!(%conn, %error, "home shard gone; connection dropped");
                 }
             }
-            Event::Timer { token, .. } if self.deadline.fired(token) => {
-                self.broker.handle_timeout(now, &mut Queues(ops));
+            Event::Closed { conn, .. } if self.leaving.remove(&conn).is_some() => {}
+            Event::Message(message) => self.on_message(ops, message, now),
+            Event::Timer { token, .. } if self.sync.fired(token) => {
+                if let Some(Err(error)) = self.journal.as_mut().map(|j| j.sync(now)) {
+                    self.fail(ops, error);
+                }
             }
             Event::HandshakeFailed { error, .. } => tracing::debug!(%error, "TLS handshake failed"),
-            _ => {}
+            event => {
+                let out = &mut Queues { ops, leaving: &mut self.leaving };
+                match event {
+                    Event::Accepted { conn, .. } => {
+                        let peer = out.ops.peer_addr(conn).ok();
+                        self.broker.handle_accept(conn, peer, now, out);
+                    }
+                    Event::Data { conn, data } => self.broker.handle_input(conn, &data, now, out),
+                    Event::Closed { conn, reason } => {
+                        tracing::trace!(%conn, ?reason, "closed");
+                        self.broker.handle_closed(conn, now, out);
+                    }
+                    Event::Writable { conn } => self.broker.handle_writable(conn, now, out),
+                    Event::Timer { token, .. } if self.deadline.fired(token) => {
+                        self.broker.handle_timeout(now, out);
+                    }
+                    _ => {}
+                }
+            }
         }
         self.deadline.follow(ops, self.broker.poll_timeout());
     }
 
     fn on_batch_end(&mut self, ops: &mut Ops) {
-        if let Err(error) = self.write_ahead(ops) {
-            tracing::error!(%error, "journal write failed; stopping before this batch is acknowledged");
-            self.failure = Some(error);
-            ops.stop();
+        match self.write_ahead(ops) {
+            Ok(()) => self.post_outbox(ops),
+            Err(error) => self.fail(ops, error),
         }
     }
 }
@@ -149,14 +256,145 @@ pub struct Listeners {
 
 /// Opens `listeners` on `io` and returns their bound addresses (plain first, then TLS).
 pub fn listen(io: &mut Io, listeners: &Listeners) -> zero_core::Result<Vec<SocketAddr>> {
+    listen_with(io, listeners, &ListenOptions::default())
+}
+
+fn listen_with(
+    io: &mut Io,
+    listeners: &Listeners,
+    opts: &ListenOptions,
+) -> zero_core::Result<Vec<SocketAddr>> {
     let mut bound = Vec::new();
     for &addr in &listeners.tcp {
-        let id = io.tcp_listen(addr)?;
+        let id = io.tcp_listen_with(addr, opts)?;
         bound.push(io.listener_addr(id)?);
     }
     for (addr, tls) in &listeners.tls {
-        let id = io.tls_listen(*addr, tls.clone())?;
+        let id = io.tls_listen_with(*addr, opts, tls.clone())?;
         bound.push(io.listener_addr(id)?);
     }
     Ok(bound)
+}
+
+/// A broker running on an [`IoCluster`], one shard per thread.
+pub struct BrokerCluster {
+    cluster: IoCluster,
+    addrs: Vec<SocketAddr>,
+    failure: Arc<Mutex<Option<Error>>>,
+}
+
+impl BrokerCluster {
+    /// The bound listener addresses (plain first, then TLS).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Waits until the broker stops: through [`BrokerCluster::stop`], or because a shard's
+    /// journal failed (that error is returned).
+    pub fn join(self) -> Result<(), Error> {
+        self.cluster.join()?;
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().map_or(Ok(()), Err)
+    }
+
+    /// Stops every shard and waits for them.
+    pub fn stop(self) -> Result<(), Error> {
+        for h in self.cluster.handles() {
+            let _ = h.stop();
+        }
+        self.join()
+    }
+}
+
+/// Starts a broker on `shards` shards (at most [`MAX_SHARDS`]), pinned to `cpus` if any. All
+/// shards listen on the same addresses (`SO_REUSEPORT`; a port 0 is picked once for all). With
+/// persistence, shard `i` keeps its journal in `persistence_location/shard-i`, and the
+/// directory remembers the shard count: starting with another count is refused, since the
+/// count decides which shard each session lives on.
+pub fn start_cluster(
+    config: BrokerConfig,
+    listeners: &Listeners,
+    shards: usize,
+    cpus: Vec<usize>,
+) -> Result<BrokerCluster, Error> {
+    if shards == 0 || shards > MAX_SHARDS {
+        return Err(
+            IoError::Config(format!("a broker runs on 1 to {MAX_SHARDS} shards, not {shards}")).into()
+        );
+    }
+    if config.persistence {
+        claim_shard_count(&config.persistence_location, shards)?;
+    }
+    // Reserve each port-0 address's port (bound, not listening, so it takes no connections)
+    // until every shard listens on it.
+    let mut reserved = Vec::new();
+    let mut fixed = listeners.clone();
+    for addr in fixed.tcp.iter_mut().chain(fixed.tls.iter_mut().map(|(a, _)| a)) {
+        if addr.port() == 0 {
+            let (sock, bound) = reserve_port(*addr)?;
+            *addr = bound;
+            reserved.push(sock);
+        }
+    }
+    let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+    let (shared, addrs) = (failure.clone(), Arc::new(Mutex::new(Vec::new())));
+    let bound = addrs.clone();
+    let mut cluster_config = ClusterConfig::new(shards);
+    cluster_config.cpus = cpus;
+    let now = Instant::now();
+    let cluster = IoCluster::start(cluster_config, move |shard, io| {
+        let mut opts = ListenOptions::default();
+        opts.reuse_port = true;
+        let here = listen_with(io, &fixed, &opts)?;
+        if shard == 0 {
+            *bound.lock().unwrap_or_else(|p| p.into_inner()) = here;
+        }
+        let mut config = config.clone();
+        if shards > 1 {
+            config.persistence_location = config.persistence_location.join(format!("shard-{shard}"));
+        }
+        let mut handler = BrokerHandler::on_shard(config, now, Place { shard, shards })
+            .map_err(|e| IoError::Config(format!("shard {shard}: {e}")))?;
+        handler.failure = shared.clone();
+        Ok(handler)
+    })?;
+    drop(reserved);
+    // A shard restored from its journal has interest to announce before any event arrives.
+    for h in cluster.handles() {
+        let _ = h.wake();
+    }
+    let addrs = std::mem::take(&mut *addrs.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(BrokerCluster { cluster, addrs, failure })
+}
+
+/// Binds (without listening) a socket with `SO_REUSEPORT` at `addr`'s port 0.
+fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), Error> {
+    use socket2::{Domain, Socket, Type};
+    let fail = |cause| Error::from(IoError::Syscall { op: format!("reserve a port on {addr}"), cause });
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(fail)?;
+    sock.set_reuse_port(true).map_err(fail)?;
+    sock.bind(&addr.into()).map_err(fail)?;
+    let bound = sock.local_addr().map_err(fail)?.as_socket().expect("an internet address");
+    Ok((sock, bound))
+}
+
+/// Records the shard count in the persistence directory, or refuses a different one.
+fn claim_shard_count(dir: &Path, shards: usize) -> Result<(), Error> {
+    let file = dir.join("shards");
+    let journal = |source| Error::Journal { dir: dir.to_path_buf(), source };
+    let found = match std::fs::read_to_string(&file) {
+        Ok(text) => text.trim().parse::<usize>().ok(),
+        // A directory written by a one-shard broker before counts were recorded.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => dir.join("journal").exists().then_some(1),
+        Err(e) => return Err(journal(e)),
+    };
+    match found {
+        Some(n) if n != shards => Err(journal(std::io::Error::other(format!(
+            "written by a broker on {n} shards; start it with {n} shards (sessions live on the shard their client id hashes to)"
+        )))),
+        Some(_) => Ok(()),
+        None => {
+            std::fs::create_dir_all(dir).map_err(journal)?;
+            std::fs::write(&file, format!("{shards}\n")).map_err(journal)
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! QoS 0 ones (counted in `$SYS`), so a slow subscriber never slows a publisher or grows
 //! memory without bound.
 
+mod cluster;
 mod config;
 mod message;
 mod persist;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+pub use cluster::{home_shard, Interest, Place, ShardMessage, MAX_SHARDS};
 pub use config::{Anonymous, BrokerConfig};
 pub use message::{Delivery, Message};
 pub use sys::{Gauges, Stats};
@@ -35,7 +37,7 @@ use crate::codec::{
 };
 use crate::store::{Journaling, Record};
 use crate::topic;
-use router::{Router, Subscription};
+use router::{Remote, Router, Subscription};
 use session::{Outbound, PendingWill, Session, Stage};
 
 /// Where the broker writes: the driver's send queues.
@@ -45,6 +47,13 @@ pub trait Transmit<C> {
     fn buffer(&mut self, conn: C) -> Option<&mut Vec<u8>>;
     /// Closes `conn` after what is queued is sent.
     fn close(&mut self, conn: C);
+    /// Hands `conn` to the home shard of the client id in its CONNECT (in a cluster only);
+    /// `input` is everything it sent from that CONNECT on, for that shard to read first. The
+    /// broker has forgotten the connection; bytes that still arrive belong after `input`.
+    fn hand_off(&mut self, conn: C, shard: usize, input: &[u8]) {
+        let _ = (shard, input);
+        self.close(conn);
+    }
 }
 
 /// One network connection.
@@ -98,9 +107,10 @@ enum Timer<C> {
     Sys,
 }
 
-/// An MQTT broker.
+/// An MQTT broker (or one shard of it: see the `cluster` module).
 pub struct Broker<C> {
     config: BrokerConfig,
+    place: Place,
     conns: HashMap<C, Conn>,
     sessions: Slab<Session<C>>,
     by_client: HashMap<Arc<str>, usize>,
@@ -111,6 +121,12 @@ pub struct Broker<C> {
     stats: Stats,
     /// The matches of the publish being routed (kept to reuse its allocation).
     matches: Vec<(usize, Subscription)>,
+    /// Where the publish being routed goes beyond this shard (kept likewise).
+    remote: Remote,
+    /// Messages for the other shards, posted by the driver.
+    outbox: Vec<(usize, ShardMessage)>,
+    /// The other shards' last `$SYS` reports (on shard 0), by shard.
+    reports: Vec<Option<(Box<Stats>, Gauges)>>,
     /// Records for the journal, when persistence is on.
     journal: Option<Journaling>,
 }
@@ -121,16 +137,27 @@ type Violation = ReasonCode;
 impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     /// A broker with `config`, started at `now`.
     pub fn new(config: BrokerConfig, now: Instant) -> Broker<C> {
+        Broker::on_shard(config, now, Place::default())
+    }
+
+    /// The shard at `place` of a broker with `config`, started at `now`.
+    pub fn on_shard(config: BrokerConfig, now: Instant, place: Place) -> Broker<C> {
+        assert!(place.shard < place.shards && place.shards <= MAX_SHARDS, "bad place {place:?}");
         let mut broker = Broker {
+            place,
             conns: HashMap::new(),
             sessions: Slab::new(),
             by_client: HashMap::new(),
-            router: Router::default(),
+            router: Router::new(place),
             timers: BTreeMap::new(),
             timer_seq: 0,
-            next_uid: 1,
+            // Session uids are unique across the cluster: each shard takes every `shards`-th.
+            next_uid: place.shard as u64 + 1,
             stats: Stats::new(now),
             matches: Vec::new(),
+            remote: Remote::default(),
+            outbox: Vec::new(),
+            reports: (0..place.shards).map(|_| None).collect(),
             journal: config.persistence.then(|| Journaling::new(now)),
             config,
         };
@@ -151,6 +178,11 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         &self.stats
     }
 
+    /// Where this shard stands in its cluster.
+    pub fn place(&self) -> Place {
+        self.place
+    }
+
     /// How many sessions exist (connected or not).
     pub fn session_count(&self) -> usize {
         self.sessions.len()
@@ -159,6 +191,13 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     /// When [`Broker::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.keys().next().map(|&(at, _)| at)
+    }
+
+    /// A session uid, unique across the cluster.
+    fn new_uid(&mut self) -> u64 {
+        let uid = self.next_uid;
+        self.next_uid += self.place.shards as u64;
+        uid
     }
 
     fn schedule(&mut self, at: Instant, timer: Timer<C>) {
@@ -244,6 +283,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     fn process(&mut self, conn: C, bytes: &[u8], now: Instant, out: &mut impl Transmit<C>) -> usize {
         let mut used = 0;
         while let Some(c) = self.conns.get(&conn).filter(|c| !c.closing) {
+            let start = used;
             let (protocol, connected) = (c.protocol, c.session.is_some());
             let frame = match codec::frame(&bytes[used..], self.config.max_packet_size) {
                 Ok(Some(frame)) => frame,
@@ -256,6 +296,12 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             used += frame.len;
             let result = match Packet::decode(frame, protocol) {
                 Ok(Packet::Connect(connect)) if !connected => {
+                    if let Some(home) = self.home_elsewhere(&connect) {
+                        tracing::trace!(?conn, home, "handed to the session's home shard");
+                        self.conns.remove(&conn);
+                        out.hand_off(conn, home, &bytes[start..]);
+                        return bytes.len();
+                    }
                     self.on_connect(conn, connect, now, out);
                     Ok(())
                 }
@@ -438,8 +484,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         }
         let session_present = existing.is_some();
         let index = existing.unwrap_or_else(|| {
-            let uid = self.next_uid;
-            self.next_uid += 1;
+            let uid = self.new_uid();
             let index = self.sessions.insert(Session::new(uid, client_id.clone()));
             self.by_client.insert(client_id.clone(), index);
             index
@@ -511,6 +556,14 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         self.flush_queue(index, now, out);
     }
 
+    /// The other shard a CONNECT's session lives on, if it is not this one.
+    fn home_elsewhere(&self, connect: &Connect<'_>) -> Option<usize> {
+        if !self.place.is_cluster() || connect.client_id.is_empty() {
+            return None; // assigned ids are made at home
+        }
+        Some(home_shard(connect.client_id, self.place.shards)).filter(|&home| home != self.place.shard)
+    }
+
     /// Checks the user name and password, or the anonymous policy.
     fn authenticate(&self, connect: &Connect<'_>, peer: Option<SocketAddr>) -> Result<(), ReasonCode> {
         match (&self.config.passwords, connect.username) {
@@ -545,10 +598,10 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         loop {
             let id = format!(
                 "zero-{:016x}",
-                self.next_uid.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.stats.connects
+                self.new_uid().wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.stats.connects
             );
-            self.next_uid += 1;
-            if !self.by_client.contains_key(id.as_str()) {
+            let home = home_shard(&id, self.place.shards) == self.place.shard;
+            if home && !self.by_client.contains_key(id.as_str()) {
                 return id;
             }
         }
@@ -632,28 +685,61 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         Ok(())
     }
 
-    /// Routes a message to every matching subscription (one delivery per session, with the
-    /// highest QoS and every subscription identifier of its matching subscriptions) and
-    /// stores it if retained. Returns how many sessions it went to.
+    /// Routes a message to every matching subscription, here and (forwarded) on the other
+    /// shards, and stores it if retained. Returns how many sessions here and shards elsewhere
+    /// it went to.
     pub fn publish(&mut self, message: Arc<Message>, now: Instant, out: &mut impl Transmit<C>) -> usize {
+        self.keep_retained(&message);
+        let mut matches = std::mem::take(&mut self.matches);
+        let mut remote = std::mem::take(&mut self.remote);
+        let sessions = &self.sessions;
+        self.router.route(&message.topic, |s| sessions[s].conn.is_some(), &mut matches, &mut remote);
+        let elsewhere = remote.shards.count_ones() as usize;
         if message.retain {
-            self.router.retain(&message);
-            if let (Some(j), false) = (&mut self.journal, message.topic.starts_with('$')) {
-                if message.payload.is_empty() {
-                    j.record(Record::Unretain { topic: &message.topic });
-                } else {
-                    let mid = j.message(&message);
-                    j.record(Record::Retain { mid });
-                }
+            remote.shards |= self.place.others();
+        }
+        self.forward(&message, &mut remote);
+        self.remote = remote;
+        elsewhere + self.deliver_matches(message, matches, now, out)
+    }
+
+    /// Stores (or clears) a retained message, and journals it: every shard keeps the full set.
+    fn keep_retained(&mut self, message: &Arc<Message>) {
+        if !message.retain {
+            return;
+        }
+        self.router.retain(message);
+        if let (Some(j), false) = (&mut self.journal, message.topic.starts_with('$')) {
+            if message.payload.is_empty() {
+                j.record(Record::Unretain { topic: &message.topic });
+            } else {
+                let mid = j.message(message);
+                j.record(Record::Retain { mid });
             }
         }
-        let mut matches = std::mem::take(&mut self.matches);
-        matches.clear();
-        let sessions = &self.sessions;
-        self.router.plain_matches(&message.topic, |&s, sub| matches.push((s, *sub)));
-        self.router.shared_matches(&message.topic, |group| {
-            matches.extend(group.pick(|s| sessions[s].conn.is_some()))
-        });
+    }
+
+    /// Queues the message for the shards in `remote` (which is left empty).
+    fn forward(&mut self, message: &Arc<Message>, remote: &mut Remote) {
+        while remote.shards != 0 {
+            let shard = remote.shards.trailing_zeros() as usize;
+            remote.shards &= remote.shards - 1;
+            let groups = remote.groups.iter().filter(|g| g.0 == shard).map(|g| g.1.clone()).collect();
+            self.outbox.push((shard, ShardMessage::Forward { message: message.clone(), groups }));
+        }
+        remote.groups.clear();
+    }
+
+    /// Delivers a message to the sessions in `matches` (one delivery per session, with the
+    /// highest QoS and every subscription identifier of its matching subscriptions). Returns
+    /// how many sessions it went to.
+    fn deliver_matches(
+        &mut self,
+        message: Arc<Message>,
+        mut matches: Vec<(usize, Subscription)>,
+        now: Instant,
+        out: &mut impl Transmit<C>,
+    ) -> usize {
         if matches.len() > 1 {
             matches.sort_unstable_by_key(|m| m.0);
         }
@@ -683,8 +769,47 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             let delivery = Delivery { message: message.clone(), qos, retain, subscription_ids: ids, did: 0 };
             self.deliver(index, delivery, now, out);
         }
+        matches.clear();
         self.matches = matches;
         delivered
+    }
+
+    /// A message from another shard of the cluster.
+    pub fn handle_shard_message(&mut self, message: ShardMessage, now: Instant, out: &mut impl Transmit<C>) {
+        match message {
+            ShardMessage::Interest { shard, interest } => self.router.apply(shard, &interest),
+            ShardMessage::Forward { message, groups } => {
+                self.keep_retained(&message);
+                let mut matches = std::mem::take(&mut self.matches);
+                let sessions = &self.sessions;
+                let online = |s: usize| sessions[s].conn.is_some();
+                self.router.route_forwarded(&message.topic, &groups, online, &mut matches);
+                self.deliver_matches(message, matches, now, out);
+            }
+            ShardMessage::Sys { shard, stats, gauges } => {
+                if let Some(report) = self.reports.get_mut(shard) {
+                    *report = Some((stats, gauges));
+                }
+            }
+        }
+    }
+
+    /// Takes the messages for other shards, as (shard, message) in the order they must be
+    /// posted: interest changes first, then forwarded publishes and reports.
+    pub fn take_outbox(&mut self) -> Vec<(usize, ShardMessage)> {
+        let announcements = self.router.take_announcements();
+        if announcements.is_empty() {
+            return std::mem::take(&mut self.outbox);
+        }
+        let mut all = Vec::with_capacity(announcements.len() * self.place.shards + self.outbox.len());
+        for interest in announcements {
+            for shard in (0..self.place.shards).filter(|&s| s != self.place.shard) {
+                let interest = interest.clone();
+                all.push((shard, ShardMessage::Interest { shard: self.place.shard, interest }));
+            }
+        }
+        all.append(&mut self.outbox);
+        all
     }
 
     /// Sends a delivery now if the session is connected and its window and send queue allow,
@@ -1070,7 +1195,13 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 }
                 Timer::Sys => {
                     self.router.expire_retained(now);
-                    self.publish_sys(now, out);
+                    if self.place.shard == 0 {
+                        self.publish_sys(now, out);
+                    } else {
+                        let (stats, gauges) = (Box::new(self.stats.clone()), self.gauges());
+                        let shard = self.place.shard;
+                        self.outbox.push((0, ShardMessage::Sys { shard, stats, gauges }));
+                    }
                     if let Some(every) = self.config.sys_interval {
                         self.schedule(now + every, Timer::Sys);
                     }
@@ -1079,15 +1210,25 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         }
     }
 
-    /// Publishes the `$SYS/broker/...` statistics topics, retained.
-    pub fn publish_sys(&mut self, now: Instant, out: &mut impl Transmit<C>) {
-        let gauges = Gauges {
+    /// What this shard holds now.
+    fn gauges(&self) -> Gauges {
+        Gauges {
             clients_connected: self.conns.values().filter(|c| c.session.is_some()).count(),
             sessions: self.sessions.len(),
             subscriptions: self.router.subscription_count(),
             retained: self.router.retained_count(),
-        };
-        for (topic, value) in self.stats.topics(now, gauges) {
+        }
+    }
+
+    /// Publishes the `$SYS/broker/...` statistics topics, retained: in a cluster, the sums of
+    /// every shard's last report.
+    pub fn publish_sys(&mut self, now: Instant, out: &mut impl Transmit<C>) {
+        let (mut stats, mut gauges) = (self.stats.clone(), self.gauges());
+        for (s, g) in self.reports.iter().flatten() {
+            stats.add(s);
+            gauges.add(g);
+        }
+        for (topic, value) in stats.topics(now, gauges) {
             let message = Message::new(
                 topic.into(),
                 value.as_bytes(),

@@ -141,8 +141,7 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
         let mut index_of = HashMap::new();
         for (client, saved) in sessions {
             let client_id: Arc<str> = client.as_str().into();
-            let uid = self.next_uid;
-            self.next_uid += 1;
+            let uid = self.new_uid();
             let mut session = Session::new(uid, client_id.clone());
             session.expiry = saved.expiry;
             session.journaled = true;

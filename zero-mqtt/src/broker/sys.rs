@@ -35,9 +35,29 @@ pub struct Gauges {
     pub retained: usize,
 }
 
+impl Gauges {
+    /// Adds another shard's gauges; retained messages are not summed (every shard holds them
+    /// all).
+    pub(crate) fn add(&mut self, o: &Gauges) {
+        self.clients_connected += o.clients_connected;
+        self.sessions += o.sessions;
+        self.subscriptions += o.subscriptions;
+    }
+}
+
 impl Stats {
     pub(crate) fn new(now: Instant) -> Stats {
         Stats { started: now, connects: 0, received: 0, sent: 0, dropped: 0, oversize: 0, protocol_errors: 0 }
+    }
+
+    /// Adds another shard's counters.
+    pub(crate) fn add(&mut self, o: &Stats) {
+        self.connects += o.connects;
+        self.received += o.received;
+        self.sent += o.sent;
+        self.dropped += o.dropped;
+        self.oversize += o.oversize;
+        self.protocol_errors += o.protocol_errors;
     }
 
     /// The `$SYS` topics and their values at `now` (names follow mosquitto's where one exists).
