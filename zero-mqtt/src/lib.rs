@@ -17,7 +17,7 @@
 //! - [`server`]: the broker's driver on a zero-core shard, and [`server::start_cluster`], the
 //!   broker on one shard per core (the design is in the `broker::cluster` module's docs).
 //! - [`client`]: the client machine (QoS flows, session resume, reconnect with backoff) and
-//!   its drivers: inline on a shard, and blocking.
+//!   its drivers: inline on a shard, blocking, and on Tokio (feature `tokio`).
 //!
 //! ## Dependencies, and why
 //! - `zero-core`: the io_uring shard the broker and client run on.
@@ -28,6 +28,8 @@
 //!   torn tail from a whole record after a crash, and the hash that gives each client id its
 //!   home shard.
 //! - `socket2`: reserving one port for every shard of a cluster (`SO_REUSEPORT` before bind).
+//! - `tokio`, `tokio-rustls` (feature `tokio`): the Tokio driver and its TLS, with the same
+//!   rustls configuration the other drivers take.
 //! - `thiserror`, `tracing`: the house error and logging conventions.
 
 #![deny(missing_docs)]

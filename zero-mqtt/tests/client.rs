@@ -195,25 +195,39 @@ fn reconnect_resumes_the_session_and_retransmits() {
     assert_eq!(seen, ["data-0", "data-1", "data-2"]);
 }
 
-/// The Tokio driver: the same machine, awaited.
+/// The Tokio driver: the same machine, awaited, over TCP and over TLS.
 #[cfg(feature = "tokio")]
 #[test]
-fn tokio_client_publishes_and_receives() {
+fn tokio_client_publishes_and_receives_over_tcp_and_tls() {
     use zero_mqtt::client::tokio::AsyncClient;
-    let m = Mosquitto::start();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let (mut sub, _) = AsyncClient::connect(m.addr, config("tokio-sub", Protocol::V5)).await.unwrap();
-        sub.subscribe(&[("tk/#", SubOptions::qos(QoS::ExactlyOnce))]).await.unwrap();
-        let (publisher, _) = AsyncClient::connect(m.addr, config("tokio-pub", Protocol::V311)).await.unwrap();
-        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            publisher.publish("tk/x", &[qos as u8], qos, false).await.unwrap();
-        }
-        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
-            let got = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.unwrap().unwrap();
-            assert_eq!((got.qos, got.payload), (qos, vec![qos as u8]));
-        }
-        publisher.disconnect().await;
-        sub.disconnect().await;
-    });
+    for m in [Mosquitto::start(), Mosquitto::start_tls()] {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (mut sub, _) =
+                AsyncClient::connect(m.target(), config("tokio-sub", Protocol::V5)).await.unwrap();
+            sub.subscribe(&[("tk/#", SubOptions::qos(QoS::ExactlyOnce))]).await.unwrap();
+            let (publisher, _) =
+                AsyncClient::connect(m.target(), config("tokio-pub", Protocol::V311)).await.unwrap();
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                publisher.publish("tk/x", &[qos as u8], qos, false).await.unwrap();
+            }
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                let got = tokio::time::timeout(Duration::from_secs(5), sub.recv()).await.unwrap().unwrap();
+                assert_eq!((got.qos, got.payload), (qos, vec![qos as u8]), "tls: {}", m.tls.is_some());
+            }
+            publisher.disconnect().await;
+            sub.disconnect().await;
+        });
+    }
+}
+
+/// The shard driver (through the blocking one) over TLS to mosquitto.
+#[test]
+fn blocking_client_over_tls() {
+    let m = Mosquitto::start_tls();
+    let sub = blocking(&m, config("tls-sub", Protocol::V5));
+    sub.subscribe(&[("tls/#", SubOptions::qos(QoS::AtLeastOnce))]).unwrap();
+    let publisher = blocking(&m, config("tls-pub", Protocol::V311));
+    publisher.publish("tls/x", b"sealed", QoS::AtLeastOnce, false).unwrap();
+    assert_eq!(sub.recv(Some(Duration::from_secs(5))).expect("a message").payload, b"sealed");
 }

@@ -1,15 +1,16 @@
 //! The client machine on Tokio (feature `tokio`): one task owns the socket and the machine;
-//! [`AsyncClient`] talks to it through channels. It holds no protocol logic. Plain TCP only
-//! (TLS clients use the shard or blocking driver).
+//! [`AsyncClient`] talks to it through channels. It holds no protocol logic. TLS through
+//! tokio-rustls, with the same rustls configuration as the other drivers.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use zero_core::rustls::pki_types::ServerName;
 
+use super::driver::Target;
 use super::machine::{Client, ClientConfig, Message};
 use super::{Outcome, Request};
 use crate::codec::{PacketId, QoS, ReasonCode, SubOptions};
@@ -27,14 +28,16 @@ pub struct AsyncClient {
 }
 
 impl AsyncClient {
-    /// Connects to `addr` and waits for CONNACK; returns the client and whether the server
-    /// resumed a session. The client's task runs on the current Tokio runtime.
-    pub async fn connect(addr: SocketAddr, config: ClientConfig) -> Result<(AsyncClient, bool), Error> {
+    /// Connects to `target` (over TLS if it says so) and waits for CONNACK; returns the client
+    /// and whether the server resumed a session. The client's task runs on the current Tokio
+    /// runtime.
+    pub async fn connect(target: Target, config: ClientConfig) -> Result<(AsyncClient, bool), Error> {
         let timeout = config.connect_timeout;
         let (commands, rx) = mpsc::unbounded_channel();
         let (messages_tx, messages) = mpsc::unbounded_channel();
         let (connack_tx, connack_rx) = oneshot::channel();
-        let task = tokio::spawn(run(addr, Client::new(config, Instant::now()), rx, messages_tx, connack_tx));
+        let task =
+            tokio::spawn(run(target, Client::new(config, Instant::now()), rx, messages_tx, connack_tx));
         let client = AsyncClient { commands, messages, task };
         match tokio::time::timeout(timeout, connack_rx).await {
             Ok(Ok(result)) => Ok((client, result?)),
@@ -73,9 +76,23 @@ impl AsyncClient {
     }
 }
 
+/// A byte stream to the server: TCP, or TLS over TCP.
+trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+/// Opens the connection `target` describes.
+async fn dial(target: &Target) -> std::io::Result<Box<dyn Transport>> {
+    let tcp = TcpStream::connect(target.addr).await?;
+    tcp.set_nodelay(true)?;
+    let Some((name, tls)) = &target.tls else { return Ok(Box::new(tcp)) };
+    let name = ServerName::try_from(name.clone())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    Ok(Box::new(tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp).await?))
+}
+
 /// The task: the machine, the socket, the commands, the timer.
 async fn run(
-    addr: SocketAddr,
+    target: Target,
     mut client: Client,
     mut commands: mpsc::UnboundedReceiver<(Request, Reply)>,
     messages: mpsc::UnboundedSender<Message>,
@@ -83,20 +100,19 @@ async fn run(
 ) {
     let mut connack = Some(connack);
     let mut waiting: HashMap<PacketId, Reply> = HashMap::new();
-    let mut stream: Option<TcpStream> = None;
+    let mut stream: Option<Box<dyn Transport>> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut closing = false;
     loop {
         let now = Instant::now();
         if stream.is_none() && !closing && client.wants_connect(now) {
-            match TcpStream::connect(addr).await {
+            match dial(&target).await {
                 Ok(s) => {
-                    s.set_nodelay(true).ok();
                     stream = Some(s);
                     client.connected(Instant::now());
                 }
                 Err(e) => {
-                    tracing::debug!(%e, %addr, "MQTT connect failed");
+                    tracing::debug!(%e, addr = %target.addr, "MQTT connect failed");
                     client.handle_closed(Instant::now());
                 }
             }

@@ -6,6 +6,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use zero_core::rustls::ClientConfig as TlsConfig;
 use zero_mqtt::client::driver::Target;
 
 /// `name` as a command with no stdin; fails the test (pointing at scripts/test.sh) if the
@@ -23,6 +26,8 @@ pub struct Mosquitto {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Over TLS: the client configuration that trusts its certificate (for `localhost`).
+    pub tls: Option<Arc<TlsConfig>>,
     _dir: TempDir,
 }
 
@@ -37,12 +42,29 @@ impl Drop for TempDir {
 impl Mosquitto {
     /// Starts mosquitto on a spare loopback port, anonymous clients allowed.
     pub fn start() -> Mosquitto {
+        Mosquitto::launch(false)
+    }
+
+    /// [`Mosquitto::start`] with a TLS listener, its certificate from a throwaway CA.
+    pub fn start_tls() -> Mosquitto {
+        Mosquitto::launch(true)
+    }
+
+    fn launch(tls: bool) -> Mosquitto {
         tool("mosquitto");
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("zero-mqtt-client-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        let mut text = format!("listener {port} 127.0.0.1\nallow_anonymous true\n");
+        let trust = tls.then(|| {
+            let (ca, cert, key) = throwaway_pki();
+            std::fs::write(dir.join("cert.pem"), cert).unwrap();
+            std::fs::write(dir.join("key.pem"), key).unwrap();
+            text += &format!("certfile {0}/cert.pem\nkeyfile {0}/key.pem\n", dir.display());
+            zero_core::tls::ClientTls::with_ca_pem(ca.as_bytes()).unwrap().build().unwrap()
+        });
+        std::fs::write(&conf, text).unwrap();
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -56,13 +78,26 @@ impl Mosquitto {
             assert!(Instant::now() < deadline, "mosquitto did not start on {addr}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Mosquitto { child, addr, _dir: TempDir(dir) }
+        Mosquitto { child, addr, tls: trust, _dir: TempDir(dir) }
     }
 
-    /// Where a zero client finds it.
+    /// Where a zero client finds it (over TLS if it was started so).
     pub fn target(&self) -> Target {
-        Target { addr: self.addr, tls: None }
+        Target { addr: self.addr, tls: self.tls.clone().map(|c| ("localhost".to_string(), c)) }
     }
+}
+
+/// A CA certificate, and a `localhost` server certificate and key it signed, as PEM.
+fn throwaway_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert =
+        CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
 }
 
 impl Drop for Mosquitto {
