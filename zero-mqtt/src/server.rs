@@ -197,7 +197,7 @@ impl Handler for BrokerHandler {
     fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
         let now = ops.now();
         match event {
-            Event::Data { conn, data } if self.leaving.contains_key(&conn) => {
+            Event::Data { conn, data } if !self.leaving.is_empty() && self.leaving.contains_key(&conn) => {
                 self.leaving.get_mut(&conn).expect("checked").input.extend_from_slice(&data);
             }
             Event::Detached { conn, stream } => {

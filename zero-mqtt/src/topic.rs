@@ -432,6 +432,9 @@ impl<K: Eq + Hash, V> TopicTree<K, V> {
     ///
     /// Does not allocate and visits each (filter, key) entry at most once.
     pub fn for_each_match(&self, topic: &str, mut f: impl FnMut(&K, &V)) {
+        if self.len == 0 {
+            return; // most brokers have no shared groups, and one shard has no remote interest
+        }
         let root = &self.root;
         // Filters starting with a wildcard do not match topics starting with '$'.
         let wildcards = !topic.starts_with('$');

@@ -111,7 +111,9 @@ enum Timer<C> {
 pub struct Broker<C> {
     config: BrokerConfig,
     place: Place,
-    conns: HashMap<C, Conn>,
+    /// Boxed: the map's slack (it grows by doubling, and a hash table touches all of it)
+    /// then costs a pointer per slot, not a whole connection.
+    conns: HashMap<C, Box<Conn>>,
     sessions: Slab<Session<C>>,
     by_client: HashMap<Arc<str>, usize>,
     router: Router,
@@ -225,7 +227,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         }
         self.conns.insert(
             conn,
-            Conn {
+            Box::new(Conn {
                 peer,
                 partial: Vec::new(),
                 session: None,
@@ -239,7 +241,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 client_id: "".into(),
                 closing: false,
                 armed: None,
-            },
+            }),
         );
         self.arm(conn);
     }
