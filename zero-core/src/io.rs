@@ -282,8 +282,7 @@ impl Io {
             Op::SendTo => ops.on_send_to(index, full_gen, &c),
             Op::ConnectTimeout | Op::Cancel | Op::Wake => {}
         }
-        ops.finish_if_released(index, full_gen);
-        ops.finish_detach(index, full_gen);
+        ops.finish_if_done(index, full_gen);
     }
 
     fn fire_timers(&mut self) {

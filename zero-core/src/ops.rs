@@ -532,11 +532,14 @@ impl Ops {
         }
     }
 
-    pub(crate) fn finish_if_released(&mut self, index: u32, gen: u32) {
-        if let Some(slot) = self.table.get_mut(index, gen) {
-            if matches!(slot.life, Life::Releasing { .. }) && slot.inflight == 0 {
-                self.finish(index);
-            }
+    /// Frees a released slot, or hands out a detaching stream, once the kernel holds nothing
+    /// of it (one lookup per completion).
+    pub(crate) fn finish_if_done(&mut self, index: u32, gen: u32) {
+        let Some(slot) = self.table.get_mut(index, gen).filter(|s| s.inflight == 0) else { return };
+        match (&slot.life, &slot.kind) {
+            (Life::Releasing { .. }, _) => self.finish(index),
+            (Life::Live, Kind::Stream(s)) if s.detach_ready() => self.finish_detach(index),
+            _ => {}
         }
     }
 
@@ -581,16 +584,8 @@ impl Ops {
         self.events.push_back(raw);
     }
 
-    /// Takes a detaching stream out of the table once the kernel holds nothing of it.
-    pub(crate) fn finish_detach(&mut self, index: u32, gen: u32) {
-        let ready = self.table.get_mut(index, gen).is_some_and(|slot| {
-            slot.life == Life::Live
-                && slot.inflight == 0
-                && matches!(&slot.kind, Kind::Stream(s) if s.detach_ready())
-        });
-        if !ready {
-            return;
-        }
+    /// Takes a detaching stream out of the table (the caller checked it is ready).
+    fn finish_detach(&mut self, index: u32) {
         let Some((gen, Slot { sock, kind: Kind::Stream(mut s), .. })) = self.table.remove(index) else {
             return;
         };

@@ -84,7 +84,7 @@ impl Ops {
                 if s.close_complete() {
                     release = Some(s.close_reason.clone());
                 }
-                detached = s.detach_ready() && slot.inflight == 0;
+                detached = s.detach_ready();
             }
             Kind::Udp(u) => {
                 u.starved &= !pool.has_free();
@@ -105,7 +105,7 @@ impl Ops {
         if let Some(reason) = release {
             self.release(index, gen, reason);
         } else if detached {
-            self.finish_detach(index, gen);
+            self.finish_if_done(index, gen);
         } else if retry {
             self.table.touch(index, gen);
         }

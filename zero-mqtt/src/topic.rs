@@ -410,12 +410,21 @@ impl<K: Eq + Hash, V> TopicTree<K, V> {
 
     /// Returns the value stored under (filter, key).
     pub fn get(&self, filter: &str, key: &K) -> Option<&V> {
+        self.entries(filter)?.get(key)
+    }
+
+    /// How many keys `filter` has.
+    pub fn keys(&self, filter: &str) -> usize {
+        self.entries(filter).map_or(0, HashMap::len)
+    }
+
+    fn entries(&self, filter: &str) -> Option<&HashMap<K, V>> {
         let (path, hash) = split_hash(filter);
         let mut node = &self.root;
         for level in path_levels(path) {
             node = node.child(level)?;
         }
-        node.map(hash).get(key)
+        Some(node.map(hash))
     }
 
     /// The value stored under (filter, key), to change in place.

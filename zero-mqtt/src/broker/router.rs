@@ -95,8 +95,6 @@ pub struct Router {
     groups: TopicTree<Arc<str>, GroupShards>,
     /// The other shards' plain filters, keyed by shard.
     remote: TopicTree<usize, ()>,
-    /// Local sessions per plain filter (in a cluster), to announce the first and the last.
-    counts: HashMap<Arc<str>, u32>,
     /// Changes of this shard's interest, for the other shards.
     announcements: Vec<Interest>,
     /// Retained messages by topic.
@@ -126,12 +124,9 @@ impl Router {
             }
             _ => {
                 let existed = self.plain.insert(filter, session, sub).is_some();
-                if !existed && self.place.is_cluster() {
-                    let count = self.counts.entry(filter.into()).or_default();
-                    *count += 1;
-                    if *count == 1 {
-                        self.announcements.push(Interest { filter: filter.into(), weight: 1 });
-                    }
+                if !existed && self.place.is_cluster() && self.plain.keys(filter) == 1 {
+                    // The filter's first subscriber here.
+                    self.announcements.push(Interest { filter: filter.into(), weight: 1 });
                 }
                 existed
             }
@@ -157,12 +152,9 @@ impl Router {
             }
             _ => {
                 let existed = self.plain.remove(filter, &session).is_some();
-                if let (true, Some(count)) = (existed, self.counts.get_mut(filter)) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.counts.remove(filter);
-                        self.announcements.push(Interest { filter: filter.into(), weight: 0 });
-                    }
+                if existed && self.place.is_cluster() && self.plain.keys(filter) == 0 {
+                    // Its last subscriber here left.
+                    self.announcements.push(Interest { filter: filter.into(), weight: 0 });
                 }
                 existed
             }
