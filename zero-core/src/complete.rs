@@ -101,7 +101,7 @@ impl Ops {
                     let len = n as usize;
                     if s.socks.is_some() {
                         self.socks_receive(conn, bid, len, pool);
-                    } else if s.relay_for.is_some() {
+                    } else if s.relay_for().is_some() {
                         // A UDP association's control connection carries nothing after its reply.
                     } else if s.tls.is_some() {
                         self.tls_receive(conn, pool.bytes(bid, 0, len), plain);
@@ -114,7 +114,7 @@ impl Ops {
                 s.read_closed = true;
                 touch = live;
                 if live && s.phase == Phase::Open {
-                    if s.socks.is_some() || s.relay_for.is_some() {
+                    if s.socks.is_some() || s.relay_for().is_some() {
                         self.handshake_lost(conn, "the SOCKS5 proxy closed the connection");
                         return;
                     }
@@ -171,9 +171,9 @@ impl Ops {
             }
             return;
         }
-        s.send.sent(c.result as usize);
+        s.send.sent(c.result as usize, self.config.free_idle_send_buffers);
         if s.unblock_if_drained(limit) {
-            if let Some(t) = s.stall.take() {
+            if let Some(t) = s.take_stall() {
                 self.timers.cancel(t);
             }
             if live {
@@ -223,7 +223,7 @@ impl Ops {
         } else {
             IoError::sys(format!("connect {peer}"), std::io::Error::from_raw_os_error(-c.result))
         };
-        s.failure = Some(Box::new(error));
+        s.fail(error);
         self.release(index, gen, CloseReason::Error(-c.result));
     }
 

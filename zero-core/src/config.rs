@@ -38,6 +38,11 @@ pub struct Config {
     pub half_open: bool,
     /// How long a TLS handshake may take before the connection is dropped.
     pub tls_handshake_timeout: Duration,
+    /// Free a connection's send buffers once everything queued is sent, so an idle connection
+    /// holds none, at the cost of an allocation when a quiet connection sends again. Off by
+    /// default, so that steady traffic allocates nothing; for servers that hold many mostly
+    /// idle connections (an MQTT broker).
+    pub free_idle_send_buffers: bool,
 }
 
 impl Default for Config {
@@ -55,6 +60,7 @@ impl Default for Config {
             tcp_nodelay: true,
             half_open: false,
             tls_handshake_timeout: Duration::from_secs(10),
+            free_idle_send_buffers: false,
         }
     }
 }

@@ -13,10 +13,11 @@ use crate::timer::TimerId;
 use crate::tls::{Session, TlsError};
 
 /// Why a connection closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CloseReason {
     /// This side closed it (`close` or `close_now`).
+    #[default]
     Local,
     /// The peer finished sending and the connection was closed in turn.
     PeerClosed,
@@ -57,7 +58,9 @@ pub enum SlowConsumer {
 }
 
 /// Outbound data: `pending` collects this tick's writes, `flight` is owned by the kernel while
-/// a send is in flight. Both keep their capacity, so steady-state sends do not allocate.
+/// a send is in flight. The two buffers trade places and keep their capacity, so steady-state
+/// sends do not allocate (unless `Config::free_idle_send_buffers` frees them whenever the queue
+/// empties).
 #[derive(Default)]
 pub(crate) struct SendQueue {
     pub pending: Vec<u8>,
@@ -99,14 +102,17 @@ impl SendQueue {
         Some(&self.flight[self.sent..])
     }
 
-    /// Records a completed send of `n` bytes.
-    pub fn sent(&mut self, n: usize) {
+    /// Records a completed send of `n` bytes; `free_idle`: free both buffers if nothing is left.
+    pub fn sent(&mut self, n: usize, free_idle: bool) {
         self.busy = false;
         self.sent += n;
         if self.sent == self.flight.len() {
-            self.flight.clear();
             self.sent = 0;
-            if self.flight.capacity() > KEEP_CAPACITY {
+            if free_idle && self.pending.is_empty() {
+                self.flight = Vec::new();
+                self.pending = Vec::new();
+            } else {
+                self.flight.clear();
                 self.flight.shrink_to(KEEP_CAPACITY);
             }
         }
@@ -159,23 +165,32 @@ pub(crate) struct Stream {
     pub want_fin: bool,
     /// The send queue hit its limit; `Event::Writable` is owed when it drains.
     pub blocked: bool,
-    pub linger: Option<TimerId>,
-    pub stall: Option<TimerId>,
-    /// Why the connection is closing, reported in `Event::Closed`.
-    pub close_reason: CloseReason,
     /// The announcement still due (see [`Owed`]); `None` once the handler has it.
     pub owed: Option<Owed>,
-    /// Why a connection the handler does not know yet failed (reported by `finish`).
-    /// Boxed: rare, and an `IoError` inline would enlarge every connection.
-    pub failure: Option<Box<IoError>>,
     /// The TLS layer, if any.
     pub tls: Option<Box<Session>>,
     /// The SOCKS5 handshake while it runs.
     pub socks: Option<Box<Handshake>>,
-    /// The UDP endpoint whose SOCKS5 association this connection holds open.
-    pub relay_for: Option<UdpId>,
     /// Being handed to another shard (`Ops::detach`): receives stop, sends drain.
     pub detaching: bool,
+    /// What only closing, stalled, failed or proxied connections need (see [`Rare`]).
+    rare: Option<Box<Rare>>,
+}
+
+/// The part of a stream's state that an open, healthy connection does not need. Boxed and
+/// made on first use, so the many idle connections of a server do not carry it.
+#[derive(Default)]
+pub(crate) struct Rare {
+    /// The graceful close's deadline.
+    pub linger: Option<TimerId>,
+    /// The slow-consumer deadline.
+    pub stall: Option<TimerId>,
+    /// Why the connection is closing, reported in `Event::Closed`.
+    pub close_reason: CloseReason,
+    /// Why a connection the handler does not know yet failed (reported by `finish`).
+    pub failure: Option<IoError>,
+    /// The UDP endpoint whose SOCKS5 association this connection holds open.
+    pub relay_for: Option<UdpId>,
 }
 
 /// An open connection taken out of one shard (`Event::Detached`) to be adopted by another
@@ -217,16 +232,49 @@ impl Stream {
             write_closed: false,
             want_fin: false,
             blocked: false,
-            linger: None,
-            stall: None,
-            close_reason: CloseReason::Local,
             owed: None,
-            failure: None,
             tls: None,
             socks: None,
-            relay_for: None,
             detaching: false,
+            rare: None,
         }
+    }
+
+    /// The rare state, made on first use.
+    pub fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Takes the rare state (for a stream leaving the table).
+    pub fn take_rare(&mut self) -> Rare {
+        self.rare.take().map_or_else(Rare::default, |r| *r)
+    }
+
+    /// Why the connection is closing.
+    pub fn close_reason(&self) -> CloseReason {
+        self.rare.as_ref().map_or(CloseReason::Local, |r| r.close_reason.clone())
+    }
+
+    /// The UDP endpoint whose SOCKS5 association this connection holds open.
+    pub fn relay_for(&self) -> Option<UdpId> {
+        self.rare.as_ref().and_then(|r| r.relay_for)
+    }
+
+    /// Records why a connection the handler does not know yet failed.
+    pub fn fail(&mut self, error: IoError) {
+        self.rare().failure = Some(error);
+    }
+
+    /// Takes the slow-consumer deadline, for cancelling.
+    pub fn take_stall(&mut self) -> Option<TimerId> {
+        self.rare.as_mut().and_then(|r| r.stall.take())
+    }
+
+    /// Takes the linger and stall deadlines, for cancelling.
+    pub fn take_deadlines(&mut self) -> impl Iterator<Item = TimerId> {
+        let r = self.rare.as_mut();
+        let (linger, stall) = r.map_or((None, None), |r| (r.linger.take(), r.stall.take()));
+        linger.into_iter().chain(stall)
     }
 
     /// Bytes accepted by `send` and not yet handed to the kernel (TLS plaintext included).
@@ -293,12 +341,12 @@ mod tests {
         assert_eq!(q.next_flight(), None, "one send in flight at a time");
         q.pending.extend_from_slice(b"world");
         assert_eq!(q.queued(), 11);
-        q.sent(3); // partial send
+        q.sent(3, false); // partial send
         assert_eq!(q.queued(), 8);
         assert_eq!(q.next_flight(), Some(&b"lo "[..]));
-        q.sent(3);
+        q.sent(3, false);
         assert_eq!(q.next_flight(), Some(&b"world"[..]));
-        q.sent(5);
+        q.sent(5, false);
         assert_eq!(q.queued(), 0);
         assert_eq!(q.next_flight(), None);
     }
@@ -308,7 +356,20 @@ mod tests {
         let mut q = SendQueue::default();
         q.pending.resize(4 * KEEP_CAPACITY, 0);
         let n = q.next_flight().unwrap().len();
-        q.sent(n);
+        q.sent(n, false);
         assert!(q.flight.capacity() <= KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn idle_queue_frees_its_buffers_when_asked() {
+        let mut q = SendQueue::default();
+        q.pending.extend_from_slice(b"hello");
+        let n = q.next_flight().unwrap().len();
+        q.sent(n, false);
+        assert!(q.flight.capacity() > 0, "kept for the next send");
+        q.pending.extend_from_slice(b"hello");
+        let n = q.next_flight().unwrap().len();
+        q.sent(n, true);
+        assert_eq!((q.pending.capacity(), q.flight.capacity()), (0, 0));
     }
 }

@@ -233,7 +233,7 @@ impl Ops {
         if s.write_closed || s.phase == Phase::Closing {
             return Err(IoError::Closing(conn.to_string()));
         }
-        if s.socks.is_some() || s.relay_for.is_some() {
+        if s.socks.is_some() || s.relay_for().is_some() {
             return Err(IoError::NotReady(
                 "a SOCKS5 handshake owns this connection: wait for Event::Connected",
             ));
@@ -277,7 +277,7 @@ impl Ops {
     pub fn detach(&mut self, conn: ConnId) -> Result<()> {
         let (s, _) = stream_mut!(self, conn);
         let handshaking = s.tls.as_ref().is_some_and(|t| !t.is_established());
-        if s.socks.is_some() || s.relay_for.is_some() || handshaking || s.owed.is_some() {
+        if s.socks.is_some() || s.relay_for().is_some() || handshaking || s.owed.is_some() {
             return Err(IoError::NotReady("a handshake owns this connection"));
         }
         if s.phase != Phase::Open {
@@ -365,7 +365,7 @@ impl Ops {
             .map_err(|e| IoError::sys("socket(udp)", e))?;
         sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
         sock.bind(&SockAddr::from(addr)).map_err(|e| IoError::sys(format!("bind udp {addr}"), e))?;
-        let (index, gen) = self.insert(sock, Kind::Udp(Udp::new()))?;
+        let (index, gen) = self.insert(sock, Kind::Udp(Box::new(Udp::new())))?;
         Ok(UdpId::new(index, gen))
     }
 
@@ -520,10 +520,10 @@ impl Ops {
         }
         slot.life = Life::Releasing { cancel_sent: false };
         if let Kind::Stream(s) = &mut slot.kind {
-            s.close_reason = reason;
-            for t in [s.linger.take(), s.stall.take()].into_iter().flatten() {
+            for t in s.take_deadlines() {
                 self.timers.cancel(t);
             }
+            s.rare().close_reason = reason;
         }
         if slot.inflight == 0 {
             self.finish(index);
@@ -552,34 +552,31 @@ impl Ops {
             return;
         };
         let conn = ConnId::new(index, gen);
-        if let Some(udp) = s.relay_for {
-            let error = s.failure.take().map_or_else(
-                || {
-                    IoError::HandshakeLost(
-                        "the SOCKS5 proxy closed the connection holding the association".into(),
-                    )
-                },
-                |e| *e,
-            );
+        let rare = s.take_rare();
+        if let Some(udp) = rare.relay_for {
+            let error = rare.failure.unwrap_or_else(|| {
+                IoError::HandshakeLost(
+                    "the SOCKS5 proxy closed the connection holding the association".into(),
+                )
+            });
             self.association_lost(udp, error);
             return;
         }
         let raw = match s.owed {
             Some(owed @ (Owed::Connected | Owed::Accepted(_))) => {
-                if s.failure.is_none() && s.close_reason == CloseReason::Local {
+                if rare.failure.is_none() && rare.close_reason == CloseReason::Local {
                     return; // the handler closed it itself
                 }
-                let error = s
+                let error = rare
                     .failure
-                    .take()
-                    .map_or_else(|| IoError::HandshakeLost(format!("{:?}", s.close_reason)), |e| *e);
+                    .unwrap_or_else(|| IoError::HandshakeLost(format!("{:?}", rare.close_reason)));
                 match owed {
                     Owed::Accepted(listener) => Raw::HandshakeFailed { listener, error },
                     _ => Raw::ConnectFailed { conn, error },
                 }
             }
             // Known to the handler (an upgrade may still be owed).
-            _ => Raw::Closed { conn, reason: s.close_reason },
+            _ => Raw::Closed { conn, reason: rare.close_reason },
         };
         self.events.push_back(raw);
     }
@@ -589,7 +586,7 @@ impl Ops {
         let Some((gen, Slot { sock, kind: Kind::Stream(mut s), .. })) = self.table.remove(index) else {
             return;
         };
-        for t in [s.linger.take(), s.stall.take()].into_iter().flatten() {
+        for t in s.take_deadlines() {
             self.timers.cancel(t);
         }
         let stream = DetachedStream { sock, tls: s.tls.take() };
@@ -633,9 +630,10 @@ impl Ops {
             if let (Some(tls), CloseReason::Local | CloseReason::PeerClosed) = (&mut s.tls, &reason) {
                 tls.close_notify(&mut s.send.pending);
             }
-            s.close_reason = reason;
-            s.linger =
-                Some(self.timers.insert(deadline, TimerKind::Linger { index: conn.index, gen: conn.gen }));
+            let linger = self.timers.insert(deadline, TimerKind::Linger { index: conn.index, gen: conn.gen });
+            let rare = s.rare();
+            rare.close_reason = reason;
+            rare.linger = Some(linger);
         }
     }
 }

@@ -51,7 +51,7 @@ impl Ops {
             let s = self.stream(control)?;
             s.socks = Some(Box::new(handshake));
             s.owed = None;
-            s.relay_for = Some(udp);
+            s.rare().relay_for = Some(udp);
             Ok(control)
         });
         match started {
@@ -92,7 +92,7 @@ impl Ops {
             Ok(Progress::Pending) => h.poll_transmit(&mut s.send.pending),
             Ok(Progress::Done { bound, consumed }) => {
                 s.socks = None;
-                if let Some(udp) = s.relay_for {
+                if let Some(udp) = s.relay_for() {
                     self.associated(udp, bound);
                 } else if s.tls.is_some() {
                     self.start_handshake(conn.index, conn.gen);
@@ -107,7 +107,7 @@ impl Ops {
             }
             Err(e) => {
                 tracing::debug!(%conn, error = %e, "SOCKS5 handshake failed");
-                s.failure = Some(Box::new(IoError::Socks5(e)));
+                s.fail(IoError::Socks5(e));
                 self.release(conn.index, conn.gen, CloseReason::Local);
             }
         }
@@ -142,7 +142,7 @@ impl Ops {
     /// The proxy hung up mid-handshake: fail the connection (reported by `finish`).
     pub(crate) fn handshake_lost(&mut self, conn: ConnId, why: &str) {
         if let Ok(s) = self.stream(conn) {
-            s.failure = Some(Box::new(IoError::HandshakeLost(why.to_owned())));
+            s.fail(IoError::HandshakeLost(why.to_owned()));
         }
         self.release(conn.index, conn.gen, CloseReason::PeerClosed);
     }

@@ -58,7 +58,8 @@ impl Ops {
                 // Slow consumer: stop reading while the queue is over its limit.
                 if s.block_if_full(self.config.send_queue_limit) {
                     if let SlowConsumer::Disconnect { after } = self.config.slow_consumer {
-                        s.stall = Some(self.timers.insert(self.now + after, TimerKind::Stall { index, gen }));
+                        s.rare().stall =
+                            Some(self.timers.insert(self.now + after, TimerKind::Stall { index, gen }));
                     }
                 }
                 if s.wants_recv() {
@@ -82,7 +83,7 @@ impl Ops {
                     s.write_closed = true;
                 }
                 if s.close_complete() {
-                    release = Some(s.close_reason.clone());
+                    release = Some(s.close_reason());
                 }
                 detached = s.detach_ready();
             }

@@ -10,9 +10,14 @@ use crate::udp::Udp;
 
 /// What a slot holds.
 pub(crate) enum Kind {
-    Listener { accept_armed: bool, nodelay: bool, tls: Option<Arc<ServerConfig>> },
+    Listener {
+        accept_armed: bool,
+        nodelay: bool,
+        tls: Option<Arc<ServerConfig>>,
+    },
     Stream(Stream),
-    Udp(Udp),
+    /// Boxed: UDP sockets are few, and their state is larger than a stream's.
+    Udp(Box<Udp>),
 }
 
 /// A slot's life: in use, or waiting for its last operations to finish before it is freed.

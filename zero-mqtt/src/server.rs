@@ -340,6 +340,8 @@ pub fn start_cluster(
     let bound = addrs.clone();
     let mut cluster_config = ClusterConfig::new(shards);
     cluster_config.cpus = cpus;
+    // Most of a broker's connections are idle most of the time.
+    cluster_config.io.free_idle_send_buffers = true;
     let now = Instant::now();
     let cluster = IoCluster::start(cluster_config, move |shard, io| {
         let mut opts = ListenOptions::default();

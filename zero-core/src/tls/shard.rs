@@ -157,7 +157,7 @@ impl Ops {
         if let Some(t) = tls.deadline.take() {
             self.timers.cancel(t);
         }
-        s.failure = Some(Box::new(IoError::Tls(error.clone())));
+        s.fail(IoError::Tls(error.clone()));
         self.begin_close(conn, CloseReason::Tls(error));
     }
 
@@ -170,7 +170,7 @@ impl Ops {
                 tls.deadline = None;
                 if !tls.is_established() {
                     let error = TlsError::HandshakeTimeout(timeout);
-                    s.failure = Some(Box::new(IoError::Tls(error.clone())));
+                    s.fail(IoError::Tls(error.clone()));
                     self.release(index, gen, CloseReason::Tls(error));
                 }
             }

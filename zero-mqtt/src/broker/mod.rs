@@ -16,8 +16,9 @@ mod persist;
 mod router;
 mod session;
 mod sys;
+mod timers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::store::{Journaling, Record};
 use crate::topic;
 use router::{Remote, Router, Subscription};
 use session::{Outbound, PendingWill, Session, Stage};
+use timers::{Timer, Timers, TICKS_PER_SECOND};
 
 /// Where the broker writes: the driver's send queues.
 pub trait Transmit<C> {
@@ -56,55 +58,50 @@ pub trait Transmit<C> {
     }
 }
 
-/// One network connection.
+/// One network connection. Every idle connection of a large broker holds one, so it is kept
+/// small: times are ticks (see the `timers` module) and the numbers have their wire widths.
 #[derive(Debug)]
 struct Conn {
-    peer: Option<SocketAddr>,
     /// The start of a packet not yet complete.
     partial: Vec<u8>,
-    /// The session, once CONNECT was accepted.
-    session: Option<usize>,
-    protocol: Protocol,
-    accepted_at: Instant,
-    last_seen: Instant,
-    /// Keep-alive in force (1.5 times this without a packet closes the connection).
-    keep_alive: Option<Duration>,
-    /// The client's Maximum Packet Size.
-    max_packet_out: usize,
-    /// The client's Receive Maximum (our outgoing in-flight window).
-    window: usize,
     /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
     /// connections hold none.
     aliases: Vec<Option<Arc<str>>>,
-    client_id: Arc<str>,
+    /// The session, once CONNECT was accepted.
+    session: Option<usize>,
+    /// The tick it was accepted in until CONNECT; then the tick of its last input.
+    last_seen: u32,
+    /// The tick of its live `Timer::Conn` entry, `u32::MAX` if none (other entries are stale).
+    armed: u32,
+    /// The client's Maximum Packet Size.
+    max_packet_out: u32,
+    /// Keep-alive in force, seconds; 0 for none (1.5 times this without input closes it).
+    keep_alive: u16,
+    /// The client's Receive Maximum (our outgoing in-flight window).
+    window: u16,
+    protocol: Protocol,
+    /// Accepted from a loopback address (for `Anonymous::LoopbackOnly`).
+    loopback: bool,
     /// The broker decided to close it: further input is ignored.
     closing: bool,
-    /// The deadline its live `Timer::Conn` entry is for (older entries are stale).
-    armed: Option<Instant>,
 }
 
 impl Conn {
-    /// When it must be closed unless a packet arrives: the CONNECT deadline, then keep-alive.
-    fn deadline(&self, connect_timeout: Duration) -> Option<Instant> {
+    /// The tick it must be closed in unless input arrives: the CONNECT deadline (which input
+    /// before CONNECT does not move), then keep-alive. One tick is added because `last_seen`
+    /// is rounded down.
+    fn deadline(&self, connect_ticks: u32) -> Option<u32> {
         match (self.session, self.keep_alive) {
-            (None, _) => Some(self.accepted_at + connect_timeout),
-            (Some(_), Some(ka)) => Some(self.last_seen + ka * 3 / 2),
-            (Some(_), None) => None,
+            (None, _) => Some(self.last_seen + connect_ticks + 1),
+            (Some(_), 0) => None,
+            (Some(_), ka) => Some(self.last_seen + u32::from(ka) * TICKS_PER_SECOND * 3 / 2 + 1),
         }
     }
-}
 
-/// Something due at a time.
-#[derive(Debug, Clone, Copy)]
-enum Timer<C> {
-    /// A connection's CONNECT or keep-alive deadline.
-    Conn(C),
-    /// A delayed will.
-    Will { session: usize, uid: u64 },
-    /// A session's expiry.
-    Expiry { session: usize, uid: u64 },
-    /// Publishing the `$SYS` topics.
-    Sys,
+    /// Whether `len` bytes may be sent to the client.
+    fn fits(&self, len: usize) -> bool {
+        len <= self.max_packet_out as usize
+    }
 }
 
 /// An MQTT broker (or one shard of it: see the `cluster` module).
@@ -117,8 +114,7 @@ pub struct Broker<C> {
     sessions: Slab<Session<C>>,
     by_client: HashMap<Arc<str>, usize>,
     router: Router,
-    timers: BTreeMap<(Instant, u64), Timer<C>>,
-    timer_seq: u64,
+    timers: Timers<C>,
     next_uid: u64,
     stats: Stats,
     /// The matches of the publish being routed (kept to reuse its allocation).
@@ -151,8 +147,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             sessions: Slab::new(),
             by_client: HashMap::new(),
             router: Router::new(place),
-            timers: BTreeMap::new(),
-            timer_seq: 0,
+            timers: Timers::new(now),
             // Session uids are unique across the cluster: each shard takes every `shards`-th.
             next_uid: place.shard as u64 + 1,
             stats: Stats::new(now),
@@ -165,7 +160,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         };
         if broker.config.sys_interval.is_some() {
             // At once, so `$SYS` topics are retained from the start.
-            broker.schedule(now, Timer::Sys);
+            broker.timers.schedule_at(now, Timer::Sys);
         }
         broker
     }
@@ -192,7 +187,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
 
     /// When [`Broker::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.keys().next().map(|&(at, _)| at)
+        self.timers.next()
     }
 
     /// A session uid, unique across the cluster.
@@ -200,11 +195,6 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let uid = self.next_uid;
         self.next_uid += self.place.shards as u64;
         uid
-    }
-
-    fn schedule(&mut self, at: Instant, timer: Timer<C>) {
-        self.timer_seq += 1;
-        self.timers.insert((at, self.timer_seq), timer);
     }
 
     /// A connection was accepted from `peer`. It must send CONNECT within
@@ -225,22 +215,21 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             out.close(conn);
             return;
         }
+        tracing::trace!(?conn, ?peer, "accepted");
         self.conns.insert(
             conn,
             Box::new(Conn {
-                peer,
                 partial: Vec::new(),
-                session: None,
-                protocol: Protocol::V5,
-                accepted_at: now,
-                last_seen: now,
-                keep_alive: None,
-                max_packet_out: usize::MAX,
-                window: 0,
                 aliases: Vec::new(),
-                client_id: "".into(),
+                session: None,
+                last_seen: self.timers.tick(now),
+                armed: u32::MAX,
+                max_packet_out: u32::MAX,
+                keep_alive: 0,
+                window: 0,
+                protocol: Protocol::V5,
+                loopback: peer.is_some_and(|p| p.ip().is_loopback()),
                 closing: false,
-                armed: None,
             }),
         );
         self.arm(conn);
@@ -250,12 +239,12 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     /// that fires early re-arms for the deadline then in force).
     fn arm(&mut self, conn: C) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        let Some(deadline) = c.deadline(self.config.connect_timeout) else { return };
-        if c.armed.is_some_and(|at| at <= deadline) {
+        let Some(deadline) = c.deadline(timers::ticks(self.config.connect_timeout)) else { return };
+        if c.armed <= deadline {
             return;
         }
-        c.armed = Some(deadline);
-        self.schedule(deadline, Timer::Conn(conn));
+        c.armed = deadline;
+        self.timers.schedule(deadline, Timer::Conn(conn));
     }
 
     /// Bytes arrived on `conn`.
@@ -264,7 +253,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         if c.closing {
             return;
         }
-        c.last_seen = now;
+        if c.session.is_some() {
+            c.last_seen = self.timers.tick(now);
+        }
         if c.partial.is_empty() {
             let used = self.process(conn, bytes, now, out);
             if let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) {
@@ -332,7 +323,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     /// which every client reads) and anything else is closed without a word.
     fn bad_input(&mut self, conn: C, e: codec::DecodeError, out: &mut impl Transmit<C>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
-        tracing::debug!(?conn, peer = ?c.peer, error = %e, "bad packet");
+        tracing::debug!(?conn, error = %e, "bad packet");
         self.stats.protocol_errors += 1;
         if c.session.is_some() {
             self.disconnect(conn, e.reason, out);
@@ -353,7 +344,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         out: &mut impl Transmit<C>,
     ) {
         let Some(c) = self.conns.get(&conn) else { return };
-        tracing::debug!(?conn, peer = ?c.peer, %why, %reason, "CONNECT refused");
+        tracing::debug!(?conn, %why, %reason, "CONNECT refused");
         let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
         send(out, conn, c.protocol, &Packet::ConnAck(ack));
         self.close(conn, out);
@@ -424,7 +415,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let v5 = connect.protocol.is_v5();
         let c = self.conns.get_mut(&conn).expect("caller checked");
         c.protocol = connect.protocol;
-        let peer = c.peer;
+        let loopback = c.loopback;
         if connect.properties.authentication_method.is_some() {
             // Enhanced authentication (AUTH exchanges) is not offered.
             return self.reject_connect(
@@ -443,7 +434,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 out,
             );
         }
-        if let Err(reason) = self.authenticate(&connect, peer) {
+        if let Err(reason) = self.authenticate(&connect, loopback) {
             return self.reject_connect(conn, reason, "authentication failed", out);
         }
         let client_id: Arc<str> =
@@ -463,6 +454,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 message: Message::new(w.topic.into(), w.payload, w.qos, w.retain, &w.properties, now, None),
                 expiry: w.properties.message_expiry_interval,
                 delay: w.properties.will_delay_interval.unwrap_or(0),
+                at: None,
             })),
             None => None,
         };
@@ -505,7 +497,6 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         s.conn = Some(conn);
         s.expiry = expiry;
         s.will = will;
-        s.will_at = None;
         s.ends_at = None;
         s.username = username;
         if let Some(j) = &mut self.journal {
@@ -528,12 +519,12 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         };
         let c = self.conns.get_mut(&conn).expect("caller checked");
         c.session = Some(index);
-        c.client_id = client_id.clone();
-        c.keep_alive = (keep_alive > 0).then(|| Duration::from_secs(u64::from(keep_alive)));
-        c.max_packet_out = connect.properties.maximum_packet_size.map_or(usize::MAX, |m| m as usize);
+        c.last_seen = self.timers.tick(now);
+        c.keep_alive = keep_alive;
+        c.max_packet_out = connect.properties.maximum_packet_size.unwrap_or(u32::MAX);
         let receive_maximum =
             if v5 { connect.properties.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
-        c.window = usize::from(receive_maximum.min(self.config.max_inflight));
+        c.window = receive_maximum.min(self.config.max_inflight);
         c.aliases.clear();
         self.arm(conn);
 
@@ -567,7 +558,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     }
 
     /// Checks the user name and password, or the anonymous policy.
-    fn authenticate(&self, connect: &Connect<'_>, peer: Option<SocketAddr>) -> Result<(), ReasonCode> {
+    fn authenticate(&self, connect: &Connect<'_>, loopback: bool) -> Result<(), ReasonCode> {
         match (&self.config.passwords, connect.username) {
             (Some(passwords), Some(user)) => {
                 let password = connect.password.unwrap_or_default();
@@ -581,7 +572,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 let allowed = match self.config.anonymous {
                     Anonymous::Allow => true,
                     Anonymous::Deny => false,
-                    Anonymous::LoopbackOnly => peer.is_some_and(|p| p.ip().is_loopback()),
+                    Anonymous::LoopbackOnly => loopback,
                 };
                 if allowed {
                     Ok(())
@@ -645,10 +636,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let protocol = c.protocol;
         let s = &self.sessions[index];
         // A retransmitted QoS 2 publish (its id still awaits PUBREL) was routed the first time.
-        let resent = p.qos == QoS::ExactlyOnce && s.awaiting_release.contains(&p.packet_id);
-        if p.qos == QoS::ExactlyOnce
-            && !resent
-            && s.awaiting_release.len() >= usize::from(self.config.receive_maximum)
+        let awaiting = &s.flows().awaiting_release;
+        let resent = p.qos == QoS::ExactlyOnce && awaiting.contains(&p.packet_id);
+        if p.qos == QoS::ExactlyOnce && !resent && awaiting.len() >= usize::from(self.config.receive_maximum)
         {
             return Err(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
         }
@@ -676,7 +666,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             }
             QoS::ExactlyOnce => {
                 let s = &mut self.sessions[index];
-                if !reason.is_error() && s.awaiting_release.insert(p.packet_id) && s.journaled {
+                if !reason.is_error() && s.flows_mut().awaiting_release.insert(p.packet_id) && s.journaled {
                     if let Some(j) = &mut self.journal {
                         j.record(Record::AwaitRelease { client: &s.client_id, packet_id: p.packet_id });
                     }
@@ -828,19 +818,21 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             None => s.enqueue(delivery, limit),
             Some(conn) => {
                 let c = &self.conns[&conn];
-                if delivery.qos == QoS::AtMostOnce && s.queue.is_empty() {
+                if delivery.qos == QoS::AtMostOnce && s.flows().queue.is_empty() {
                     // A full send queue parks it in the session's bounded queue until Writable.
                     match transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) {
                         Sent::Full => s.enqueue(delivery, limit),
                         _ => None,
                     }
-                } else if delivery.qos != QoS::AtMostOnce && s.queue.is_empty() && s.inflight.len() < c.window
+                } else if delivery.qos != QoS::AtMostOnce
+                    && s.flows().queue.is_empty()
+                    && s.flows().inflight.len() < usize::from(c.window)
                 {
                     let stats = &mut self.stats;
                     if let Err(delivery) =
                         send_inflight(s, c, conn, delivery, now, out, stats, &mut self.journal)
                     {
-                        s.queue.push_front(delivery);
+                        s.flows_mut().queue.push_front(delivery);
                     }
                     None
                 } else {
@@ -861,8 +853,8 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let s = &mut self.sessions[index];
         let Some(conn) = s.conn else { return };
         let c = &self.conns[&conn];
-        while s.inflight.len() < c.window {
-            let Some(delivery) = s.queue.pop_front() else { break };
+        while s.flows().inflight.len() < usize::from(c.window) {
+            let Some(delivery) = s.pop_queued() else { break };
             if delivery.message.expired(now) {
                 if let Some(j) = &mut self.journal {
                     j.done(&delivery);
@@ -871,7 +863,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             }
             if delivery.qos == QoS::AtMostOnce {
                 if transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) == Sent::Full {
-                    s.queue.push_front(delivery);
+                    s.flows_mut().queue.push_front(delivery);
                     break;
                 }
                 continue;
@@ -879,10 +871,11 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             if let Err(delivery) =
                 send_inflight(s, c, conn, delivery, now, out, &mut self.stats, &mut self.journal)
             {
-                s.queue.push_front(delivery);
+                s.flows_mut().queue.push_front(delivery);
                 break;
             }
         }
+        s.tidy();
     }
 
     /// Sends again, in order, what a resumed session had in flight (PUBLISH with DUP, or
@@ -890,7 +883,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     fn resend_inflight(&mut self, index: usize, conn: C, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
         let c = &self.conns[&conn];
-        for o in &s.inflight {
+        for o in &s.flows().inflight {
             match o.stage {
                 Stage::Published => {
                     transmit(out, conn, c, &o.delivery, o.packet_id, true, now, &mut self.stats);
@@ -912,9 +905,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let index = self.conns[&conn].session.expect("connected");
         let s = &mut self.sessions[index];
         if let Some(i) = s.inflight_position(ack.packet_id) {
-            let o = &s.inflight[i];
+            let o = &s.flows().inflight[i];
             if o.stage == stage && o.delivery.qos == qos {
-                if let (Some(j), Some(o)) = (&mut self.journal, s.inflight.remove(i)) {
+                if let (Some(j), Some(o)) = (&mut self.journal, s.flows_mut().inflight.remove(i)) {
                     j.done(&o.delivery);
                 }
                 self.flush_queue(index, now, out);
@@ -926,19 +919,20 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let c = &self.conns[&conn];
         let (protocol, index) = (c.protocol, c.session.expect("connected"));
         let s = &mut self.sessions[index];
-        let found =
-            s.inflight_position(ack.packet_id).filter(|&i| s.inflight[i].delivery.qos == QoS::ExactlyOnce);
+        let found = s
+            .inflight_position(ack.packet_id)
+            .filter(|&i| s.flows().inflight[i].delivery.qos == QoS::ExactlyOnce);
         let reason = match found {
             Some(i) if ack.reason.is_error() => {
                 // The receiver refused the message: the flow ends here.
-                if let (Some(j), Some(o)) = (&mut self.journal, s.inflight.remove(i)) {
+                if let (Some(j), Some(o)) = (&mut self.journal, s.flows_mut().inflight.remove(i)) {
                     j.done(&o.delivery);
                 }
                 self.flush_queue(index, now, out);
                 return;
             }
             Some(i) => {
-                let o = &mut s.inflight[i];
+                let o = &mut s.flows_mut().inflight[i];
                 if let (Some(j), true) =
                     (&mut self.journal, o.stage == Stage::Published && o.delivery.did != 0)
                 {
@@ -955,7 +949,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     fn on_pubrel(&mut self, conn: C, ack: Ack<'_>, out: &mut impl Transmit<C>) {
         let c = &self.conns[&conn];
         let s = &mut self.sessions[c.session.expect("connected")];
-        let reason = if s.awaiting_release.remove(&ack.packet_id) {
+        let reason = if s.release(ack.packet_id) {
             if let (Some(j), true) = (&mut self.journal, s.journaled) {
                 j.record(Record::ReleaseDone { client: &s.client_id, packet_id: ack.packet_id });
             }
@@ -1104,8 +1098,10 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 self.publish_will(index, now, out);
             } else {
                 let at = now + Duration::from_secs(u64::from(delay));
-                self.sessions[index].will_at = Some(at);
-                self.schedule(at, Timer::Will { session: index, uid });
+                if let Some(will) = &mut self.sessions[index].will {
+                    will.at = Some(at);
+                }
+                self.timers.schedule_at(at, Timer::Will { session: index as u32, uid });
             }
         }
         let s = &mut self.sessions[index];
@@ -1115,14 +1111,13 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             secs => {
                 let at = now + Duration::from_secs(u64::from(secs));
                 s.ends_at = Some(at);
-                self.schedule(at, Timer::Expiry { session: index, uid });
+                self.timers.schedule_at(at, Timer::Expiry { session: index as u32, uid });
             }
         }
     }
 
     fn publish_will(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
-        s.will_at = None;
         let Some(will) = s.will.take() else { return };
         let mut message = will.message;
         message.origin = Some(s.uid);
@@ -1133,7 +1128,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
 
     /// Ends a session without a connection: its pending will goes out, its subscriptions go.
     fn end_session(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
-        if self.sessions[index].will_at.is_some() {
+        if self.sessions[index].will_due().is_some() {
             self.publish_will(index, now, out);
         }
         let s = self.sessions.remove(index);
@@ -1157,56 +1152,59 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
     /// Runs what is due at `now`: CONNECT and keep-alive deadlines, delayed wills, session
     /// expiry, `$SYS`.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut impl Transmit<C>) {
-        while let Some(entry) = self.timers.first_entry() {
-            if entry.key().0 > now {
-                break;
+        while let Some((tick, due)) = self.timers.pop_due(now) {
+            for timer in due {
+                self.run_timer(timer, tick, now, out);
             }
-            let (at, _) = *entry.key();
-            let timer = entry.remove();
-            match timer {
-                Timer::Conn(conn) => {
-                    let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing && c.armed == Some(at))
-                    else {
-                        continue; // gone, closing, or a stale entry
-                    };
-                    c.armed = None;
-                    match c.deadline(self.config.connect_timeout) {
-                        Some(deadline) if deadline <= now => {
-                            tracing::debug!(?conn, "keep-alive or CONNECT timeout");
-                            self.disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, out);
-                        }
-                        _ => self.arm(conn),
+        }
+    }
+
+    /// Runs one timer of the bucket for `tick`.
+    fn run_timer(&mut self, timer: Timer<C>, tick: u32, now: Instant, out: &mut impl Transmit<C>) {
+        match timer {
+            Timer::Conn(conn) => {
+                let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing && c.armed == tick) else {
+                    return; // gone, closing, or a stale entry
+                };
+                c.armed = u32::MAX;
+                match c.deadline(timers::ticks(self.config.connect_timeout)) {
+                    Some(deadline) if deadline <= self.timers.tick(now) => {
+                        tracing::debug!(?conn, "keep-alive or CONNECT timeout");
+                        self.disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, out);
                     }
+                    _ => self.arm(conn),
                 }
-                Timer::Will { session, uid } => {
-                    let due = self
-                        .sessions
-                        .get(session)
-                        .is_some_and(|s| s.uid == uid && s.will_at.is_some_and(|at| at <= now));
-                    if due {
-                        self.publish_will(session, now, out);
-                    }
+            }
+            Timer::Will { session, uid } => {
+                let session = session as usize;
+                let due = self
+                    .sessions
+                    .get(session)
+                    .is_some_and(|s| s.uid == uid && s.will_due().is_some_and(|at| at <= now));
+                if due {
+                    self.publish_will(session, now, out);
                 }
-                Timer::Expiry { session, uid } => {
-                    let due = self.sessions.get(session).is_some_and(|s| {
-                        s.uid == uid && s.conn.is_none() && s.ends_at.is_some_and(|at| at <= now)
-                    });
-                    if due {
-                        self.end_session(session, now, out);
-                    }
+            }
+            Timer::Expiry { session, uid } => {
+                let session = session as usize;
+                let due = self.sessions.get(session).is_some_and(|s| {
+                    s.uid == uid && s.conn.is_none() && s.ends_at.is_some_and(|at| at <= now)
+                });
+                if due {
+                    self.end_session(session, now, out);
                 }
-                Timer::Sys => {
-                    self.router.expire_retained(now);
-                    if self.place.shard == 0 {
-                        self.publish_sys(now, out);
-                    } else {
-                        let (stats, gauges) = (Box::new(self.stats.clone()), self.gauges());
-                        let shard = self.place.shard;
-                        self.outbox.push((0, ShardMessage::Sys { shard, stats, gauges }));
-                    }
-                    if let Some(every) = self.config.sys_interval {
-                        self.schedule(now + every, Timer::Sys);
-                    }
+            }
+            Timer::Sys => {
+                self.router.expire_retained(now);
+                if self.place.shard == 0 {
+                    self.publish_sys(now, out);
+                } else {
+                    let (stats, gauges) = (Box::new(self.stats.clone()), self.gauges());
+                    let shard = self.place.shard;
+                    self.outbox.push((0, ShardMessage::Sys { shard, stats, gauges }));
+                }
+                if let Some(every) = self.config.sys_interval {
+                    self.timers.schedule_at(now + every, Timer::Sys);
                 }
             }
         }
@@ -1276,7 +1274,7 @@ fn transmit<C: Copy>(
     now: Instant,
     stats: &mut Stats,
 ) -> Sent {
-    if delivery.encoded_len(c.protocol) > c.max_packet_out {
+    if !c.fits(delivery.encoded_len(c.protocol)) {
         stats.oversize += 1;
         return Sent::Discarded;
     }
@@ -1310,7 +1308,7 @@ fn send_inflight<C: Copy>(
             if let (Some(j), true) = (journal, delivery.did != 0) {
                 j.record(Record::Sent { did: delivery.did, packet_id });
             }
-            s.inflight.push_back(Outbound { packet_id, delivery, stage: Stage::Published });
+            s.flows_mut().inflight.push_back(Outbound { packet_id, delivery, stage: Stage::Published });
             Ok(())
         }
         Sent::Discarded => {

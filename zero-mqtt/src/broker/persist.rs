@@ -1,6 +1,6 @@
 //! The broker's state to and from the journal: replay at start, snapshots for compaction.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use super::message::{Delivery, Message};
 use super::router::Subscription;
 use super::session::{Outbound, Session, Stage};
-use super::{Broker, Timer};
+use super::timers::Timer;
+use super::Broker;
 use crate::codec::{PacketId, QoS, SubOptions};
 use crate::store::{Journaling, Record};
 
@@ -19,7 +20,7 @@ struct Saved {
     /// Which incarnation of the client id (a session ended and began again is another).
     generation: u64,
     subscriptions: HashMap<String, (u8, u32)>,
-    awaiting_release: HashSet<PacketId>,
+    awaiting_release: BTreeSet<PacketId>,
 }
 
 /// A delivery as the journal describes it.
@@ -145,7 +146,9 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
             let mut session = Session::new(uid, client_id.clone());
             session.expiry = saved.expiry;
             session.journaled = true;
-            session.awaiting_release = saved.awaiting_release;
+            if !saved.awaiting_release.is_empty() {
+                session.flows_mut().awaiting_release = saved.awaiting_release;
+            }
             let index = self.sessions.insert(session);
             for (filter, (options, id)) in saved.subscriptions {
                 let Ok(options) = SubOptions::decode(options, true) else { continue };
@@ -158,7 +161,7 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
             if saved.expiry != u32::MAX {
                 let at = now + Duration::from_secs(u64::from(saved.expiry));
                 self.sessions[index].ends_at = Some(at);
-                self.schedule(at, Timer::Expiry { session: index, uid });
+                self.timers.schedule_at(at, Timer::Expiry { session: index as u32, uid });
             }
         }
         for (did, d) in deliveries {
@@ -169,8 +172,10 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
                 Delivery { message: message.clone(), qos, retain: d.retain, subscription_ids: d.ids, did };
             let s = &mut self.sessions[index];
             match d.sent {
-                Some((packet_id, stage)) => s.inflight.push_back(Outbound { packet_id, delivery, stage }),
-                None => s.queue.push_back(delivery),
+                Some((packet_id, stage)) => {
+                    s.flows_mut().inflight.push_back(Outbound { packet_id, delivery, stage })
+                }
+                None => s.flows_mut().queue.push_back(delivery),
             }
         }
         restored
@@ -199,11 +204,12 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
                 let (options, id) = (sub.options.encode(true), sub.id.unwrap_or(0));
                 out.record(Record::Subscribe { client, filter, options, id });
             }
-            for &packet_id in &s.awaiting_release {
+            for &packet_id in &s.flows().awaiting_release {
                 out.record(Record::AwaitRelease { client, packet_id });
             }
-            let inflight = s.inflight.iter().map(|o| (&o.delivery, Some((o.packet_id, o.stage))));
-            for (d, sent) in inflight.chain(s.queue.iter().map(|d| (d, None))).filter(|(d, _)| d.did != 0) {
+            let f = s.flows();
+            let inflight = f.inflight.iter().map(|o| (&o.delivery, Some((o.packet_id, o.stage))));
+            for (d, sent) in inflight.chain(f.queue.iter().map(|d| (d, None))).filter(|(d, _)| d.did != 0) {
                 let mid = message(&mut out, &d.message);
                 out.write_enqueue(client, mid, d);
                 if let Some((packet_id, stage)) = sent {

@@ -2,7 +2,7 @@
 //! subscriptions, its QoS 1 and 2 flows in both directions, the messages queued for it, and
 //! its will.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,9 +39,29 @@ pub struct PendingWill {
     pub expiry: Option<u32>,
     /// Will Delay Interval, seconds.
     pub delay: u32,
+    /// When it is due, once the connection is gone and the will is delayed.
+    pub at: Option<Instant>,
 }
 
-/// What the broker knows about one client id.
+/// A session's QoS 1/2 flows and its queue. Made on first use and freed once all are empty
+/// again ([`Session::tidy`]), so a quiet session holds none.
+#[derive(Debug, Default)]
+pub struct Flows {
+    /// Outgoing QoS 1/2 messages in flight, oldest first.
+    pub inflight: VecDeque<Outbound>,
+    /// Deliveries waiting for the in-flight window or a connection, oldest first.
+    pub queue: VecDeque<Delivery>,
+    /// Incoming QoS 2 packet ids with PUBREC sent and PUBREL not yet received.
+    pub awaiting_release: BTreeSet<PacketId>,
+}
+
+/// What a session without flows reads.
+static NO_FLOWS: Flows =
+    Flows { inflight: VecDeque::new(), queue: VecDeque::new(), awaiting_release: BTreeSet::new() };
+
+/// What the broker knows about one client id. Its collections are ones that take no memory
+/// while empty and little inline (trees rather than hash tables), since most of a large
+/// broker's sessions hold few subscriptions and nothing in flight.
 #[derive(Debug)]
 pub struct Session<C> {
     /// Unique for the broker's lifetime; survives slab index reuse (No Local, timers).
@@ -54,17 +74,11 @@ pub struct Session<C> {
     /// `u32::MAX` never ends it.
     pub expiry: u32,
     /// The subscriptions, by filter as the client wrote it (`$share/...` included).
-    pub subscriptions: HashMap<Box<str>, Subscription>,
-    /// Outgoing QoS 1/2 messages in flight, oldest first.
-    pub inflight: VecDeque<Outbound>,
-    /// Deliveries waiting for the in-flight window or a connection, oldest first.
-    pub queue: VecDeque<Delivery>,
-    /// Incoming QoS 2 packet ids with PUBREC sent and PUBREL not yet received.
-    pub awaiting_release: HashSet<PacketId>,
+    pub subscriptions: BTreeMap<Box<str>, Subscription>,
+    /// Its flows, if it has any (see [`Session::flows`]).
+    flows: Option<Box<Flows>>,
     /// The will of the current (or last) connection.
     pub will: Option<Box<PendingWill>>,
-    /// When the will is due, once the connection is gone and the will is delayed.
-    pub will_at: Option<Instant>,
     /// When the session ends, once its connection is gone.
     pub ends_at: Option<Instant>,
     /// The user name it authenticated with (for ACL checks on delivery).
@@ -83,17 +97,49 @@ impl<C> Session<C> {
             client_id,
             conn: None,
             expiry: 0,
-            subscriptions: HashMap::new(),
-            inflight: VecDeque::new(),
-            queue: VecDeque::new(),
-            awaiting_release: HashSet::new(),
+            subscriptions: BTreeMap::new(),
+            flows: None,
             will: None,
-            will_at: None,
             ends_at: None,
             username: None,
             journaled: false,
             next_packet_id: 1,
         }
+    }
+
+    /// Its flows (empty ones if it has none).
+    pub fn flows(&self) -> &Flows {
+        self.flows.as_deref().unwrap_or(&NO_FLOWS)
+    }
+
+    /// Its flows, made if it has none.
+    pub fn flows_mut(&mut self) -> &mut Flows {
+        self.flows.get_or_insert_with(Box::default)
+    }
+
+    /// Frees its flows if they are all empty.
+    pub fn tidy(&mut self) {
+        let f = self.flows();
+        if f.inflight.is_empty() && f.queue.is_empty() && f.awaiting_release.is_empty() {
+            self.flows = None;
+        }
+    }
+
+    /// The next queued delivery, if any.
+    pub fn pop_queued(&mut self) -> Option<Delivery> {
+        self.flows.as_mut()?.queue.pop_front()
+    }
+
+    /// Ends the QoS 2 flow of an incoming `packet_id` (PUBREL); false if none awaited it.
+    pub fn release(&mut self, packet_id: PacketId) -> bool {
+        let released = self.flows.as_mut().is_some_and(|f| f.awaiting_release.remove(&packet_id));
+        self.tidy();
+        released
+    }
+
+    /// The will, if it is delayed and due by then.
+    pub fn will_due(&self) -> Option<Instant> {
+        self.will.as_ref().and_then(|w| w.at)
     }
 
     /// The next packet id not in flight. The in-flight window is at most 65,535, so one is
@@ -102,7 +148,7 @@ impl<C> Session<C> {
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
-            if !self.inflight.iter().any(|o| o.packet_id == id) {
+            if !self.flows().inflight.iter().any(|o| o.packet_id == id) {
                 return id;
             }
         }
@@ -110,21 +156,22 @@ impl<C> Session<C> {
 
     /// The in-flight entry for `packet_id`.
     pub fn inflight_position(&self, packet_id: PacketId) -> Option<usize> {
-        self.inflight.iter().position(|o| o.packet_id == packet_id)
+        self.flows().inflight.iter().position(|o| o.packet_id == packet_id)
     }
 
     /// Queues a delivery, keeping at most `limit`: when full, a QoS 0 message makes room
     /// first (the oldest one queued, or the new one itself); otherwise the new message is
     /// dropped. Returns the delivery dropped, if any.
     pub fn enqueue(&mut self, delivery: Delivery, limit: usize) -> Option<Delivery> {
-        if self.queue.len() < limit {
-            self.queue.push_back(delivery);
+        let queue = &mut self.flows_mut().queue;
+        if queue.len() < limit {
+            queue.push_back(delivery);
             return None;
         }
         if delivery.qos != QoS::AtMostOnce {
-            if let Some(i) = self.queue.iter().position(|d| d.qos == QoS::AtMostOnce) {
-                let dropped = self.queue.remove(i);
-                self.queue.push_back(delivery);
+            if let Some(i) = queue.iter().position(|d| d.qos == QoS::AtMostOnce) {
+                let dropped = queue.remove(i);
+                queue.push_back(delivery);
                 return dropped;
             }
         }
