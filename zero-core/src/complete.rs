@@ -165,7 +165,7 @@ impl Ops {
             return;
         };
         if c.result < 0 {
-            s.send.busy = false;
+            s.send.failed();
             if live && c.result != -libc::ECANCELED {
                 self.release(index, gen, CloseReason::from_errno(-c.result));
             }

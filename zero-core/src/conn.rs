@@ -59,25 +59,34 @@ pub enum SlowConsumer {
 
 /// Outbound data: `pending` collects this tick's writes, `flight` is owned by the kernel while
 /// a send is in flight. The two buffers trade places and keep their capacity, so steady-state
-/// sends do not allocate (unless `Config::free_idle_send_buffers` frees them whenever the queue
-/// empties).
+/// sends do not allocate. They live in one box made on the first write, so a connection that
+/// never sends costs a pointer; `Config::free_idle_send_buffers` also frees the box whenever
+/// the queue empties.
 #[derive(Default)]
-pub(crate) struct SendQueue {
-    pub pending: Vec<u8>,
-    pub flight: Vec<u8>,
+pub(crate) struct SendQueue(Option<Box<Buffers>>);
+
+#[derive(Default)]
+struct Buffers {
+    pending: Vec<u8>,
+    flight: Vec<u8>,
     /// Bytes of `flight` already sent.
-    pub sent: usize,
+    sent: usize,
     /// A send of `flight[sent..]` is in the kernel.
-    pub busy: bool,
+    busy: bool,
 }
 
 /// Capacity a drained buffer may keep; larger ones shrink back so one burst does not pin memory.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
 impl SendQueue {
+    /// Where this tick's writes go.
+    pub fn pending(&mut self) -> &mut Vec<u8> {
+        &mut self.0.get_or_insert_with(Box::default).pending
+    }
+
     /// Bytes accepted but not yet sent.
     pub fn queued(&self) -> usize {
-        self.pending.len() + self.flight.len() - self.sent
+        self.0.as_ref().map_or(0, |b| b.pending.len() + b.flight.len() - b.sent)
     }
 
     /// Whether the queue has reached `limit`: no more sends until it drains.
@@ -85,36 +94,49 @@ impl SendQueue {
         self.queued() >= limit
     }
 
-    /// Moves pending bytes into flight if nothing is in flight; returns what to send next.
-    pub fn next_flight(&mut self) -> Option<&[u8]> {
-        if self.busy {
-            return None;
-        }
-        if self.sent == self.flight.len() {
-            self.flight.clear();
-            self.sent = 0;
-            if self.pending.is_empty() {
-                return None;
-            }
-            std::mem::swap(&mut self.pending, &mut self.flight);
-        }
-        self.busy = true;
-        Some(&self.flight[self.sent..])
+    /// Whether a send is in the kernel.
+    pub fn busy(&self) -> bool {
+        self.0.as_ref().is_some_and(|b| b.busy)
     }
 
-    /// Records a completed send of `n` bytes; `free_idle`: free both buffers if nothing is left.
-    pub fn sent(&mut self, n: usize, free_idle: bool) {
-        self.busy = false;
-        self.sent += n;
-        if self.sent == self.flight.len() {
-            self.sent = 0;
-            if free_idle && self.pending.is_empty() {
-                self.flight = Vec::new();
-                self.pending = Vec::new();
-            } else {
-                self.flight.clear();
-                self.flight.shrink_to(KEEP_CAPACITY);
+    /// Records a failed (or cancelled) send.
+    pub fn failed(&mut self) {
+        if let Some(b) = &mut self.0 {
+            b.busy = false;
+        }
+    }
+
+    /// Moves pending bytes into flight if nothing is in flight; returns what to send next.
+    pub fn next_flight(&mut self) -> Option<&[u8]> {
+        let b = self.0.as_mut()?;
+        if b.busy {
+            return None;
+        }
+        if b.sent == b.flight.len() {
+            b.flight.clear();
+            b.sent = 0;
+            if b.pending.is_empty() {
+                return None;
             }
+            std::mem::swap(&mut b.pending, &mut b.flight);
+        }
+        b.busy = true;
+        Some(&b.flight[b.sent..])
+    }
+
+    /// Records a completed send of `n` bytes; `free_idle`: free the buffers if nothing is left.
+    pub fn sent(&mut self, n: usize, free_idle: bool) {
+        let Some(b) = &mut self.0 else { return };
+        b.busy = false;
+        b.sent += n;
+        if b.sent == b.flight.len() {
+            if free_idle && b.pending.is_empty() {
+                self.0 = None;
+                return;
+            }
+            b.sent = 0;
+            b.flight.clear();
+            b.flight.shrink_to(KEEP_CAPACITY);
         }
     }
 }
@@ -309,7 +331,7 @@ impl Stream {
         self.detaching
             && self.phase == Phase::Open
             && !self.recv_armed
-            && !self.send.busy
+            && !self.send.busy()
             && self.queued() == 0
     }
 
@@ -336,10 +358,10 @@ mod tests {
     #[test]
     fn send_queue_double_buffers_and_keeps_order() {
         let mut q = SendQueue::default();
-        q.pending.extend_from_slice(b"hello ");
+        q.pending().extend_from_slice(b"hello ");
         assert_eq!(q.next_flight(), Some(&b"hello "[..]));
         assert_eq!(q.next_flight(), None, "one send in flight at a time");
-        q.pending.extend_from_slice(b"world");
+        q.pending().extend_from_slice(b"world");
         assert_eq!(q.queued(), 11);
         q.sent(3, false); // partial send
         assert_eq!(q.queued(), 8);
@@ -354,22 +376,22 @@ mod tests {
     #[test]
     fn drained_buffers_shrink() {
         let mut q = SendQueue::default();
-        q.pending.resize(4 * KEEP_CAPACITY, 0);
+        q.pending().resize(4 * KEEP_CAPACITY, 0);
         let n = q.next_flight().unwrap().len();
         q.sent(n, false);
-        assert!(q.flight.capacity() <= KEEP_CAPACITY);
+        assert!(q.0.unwrap().flight.capacity() <= KEEP_CAPACITY);
     }
 
     #[test]
     fn idle_queue_frees_its_buffers_when_asked() {
         let mut q = SendQueue::default();
-        q.pending.extend_from_slice(b"hello");
+        q.pending().extend_from_slice(b"hello");
         let n = q.next_flight().unwrap().len();
         q.sent(n, false);
-        assert!(q.flight.capacity() > 0, "kept for the next send");
-        q.pending.extend_from_slice(b"hello");
+        assert!(q.0.as_ref().is_some_and(|b| b.flight.capacity() > 0), "kept for the next send");
+        q.pending().extend_from_slice(b"hello");
         let n = q.next_flight().unwrap().len();
         q.sent(n, true);
-        assert_eq!((q.pending.capacity(), q.flight.capacity()), (0, 0));
+        assert!(q.0.is_none());
     }
 }

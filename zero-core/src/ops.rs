@@ -244,7 +244,7 @@ impl Ops {
         }
         let buf = match &mut s.tls {
             Some(tls) => &mut tls.staged,
-            None => &mut s.send.pending,
+            None => s.send.pending(),
         };
         Ok(SendBuffer { buf })
     }
@@ -302,7 +302,7 @@ impl Ops {
     pub fn shutdown_write(&mut self, conn: ConnId) -> Result<()> {
         let (s, _) = stream_mut!(self, conn);
         if let Some(tls) = &mut s.tls {
-            tls.close_notify(&mut s.send.pending);
+            tls.close_notify(s.send.pending());
         }
         s.want_fin = true;
         self.table.touch(conn.index, conn.gen);
@@ -628,7 +628,7 @@ impl Ops {
         if s.phase == Phase::Open {
             s.phase = Phase::Closing;
             if let (Some(tls), CloseReason::Local | CloseReason::PeerClosed) = (&mut s.tls, &reason) {
-                tls.close_notify(&mut s.send.pending);
+                tls.close_notify(s.send.pending());
             }
             let linger = self.timers.insert(deadline, TimerKind::Linger { index: conn.index, gen: conn.gen });
             let rare = s.rare();

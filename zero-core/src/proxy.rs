@@ -74,7 +74,7 @@ impl Ops {
         if let Some(Kind::Stream(s)) = self.table.touch_live(conn.index, conn.gen).map(|slot| &mut slot.kind)
         {
             if let Some(h) = s.socks.as_mut() {
-                h.poll_transmit(&mut s.send.pending);
+                h.poll_transmit(s.send.pending());
             }
         }
     }
@@ -89,7 +89,7 @@ impl Ops {
             return;
         };
         match h.handle_input(pool.bytes(bid, 0, len)) {
-            Ok(Progress::Pending) => h.poll_transmit(&mut s.send.pending),
+            Ok(Progress::Pending) => h.poll_transmit(s.send.pending()),
             Ok(Progress::Done { bound, consumed }) => {
                 s.socks = None;
                 if let Some(udp) = s.relay_for() {

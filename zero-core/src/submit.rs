@@ -51,7 +51,7 @@ impl Ops {
                 }
                 // TLS: this tick's plaintext becomes records, counted in the queue from here on.
                 if let Some(tls) = &mut s.tls {
-                    tls.transmit(&mut s.send.pending);
+                    tls.transmit(s.send.pending());
                 }
                 s.starved &= !pool.has_free();
                 retry = s.starved;

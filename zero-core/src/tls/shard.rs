@@ -153,7 +153,7 @@ impl Ops {
             return;
         };
         tracing::debug!(%conn, %error, "TLS failed");
-        tls.transmit(&mut s.send.pending);
+        tls.transmit(s.send.pending());
         if let Some(t) = tls.deadline.take() {
             self.timers.cancel(t);
         }

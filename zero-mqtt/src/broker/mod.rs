@@ -39,7 +39,7 @@ use crate::codec::{
 use crate::store::{Journaling, Record};
 use crate::topic;
 use router::{Remote, Router, Subscription};
-use session::{Outbound, PendingWill, Session, Stage};
+use session::{ClientIndex, Outbound, PendingWill, Session, Stage};
 use timers::{Timer, Timers, TICKS_PER_SECOND};
 
 /// Where the broker writes: the driver's send queues.
@@ -112,7 +112,7 @@ pub struct Broker<C> {
     /// then costs a pointer per slot, not a whole connection.
     conns: HashMap<C, Box<Conn>>,
     sessions: Slab<Session<C>>,
-    by_client: HashMap<Arc<str>, usize>,
+    by_client: ClientIndex,
     router: Router,
     timers: Timers<C>,
     next_uid: u64,
@@ -145,7 +145,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             place,
             conns: HashMap::new(),
             sessions: Slab::new(),
-            by_client: HashMap::new(),
+            by_client: ClientIndex::default(),
             router: Router::new(place),
             timers: Timers::new(now),
             // Session uids are unique across the cluster: each shard takes every `shards`-th.
@@ -460,7 +460,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         };
 
         // Session takeover and clean start.
-        let mut existing = self.by_client.get(&client_id).copied();
+        let mut existing = self.by_client.get(&self.sessions, &client_id);
         if let Some(index) = existing {
             if let Some(old) = self.sessions[index].conn {
                 tracing::debug!(client_id = %client_id, ?old, "session taken over");
@@ -480,7 +480,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         let index = existing.unwrap_or_else(|| {
             let uid = self.new_uid();
             let index = self.sessions.insert(Session::new(uid, client_id.clone()));
-            self.by_client.insert(client_id.clone(), index);
+            self.by_client.insert(&self.sessions, index);
             index
         });
 
@@ -594,7 +594,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 self.new_uid().wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.stats.connects
             );
             let home = home_shard(&id, self.place.shards) == self.place.shard;
-            if home && !self.by_client.contains_key(id.as_str()) {
+            if home && self.by_client.get(&self.sessions, &id).is_none() {
                 return id;
             }
         }
@@ -1138,7 +1138,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         if let (Some(j), true) = (&mut self.journal, s.journaled) {
             j.record(Record::SessionEnd { client: &s.client_id });
         }
-        self.by_client.remove(&s.client_id);
+        self.by_client.remove(&s.client_id, index);
         tracing::debug!(client_id = %s.client_id, "session ended");
     }
 

@@ -156,7 +156,7 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
                 self.router.subscribe(index, &filter, subscription);
                 self.sessions[index].subscriptions.insert(filter.into(), subscription);
             }
-            self.by_client.insert(client_id, index);
+            self.by_client.insert(&self.sessions, index);
             index_of.insert(client, (index, saved.generation));
             if saved.expiry != u32::MAX {
                 let at = now + Duration::from_secs(u64::from(saved.expiry));

@@ -3,8 +3,12 @@
 //! its will.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Instant;
+
+use hashbrown::HashTable;
+use slab::Slab;
 
 use super::message::{Delivery, Message};
 use super::router::Subscription;
@@ -176,5 +180,39 @@ impl<C> Session<C> {
             }
         }
         Some(delivery)
+    }
+}
+
+/// The sessions by client id: a hash table of slab indices, 4 bytes a session, the ids
+/// themselves living in the sessions (a map keyed by the id took 24 bytes a session and
+/// another copy of the id).
+#[derive(Debug, Default)]
+pub struct ClientIndex {
+    table: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl ClientIndex {
+    /// The session of `client_id`.
+    pub fn get<C>(&self, sessions: &Slab<Session<C>>, client_id: &str) -> Option<usize> {
+        let hash = self.hasher.hash_one(client_id);
+        let found = self.table.find(hash, |&i| &*sessions[i as usize].client_id == client_id);
+        found.map(|&i| i as usize)
+    }
+
+    /// Lists the session at `index` (its client id must not be listed yet).
+    pub fn insert<C>(&mut self, sessions: &Slab<Session<C>>, index: usize) {
+        let ClientIndex { table, hasher } = self;
+        let hash = hasher.hash_one(&*sessions[index].client_id);
+        let index = u32::try_from(index).expect("fewer than 2^32 sessions");
+        table.insert_unique(hash, index, |&i| hasher.hash_one(&*sessions[i as usize].client_id));
+    }
+
+    /// Unlists the session at `index`, whose client id is `client_id`.
+    pub fn remove(&mut self, client_id: &str, index: usize) {
+        let hash = self.hasher.hash_one(client_id);
+        if let Ok(entry) = self.table.find_entry(hash, |&i| i as usize == index) {
+            entry.remove();
+        }
     }
 }

@@ -375,7 +375,7 @@ fn wills_and_will_delay() {
     t.close(7);
     t.advance(2.5);
     assert_eq!(t.publishes(9)[0].0, "will/7");
-    assert!(!t.b.by_client.contains_key("e"), "the session ended");
+    assert!(t.b.by_client.get(&t.b.sessions, "e").is_none(), "the session ended");
 }
 
 #[test]
