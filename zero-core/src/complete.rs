@@ -99,7 +99,7 @@ impl Ops {
             n if n > 0 => {
                 if let (true, Phase::Open, Some(bid)) = (live, s.phase, c.buffer()) {
                     let len = n as usize;
-                    if s.socks.is_some() {
+                    if s.in_socks() {
                         self.socks_receive(conn, bid, len, pool);
                     } else if s.relay_for().is_some() {
                         // A UDP association's control connection carries nothing after its reply.
@@ -114,7 +114,7 @@ impl Ops {
                 s.read_closed = true;
                 touch = live;
                 if live && s.phase == Phase::Open {
-                    if s.socks.is_some() || s.relay_for().is_some() {
+                    if s.in_socks() || s.relay_for().is_some() {
                         self.handshake_lost(conn, "the SOCKS5 proxy closed the connection");
                         return;
                     }
@@ -198,7 +198,7 @@ impl Ops {
         };
         if c.result == 0 {
             s.phase = Phase::Open;
-            if s.socks.is_some() {
+            if s.in_socks() {
                 self.socks_start(conn);
             } else if s.tls.is_some() {
                 self.start_handshake(index, gen);
@@ -209,8 +209,9 @@ impl Ops {
             return;
         }
         let peer = s
-            .connecting
+            .rare
             .as_ref()
+            .and_then(|r| r.connecting.as_ref())
             .and_then(|c| {
                 c.addr
                     .as_socket()

@@ -173,7 +173,6 @@ pub(crate) enum Phase {
 pub(crate) struct Stream {
     pub phase: Phase,
     pub listener: Option<ListenerId>,
-    pub connecting: Option<Box<Connecting>>,
     pub send: SendQueue,
     pub recv_armed: bool,
     pub recv_cancelled: bool,
@@ -191,18 +190,20 @@ pub(crate) struct Stream {
     pub owed: Option<Owed>,
     /// The TLS layer, if any.
     pub tls: Option<Box<Session>>,
-    /// The SOCKS5 handshake while it runs.
-    pub socks: Option<Box<Handshake>>,
     /// Being handed to another shard (`Ops::detach`): receives stop, sends drain.
     pub detaching: bool,
-    /// What only closing, stalled, failed or proxied connections need (see [`Rare`]).
-    rare: Option<Box<Rare>>,
+    /// What only connecting, closing, stalled, failed or proxied connections need.
+    pub rare: Option<Box<Rare>>,
 }
 
 /// The part of a stream's state that an open, healthy connection does not need. Boxed and
 /// made on first use, so the many idle connections of a server do not carry it.
 #[derive(Default)]
 pub(crate) struct Rare {
+    /// The outbound connect (boxed on its own: the kernel reads its address).
+    pub connecting: Option<Box<Connecting>>,
+    /// The SOCKS5 handshake while it runs.
+    pub socks: Option<Box<Handshake>>,
     /// The graceful close's deadline.
     pub linger: Option<TimerId>,
     /// The slow-consumer deadline.
@@ -244,7 +245,6 @@ impl Stream {
         Stream {
             phase,
             listener,
-            connecting: None,
             send: SendQueue::default(),
             recv_armed: false,
             recv_cancelled: false,
@@ -256,7 +256,6 @@ impl Stream {
             blocked: false,
             owed: None,
             tls: None,
-            socks: None,
             detaching: false,
             rare: None,
         }
@@ -275,6 +274,11 @@ impl Stream {
     /// Why the connection is closing.
     pub fn close_reason(&self) -> CloseReason {
         self.rare.as_ref().map_or(CloseReason::Local, |r| r.close_reason.clone())
+    }
+
+    /// Whether a SOCKS5 handshake owns the connection.
+    pub fn in_socks(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.socks.is_some())
     }
 
     /// The UDP endpoint whose SOCKS5 association this connection holds open.

@@ -18,6 +18,12 @@ macro_rules! slot_id {
                 Self { index, gen }
             }
 
+            /// The slot it names. Slots are small and dense (a closed socket's slot is
+            /// reused), so a table indexed by slot can stand in for a map keyed by id.
+            pub fn slot(self) -> usize {
+                self.index as usize
+            }
+
             /// A compact form, unique within the shard, e.g. for use as a map key.
             pub fn to_u64(self) -> u64 {
                 (self.gen as u64) << 32 | self.index as u64

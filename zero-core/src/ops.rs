@@ -209,7 +209,7 @@ impl Ops {
     fn connect(&mut self, sock: Socket, addr: SockAddr, timeout: Duration) -> Result<ConnId> {
         let mut stream = Stream::new(Phase::Connecting, None);
         stream.owed = Some(Owed::Connected);
-        stream.connecting =
+        stream.rare().connecting =
             Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
         let (index, gen) = self.insert(sock, Kind::Stream(stream))?;
         Ok(ConnId::new(index, gen))
@@ -233,7 +233,7 @@ impl Ops {
         if s.write_closed || s.phase == Phase::Closing {
             return Err(IoError::Closing(conn.to_string()));
         }
-        if s.socks.is_some() || s.relay_for().is_some() {
+        if s.in_socks() || s.relay_for().is_some() {
             return Err(IoError::NotReady(
                 "a SOCKS5 handshake owns this connection: wait for Event::Connected",
             ));
@@ -277,7 +277,7 @@ impl Ops {
     pub fn detach(&mut self, conn: ConnId) -> Result<()> {
         let (s, _) = stream_mut!(self, conn);
         let handshaking = s.tls.as_ref().is_some_and(|t| !t.is_established());
-        if s.socks.is_some() || s.relay_for().is_some() || handshaking || s.owed.is_some() {
+        if s.in_socks() || s.relay_for().is_some() || handshaking || s.owed.is_some() {
             return Err(IoError::NotReady("a handshake owns this connection"));
         }
         if s.phase != Phase::Open {

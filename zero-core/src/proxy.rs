@@ -27,7 +27,7 @@ impl Ops {
     ) -> Result<ConnId> {
         let handshake = Handshake::new(Socks5Command::Connect, target.into(), auth)?;
         let conn = self.tcp_connect(proxy)?;
-        self.stream(conn)?.socks = Some(Box::new(handshake));
+        self.stream(conn)?.rare().socks = Some(Box::new(handshake));
         Ok(conn)
     }
 
@@ -49,7 +49,7 @@ impl Ops {
             let handshake = Handshake::new(Socks5Command::UdpAssociate, from.into(), auth)?;
             let control = self.tcp_connect(proxy)?;
             let s = self.stream(control)?;
-            s.socks = Some(Box::new(handshake));
+            s.rare().socks = Some(Box::new(handshake));
             s.owed = None;
             s.rare().relay_for = Some(udp);
             Ok(control)
@@ -73,7 +73,7 @@ impl Ops {
     pub(crate) fn socks_start(&mut self, conn: ConnId) {
         if let Some(Kind::Stream(s)) = self.table.touch_live(conn.index, conn.gen).map(|slot| &mut slot.kind)
         {
-            if let Some(h) = s.socks.as_mut() {
+            if let Some(h) = s.rare.as_mut().and_then(|r| r.socks.as_mut()) {
                 h.poll_transmit(s.send.pending());
             }
         }
@@ -85,13 +85,13 @@ impl Ops {
         else {
             return;
         };
-        let Some(h) = s.socks.as_mut() else {
+        let Some(h) = s.rare.as_mut().and_then(|r| r.socks.as_mut()) else {
             return;
         };
         match h.handle_input(pool.bytes(bid, 0, len)) {
             Ok(Progress::Pending) => h.poll_transmit(s.send.pending()),
             Ok(Progress::Done { bound, consumed }) => {
-                s.socks = None;
+                s.rare().socks = None;
                 if let Some(udp) = s.relay_for() {
                     self.associated(udp, bound);
                 } else if s.tls.is_some() {

@@ -42,7 +42,8 @@ impl Ops {
             }
             Kind::Stream(s) => {
                 if s.phase == Phase::Connecting {
-                    if let Some(c) = s.connecting.as_mut().filter(|c| !c.submitted) {
+                    let connecting = s.rare.as_mut().and_then(|r| r.connecting.as_mut());
+                    if let Some(c) = connecting.filter(|c| !c.submitted) {
                         ring.connect(fd, &c.addr, &c.timeout, index, gen)?;
                         c.submitted = true;
                         slot.inflight += 2;

@@ -58,8 +58,11 @@ pub(crate) struct Table {
 }
 
 impl Table {
+    /// A table for `capacity` sockets. The slots are reserved at once: the pages of a large
+    /// allocation become resident only as slots are used, and the table then never moves
+    /// (growing by doubling would copy it and leave the old copy's pages behind).
     pub fn with_capacity(capacity: usize) -> Table {
-        Table { capacity, ..Table::default() }
+        Table { capacity, entries: Vec::with_capacity(capacity), ..Table::default() }
     }
 
     /// Inserts a slot; returns its (index, generation), or `None` when the table is full.

@@ -11,6 +11,7 @@
 
 mod cluster;
 mod config;
+mod conn;
 mod message;
 mod persist;
 mod router;
@@ -18,16 +19,17 @@ mod session;
 mod sys;
 mod timers;
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use slab::Slab;
 
 pub use cluster::{home_shard, Interest, Place, ShardMessage, MAX_SHARDS};
 pub use config::{Anonymous, BrokerConfig};
+pub use conn::ConnKey;
 pub use message::{Delivery, Message};
 pub use sys::{Gauges, Stats};
 
@@ -38,9 +40,10 @@ use crate::codec::{
 };
 use crate::store::{Journaling, Record};
 use crate::topic;
+use conn::{Conn, Conns};
 use router::{Remote, Router, Subscription};
 use session::{ClientIndex, Outbound, PendingWill, Session, Stage};
-use timers::{Timer, Timers, TICKS_PER_SECOND};
+use timers::{Timer, Timers};
 
 /// Where the broker writes: the driver's send queues.
 pub trait Transmit<C> {
@@ -58,59 +61,11 @@ pub trait Transmit<C> {
     }
 }
 
-/// One network connection. Every idle connection of a large broker holds one, so it is kept
-/// small: times are ticks (see the `timers` module) and the numbers have their wire widths.
-#[derive(Debug)]
-struct Conn {
-    /// The start of a packet not yet complete.
-    partial: Vec<u8>,
-    /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
-    /// connections hold none.
-    aliases: Vec<Option<Arc<str>>>,
-    /// The session, once CONNECT was accepted.
-    session: Option<usize>,
-    /// The tick it was accepted in until CONNECT; then the tick of its last input.
-    last_seen: u32,
-    /// The tick of its live `Timer::Conn` entry, `u32::MAX` if none (other entries are stale).
-    armed: u32,
-    /// The client's Maximum Packet Size.
-    max_packet_out: u32,
-    /// Keep-alive in force, seconds; 0 for none (1.5 times this without input closes it).
-    keep_alive: u16,
-    /// The client's Receive Maximum (our outgoing in-flight window).
-    window: u16,
-    protocol: Protocol,
-    /// Accepted from a loopback address (for `Anonymous::LoopbackOnly`).
-    loopback: bool,
-    /// The broker decided to close it: further input is ignored.
-    closing: bool,
-}
-
-impl Conn {
-    /// The tick it must be closed in unless input arrives: the CONNECT deadline (which input
-    /// before CONNECT does not move), then keep-alive. One tick is added because `last_seen`
-    /// is rounded down.
-    fn deadline(&self, connect_ticks: u32) -> Option<u32> {
-        match (self.session, self.keep_alive) {
-            (None, _) => Some(self.last_seen + connect_ticks + 1),
-            (Some(_), 0) => None,
-            (Some(_), ka) => Some(self.last_seen + u32::from(ka) * TICKS_PER_SECOND * 3 / 2 + 1),
-        }
-    }
-
-    /// Whether `len` bytes may be sent to the client.
-    fn fits(&self, len: usize) -> bool {
-        len <= self.max_packet_out as usize
-    }
-}
-
 /// An MQTT broker (or one shard of it: see the `cluster` module).
 pub struct Broker<C> {
     config: BrokerConfig,
     place: Place,
-    /// Boxed: the map's slack (it grows by doubling, and a hash table touches all of it)
-    /// then costs a pointer per slot, not a whole connection.
-    conns: HashMap<C, Box<Conn>>,
+    conns: Conns<C>,
     sessions: Slab<Session<C>>,
     by_client: ClientIndex,
     router: Router,
@@ -132,7 +87,7 @@ pub struct Broker<C> {
 /// Why a packet ends the connection: the reason code of the DISCONNECT (MQTT 5).
 type Violation = ReasonCode;
 
-impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
+impl<C: ConnKey> Broker<C> {
     /// A broker with `config`, started at `now`.
     pub fn new(config: BrokerConfig, now: Instant) -> Broker<C> {
         Broker::on_shard(config, now, Place::default())
@@ -143,8 +98,8 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         assert!(place.shard < place.shards && place.shards <= MAX_SHARDS, "bad place {place:?}");
         let mut broker = Broker {
             place,
-            conns: HashMap::new(),
-            sessions: Slab::new(),
+            conns: Conns::with_capacity(config.max_connections),
+            sessions: Slab::with_capacity(config.max_connections),
             by_client: ClientIndex::default(),
             router: Router::new(place),
             timers: Timers::new(now),
@@ -216,22 +171,8 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             return;
         }
         tracing::trace!(?conn, ?peer, "accepted");
-        self.conns.insert(
-            conn,
-            Box::new(Conn {
-                partial: Vec::new(),
-                aliases: Vec::new(),
-                session: None,
-                last_seen: self.timers.tick(now),
-                armed: u32::MAX,
-                max_packet_out: u32::MAX,
-                keep_alive: 0,
-                window: 0,
-                protocol: Protocol::V5,
-                loopback: peer.is_some_and(|p| p.ip().is_loopback()),
-                closing: false,
-            }),
-        );
+        let loopback = peer.is_some_and(|p| p.ip().is_loopback());
+        self.conns.insert(conn, Conn::new(self.timers.tick(now), loopback));
         self.arm(conn);
     }
 
@@ -437,7 +378,7 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
         if let Err(reason) = self.authenticate(&connect, loopback) {
             return self.reject_connect(conn, reason, "authentication failed", out);
         }
-        let client_id: Arc<str> =
+        let client_id: CompactString =
             if assigned { self.assign_client_id().into() } else { connect.client_id.into() };
         let username: Option<Arc<str>> = connect.username.map(Into::into);
         let will = match &connect.will {
@@ -1104,16 +1045,19 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
                 self.timers.schedule_at(at, Timer::Will { session: index as u32, uid });
             }
         }
-        let s = &mut self.sessions[index];
-        match s.expiry {
+        match self.sessions[index].expiry {
             0 => self.end_session(index, now, out),
             u32::MAX => {}
-            secs => {
-                let at = now + Duration::from_secs(u64::from(secs));
-                s.ends_at = Some(at);
-                self.timers.schedule_at(at, Timer::Expiry { session: index as u32, uid });
-            }
+            secs => self.end_later(index, now + Duration::from_secs(u64::from(secs))),
         }
+    }
+
+    /// Ends the session at `index` at `at`, unless a connection takes it up before.
+    fn end_later(&mut self, index: usize, at: Instant) {
+        let tick = self.timers.tick_after(at).max(1);
+        let s = &mut self.sessions[index];
+        s.ends_at = NonZeroU32::new(tick);
+        self.timers.schedule(tick, Timer::Expiry { session: index as u32, uid: s.uid });
     }
 
     fn publish_will(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
@@ -1187,8 +1131,9 @@ impl<C: Copy + Eq + Hash + std::fmt::Debug> Broker<C> {
             }
             Timer::Expiry { session, uid } => {
                 let session = session as usize;
+                let tick = self.timers.tick(now);
                 let due = self.sessions.get(session).is_some_and(|s| {
-                    s.uid == uid && s.conn.is_none() && s.ends_at.is_some_and(|at| at <= now)
+                    s.uid == uid && s.conn.is_none() && s.ends_at.is_some_and(|at| at.get() <= tick)
                 });
                 if due {
                     self.end_session(session, now, out);

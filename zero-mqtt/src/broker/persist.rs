@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use super::message::{Delivery, Message};
 use super::router::Subscription;
 use super::session::{Outbound, Session, Stage};
-use super::timers::Timer;
 use super::Broker;
 use crate::codec::{PacketId, QoS, SubOptions};
 use crate::store::{Journaling, Record};
@@ -34,7 +33,7 @@ struct SavedDelivery {
     sent: Option<(PacketId, Stage)>,
 }
 
-impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
+impl<C: super::ConnKey> Broker<C> {
     /// The records written since the last call, for the driver to append to the journal
     /// before it sends this tick's packets. Empty when persistence is off.
     pub fn take_journal(&mut self) -> Vec<u8> {
@@ -141,9 +140,8 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
         let restored = sessions.len();
         let mut index_of = HashMap::new();
         for (client, saved) in sessions {
-            let client_id: Arc<str> = client.as_str().into();
             let uid = self.new_uid();
-            let mut session = Session::new(uid, client_id.clone());
+            let mut session = Session::new(uid, client.as_str().into());
             session.expiry = saved.expiry;
             session.journaled = true;
             if !saved.awaiting_release.is_empty() {
@@ -159,9 +157,7 @@ impl<C: Copy + Eq + std::hash::Hash + std::fmt::Debug> Broker<C> {
             self.by_client.insert(&self.sessions, index);
             index_of.insert(client, (index, saved.generation));
             if saved.expiry != u32::MAX {
-                let at = now + Duration::from_secs(u64::from(saved.expiry));
-                self.sessions[index].ends_at = Some(at);
-                self.timers.schedule_at(at, Timer::Expiry { session: index as u32, uid });
+                self.end_later(index, now + Duration::from_secs(u64::from(saved.expiry)));
             }
         }
         for (did, d) in deliveries {

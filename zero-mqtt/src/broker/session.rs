@@ -4,9 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
+use compact_str::CompactString;
 use hashbrown::HashTable;
 use slab::Slab;
 
@@ -70,8 +72,8 @@ static NO_FLOWS: Flows =
 pub struct Session<C> {
     /// Unique for the broker's lifetime; survives slab index reuse (No Local, timers).
     pub uid: u64,
-    /// The client identifier.
-    pub client_id: Arc<str>,
+    /// The client identifier (inline up to 24 bytes, as most are).
+    pub client_id: CompactString,
     /// The connection bound to it, if any.
     pub conn: Option<C>,
     /// Session Expiry Interval in seconds; 0 ends the session with its connection,
@@ -83,8 +85,8 @@ pub struct Session<C> {
     flows: Option<Box<Flows>>,
     /// The will of the current (or last) connection.
     pub will: Option<Box<PendingWill>>,
-    /// When the session ends, once its connection is gone.
-    pub ends_at: Option<Instant>,
+    /// The tick the session ends in, once its connection is gone.
+    pub ends_at: Option<NonZeroU32>,
     /// The user name it authenticated with (for ACL checks on delivery).
     pub username: Option<Arc<str>>,
     /// Whether the journal holds it (it is persistent and persistence is on): its changes
@@ -95,7 +97,7 @@ pub struct Session<C> {
 
 impl<C> Session<C> {
     /// A new, empty session.
-    pub fn new(uid: u64, client_id: Arc<str>) -> Session<C> {
+    pub fn new(uid: u64, client_id: CompactString) -> Session<C> {
         Session {
             uid,
             client_id,

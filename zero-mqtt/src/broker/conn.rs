@@ -1,0 +1,166 @@
+//! The broker's network connections. A large broker holds many idle ones, so each is kept
+//! small: times are ticks (see the `timers` module), numbers have their wire widths, and the
+//! connections live in a vector indexed by the driver's connection slot, not in a hash map.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::ops::Index;
+use std::sync::Arc;
+
+use super::timers::TICKS_PER_SECOND;
+use crate::codec::Protocol;
+
+/// How the broker tells connections apart: an id that names a slot, small and dense because
+/// the driver reuses the slots of closed connections (zero-core's `ConnId` does). The id
+/// itself, kept with the connection, tells a stale id from the slot's current one.
+pub trait ConnKey: Copy + Eq + Hash + Debug {
+    /// The slot it names.
+    fn slot(self) -> usize;
+}
+
+impl ConnKey for zero_core::ConnId {
+    fn slot(self) -> usize {
+        zero_core::ConnId::slot(self)
+    }
+}
+
+/// Plain numbers name themselves (tests, other drivers).
+impl ConnKey for u32 {
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// One network connection.
+#[derive(Debug)]
+pub(super) struct Conn {
+    /// The start of a packet not yet complete.
+    pub partial: Vec<u8>,
+    /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
+    /// connections hold none.
+    pub aliases: Vec<Option<Arc<str>>>,
+    /// The session, once CONNECT was accepted.
+    pub session: Option<usize>,
+    /// The tick it was accepted in until CONNECT; then the tick of its last input.
+    pub last_seen: u32,
+    /// The tick of its live `Timer::Conn` entry, `u32::MAX` if none (other entries are stale).
+    pub armed: u32,
+    /// The client's Maximum Packet Size.
+    pub max_packet_out: u32,
+    /// Keep-alive in force, seconds; 0 for none (1.5 times this without input closes it).
+    pub keep_alive: u16,
+    /// The client's Receive Maximum (our outgoing in-flight window).
+    pub window: u16,
+    pub protocol: Protocol,
+    /// Accepted from a loopback address (for `Anonymous::LoopbackOnly`).
+    pub loopback: bool,
+    /// The broker decided to close it: further input is ignored.
+    pub closing: bool,
+}
+
+impl Conn {
+    /// A connection accepted in tick `now`, before its CONNECT.
+    pub fn new(now: u32, loopback: bool) -> Conn {
+        Conn {
+            partial: Vec::new(),
+            aliases: Vec::new(),
+            session: None,
+            last_seen: now,
+            armed: u32::MAX,
+            max_packet_out: u32::MAX,
+            keep_alive: 0,
+            window: 0,
+            protocol: Protocol::V5,
+            loopback,
+            closing: false,
+        }
+    }
+
+    /// The tick it must be closed in unless input arrives: the CONNECT deadline (which input
+    /// before CONNECT does not move), then keep-alive. One tick is added because `last_seen`
+    /// is rounded down.
+    pub fn deadline(&self, connect_ticks: u32) -> Option<u32> {
+        match (self.session, self.keep_alive) {
+            (None, _) => Some(self.last_seen + connect_ticks + 1),
+            (Some(_), 0) => None,
+            (Some(_), ka) => Some(self.last_seen + u32::from(ka) * TICKS_PER_SECOND * 3 / 2 + 1),
+        }
+    }
+
+    /// Whether `len` bytes may be sent to the client.
+    pub fn fits(&self, len: usize) -> bool {
+        len <= self.max_packet_out as usize
+    }
+}
+
+/// The connections, by slot.
+#[derive(Debug)]
+pub(super) struct Conns<C> {
+    slots: Vec<Option<(C, Conn)>>,
+    len: usize,
+}
+
+impl<C: ConnKey> Conns<C> {
+    /// Room for `capacity` connections, reserved at once: pages become resident only as
+    /// slots are used, and the vector never moves while the broker stays within it.
+    pub fn with_capacity(capacity: usize) -> Conns<C> {
+        Conns { slots: Vec::with_capacity(capacity), len: 0 }
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The connection `id`.
+    pub fn get(&self, id: &C) -> Option<&Conn> {
+        match self.slots.get(id.slot()) {
+            Some(Some((held, conn))) if held == id => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// The connection `id`, to change.
+    pub fn get_mut(&mut self, id: &C) -> Option<&mut Conn> {
+        match self.slots.get_mut(id.slot()) {
+            Some(Some((held, conn))) if held == id => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Adds connection `id` (replacing whatever held its slot: a connection the broker was
+    /// never told had closed).
+    pub fn insert(&mut self, id: C, conn: Conn) {
+        let slot = id.slot();
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        if self.slots[slot].replace((id, conn)).is_none() {
+            self.len += 1;
+        }
+    }
+
+    /// Removes connection `id`.
+    pub fn remove(&mut self, id: &C) -> Option<Conn> {
+        let slot = self.slots.get_mut(id.slot())?;
+        if slot.as_ref().is_some_and(|(held, _)| held == id) {
+            self.len -= 1;
+            slot.take().map(|(_, conn)| conn)
+        } else {
+            None
+        }
+    }
+
+    /// Every connection.
+    pub fn values(&self) -> impl Iterator<Item = &Conn> {
+        self.slots.iter().flatten().map(|(_, conn)| conn)
+    }
+}
+
+impl<C: ConnKey> Index<&C> for Conns<C> {
+    type Output = Conn;
+
+    fn index(&self, id: &C) -> &Conn {
+        self.get(id).expect("a known connection")
+    }
+}
