@@ -27,6 +27,11 @@
 //! - `crc32c`: the journal's record checksums (hardware-accelerated CRC-32C), which tell a
 //!   torn tail from a whole record after a crash, and the hash that gives each client id its
 //!   home shard.
+//! - `slab`: sessions by index, so timers and the subscription trie name a session in a word.
+//! - `hashbrown`: its `HashTable` finds a session by client id through a table of slab indices
+//!   (4 bytes a session, the id living only in the session); std's maps have no such API.
+//! - `compact_str`: client ids inline up to 24 bytes, so most sessions hold no separate
+//!   allocation for theirs (memory per idle connection is one of the broker's targets).
 //! - `socket2`: reserving one port for every shard of a cluster (`SO_REUSEPORT` before bind).
 //! - `tokio`, `tokio-rustls` (feature `tokio`): the Tokio driver and its TLS, with the same
 //!   rustls configuration the other drivers take.
