@@ -1,0 +1,13 @@
+//! zero-redis: a Redis client for zero.
+//!
+//! - [`codec`]: RESP2 and RESP3, sans-I/O. Replies decode into [`codec::Frame`]s that borrow
+//!   their payloads from the receive buffer; commands encode straight into a send buffer.
+//!   Limits on bulk length, nesting depth and aggregate size keep a broken or hostile server
+//!   from making the client allocate or recurse without bound.
+//!
+//! ## Dependencies, and why
+//! - `thiserror`: the house error convention.
+
+#![deny(missing_docs)]
+
+pub mod codec;
