@@ -39,8 +39,8 @@ pub(super) struct Conn {
     /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
     /// connections hold none.
     pub aliases: Vec<Option<Arc<str>>>,
-    /// The session, once CONNECT was accepted.
-    pub session: Option<usize>,
+    /// The session's slab index, once CONNECT was accepted (32 bits: see `ClientIndex`).
+    pub session: Option<u32>,
     /// The tick it was accepted in until CONNECT; then the tick of its last input.
     pub last_seen: u32,
     /// The tick of its live `Timer::Conn` entry, `u32::MAX` if none (other entries are stale).
@@ -85,6 +85,11 @@ impl Conn {
             (Some(_), 0) => None,
             (Some(_), ka) => Some(self.last_seen + u32::from(ka) * TICKS_PER_SECOND * 3 / 2 + 1),
         }
+    }
+
+    /// Its session's slab index (it must be connected).
+    pub fn index(&self) -> usize {
+        self.session.expect("connected") as usize
     }
 
     /// Whether `len` bytes may be sent to the client.

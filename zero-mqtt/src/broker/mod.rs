@@ -459,7 +459,7 @@ impl<C: ConnKey> Broker<C> {
             _ => None,
         };
         let c = self.conns.get_mut(&conn).expect("caller checked");
-        c.session = Some(index);
+        c.session = Some(index as u32);
         c.last_seen = self.timers.tick(now);
         c.keep_alive = keep_alive;
         c.max_packet_out = connect.properties.maximum_packet_size.unwrap_or(u32::MAX);
@@ -550,7 +550,7 @@ impl<C: ConnKey> Broker<C> {
     ) -> Result<(), Violation> {
         self.stats.received += 1;
         let c = self.conns.get_mut(&conn).expect("caller checked");
-        let index = c.session.expect("connected");
+        let index = c.index();
         let topic: Arc<str> = match p.properties.topic_alias {
             Some(alias) => {
                 let i = usize::from(alias)
@@ -816,7 +816,6 @@ impl<C: ConnKey> Broker<C> {
                 break;
             }
         }
-        s.tidy();
     }
 
     /// Sends again, in order, what a resumed session had in flight (PUBLISH with DUP, or
@@ -843,7 +842,7 @@ impl<C: ConnKey> Broker<C> {
         now: Instant,
         out: &mut impl Transmit<C>,
     ) {
-        let index = self.conns[&conn].session.expect("connected");
+        let index = self.conns[&conn].index();
         let s = &mut self.sessions[index];
         if let Some(i) = s.inflight_position(ack.packet_id) {
             let o = &s.flows().inflight[i];
@@ -858,7 +857,7 @@ impl<C: ConnKey> Broker<C> {
 
     fn on_pubrec(&mut self, conn: C, ack: Ack<'_>, now: Instant, out: &mut impl Transmit<C>) {
         let c = &self.conns[&conn];
-        let (protocol, index) = (c.protocol, c.session.expect("connected"));
+        let (protocol, index) = (c.protocol, c.index());
         let s = &mut self.sessions[index];
         let found = s
             .inflight_position(ack.packet_id)
@@ -889,7 +888,7 @@ impl<C: ConnKey> Broker<C> {
 
     fn on_pubrel(&mut self, conn: C, ack: Ack<'_>, out: &mut impl Transmit<C>) {
         let c = &self.conns[&conn];
-        let s = &mut self.sessions[c.session.expect("connected")];
+        let s = &mut self.sessions[c.index()];
         let reason = if s.release(ack.packet_id) {
             if let (Some(j), true) = (&mut self.journal, s.journaled) {
                 j.record(Record::ReleaseDone { client: &s.client_id, packet_id: ack.packet_id });
@@ -909,7 +908,7 @@ impl<C: ConnKey> Broker<C> {
         out: &mut impl Transmit<C>,
     ) -> Result<(), Violation> {
         let c = &self.conns[&conn];
-        let (protocol, index) = (c.protocol, c.session.expect("connected"));
+        let (protocol, index) = (c.protocol, c.index());
         let id = sub.properties.subscription_ids.first();
         let mut codes = Vec::new();
         let mut retained = Vec::new();
@@ -974,7 +973,7 @@ impl<C: ConnKey> Broker<C> {
 
     fn on_unsubscribe(&mut self, conn: C, unsub: &Unsubscribe<'_>, out: &mut impl Transmit<C>) {
         let c = &self.conns[&conn];
-        let (protocol, index) = (c.protocol, c.session.expect("connected"));
+        let (protocol, index) = (c.protocol, c.index());
         let mut codes = Vec::new();
         for filter in unsub.filters.iter() {
             let s = &mut self.sessions[index];
@@ -1001,7 +1000,7 @@ impl<C: ConnKey> Broker<C> {
         d: &Disconnect<'_>,
         out: &mut impl Transmit<C>,
     ) -> Result<(), Violation> {
-        let index = self.conns[&conn].session.expect("connected");
+        let index = self.conns[&conn].index();
         let s = &mut self.sessions[index];
         if let Some(expiry) = d.properties.session_expiry_interval {
             if s.expiry == 0 && expiry != 0 {
@@ -1022,7 +1021,7 @@ impl<C: ConnKey> Broker<C> {
     /// A connection is gone (closed by either side, or failed).
     pub fn handle_closed(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
         let Some(c) = self.conns.remove(&conn) else { return };
-        if let Some(index) = c.session {
+        if let Some(index) = c.session.map(|i| i as usize) {
             self.connection_lost(index, now, out);
         }
     }
@@ -1032,6 +1031,7 @@ impl<C: ConnKey> Broker<C> {
     fn connection_lost(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
         s.conn = None;
+        s.tidy();
         let uid = s.uid;
         if let Some(will) = &s.will {
             let delay = will.delay.min(s.expiry);
@@ -1088,7 +1088,7 @@ impl<C: ConnKey> Broker<C> {
 
     /// A connection's send queue drained after it was full: queued deliveries go out.
     pub fn handle_writable(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
-        if let Some(index) = self.conns.get(&conn).and_then(|c| c.session) {
+        if let Some(index) = self.conns.get(&conn).and_then(|c| c.session).map(|i| i as usize) {
             self.flush_queue(index, now, out);
         }
     }

@@ -49,8 +49,10 @@ pub struct PendingWill {
     pub at: Option<Instant>,
 }
 
-/// A session's QoS 1/2 flows and its queue. Made on first use and freed once all are empty
-/// again ([`Session::tidy`]), so a quiet session holds none.
+/// A session's QoS 1/2 flows and its queue. Made on first use and kept while the session is
+/// connected (so a busy session does not allocate per message), then freed when the
+/// connection ends with all of them empty ([`Session::tidy`]): a session that never
+/// exchanged QoS 1/2 messages, or an offline one with nothing pending, holds none.
 #[derive(Debug, Default)]
 pub struct Flows {
     /// Outgoing QoS 1/2 messages in flight, oldest first.
@@ -138,12 +140,10 @@ impl<C> Session<C> {
 
     /// Ends the QoS 2 flow of an incoming `packet_id` (PUBREL); false if none awaited it.
     pub fn release(&mut self, packet_id: PacketId) -> bool {
-        let released = self.flows.as_mut().is_some_and(|f| f.awaiting_release.remove(&packet_id));
-        self.tidy();
-        released
+        self.flows.as_mut().is_some_and(|f| f.awaiting_release.remove(&packet_id))
     }
 
-    /// The will, if it is delayed and due by then.
+    /// When its delayed will is due, once the connection is gone.
     pub fn will_due(&self) -> Option<Instant> {
         self.will.as_ref().and_then(|w| w.at)
     }

@@ -11,15 +11,26 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// How long a tick is.
-const TICK: Duration = Duration::from_millis(100);
-
 /// Ticks per second.
 pub const TICKS_PER_SECOND: u32 = 10;
 
+/// How long a tick is.
+const TICK: Duration = Duration::from_millis(1000 / TICKS_PER_SECOND as u64);
+
 /// `d` in ticks, rounded up.
 pub fn ticks(d: Duration) -> u32 {
-    u32::try_from(d.as_millis().div_ceil(TICK.as_millis())).unwrap_or(u32::MAX)
+    let whole = floor_ticks(d);
+    if TICK * whole < d {
+        whole.saturating_add(1)
+    } else {
+        whole
+    }
+}
+
+/// `d` in ticks, rounded down, in 64-bit arithmetic (this runs for every input).
+fn floor_ticks(d: Duration) -> u32 {
+    let ticks = d.as_secs() * u64::from(TICKS_PER_SECOND) + u64::from(d.subsec_nanos() / TICK.subsec_nanos());
+    u32::try_from(ticks).unwrap_or(u32::MAX)
 }
 
 /// Something due at a tick.
@@ -50,18 +61,12 @@ impl<C> Timers<C> {
 
     /// The tick `now` falls in.
     pub fn tick(&self, now: Instant) -> u32 {
-        let ticks = now.saturating_duration_since(self.epoch).as_millis() / TICK.as_millis();
-        u32::try_from(ticks).unwrap_or(u32::MAX)
+        floor_ticks(now.saturating_duration_since(self.epoch))
     }
 
     /// The first tick not before `at`.
     pub fn tick_after(&self, at: Instant) -> u32 {
-        let tick = self.tick(at);
-        if self.instant(tick) < at {
-            tick.saturating_add(1)
-        } else {
-            tick
-        }
+        ticks(at.saturating_duration_since(self.epoch))
     }
 
     /// When `tick` starts.

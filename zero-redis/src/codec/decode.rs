@@ -144,15 +144,16 @@ impl<'a> Reader<'a, '_> {
         }
     }
 
-    /// The elements of an aggregate of `len` (or a streamed one, up to `.`), each read by `item`.
+    /// The elements of an aggregate of `count` (`None`: a streamed one, up to `.`), each read
+    /// by `item`.
     fn elements<T>(
         &mut self,
-        len: Length,
+        count: Option<usize>,
         depth: usize,
         mut item: impl FnMut(&mut Self, usize) -> Result<T, Stop>,
     ) -> Result<Vec<T>, Stop> {
-        match len {
-            Length::Count(n) => {
+        match count {
+            Some(n) => {
                 // Every element takes at least three bytes: never reserve for more than the
                 // input could hold.
                 let mut items = Vec::with_capacity(n.min((self.input.len() - self.pos) / 3));
@@ -161,7 +162,7 @@ impl<'a> Reader<'a, '_> {
                 }
                 Ok(items)
             }
-            Length::Streamed => {
+            None => {
                 let mut items = Vec::new();
                 loop {
                     let rest = &self.input[self.pos..];
@@ -184,7 +185,6 @@ impl<'a> Reader<'a, '_> {
                     items.push(item(self, depth + 1)?);
                 }
             }
-            Length::Null => unreachable!("callers handle null aggregates"),
         }
     }
 
@@ -250,14 +250,13 @@ impl<'a> Reader<'a, '_> {
                 }
             }
             b'*' | b'~' | b'>' => {
-                let len = self.aggregate_length()?;
-                if matches!(len, Length::Null) {
-                    if kind != b'*' {
-                        return Err(self.malformed(at, "only arrays have a null form"));
-                    }
-                    return Ok(Frame::Null);
-                }
-                let items = self.elements(len, depth, Self::frame)?;
+                let count = match self.aggregate_length()? {
+                    Length::Count(n) => Some(n),
+                    Length::Streamed => None,
+                    Length::Null if kind == b'*' => return Ok(Frame::Null),
+                    Length::Null => return Err(self.malformed(at, "only arrays have a null form")),
+                };
+                let items = self.elements(count, depth, Self::frame)?;
                 match kind {
                     b'*' => Frame::Array(items),
                     b'~' => Frame::Set(items),
@@ -265,11 +264,12 @@ impl<'a> Reader<'a, '_> {
                 }
             }
             b'%' | b'|' => {
-                let len = self.aggregate_length()?;
-                if matches!(len, Length::Null) {
-                    return Err(self.malformed(at, "maps have no null form"));
-                }
-                let pairs = self.elements(len, depth, Self::pair)?;
+                let count = match self.aggregate_length()? {
+                    Length::Count(n) => Some(n),
+                    Length::Streamed => None,
+                    Length::Null => return Err(self.malformed(at, "maps have no null form")),
+                };
+                let pairs = self.elements(count, depth, Self::pair)?;
                 if kind == b'%' {
                     Frame::Map(pairs)
                 } else {

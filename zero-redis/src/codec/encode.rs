@@ -1,6 +1,8 @@
 //! Writing frames. A command is an array of bulk strings, written straight into the send
 //! buffer: its arguments are copied once, into the bytes that go on the wire.
 
+use std::io::Write;
+
 use super::Frame;
 
 /// Appends the command `args` (name first) to `out`, as RESP's array of bulk strings.
@@ -64,14 +66,15 @@ impl Frame<'_> {
             Frame::Null => out.extend_from_slice(b"_\r\n"),
             Frame::Boolean(b) => out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
             Frame::Double(d) => {
-                let text = match *d {
-                    d if d.is_nan() => "nan".to_owned(),
-                    f64::INFINITY => "inf".to_owned(),
-                    f64::NEG_INFINITY => "-inf".to_owned(),
+                out.push(b',');
+                match *d {
+                    d if d.is_nan() => out.extend_from_slice(b"nan"),
+                    f64::INFINITY => out.extend_from_slice(b"inf"),
+                    f64::NEG_INFINITY => out.extend_from_slice(b"-inf"),
                     // `{:?}` writes the shortest form that reads back as the same double.
-                    d => format!("{d:?}"),
-                };
-                line(out, b',', text.as_bytes());
+                    d => write!(out, "{d:?}").expect("writing to a Vec cannot fail"),
+                }
+                out.extend_from_slice(b"\r\n");
             }
             Frame::BigNumber(digits) => line(out, b'(', digits),
             Frame::BulkError(b) => blob(out, b'!', b),
