@@ -14,13 +14,13 @@ pub fn encode_command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
 }
 
 /// `kind`, a decimal count and CRLF.
-fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
+pub(crate) fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
     out.push(kind);
     decimal(out, n as u64);
     out.extend_from_slice(b"\r\n");
 }
 
-fn blob(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+pub(crate) fn blob(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     header(out, kind, payload.len());
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
@@ -33,7 +33,7 @@ fn line(out: &mut Vec<u8>, kind: u8, text: &[u8]) {
 }
 
 /// `n` in decimal, without going through `fmt`.
-fn decimal(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

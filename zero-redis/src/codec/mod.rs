@@ -6,7 +6,7 @@
 //! ending in CRLF, and for blobs and aggregates a length and then the payload or the elements.
 
 mod decode;
-mod encode;
+pub(crate) mod encode;
 
 use std::borrow::Cow;
 
