@@ -3,15 +3,17 @@
 # Installs what it needs on a fresh Debian machine first. Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target}"
+# One build directory per checkout: test binaries bake in their checkout's path, so two clones
+# sharing one directory could run each other's stale binaries.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target/$(pwd | cksum | cut -d' ' -f1)}"
 export CARGO_TERM_COLOR=never
 
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
 # against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
-# clients for MQTT).
+# clients for MQTT, redis-server for the Redis client).
 need=()
 for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks" \
-	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub"; do
+	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub" "redis-server:redis-server" "redis-tools:redis-benchmark"; do
 	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
 done
 # paho-mqtt is the independent Python client of the MQTT tests (Debian's module, for /usr/bin/python3).

@@ -21,7 +21,8 @@ pub struct Cmd {
 
 /// Starts the command `name` (e.g. `cmd("SET").arg("k").arg("v")`).
 pub fn cmd(name: &str) -> Cmd {
-    let mut c = Cmd { args: Vec::with_capacity(32 + name.len()), count: 0, retry: is_read_only(name.as_bytes()) };
+    let mut c =
+        Cmd { args: Vec::with_capacity(32 + name.len()), count: 0, retry: is_read_only(name.as_bytes()) };
     c.push(name.as_bytes());
     c
 }
@@ -182,7 +183,7 @@ impl Pipeline {
     }
 
     /// Adds a command.
-    pub fn add(mut self, cmd: Cmd) -> Pipeline {
+    pub fn with(mut self, cmd: Cmd) -> Pipeline {
         self.cmds.push(cmd);
         self
     }
@@ -196,7 +197,8 @@ impl Pipeline {
     /// The commands as they go on the wire (with `MULTI` and `EXEC` when atomic).
     pub fn commands(&self) -> impl Iterator<Item = Cmd> + '_ {
         let wrap = |name| self.atomic.then(|| cmd(name).retry(false));
-        let body = self.cmds.iter().map(move |c| if self.atomic { c.clone().retry(false) } else { c.clone() });
+        let body =
+            self.cmds.iter().map(move |c| if self.atomic { c.clone().retry(false) } else { c.clone() });
         wrap("MULTI").into_iter().chain(body).chain(wrap("EXEC"))
     }
 
@@ -219,14 +221,75 @@ impl Pipeline {
 /// Commands that only read, and so may be sent again after a connection failure without
 /// changing anything twice. Upper case, sorted.
 pub const READ_ONLY: &[&str] = &[
-    "BITCOUNT", "BITPOS", "DBSIZE", "ECHO", "EXISTS", "EXPIRETIME", "GEODIST", "GEOHASH", "GEOPOS",
-    "GEOSEARCH", "GET", "GETBIT", "GETRANGE", "HEXISTS", "HGET", "HGETALL", "HKEYS", "HLEN", "HMGET",
-    "HRANDFIELD", "HSCAN", "HSTRLEN", "HVALS", "INFO", "KEYS", "LINDEX", "LLEN", "LPOS", "LRANGE",
-    "MGET", "PEXPIRETIME", "PING", "PTTL", "PUBSUB", "RANDOMKEY", "SCAN", "SCARD", "SDIFF", "SINTER",
-    "SINTERCARD", "SISMEMBER", "SMEMBERS", "SMISMEMBER", "SRANDMEMBER", "SSCAN", "STRLEN", "SUNION",
-    "TIME", "TTL", "TYPE", "XLEN", "XRANGE", "XREAD", "XREVRANGE", "ZCARD", "ZCOUNT", "ZLEXCOUNT",
-    "ZMSCORE", "ZRANDMEMBER", "ZRANGE", "ZRANGEBYLEX", "ZRANGEBYSCORE", "ZRANK", "ZREVRANGE",
-    "ZREVRANGEBYLEX", "ZREVRANGEBYSCORE", "ZREVRANK", "ZSCAN", "ZSCORE",
+    "BITCOUNT",
+    "BITPOS",
+    "DBSIZE",
+    "ECHO",
+    "EXISTS",
+    "EXPIRETIME",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GEOSEARCH",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HRANDFIELD",
+    "HSCAN",
+    "HSTRLEN",
+    "HVALS",
+    "INFO",
+    "KEYS",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "PEXPIRETIME",
+    "PING",
+    "PTTL",
+    "PUBSUB",
+    "RANDOMKEY",
+    "SCAN",
+    "SCARD",
+    "SDIFF",
+    "SINTER",
+    "SINTERCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SRANDMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "SUNION",
+    "TIME",
+    "TTL",
+    "TYPE",
+    "XLEN",
+    "XRANGE",
+    "XREAD",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
 ];
 
 /// Whether `name` (any case) is in [`READ_ONLY`].
@@ -260,7 +323,7 @@ mod tests {
 
     #[test]
     fn transactions_wrap_and_never_retry() {
-        let p = Pipeline::new().add(cmd("GET").arg("a")).add(cmd("INCR").arg("b")).atomic();
+        let p = Pipeline::new().with(cmd("GET").arg("a")).with(cmd("INCR").arg("b")).atomic();
         let names: Vec<_> = p.commands().map(|c| (c.args[4..9].to_vec(), c.retries())).collect();
         assert_eq!(names.len(), 4);
         assert!(names.iter().all(|(_, r)| !r));

@@ -24,6 +24,14 @@ pub trait FromValue: Sized {
     fn from_blob(_blob: &[u8]) -> Option<Vec<Self>> {
         None
     }
+
+    /// An aggregate's elements as a list of `Self`: one each, except that pairs also read
+    /// RESP2's flat form (`ZRANGE ... WITHSCORES` is `[m, s, ...]` there, `[[m, s], ...]` in
+    /// RESP3).
+    #[doc(hidden)]
+    fn from_elements(items: Vec<Frame<'_>>) -> Result<Vec<Self>, Error> {
+        items.into_iter().map(Self::from_value).collect()
+    }
 }
 
 /// The frame with error replies turned into errors and attributes set aside.
@@ -65,9 +73,16 @@ fn text<'f>(frame: &'f Frame<'_>) -> Option<&'f [u8]> {
     }
 }
 
+/// The reply as it came, attributes included; only an error reply becomes an error.
 impl FromValue for Value {
     fn from_value(frame: Frame<'_>) -> Result<Value, Error> {
-        checked(frame).map(Frame::into_owned)
+        match frame {
+            Frame::Attribute { attributes, value } => {
+                let value = Box::new(Value::from_value(*value)?);
+                Ok(Frame::Attribute { attributes, value }.into_owned())
+            }
+            other => checked(other).map(Frame::into_owned),
+        }
     }
 }
 
@@ -176,7 +191,7 @@ impl<T: FromValue> FromValue for Vec<T> {
         if let Some(blob) = text(&frame) {
             return T::from_blob(blob).ok_or_else(|| mismatch("Vec", &frame));
         }
-        elements(frame, "Vec")?.into_iter().map(T::from_value).collect()
+        T::from_elements(elements(frame, "Vec")?)
     }
 }
 
@@ -201,13 +216,46 @@ fn pairs<'a>(frame: Frame<'a>, expected: &'static str) -> Result<Vec<(Frame<'a>,
 
 impl<K: FromValue + Eq + Hash, V: FromValue> FromValue for HashMap<K, V> {
     fn from_value(frame: Frame<'_>) -> Result<HashMap<K, V>, Error> {
-        pairs(frame, "HashMap")?.into_iter().map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?))).collect()
+        pairs(frame, "HashMap")?
+            .into_iter()
+            .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
+            .collect()
     }
 }
 
 impl<K: FromValue + Ord, V: FromValue> FromValue for BTreeMap<K, V> {
     fn from_value(frame: Frame<'_>) -> Result<BTreeMap<K, V>, Error> {
-        pairs(frame, "BTreeMap")?.into_iter().map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?))).collect()
+        pairs(frame, "BTreeMap")?
+            .into_iter()
+            .map(|(k, v)| Ok((K::from_value(k)?, V::from_value(v)?)))
+            .collect()
+    }
+}
+
+impl<A: FromValue, B: FromValue> FromValue for (A, B) {
+    fn from_value(frame: Frame<'_>) -> Result<Self, Error> {
+        let frame = checked(frame)?;
+        match frame {
+            Frame::Array(v) | Frame::Set(v) | Frame::Push(v) if v.len() == 2 => {
+                let mut it = v.into_iter();
+                Ok((
+                    A::from_value(it.next().expect("length checked"))?,
+                    B::from_value(it.next().expect("length checked"))?,
+                ))
+            }
+            other => Err(mismatch("a tuple of 2", &other)),
+        }
+    }
+
+    fn from_elements(items: Vec<Frame<'_>>) -> Result<Vec<Self>, Error> {
+        let nested = items.iter().all(|f| matches!(f, Frame::Array(_)));
+        if nested {
+            return items.into_iter().map(Self::from_value).collect();
+        }
+        pairs(Frame::Array(items), "pairs")?
+            .into_iter()
+            .map(|(a, b)| Ok((A::from_value(a)?, B::from_value(b)?)))
+            .collect()
     }
 }
 
@@ -227,7 +275,6 @@ macro_rules! tuples {
     )*};
 }
 tuples! {
-    (A, B) = 2;
     (A, B, C) = 3;
     (A, B, C, D) = 4;
 }

@@ -419,7 +419,8 @@ impl Client {
         self.core.now = now;
         match self.core.link {
             Link::Opening { deadline } | Link::Setup { deadline } if now >= deadline => {
-                let error = Error::Connect(format!("not ready within {:?}", self.core.config.connect_timeout));
+                let error =
+                    Error::Connect(format!("not ready within {:?}", self.core.config.connect_timeout));
                 self.core.lose(error);
             }
             _ => {}
@@ -523,7 +524,13 @@ impl Core {
         id
     }
 
-    fn subscription<C: AsRef<[u8]>>(&mut self, kind: SubKind, channels: &[C], on: bool, now: Instant) -> RequestId {
+    fn subscription<C: AsRef<[u8]>>(
+        &mut self,
+        kind: SubKind,
+        channels: &[C],
+        on: bool,
+        now: Instant,
+    ) -> RequestId {
         let set = &mut self.subscriptions[kind.index()];
         for c in channels {
             if on {
@@ -553,7 +560,10 @@ impl Core {
             Protocol::Resp3 => {
                 let mut hello = crate::cmd::cmd("HELLO").arg("3");
                 if let Some(password) = &self.config.password {
-                    hello = hello.arg("AUTH").arg(self.config.username.as_deref().unwrap_or("default")).arg(password);
+                    hello = hello
+                        .arg("AUTH")
+                        .arg(self.config.username.as_deref().unwrap_or("default"))
+                        .arg(password);
                 }
                 if let Some(name) = &self.config.client_name {
                     hello = hello.arg("SETNAME").arg(name);
@@ -614,7 +624,14 @@ impl Core {
             let start = bytes.len();
             cmd.write(&mut bytes);
             let len = bytes.len() - start;
-            entries.push(Pending { id: RequestId(0), len, expect, deadline: None, attempts: 0, abandoned: false });
+            entries.push(Pending {
+                id: RequestId(0),
+                len,
+                expect,
+                deadline: None,
+                attempts: 0,
+                abandoned: false,
+            });
         }
         self.setup_end = self.head + bytes.len();
         self.out.splice(self.head..self.head, bytes);
@@ -640,7 +657,9 @@ impl Core {
         // The first attempt after a working connection is immediate; then the delay doubles.
         let delay = match self.failures {
             0 => Duration::ZERO,
-            n => self.config.reconnect_min.saturating_mul(1 << (n - 1).min(16)).min(self.config.reconnect_max),
+            n => {
+                self.config.reconnect_min.saturating_mul(1 << (n - 1).min(16)).min(self.config.reconnect_max)
+            }
         };
         self.failures += 1;
         self.link = Link::Down { retry_at: self.now + delay };
@@ -698,7 +717,7 @@ impl Core {
     fn expire(&mut self, now: Instant) {
         let mut expired = Vec::new();
         self.rebuild(|p, sent| {
-            if p.abandoned || !p.deadline.is_some_and(|d| now >= d) {
+            if p.abandoned || p.deadline.is_none_or(|d| now < d) {
                 return true;
             }
             expired.push((p.id, sent));
@@ -744,7 +763,9 @@ impl Core {
         }
         let front = self.pending.front_mut();
         match front {
-            Some(Pending { expect: Expect::Confirm { verb: want, left, .. }, .. }) if want.as_bytes() == verb => {
+            Some(Pending { expect: Expect::Confirm { verb: want, left, .. }, .. })
+                if want.as_bytes() == verb =>
+            {
                 *left -= 1;
                 if *left == 0 {
                     return self.reply(Frame::Push(push));
@@ -758,7 +779,9 @@ impl Core {
     /// A reply (or the last confirmation): for the command at the front.
     fn reply<'a>(&mut self, frame: Frame<'a>) -> Option<Event<'a>> {
         let Some(p) = self.pending.pop_front() else {
-            self.lose(Error::Connect("the server sent a reply to no command; the connection was closed".into()));
+            self.lose(Error::Connect(
+                "the server sent a reply to no command; the connection was closed".into(),
+            ));
             return None;
         };
         self.head += p.len;
@@ -850,4 +873,3 @@ fn message(kind: SubKind, push: Vec<Frame<'_>>) -> Option<Message<'_>> {
     let payload = parts.next()??;
     Some(Message { kind, channel, pattern, payload })
 }
-

@@ -182,7 +182,10 @@ fn a_lost_connection_resends_reads_and_fails_writes() {
     assert_eq!(h.transmit(), "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
     h.input(b"$-1\r\n+OK\r\n");
     let events = h.events();
-    assert_eq!(&events[1..], &[Event::Reply { id: get, frame: Frame::Null }, Event::Reply { id: later, frame: ok() }]);
+    assert_eq!(
+        &events[1..],
+        &[Event::Reply { id: get, frame: Frame::Null }, Event::Reply { id: later, frame: ok() }]
+    );
 }
 
 #[test]
@@ -238,7 +241,9 @@ fn connect_timeout() {
     let mut h = Harness::new(ClientConfig::default());
     assert!(h.client.wants_connect(h.now));
     h.advance(Duration::from_secs(5));
-    assert!(matches!(&h.events()[..], [Event::Disconnected { error: Error::Connect(e) }] if e.contains("within")));
+    assert!(
+        matches!(&h.events()[..], [Event::Disconnected { error: Error::Connect(e) }] if e.contains("within"))
+    );
     assert!(h.client.take_close(), "the connecting socket is closed");
 }
 
@@ -264,14 +269,19 @@ fn resp3_pubsub_shares_the_connection_and_is_restored() {
     h.input(b">3\r\n$10\r\npsubscribe\r\n$3\r\nn.*\r\n:3\r\n>4\r\n$8\r\npmessage\r\n$3\r\nn.*\r\n$3\r\nn.1\r\n$1\r\nx\r\n");
     let events = h.events();
     assert!(matches!(&events[0], Event::Reply { id, .. } if *id == psub));
-    assert!(matches!(&events[1], Event::Message(m) if m.pattern.as_deref() == Some(&b"n.*"[..]) && &*m.channel == b"n.1"));
+    assert!(
+        matches!(&events[1], Event::Message(m) if m.pattern.as_deref() == Some(&b"n.*"[..]) && &*m.channel == b"n.1")
+    );
 
     // A new connection subscribes again before anything else goes out.
     h.client.handle_closed(h.now, "gone");
     h.events();
     h.client.send_args(&["PING"], h.now);
     h.connect(HELLO_MAP);
-    assert_eq!(h.transmit(), "*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$10\r\nPSUBSCRIBE\r\n$3\r\nn.*\r\n");
+    assert_eq!(
+        h.transmit(),
+        "*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n*2\r\n$10\r\nPSUBSCRIBE\r\n$3\r\nn.*\r\n"
+    );
     h.input(b">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n");
     h.input(b">3\r\n$10\r\npsubscribe\r\n$3\r\nn.*\r\n:3\r\n");
     assert_eq!(h.events(), vec![Event::Connected { protocol: Protocol::Resp3 }]);

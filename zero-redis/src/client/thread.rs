@@ -1,0 +1,196 @@
+//! The shard driver on a thread of its own, for the blocking and Tokio clients. Callers post
+//! [`Command`]s through the shard's handle; each call names a callback that gets its replies.
+//! Calls posted between two ticks are issued in the same tick and leave in one write. It
+//! holds no protocol logic; the machine does.
+
+use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use zero_core::{Config, Event as IoEvent, Handler, Io, IoHandle, Ops};
+
+use super::driver::{ClientDriver, Target};
+use super::machine::{Client, ClientConfig, Event, Message, Protocol, SubKind};
+use crate::cmd::Cmd;
+use crate::error::Error;
+use crate::value::{FromValue, Value};
+
+/// Where a call's replies go, one per command, in order.
+pub(crate) type Done = Box<dyn FnOnce(Vec<Result<Value, Error>>) + Send>;
+
+/// Where subscription messages go.
+pub(crate) type Sink = Box<dyn FnMut(Message<'static>) + Send>;
+
+/// Told once: the first connection is ready (with its protocol), or it failed.
+pub(crate) type Ready = Box<dyn FnOnce(Result<Protocol, Error>) + Send>;
+
+/// What a caller asks of the shard thread.
+pub(crate) enum Command {
+    /// Commands to send together.
+    Query(Vec<Cmd>, Done),
+    /// (Un)subscribe.
+    Subscribe { kind: SubKind, channels: Vec<Vec<u8>>, on: bool, done: Done },
+    /// Close the client; the callback runs once it is closed.
+    Close(Box<dyn FnOnce() + Send>),
+}
+
+/// The replies to one call, as they arrive.
+struct Call {
+    results: Vec<Option<Result<Value, Error>>>,
+    left: usize,
+    done: Done,
+}
+
+struct Runner {
+    driver: ClientDriver,
+    /// Outstanding calls by their first request id (a call's ids are consecutive).
+    calls: BTreeMap<u64, Call>,
+    sink: Sink,
+    ready: Option<Ready>,
+    closing: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Runner {
+    fn command(&mut self, ops: &mut Ops, command: Command) {
+        let now = ops.now();
+        let client = self.driver.client();
+        let (first, count, done) = match command {
+            Command::Query(cmds, done) => {
+                let ids: Vec<_> = cmds.iter().map(|c| client.send(c, now)).collect();
+                (ids.first().map(|id| id.0), ids.len(), done)
+            }
+            Command::Subscribe { kind, channels, on, done } => {
+                let id = match on {
+                    true => client.subscribe(kind, &channels, now),
+                    false => client.unsubscribe(kind, &channels, now),
+                };
+                (Some(id.0), 1, done)
+            }
+            Command::Close(then) => {
+                client.close();
+                self.closing = Some(then);
+                return;
+            }
+        };
+        match first {
+            Some(first) => {
+                let call = Call { results: (0..count).map(|_| None).collect(), left: count, done };
+                self.calls.insert(first, call);
+            }
+            None => done(Vec::new()),
+        }
+    }
+
+    /// Hands the machine's events to whoever waits for them.
+    fn events(&mut self, ops: &mut Ops) {
+        while let Some(event) = self.driver.client().poll_event() {
+            let (id, result) = match event {
+                Event::Reply { id, frame } => (id, Ok(frame.into_owned())),
+                Event::Failed { id, error } => (id, Err(error)),
+                Event::Message(m) => {
+                    (self.sink)(m.into_owned());
+                    continue;
+                }
+                Event::Connected { protocol } => {
+                    if let Some(ready) = self.ready.take() {
+                        ready(Ok(protocol));
+                    }
+                    continue;
+                }
+                Event::Disconnected { error } => {
+                    tracing::debug!(%error, "Redis connection lost");
+                    if let Some(ready) = self.ready.take() {
+                        ready(Err(error));
+                        self.driver.client().close();
+                        ops.stop();
+                    }
+                    continue;
+                }
+                Event::Push(_) => continue,
+            };
+            let Some((&first, call)) = self.calls.range_mut(..=id.0).next_back() else { continue };
+            let Some(slot) = call.results.get_mut((id.0 - first) as usize) else { continue };
+            *slot = Some(result);
+            call.left -= 1;
+            if call.left == 0 {
+                let call = self.calls.remove(&first).expect("found above");
+                (call.done)(call.results.into_iter().map(|r| r.expect("every reply arrived")).collect());
+            }
+        }
+    }
+}
+
+impl Handler for Runner {
+    fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+        match event {
+            IoEvent::Message(m) => {
+                if let Ok(command) = m.downcast::<Command>() {
+                    self.command(ops, *command);
+                }
+            }
+            other => {
+                self.driver.on_event(ops, &other);
+            }
+        }
+        self.events(ops);
+    }
+
+    fn on_batch_end(&mut self, ops: &mut Ops) {
+        self.driver.pump(ops);
+        self.events(ops);
+        if self.closing.is_some() && self.driver.conn().is_none() {
+            (self.closing.take().expect("checked"))();
+            ops.stop();
+        }
+    }
+}
+
+/// Starts the shard thread; `ready` hears about the first connection.
+pub(crate) fn spawn(
+    target: Target,
+    config: ClientConfig,
+    sink: Sink,
+    ready: Ready,
+) -> Result<(IoHandle, JoinHandle<()>), Error> {
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("zero-redis".into())
+        .spawn(move || {
+            let mut io = match Io::new(Config::default()) {
+                Ok(io) => io,
+                Err(e) => {
+                    return drop(handle_tx.send(Err(Error::Connect(format!("starting the shard: {e}")))))
+                }
+            };
+            let _ = handle_tx.send(Ok(io.handle()));
+            let client = Client::new(config, Instant::now());
+            let mut runner = Runner {
+                driver: ClientDriver::new(client, target, 0),
+                calls: BTreeMap::new(),
+                sink,
+                ready: Some(ready),
+                closing: None,
+            };
+            runner.driver.pump(&mut io);
+            if let Err(e) = io.run(&mut runner) {
+                tracing::error!(%e, "Redis client shard failed");
+            }
+        })
+        .map_err(|e| Error::Connect(format!("spawning the client thread: {e}")))?;
+    let handle = handle_rx.recv().map_err(|_| Error::Closed)??;
+    Ok((handle, thread))
+}
+
+/// A call's replies as the caller's type: one command's reply, or a pipeline's replies as an
+/// array (a transaction's: `EXEC`'s reply). A failed command fails the call.
+pub(crate) fn convert<T: FromValue>(
+    results: Vec<Result<Value, Error>>,
+    atomic: bool,
+    single: bool,
+) -> Result<T, Error> {
+    let mut values = results.into_iter().collect::<Result<Vec<_>, Error>>()?;
+    if single || atomic {
+        return T::from_value(values.pop().ok_or(Error::Closed)?);
+    }
+    T::from_value(Value::Array(values))
+}
