@@ -2,6 +2,7 @@
 
 mod bench_echo;
 mod bench_mqtt;
+mod bench_redis;
 mod mqtt;
 
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ enum BenchCommand {
     Echo(bench_echo::EchoLoad),
     /// Drive any MQTT 3.1.1 broker: deliveries/s, loss, latency, broker CPU and memory.
     Mqtt(bench_mqtt::MqttLoad),
+    /// Drive any Redis server with zero-redis: operations/s and per client CPU-second.
+    Redis(bench_redis::RedisLoad),
 }
 
 #[derive(Args)]
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
         Command::Mqtt { command } => mqtt::run(command),
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
+        Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),
         Command::Conformance { command: ConformanceCommand::Mqtt { target, only } } => {
             let outcomes = zero_conformance::mqtt::run(target, only.as_deref());
             match zero_conformance::print_table(&format!("MQTT conformance of {target}"), &outcomes) {
