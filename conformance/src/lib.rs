@@ -7,13 +7,15 @@
 //!
 //! - [`mqtt`]: MQTT 3.1.1 and 5.0 brokers, through a raw client that sends exactly the bytes
 //!   a check needs (malformed ones included).
+//! - [`redis`]: zero-redis's client against redis-server.
 //!
 //! Dependencies: `zero-mqtt` for its codec only (the checks encode and decode packets with
-//! it; the broker under test is a black box).
+//! it; the broker under test is a black box); `zero-redis`, the client under test.
 
 #![deny(missing_docs)]
 
 pub mod mqtt;
+pub mod redis;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -55,6 +55,16 @@ enum ConformanceCommand {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Check zero-redis's client against redis-server: started on a spare port, or the server
+    /// at --target (which must allow DEBUG; the restart check is skipped there).
+    Redis {
+        /// A server to use instead of starting one.
+        #[arg(long)]
+        target: Option<SocketAddr>,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,6 +157,22 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),
+        Command::Conformance { command: ConformanceCommand::Redis { target, only } } => {
+            let outcomes = match target {
+                Some(addr) => Ok(zero_conformance::redis::run_against(addr, only.as_deref())),
+                None => zero_conformance::redis::run(only.as_deref()),
+            };
+            outcomes.and_then(|outcomes| {
+                let title = match target {
+                    Some(addr) => format!("zero-redis against {addr}"),
+                    None => "zero-redis against redis-server (started by the suite)".to_string(),
+                };
+                match zero_conformance::print_table(&title, &outcomes) {
+                    0 => Ok(()),
+                    n => Err(format!("{n} check(s) failed")),
+                }
+            })
+        }
         Command::Conformance { command: ConformanceCommand::Mqtt { target, only } } => {
             let outcomes = zero_conformance::mqtt::run(target, only.as_deref());
             match zero_conformance::print_table(&format!("MQTT conformance of {target}"), &outcomes) {

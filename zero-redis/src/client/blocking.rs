@@ -12,7 +12,7 @@ use zero_core::IoHandle;
 use super::commands::Commands;
 use super::driver::Target;
 use super::machine::{ClientConfig, Message, Protocol, SubKind};
-use super::thread::{self, Command};
+use super::thread::{self, Command, Delivery};
 use crate::cmd::{Cmd, Pipeline};
 use crate::error::Error;
 use crate::value::{FromValue, Value};
@@ -23,6 +23,7 @@ pub struct BlockingClient {
     handle: IoHandle,
     thread: Option<JoinHandle<()>>,
     messages: Mutex<Receiver<Message<'static>>>,
+    pushes: Mutex<Receiver<Value>>,
     protocol: Protocol,
 }
 
@@ -38,14 +39,19 @@ impl BlockingClient {
     pub fn connect(target: Target, config: ClientConfig) -> Result<BlockingClient, Error> {
         let wait = config.connect_timeout + Duration::from_secs(1);
         let (messages_tx, messages) = mpsc::channel();
+        let (pushes_tx, pushes) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let sink = Box::new(move |m| drop(messages_tx.send(m)));
+        let sink = Box::new(move |delivery| match delivery {
+            Delivery::Message(m) => drop(messages_tx.send(m)),
+            Delivery::Push(p) => drop(pushes_tx.send(p)),
+        });
         let ready = Box::new(move |r| drop(ready_tx.send(r)));
         let (handle, thread) = thread::spawn(target, config, sink, ready)?;
         let mut client = BlockingClient {
             handle,
             thread: Some(thread),
             messages: Mutex::new(messages),
+            pushes: Mutex::new(pushes),
             protocol: Protocol::Resp3,
         };
         client.protocol = match ready_rx.recv_timeout(wait) {
@@ -98,6 +104,12 @@ impl BlockingClient {
             Some(t) => messages.recv_timeout(t).ok(),
             None => messages.recv().ok(),
         }
+    }
+
+    /// The next push that is not a subscription message (e.g. a `CLIENT TRACKING`
+    /// invalidation), waiting up to `timeout`.
+    pub fn recv_push(&self, timeout: Duration) -> Option<Value> {
+        self.pushes.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(timeout).ok()
     }
 
     /// Closes the client: outstanding commands fail with [`Error::Closed`].

@@ -18,8 +18,16 @@ use crate::value::{FromValue, Value};
 /// Where a call's replies go, one per command, in order.
 pub(crate) type Done = Box<dyn FnOnce(Vec<Result<Value, Error>>) + Send>;
 
-/// Where subscription messages go.
-pub(crate) type Sink = Box<dyn FnMut(Message<'static>) + Send>;
+/// Where subscription messages and other pushes go.
+pub(crate) type Sink = Box<dyn FnMut(Delivery) + Send>;
+
+/// What arrives out of band.
+pub(crate) enum Delivery {
+    /// A message on a subscription.
+    Message(Message<'static>),
+    /// Another push (a `CLIENT TRACKING` invalidation, ...).
+    Push(Value),
+}
 
 /// Told once: the first connection is ready (with its protocol), or it failed.
 pub(crate) type Ready = Box<dyn FnOnce(Result<Protocol, Error>) + Send>;
@@ -88,7 +96,7 @@ impl Runner {
                 Event::Reply { id, frame } => (id, Ok(frame.into_owned())),
                 Event::Failed { id, error } => (id, Err(error)),
                 Event::Message(m) => {
-                    (self.sink)(m.into_owned());
+                    (self.sink)(Delivery::Message(m.into_owned()));
                     continue;
                 }
                 Event::Connected { protocol } => {
@@ -106,7 +114,10 @@ impl Runner {
                     }
                     continue;
                 }
-                Event::Push(_) => continue,
+                Event::Push(frame) => {
+                    (self.sink)(Delivery::Push(frame.into_owned()));
+                    continue;
+                }
             };
             let Some((&first, call)) = self.calls.range_mut(..=id.0).next_back() else { continue };
             let Some(slot) = call.results.get_mut((id.0 - first) as usize) else { continue };

@@ -13,7 +13,7 @@ use zero_core::IoHandle;
 use super::commands::AsyncCommands;
 use super::driver::Target;
 use super::machine::{ClientConfig, Message, Protocol, SubKind};
-use super::thread::{self, Command};
+use super::thread::{self, Command, Delivery};
 use crate::cmd::{Cmd, Pipeline};
 use crate::error::Error;
 use crate::value::{FromValue, Value};
@@ -45,7 +45,11 @@ impl AsyncClient {
         let wait = config.connect_timeout + Duration::from_secs(1);
         let (messages_tx, messages) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();
-        let sink = Box::new(move |m| drop(messages_tx.send(m)));
+        let sink = Box::new(move |delivery| {
+            if let Delivery::Message(m) = delivery {
+                let _ = messages_tx.send(m);
+            }
+        });
         let ready = Box::new(move |r| drop(ready_tx.send(r)));
         let (handle, thread) = thread::spawn(target, config, sink, ready)?;
         let mut inner = Inner {
