@@ -8,6 +8,9 @@
 #   redis-rs         redis 0.32, one MultiplexedConnection shared by all callers (Tokio, 1 thread)
 #   fred             fred 10, one client (auto-pipelining) shared by all callers (Tokio, 1 thread)
 #   redis-benchmark  -P 16 with -c the nearest to callers / 16 (-c 1 -P 1 for 1 caller)
+#   redis-benchmark-1conn  -c 1 -P callers: the same concurrency on one connection, as the
+#                    clients above have it (replies to one connection come back in one batch,
+#                    so client and server take turns; several connections overlap)
 # Workloads, 64-byte values:
 #   get-set-N  N callers on one connection, each with one command outstanding, alternating
 #              SET k<i> v and GET k<i>; N = 1, 50, 500
@@ -29,7 +32,7 @@ export LC_ALL=C
 
 DURATION="${DURATION:-5}"
 PORT="${PORT:-16480}"
-CLIENTS="${CLIENTS:-zero redis-rs fred redis-benchmark}"
+CLIENTS="${CLIENTS:-zero redis-rs fred redis-benchmark redis-benchmark-1conn}"
 SERVER_CPU=0
 CLIENT_CPU=1
 SIZE=64
@@ -90,10 +93,11 @@ run() {
 		out=$(taskset -c "$CLIENT_CPU" "$rust_bin" "$client" "$workload" "127.0.0.1:$PORT" "$callers" "$SIZE" \
 			"$SUBSCRIBERS" "$BACKLOG" 1 "$DURATION")
 		;;
-	redis-benchmark)
+	redis-benchmark | redis-benchmark-1conn)
 		[[ $workload == get-set ]] || { echo "- -"; return; }
 		local conns=$(((callers + 8) / 16)) pipeline=16 requests
 		((callers > 1)) || pipeline=1
+		[[ $client == redis-benchmark ]] || conns=1 pipeline=$callers
 		# About DURATION seconds of each of SET and GET at the rate zero reached.
 		requests=$(awk -v r="${zero_rate:-100000}" -v d="$DURATION" 'BEGIN { printf "%d", r * d / 2 }')
 		out=$(python3 - "$CLIENT_CPU" "$PORT" "$requests" "$conns" "$pipeline" "$SIZE" <<'PY'
@@ -150,6 +154,8 @@ for w in get-set-1 get-set-50 get-set-500 pubsub; do
 	line="$w: zero/best-rust per client CPU-s $cpu, ops/s $ops"
 	[[ -n ${rate[$w,redis-benchmark]:-} && ${rate[$w,redis-benchmark]} != - ]] &&
 		line+=", zero/redis-benchmark ops/s $(ratio "${rate[$w,zero]}" "${rate[$w,redis-benchmark]}")"
+	[[ -n ${rate[$w,redis-benchmark-1conn]:-} && ${rate[$w,redis-benchmark-1conn]} != - ]] &&
+		line+=", zero/redis-benchmark-1conn ops/s $(ratio "${rate[$w,zero]}" "${rate[$w,redis-benchmark-1conn]}")"
 	echo "$line"
 	if [[ $w == get-set-50 || $w == get-set-500 ]]; then
 		min=$(awk -v a="$cpu" -v m="$min" 'BEGIN { if (m == "" || a < m) print a; else print m }')
