@@ -21,7 +21,7 @@ const CHECKS: &[(&str, &str, Check)] = &[
     ("resp3-types", "every RESP3 type (DEBUG PROTOCOL) decodes", resp3_types),
     ("resp2", "RESP2 when configured; replies convert alike", resp2),
     ("acl-auth", "AUTH user+password; WRONGPASS, NOPERM surface", acl_auth),
-    ("pubsub-channels", "SUBSCRIBE on the command connection", pubsub_channels),
+    ("pubsub-channels", "SUBSCRIBE: RESP3 shared, RESP2 own connection", pubsub_channels),
     ("pubsub-patterns", "PSUBSCRIBE matches globs only", pubsub_patterns),
     ("pubsub-shard", "SSUBSCRIBE / SPUBLISH", pubsub_shard),
     ("invalidation", "CLIENT TRACKING invalidation pushes", invalidation),
@@ -178,17 +178,22 @@ fn recv(c: &BlockingClient) -> Result<zero_redis::client::Message<'static>, Stri
 }
 
 fn pubsub_channels(server: &mut Server) -> Result<(), String> {
-    let (sub, publisher) = (client(server)?, client(server)?);
-    sub.subscribe(SubKind::Channel, &["conf:news", "conf:sport"]).map_err(|e| e.to_string())?;
-    let echo: String = query(&sub, cmd("ECHO").arg("still here"))?;
-    ensure(echo == "still here", || "commands fail on a subscribed RESP3 connection".into())?;
-    let n: u64 = query(&publisher, cmd("PUBLISH").arg("conf:sport").arg("goal"))?;
-    ensure(n == 1, || format!("PUBLISH reached {n} subscribers"))?;
-    let m = recv(&sub)?;
-    ensure(&m.channel[..] == b"conf:sport" && &m.payload[..] == b"goal", || format!("got {m:?}"))?;
-    sub.unsubscribe(SubKind::Channel, &["conf:sport", "conf:news"]).map_err(|e| e.to_string())?;
-    let n: u64 = query(&publisher, cmd("PUBLISH").arg("conf:sport").arg("again"))?;
-    ensure(n == 0, || format!("still subscribed after UNSUBSCRIBE ({n})"))
+    // Over RESP2 the client subscribes on a connection of its own, so commands still work.
+    for protocol in [Protocol::Resp3, Protocol::Resp2] {
+        let (sub, publisher) =
+            (connect(server, ClientConfig { protocol, ..config(server) })?, client(server)?);
+        sub.subscribe(SubKind::Channel, &["conf:news", "conf:sport"]).map_err(|e| e.to_string())?;
+        let echo: String = query(&sub, cmd("ECHO").arg("still here"))?;
+        ensure(echo == "still here", || format!("commands fail after SUBSCRIBE over {protocol:?}"))?;
+        let n: u64 = query(&publisher, cmd("PUBLISH").arg("conf:sport").arg("goal"))?;
+        ensure(n == 1, || format!("PUBLISH reached {n} subscribers over {protocol:?}"))?;
+        let m = recv(&sub)?;
+        ensure(&m.channel[..] == b"conf:sport" && &m.payload[..] == b"goal", || format!("got {m:?}"))?;
+        sub.unsubscribe(SubKind::Channel, &["conf:sport", "conf:news"]).map_err(|e| e.to_string())?;
+        let n: u64 = query(&publisher, cmd("PUBLISH").arg("conf:sport").arg("again"))?;
+        ensure(n == 0, || format!("still subscribed after UNSUBSCRIBE over {protocol:?} ({n})"))?;
+    }
+    Ok(())
 }
 
 fn pubsub_patterns(server: &mut Server) -> Result<(), String> {

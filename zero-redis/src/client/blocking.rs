@@ -80,8 +80,9 @@ impl BlockingClient {
         thread::convert(results, pipeline.is_atomic(), false)
     }
 
-    /// Subscribes to `channels`; their messages come through [`Self::recv`]. Over RESP2 the
-    /// connection then only takes subscription commands (use a client for pub/sub alone).
+    /// Subscribes to `channels`; their messages come through [`Self::recv`]. Over RESP3 the
+    /// subscriptions share the command connection; over RESP2 the client opens a second
+    /// connection for them, as a subscribed RESP2 connection takes no other commands.
     pub fn subscribe(&self, kind: SubKind, channels: &[&str]) -> Result<(), Error> {
         self.subscription(kind, channels, true)
     }

@@ -1,7 +1,8 @@
 //! The shard driver on a thread of its own, for the blocking and Tokio clients. Callers post
 //! [`Command`]s through the shard's handle; each call names a callback that gets its replies.
-//! Calls posted between two ticks are issued in the same tick and leave in one write. It
-//! holds no protocol logic; the machine does.
+//! Calls posted between two ticks are issued in the same tick and leave in one write. Over
+//! RESP2, subscriptions get a connection (and machine) of their own. It holds no protocol
+//! logic; the machines do.
 
 use std::collections::BTreeMap;
 use std::thread::JoinHandle;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use zero_core::{Config, Event as IoEvent, Handler, Io, IoHandle, Ops};
 
 use super::driver::{ClientDriver, Target};
-use super::machine::{Client, ClientConfig, Event, Message, Protocol, SubKind};
+use super::machine::{Client, ClientConfig, Event, Message, Protocol, RequestId, SubKind};
 use crate::cmd::Cmd;
 use crate::error::Error;
 use crate::value::{FromValue, Value};
@@ -49,10 +50,37 @@ struct Call {
     done: Done,
 }
 
-struct Runner {
+/// One connection's driver and the calls waiting on it (by their first request id; a call's
+/// ids are consecutive).
+struct Conn {
     driver: ClientDriver,
-    /// Outstanding calls by their first request id (a call's ids are consecutive).
     calls: BTreeMap<u64, Call>,
+}
+
+impl Conn {
+    fn new(client: Client, target: Target, token: u64) -> Conn {
+        Conn { driver: ClientDriver::new(client, target, token), calls: BTreeMap::new() }
+    }
+
+    /// Files a reply (or failure) under its call; runs the call's callback once complete.
+    fn settle(&mut self, id: RequestId, result: Result<Value, Error>) {
+        let Some((&first, call)) = self.calls.range_mut(..=id.0).next_back() else { return };
+        let Some(slot) = call.results.get_mut((id.0 - first) as usize) else { return };
+        *slot = Some(result);
+        call.left -= 1;
+        if call.left == 0 {
+            let call = self.calls.remove(&first).expect("found above");
+            (call.done)(call.results.into_iter().map(|r| r.expect("every reply arrived")).collect());
+        }
+    }
+}
+
+struct Runner {
+    /// The command connection, and over RESP2 the subscriber connection (opened on the first
+    /// subscription: a RESP2 connection in pub/sub mode takes no other commands).
+    conns: Vec<Conn>,
+    target: Target,
+    config: ClientConfig,
     sink: Sink,
     ready: Option<Ready>,
     closing: Option<Box<dyn FnOnce() + Send>>,
@@ -61,21 +89,25 @@ struct Runner {
 impl Runner {
     fn command(&mut self, ops: &mut Ops, command: Command) {
         let now = ops.now();
-        let client = self.driver.client();
-        let (first, count, done) = match command {
+        let (conn, first, count, done) = match command {
             Command::Query(cmds, done) => {
+                let client = self.conns[0].driver.client();
                 let ids: Vec<_> = cmds.iter().map(|c| client.send(c, now)).collect();
-                (ids.first().map(|id| id.0), ids.len(), done)
+                (0, ids.first().map(|id| id.0), ids.len(), done)
             }
             Command::Subscribe { kind, channels, on, done } => {
+                let conn = self.subscriber(now);
+                let client = self.conns[conn].driver.client();
                 let id = match on {
                     true => client.subscribe(kind, &channels, now),
                     false => client.unsubscribe(kind, &channels, now),
                 };
-                (Some(id.0), 1, done)
+                (conn, Some(id.0), 1, done)
             }
             Command::Close(then) => {
-                client.close();
+                for conn in &mut self.conns {
+                    conn.driver.client().close();
+                }
                 self.closing = Some(then);
                 return;
             }
@@ -83,49 +115,57 @@ impl Runner {
         match first {
             Some(first) => {
                 let call = Call { results: (0..count).map(|_| None).collect(), left: count, done };
-                self.calls.insert(first, call);
+                self.conns[conn].calls.insert(first, call);
             }
             None => done(Vec::new()),
         }
     }
 
-    /// Hands the machine's events to whoever waits for them.
+    /// The connection subscriptions go on: the command connection over RESP3, a dedicated
+    /// one over RESP2.
+    fn subscriber(&mut self, now: Instant) -> usize {
+        if self.conns[0].driver.client().protocol() == Protocol::Resp3 {
+            return 0;
+        }
+        if self.conns.len() == 1 {
+            let config = ClientConfig { protocol: Protocol::Resp2, ..self.config.clone() };
+            self.conns.push(Conn::new(Client::new(config, now), self.target.clone(), 1));
+        }
+        1
+    }
+
+    /// Hands the machines' events to whoever waits for them.
     fn events(&mut self, ops: &mut Ops) {
-        while let Some(event) = self.driver.client().poll_event() {
-            let (id, result) = match event {
-                Event::Reply { id, frame } => (id, Ok(frame.into_owned())),
-                Event::Failed { id, error } => (id, Err(error)),
-                Event::Message(m) => {
-                    (self.sink)(Delivery::Message(m.into_owned()));
-                    continue;
-                }
-                Event::Connected { protocol } => {
-                    if let Some(ready) = self.ready.take() {
-                        ready(Ok(protocol));
+        for c in 0..self.conns.len() {
+            while let Some(event) = self.conns[c].driver.client().poll_event() {
+                let (id, result) = match event {
+                    Event::Reply { id, frame } => (id, Ok(frame.into_owned())),
+                    Event::Failed { id, error } => (id, Err(error)),
+                    Event::Message(m) => {
+                        (self.sink)(Delivery::Message(m.into_owned()));
+                        continue;
                     }
-                    continue;
-                }
-                Event::Disconnected { error } => {
-                    tracing::debug!(%error, "Redis connection lost");
-                    if let Some(ready) = self.ready.take() {
-                        ready(Err(error));
-                        self.driver.client().close();
-                        ops.stop();
+                    Event::Push(frame) => {
+                        (self.sink)(Delivery::Push(frame.into_owned()));
+                        continue;
                     }
-                    continue;
-                }
-                Event::Push(frame) => {
-                    (self.sink)(Delivery::Push(frame.into_owned()));
-                    continue;
-                }
-            };
-            let Some((&first, call)) = self.calls.range_mut(..=id.0).next_back() else { continue };
-            let Some(slot) = call.results.get_mut((id.0 - first) as usize) else { continue };
-            *slot = Some(result);
-            call.left -= 1;
-            if call.left == 0 {
-                let call = self.calls.remove(&first).expect("found above");
-                (call.done)(call.results.into_iter().map(|r| r.expect("every reply arrived")).collect());
+                    Event::Connected { protocol } => {
+                        if let Some(ready) = self.ready.take() {
+                            ready(Ok(protocol));
+                        }
+                        continue;
+                    }
+                    Event::Disconnected { error } => {
+                        tracing::debug!(%error, "Redis connection lost");
+                        if let Some(ready) = self.ready.take() {
+                            ready(Err(error));
+                            self.conns[c].driver.client().close();
+                            ops.stop();
+                        }
+                        continue;
+                    }
+                };
+                self.conns[c].settle(id, result);
             }
         }
     }
@@ -140,16 +180,18 @@ impl Handler for Runner {
                 }
             }
             other => {
-                self.driver.on_event(ops, &other);
+                let _ = self.conns.iter_mut().any(|c| c.driver.on_event(ops, &other));
             }
         }
         self.events(ops);
     }
 
     fn on_batch_end(&mut self, ops: &mut Ops) {
-        self.driver.pump(ops);
+        for conn in &mut self.conns {
+            conn.driver.pump(ops);
+        }
         self.events(ops);
-        if self.closing.is_some() && self.driver.conn().is_none() {
+        if self.closing.is_some() && self.conns.iter().all(|c| c.driver.conn().is_none()) {
             (self.closing.take().expect("checked"))();
             ops.stop();
         }
@@ -174,15 +216,10 @@ pub(crate) fn spawn(
                 }
             };
             let _ = handle_tx.send(Ok(io.handle()));
-            let client = Client::new(config, Instant::now());
-            let mut runner = Runner {
-                driver: ClientDriver::new(client, target, 0),
-                calls: BTreeMap::new(),
-                sink,
-                ready: Some(ready),
-                closing: None,
-            };
-            runner.driver.pump(&mut io);
+            let client = Client::new(config.clone(), Instant::now());
+            let conns = vec![Conn::new(client, target.clone(), 0)];
+            let mut runner = Runner { conns, target, config, sink, ready: Some(ready), closing: None };
+            runner.conns[0].driver.pump(&mut io);
             if let Err(e) = io.run(&mut runner) {
                 tracing::error!(%e, "Redis client shard failed");
             }
