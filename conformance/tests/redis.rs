@@ -94,3 +94,66 @@ fn the_tokio_client_pipelines_concurrent_tasks() {
         assert_eq!(c.ping::<String>().await.unwrap_err(), Error::Closed);
     });
 }
+
+#[test]
+fn tls_to_redis_servers_tls_port() {
+    struct Kill(std::process::Child, std::path::PathBuf);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("zero-redis-tls-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pki = zero_core::tls::SelfSigned::generate(&["localhost"]).unwrap();
+    std::fs::write(dir.join("cert.pem"), &pki.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &pki.key_pem).unwrap();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--tls-auth-clients", "no", "--loglevel", "warning"])
+        .arg("--tls-cert-file")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key-file")
+        .arg(dir.join("key.pem"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.join("cert.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is missing: run scripts/test.sh");
+    let _server = Kill(child, dir);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(std::time::Instant::now() < deadline, "redis-server did not open its TLS port");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tls = pki.client().unwrap().build().unwrap();
+    let target = Target { addr, tls: Some(("localhost".into(), tls)) };
+    let c = BlockingClient::connect(target, config()).unwrap();
+    let _: () = c.set("over", "tls").unwrap();
+    assert_eq!(c.get::<String>("over").unwrap(), "tls");
+    c.subscribe(SubKind::Channel, &["secure"]).unwrap();
+    let _: u64 = c.publish("secure", "hello").unwrap();
+    assert_eq!(&c.recv(Some(Duration::from_secs(5))).unwrap().payload[..], b"hello");
+    // A client that does not trust the certificate is refused before any command.
+    let untrusted =
+        zero_core::tls::SelfSigned::generate(&["localhost"]).unwrap().client().unwrap().build().unwrap();
+    let refused =
+        BlockingClient::connect(Target { addr, tls: Some(("localhost".into(), untrusted)) }, config());
+    assert!(matches!(refused, Err(Error::Connect(_))), "an untrusted certificate was accepted");
+}
