@@ -300,7 +300,7 @@ impl Handler for Load {
 }
 
 /// CPU time of all of a process's threads, from the scheduler's statistics (ns precision).
-fn cpu_time(pid: u32) -> Option<Duration> {
+pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     let mut total = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;

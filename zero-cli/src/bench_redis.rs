@@ -167,13 +167,8 @@ impl Handler for Load {
 }
 
 /// CPU time of all of this process's threads.
-fn cpu_time() -> Duration {
-    let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        total += stat.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    }
-    Duration::from_nanos(total)
+fn own_cpu() -> Duration {
+    crate::bench_mqtt::cpu_time(std::process::id()).unwrap_or_default()
 }
 
 /// Runs the load and prints the result.
@@ -225,13 +220,13 @@ pub fn run(load: RedisLoad) -> Result<(), String> {
             return Err(format!("zero bench redis: {e}"));
         }
         if mark.is_none() && Instant::now() >= measure_from {
-            mark = Some((Instant::now(), state.ops, cpu_time()));
+            mark = Some((Instant::now(), state.ops, own_cpu()));
         }
     }
     let (t0, ops0, cpu0) = mark.ok_or("the run ended before measuring began")?;
     let secs = t0.elapsed().as_secs_f64();
     let ops = state.ops - ops0;
-    let cpu = (cpu_time() - cpu0).as_secs_f64();
+    let cpu = (own_cpu() - cpu0).as_secs_f64();
     let workload = match load.workload {
         Workload::GetSet => "get-set",
         Workload::Pubsub => "pubsub",

@@ -112,15 +112,16 @@ pub enum SubKind {
 impl SubKind {
     const ALL: [SubKind; 3] = [SubKind::Channel, SubKind::Pattern, SubKind::Shard];
 
-    /// The command that subscribes (or unsubscribes).
-    fn command(self, subscribe: bool) -> &'static str {
+    /// The command that subscribes (or unsubscribes), and the push that confirms each
+    /// channel: `SUBSCRIBE` / `subscribe`, `PUNSUBSCRIBE` / `punsubscribe`, ...
+    fn verbs(self, subscribe: bool) -> (&'static str, &'static str) {
         match (self, subscribe) {
-            (SubKind::Channel, true) => "SUBSCRIBE",
-            (SubKind::Pattern, true) => "PSUBSCRIBE",
-            (SubKind::Shard, true) => "SSUBSCRIBE",
-            (SubKind::Channel, false) => "UNSUBSCRIBE",
-            (SubKind::Pattern, false) => "PUNSUBSCRIBE",
-            (SubKind::Shard, false) => "SUNSUBSCRIBE",
+            (SubKind::Channel, true) => ("SUBSCRIBE", "subscribe"),
+            (SubKind::Pattern, true) => ("PSUBSCRIBE", "psubscribe"),
+            (SubKind::Shard, true) => ("SSUBSCRIBE", "ssubscribe"),
+            (SubKind::Channel, false) => ("UNSUBSCRIBE", "unsubscribe"),
+            (SubKind::Pattern, false) => ("PUNSUBSCRIBE", "punsubscribe"),
+            (SubKind::Shard, false) => ("SUNSUBSCRIBE", "sunsubscribe"),
         }
     }
 
@@ -542,11 +543,11 @@ impl Core {
         if channels.is_empty() {
             return self.refuse(Error::Usage("(un)subscribing needs at least one channel"));
         }
-        let verb = confirmation(kind, on);
+        let (command, verb) = kind.verbs(on);
         let left = channels.len() as u32;
         self.issue(now, Expect::Confirm { verb, left, caller: true }, |out| {
             crate::codec::encode::header(out, b'*', channels.len() + 1);
-            kind.command(on).write_args(out);
+            command.write_args(out);
             for c in channels {
                 c.as_ref().write_args(out);
             }
@@ -602,11 +603,11 @@ impl Core {
         for kind in SubKind::ALL {
             let set = &self.subscriptions[kind.index()];
             if !set.is_empty() {
-                let mut c = crate::cmd::cmd(kind.command(true));
+                let (command, verb) = kind.verbs(true);
+                let mut c = crate::cmd::cmd(command);
                 for channel in set {
                     c.push(&channel[..]);
                 }
-                let verb = confirmation(kind, true);
                 stage.push((c, Expect::Confirm { verb, left: set.len() as u32, caller: false }));
             }
         }
@@ -829,18 +830,6 @@ impl Core {
                 None
             }
         }
-    }
-}
-
-/// The confirmation verb for (un)subscribing.
-fn confirmation(kind: SubKind, subscribe: bool) -> &'static str {
-    match (kind, subscribe) {
-        (SubKind::Channel, true) => "subscribe",
-        (SubKind::Pattern, true) => "psubscribe",
-        (SubKind::Shard, true) => "ssubscribe",
-        (SubKind::Channel, false) => "unsubscribe",
-        (SubKind::Pattern, false) => "punsubscribe",
-        (SubKind::Shard, false) => "sunsubscribe",
     }
 }
 
