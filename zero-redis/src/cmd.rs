@@ -6,6 +6,8 @@
 //! running a write twice is worse than reporting that it may have run. [`Cmd::retry`] overrides
 //! this for a command the caller knows to be idempotent.
 
+use std::time::Duration;
+
 use crate::codec::encode::{blob, decimal, header};
 
 /// One command, encoded as it is built.
@@ -17,12 +19,18 @@ pub struct Cmd {
     count: usize,
     /// Whether the command may be resent after the connection failed while it was out.
     retry: bool,
+    /// Its own reply timeout (`Some(None)`: none), instead of the client's.
+    timeout: Option<Option<Duration>>,
 }
 
 /// Starts the command `name` (e.g. `cmd("SET").arg("k").arg("v")`).
 pub fn cmd(name: &str) -> Cmd {
-    let mut c =
-        Cmd { args: Vec::with_capacity(32 + name.len()), count: 0, retry: is_read_only(name.as_bytes()) };
+    let mut c = Cmd {
+        args: Vec::with_capacity(32 + name.len()),
+        count: 0,
+        retry: is_read_only(name.as_bytes()),
+        timeout: None,
+    };
     c.push(name.as_bytes());
     c
 }
@@ -50,6 +58,18 @@ impl Cmd {
     /// Whether the command may be sent again after a connection failure.
     pub fn retries(&self) -> bool {
         self.retry
+    }
+
+    /// Gives the command its own reply timeout (`None`: wait as long as it takes), e.g. for
+    /// a blocking `BLPOP` that outlasts the client's `command_timeout`.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Cmd {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The command's own timeout, if it has one (`Some(None)`: none at all).
+    pub fn own_timeout(&self) -> Option<Option<Duration>> {
+        self.timeout
     }
 
     /// Appends the command to `out` as a RESP array.

@@ -7,6 +7,11 @@ use crate::cmd::{cmd, Cmd, ToArg};
 use crate::error::Error;
 use crate::value::FromValue;
 
+/// How long a blocking command that waits `seconds` (0: for ever) may take to reply.
+fn blocking(seconds: f64) -> Option<std::time::Duration> {
+    (seconds > 0.0).then(|| std::time::Duration::from_secs_f64(seconds) + std::time::Duration::from_secs(5))
+}
+
 macro_rules! commands {
     ($( $(#[$doc:meta])* fn $name:ident($($arg:ident : $ty:ty),*) = $build:expr; )*) => {
         /// The blocking client's commands.
@@ -115,8 +120,9 @@ commands! {
     fn llen(key: impl ToArg) = cmd("LLEN").arg(key);
     /// `LTRIM key start stop`.
     fn ltrim(key: impl ToArg, start: i64, stop: i64) = cmd("LTRIM").arg(key).arg(start).arg(stop);
-    /// `BLPOP key... timeout` (seconds; give the command a longer timeout than this).
-    fn blpop(keys: impl ToArg, timeout: f64) = cmd("BLPOP").arg(keys).arg(timeout);
+    /// `BLPOP key... timeout` (seconds; 0 blocks for ever). The reply may take that long,
+    /// so the command's own timeout is that plus 5 s (none for 0).
+    fn blpop(keys: impl ToArg, timeout: f64) = cmd("BLPOP").arg(keys).arg(timeout).timeout(blocking(timeout));
     /// `SADD key member...`.
     fn sadd(key: impl ToArg, members: impl ToArg) = cmd("SADD").arg(key).arg(members);
     /// `SREM key member...`.

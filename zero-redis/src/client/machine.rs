@@ -329,7 +329,8 @@ impl Client {
     /// Issues `cmd`; its reply comes as an [`Event::Reply`] with the returned id.
     pub fn send(&mut self, cmd: &Cmd, now: Instant) -> RequestId {
         let retry = cmd.retries();
-        self.core.issue(now, Expect::Reply { retry }, |out| cmd.write(out))
+        let timeout = cmd.own_timeout().unwrap_or(self.core.config.command_timeout);
+        self.core.issue_with(now, Expect::Reply { retry }, timeout, |out| cmd.write(out))
     }
 
     /// Issues the command `args` (name first) without building a [`Cmd`]: the shortest path
@@ -500,6 +501,17 @@ impl Client {
 impl Core {
     /// Appends a command written by `write` and returns its id.
     fn issue(&mut self, now: Instant, expect: Expect, write: impl FnOnce(&mut Vec<u8>)) -> RequestId {
+        self.issue_with(now, expect, self.config.command_timeout, write)
+    }
+
+    /// [`Core::issue`] with a timeout of its own.
+    fn issue_with(
+        &mut self,
+        now: Instant,
+        expect: Expect,
+        timeout: Option<Duration>,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> RequestId {
         self.now = now;
         if self.link == Link::Closed {
             return self.refuse(Error::Closed);
@@ -508,7 +520,7 @@ impl Core {
         self.next_id += 1;
         let start = self.out.len();
         write(&mut self.out);
-        let deadline = self.config.command_timeout.map(|t| now + t);
+        let deadline = timeout.map(|t| now + t);
         if let Some(d) = deadline {
             self.next_check = Some(self.next_check.map_or(d, |c| c.min(d)));
         }

@@ -237,6 +237,24 @@ fn timeouts_abandon_sent_commands_and_drop_unsent_ones() {
 }
 
 #[test]
+fn a_command_may_have_its_own_timeout() {
+    let config = ClientConfig { command_timeout: Some(Duration::from_secs(1)), ..ClientConfig::default() };
+    let mut h = Harness::new(config);
+    h.connect(HELLO_MAP);
+    h.events();
+    let blpop = h.client.send(&cmd("BLPOP").arg("q").arg(0u64).timeout(None), h.now);
+    let get = h.client.send(&cmd("GET").arg("k").timeout(Some(Duration::from_millis(200))), h.now);
+    h.transmit();
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.events(), vec![Event::Failed { id: get, error: Error::Timeout { sent: true } }]);
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.events(), vec![], "BLPOP waits as long as it takes");
+    h.input(b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n$1\r\nv\r\n");
+    let events = h.events();
+    assert!(matches!(&events[..], [Event::Reply { id, .. }] if *id == blpop), "{events:?}");
+}
+
+#[test]
 fn connect_timeout() {
     let mut h = Harness::new(ClientConfig::default());
     assert!(h.client.wants_connect(h.now));
