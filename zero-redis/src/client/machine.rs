@@ -20,7 +20,10 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::cmd::{is_read_only, Cmd, ToArg};
-use crate::codec::{decode, encode_command, Frame, Limits};
+use crate::codec::{self, decode, encode_command, Frame, Limits, Scan};
+
+/// Buffered input from which frames are scanned before they are decoded.
+const SCAN_FROM: usize = 64 << 10;
 use crate::error::Error;
 
 /// Which protocol the client asks for.
@@ -246,6 +249,8 @@ pub struct Client {
     /// Received bytes; `rx_pos` is where the next frame starts.
     rx: Vec<u8>,
     rx_pos: usize,
+    /// How far a large frame that has not all arrived has been scanned.
+    scan: Scan,
     core: Core,
 }
 
@@ -285,6 +290,7 @@ impl Client {
         Client {
             rx: Vec::new(),
             rx_pos: 0,
+            scan: Scan::default(),
             core: Core {
                 config,
                 link: Link::Down { retry_at: now },
@@ -464,9 +470,22 @@ impl Client {
             return Some(event);
         }
         self.compact();
-        let Client { rx, rx_pos, core } = self;
+        let Client { rx, rx_pos, scan, core } = self;
         while !core.discard_input && *rx_pos < rx.len() {
-            match decode(&rx[*rx_pos..], &core.config.limits) {
+            let input = &rx[*rx_pos..];
+            // A large frame is scanned on from where the last read left it, and decoded once
+            // it is all there: re-decoding it from its start on every read would be quadratic.
+            if scan.is_active() || input.len() >= SCAN_FROM {
+                match codec::scan(input, &core.config.limits, scan) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(error) => {
+                        core.lose(Error::Protocol(error));
+                        break;
+                    }
+                }
+            }
+            match decode(input, &core.config.limits) {
                 Ok(Some((frame, used))) => {
                     *rx_pos += used;
                     if let Some(event) = core.route(frame) {
@@ -491,6 +510,7 @@ impl Client {
         if self.core.discard_input || self.rx_pos == self.rx.len() {
             self.rx.clear();
             self.rx_pos = 0;
+            self.scan = Scan::default();
         } else if self.rx_pos >= 64 << 10 && self.rx_pos * 2 >= self.rx.len() {
             self.rx.drain(..self.rx_pos);
             self.rx_pos = 0;

@@ -255,6 +255,29 @@ fn a_command_may_have_its_own_timeout() {
 }
 
 #[test]
+fn a_large_reply_arriving_in_small_reads_is_decoded_once_whole() {
+    let mut h = Harness::new(ClientConfig::default());
+    h.connect(HELLO_MAP);
+    h.events();
+    let id = h.client.send_args(&["LRANGE", "l", "0", "-1"], h.now);
+    h.transmit();
+    let items: Vec<Frame<'static>> = (0..50_000).map(|i| bulk(&format!("item-{i}"))).collect();
+    let mut reply = Vec::new();
+    Frame::Array(items.clone()).encode(&mut reply);
+    reply.extend_from_slice(b"+OK\r\n");
+    let (body, tail) = reply.split_at(reply.len() - 5);
+    for chunk in body.chunks(1000) {
+        h.input(chunk);
+    }
+    assert_eq!(h.events(), vec![Event::Reply { id, frame: Frame::Array(items) }]);
+    // A reply nobody asked for means the stream is out of step: the connection is closed.
+    h.input(tail);
+    assert!(
+        matches!(&h.events()[..], [Event::Disconnected { error: Error::Connect(e) }] if e.contains("no command"))
+    );
+}
+
+#[test]
 fn connect_timeout() {
     let mut h = Harness::new(ClientConfig::default());
     assert!(h.client.wants_connect(h.now));

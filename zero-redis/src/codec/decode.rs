@@ -18,6 +18,56 @@ pub fn decode<'a>(input: &'a [u8], limits: &Limits) -> Result<Option<(Frame<'a>,
     }
 }
 
+/// Where the scan of a frame that has not all arrived stopped, so that the next read goes on
+/// from there instead of from the frame's start: a large aggregate arriving over many reads is
+/// then read in linear time. [`scan`] only finds where the frame ends; [`decode`] then reads
+/// it once, whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scan {
+    /// Where the next element starts, from the frame's start.
+    pos: usize,
+    /// The aggregates open around it, innermost last.
+    open: Vec<Open>,
+}
+
+impl Scan {
+    /// Whether a frame's scan is under way.
+    pub fn is_active(&self) -> bool {
+        self.pos > 0
+    }
+}
+
+/// An aggregate being scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// This many elements still to come.
+    Count(usize),
+    /// Elements up to `.`; `then` more follow it (the value after a streamed attribute).
+    Streamed { seen: usize, then: usize },
+    /// The chunks of a streamed string, up to `;0`.
+    Chunks,
+}
+
+/// Goes on scanning the frame at the start of `input` from where `state` stopped: the
+/// frame's length once all of it is there (`state` is then reset), `None` while it is not.
+/// It checks the framing and the limits, not the contents, which [`decode`] checks after.
+pub fn scan(input: &[u8], limits: &Limits, state: &mut Scan) -> Result<Option<usize>, DecodeError> {
+    loop {
+        let mut reader = Reader { input, pos: state.pos, limits };
+        match reader.step(&mut state.open) {
+            Ok(complete) => {
+                state.pos = reader.pos;
+                if complete {
+                    *state = Scan::default();
+                    return Ok(Some(reader.pos));
+                }
+            }
+            Err(Stop::Incomplete) => return Ok(None),
+            Err(Stop::Invalid(e)) => return Err(e),
+        }
+    }
+}
+
 /// Why reading stopped.
 enum Stop {
     /// The input ends inside the frame.
@@ -188,6 +238,93 @@ impl<'a> Reader<'a, '_> {
         }
     }
 
+    /// One step of a [`scan`]: an element, or the end of a streamed aggregate or string.
+    /// Returns whether the frame is complete; on `Incomplete` nothing of the step is kept.
+    fn step(&mut self, open: &mut Vec<Open>) -> Result<bool, Stop> {
+        // One more level than `decode` allows: a streamed string's chunks and an attribute's
+        // value sit one level deeper here; `decode` enforces the exact limit.
+        if open.len() > self.limits.max_depth + 1 {
+            return Err(Stop::Invalid(DecodeError::TooDeep { limit: self.limits.max_depth }));
+        }
+        let at = self.pos;
+        let kind = *self.input.get(at).ok_or(Stop::Incomplete)?;
+        match open.last() {
+            Some(Open::Chunks) => {
+                if kind != b';' {
+                    return Err(self.malformed(at, "a streamed string chunk must start with ';'"));
+                }
+                self.pos += 1;
+                let Length::Count(n) = self.blob_length()? else {
+                    return Err(self.malformed(at, "a chunk needs a length"));
+                };
+                if n > 0 {
+                    self.payload(n)?;
+                    return Ok(false);
+                }
+                open.pop();
+                return Ok(finish(open));
+            }
+            Some(&Open::Streamed { then, .. }) if kind == b'.' => {
+                if self.input.get(at..at + 3).ok_or(Stop::Incomplete)? != b".\r\n" {
+                    return Err(self.malformed(at, "a streamed aggregate ends with '.' CRLF"));
+                }
+                self.pos += 3;
+                open.pop();
+                if then > 0 {
+                    open.push(Open::Count(then));
+                    return Ok(false);
+                }
+                return Ok(finish(open));
+            }
+            _ => {}
+        }
+        self.pos += 1;
+        let opened = match kind {
+            b'+' | b'-' | b':' | b'_' | b'#' | b',' | b'(' => {
+                self.line()?;
+                None
+            }
+            b'$' => match self.blob_length()? {
+                Length::Count(n) => {
+                    self.payload(n)?;
+                    None
+                }
+                Length::Null => None,
+                Length::Streamed => Some(Open::Chunks),
+            },
+            b'!' | b'=' => {
+                self.fixed_blob()?;
+                None
+            }
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                let pairs = matches!(kind, b'%' | b'|');
+                let after = usize::from(kind == b'|');
+                match self.aggregate_length()? {
+                    Length::Count(n) if n * (1 + usize::from(pairs)) + after == 0 => None,
+                    Length::Count(n) => Some(Open::Count(n * (1 + usize::from(pairs)) + after)),
+                    Length::Streamed => Some(Open::Streamed { seen: 0, then: after }),
+                    Length::Null if kind == b'*' => None,
+                    Length::Null => return Err(self.malformed(at, "only arrays have a null form")),
+                }
+            }
+            _ => return Err(self.malformed(at, "unknown type byte")),
+        };
+        if let Some(Open::Streamed { seen, .. }) = open.last_mut() {
+            *seen += 1;
+            if *seen > self.limits.max_aggregate {
+                let (len, limit) = (*seen as u64, self.limits.max_aggregate);
+                return Err(Stop::Invalid(DecodeError::AggregateTooLarge { len, limit }));
+            }
+        }
+        match opened {
+            Some(o) => {
+                open.push(o);
+                Ok(false)
+            }
+            None => Ok(finish(open)),
+        }
+    }
+
     fn pair(&mut self, depth: usize) -> Result<(Frame<'a>, Frame<'a>), Stop> {
         Ok((self.frame(depth)?, self.frame(depth)?))
     }
@@ -278,6 +415,24 @@ impl<'a> Reader<'a, '_> {
             }
             _ => return Err(self.malformed(at, "unknown type byte")),
         })
+    }
+}
+
+/// An element just ended: counts it in the aggregate around it, closing every aggregate it
+/// completes. Returns whether that completes the frame.
+fn finish(open: &mut Vec<Open>) -> bool {
+    loop {
+        match open.last_mut() {
+            None => return true,
+            Some(Open::Count(n)) => {
+                *n -= 1;
+                if *n > 0 {
+                    return false;
+                }
+                open.pop();
+            }
+            Some(_) => return false,
+        }
     }
 }
 
@@ -392,6 +547,25 @@ mod tests {
         for cut in 0..input.len() {
             assert_eq!(decode(&input[..cut], &Limits::default()), Ok(None), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_scan_goes_on_where_it_stopped() {
+        let input: &[u8] =
+            b"*3\r\n$?\r\n;2\r\nab\r\n;0\r\n%1\r\n+k\r\n,2.5\r\n|1\r\n+a\r\n#t\r\n*?\r\n:1\r\n|?\r\n+x\r\n+y\r\n.\r\n_\r\n.\r\n+tail";
+        let whole = input.len() - 5;
+        let mut state = Scan::default();
+        for cut in 0..whole {
+            assert_eq!(scan(&input[..cut], &Limits::default(), &mut state), Ok(None), "cut at {cut}");
+        }
+        assert_eq!(scan(input, &Limits::default(), &mut state), Ok(Some(whole)));
+        assert!(!state.is_active());
+        assert!(matches!(decode(input, &Limits::default()), Ok(Some((_, n))) if n == whole));
+        let mut state = Scan::default();
+        let limits = Limits { max_aggregate: 2, ..Limits::default() };
+        let e = scan(b"*?\r\n:1\r\n:2\r\n:3\r\n", &limits, &mut state);
+        assert_eq!(e, Err(DecodeError::AggregateTooLarge { len: 3, limit: 2 }));
+        assert!(scan(b"*1\r\n?x\r\n", &Limits::default(), &mut Scan::default()).is_err());
     }
 
     #[test]

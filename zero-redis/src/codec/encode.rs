@@ -182,9 +182,12 @@ mod tests {
             let (back, used) = decode(&out, &Limits::default()).unwrap().expect("complete");
             prop_assert_eq!(used, out.len());
             prop_assert_eq!(back, f);
+            let mut state = crate::codec::Scan::default();
             for cut in 0..out.len() {
                 prop_assert_eq!(decode(&out[..cut], &Limits::default()), Ok(None));
+                prop_assert_eq!(crate::codec::scan(&out[..cut], &Limits::default(), &mut state), Ok(None));
             }
+            prop_assert_eq!(crate::codec::scan(&out, &Limits::default(), &mut state), Ok(Some(out.len())));
         }
     }
 }

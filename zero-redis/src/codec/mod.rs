@@ -10,7 +10,7 @@ pub(crate) mod encode;
 
 use std::borrow::Cow;
 
-pub use decode::decode;
+pub use decode::{decode, scan, Scan};
 pub use encode::encode_command;
 
 /// One RESP value. Payloads borrow from the buffer they were decoded from (a streamed string,
