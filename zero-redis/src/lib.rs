@@ -9,7 +9,10 @@
 //! - [`client`]: the client machine and its drivers.
 //!
 //! ## Dependencies, and why
-//! - `thiserror`: the house error convention.
+//! - `zero-core`: the shard the drivers run on (TCP, TLS, timers, cross-thread handles).
+//! - `thiserror`, `tracing`: the house error and logging conventions.
+//! - `tokio` (feature `tokio`, only its `sync` and `time` parts): the async client's
+//!   channels and connect timeout, so it works from any Tokio runtime.
 
 #![deny(missing_docs)]
 

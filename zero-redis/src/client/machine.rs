@@ -128,6 +128,15 @@ impl SubKind {
         }
     }
 
+    /// The push that carries a message: `message`, `pmessage`, `smessage`.
+    fn message_verb(self) -> &'static str {
+        match self {
+            SubKind::Channel => "message",
+            SubKind::Pattern => "pmessage",
+            SubKind::Shard => "smessage",
+        }
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -748,19 +757,20 @@ impl Core {
     /// Fails the commands past their deadline: written ones are abandoned (their replies
     /// will be dropped), unwritten ones removed.
     fn expire(&mut self, now: Instant) {
+        let due = |p: &Pending| !p.abandoned && p.deadline.is_some_and(|d| now >= d);
+        if !self.pending.iter().any(due) {
+            self.next_check = self.pending.iter().filter(|p| !p.abandoned).filter_map(|p| p.deadline).min();
+            return;
+        }
         let mut expired = Vec::new();
         self.rebuild(|p, sent| {
-            if p.abandoned || p.deadline.is_none_or(|d| now < d) {
+            if !due(p) {
                 return true;
             }
             expired.push((p.id, sent));
+            p.abandoned = true;
             sent
         });
-        for p in self.pending.iter_mut() {
-            if p.deadline.is_some_and(|d| now >= d) {
-                p.abandoned = true;
-            }
-        }
         if matches!(self.link, Link::Setup { .. }) {
             self.setup_end = self.pending.iter().take_while(|p| p.is_setup()).map(|p| p.len).sum();
         }
@@ -785,13 +795,7 @@ impl Core {
             reply => return self.reply(reply),
         };
         let verb = push.first().and_then(Frame::as_bytes).unwrap_or_default();
-        let kind = match verb {
-            b"message" => Some(SubKind::Channel),
-            b"pmessage" => Some(SubKind::Pattern),
-            b"smessage" => Some(SubKind::Shard),
-            _ => None,
-        };
-        if let Some(kind) = kind {
+        if let Some(kind) = SubKind::ALL.into_iter().find(|k| k.message_verb().as_bytes() == verb) {
             return message(kind, push).map(Event::Message);
         }
         let front = self.pending.front_mut();
@@ -867,20 +871,10 @@ impl Core {
 
 /// Whether a RESP2 array on a subscribed connection is a message or a confirmation.
 fn is_pubsub(items: &[Frame<'_>]) -> bool {
-    matches!(
-        items.first().and_then(Frame::as_bytes),
-        Some(
-            b"message"
-                | b"pmessage"
-                | b"smessage"
-                | b"subscribe"
-                | b"psubscribe"
-                | b"ssubscribe"
-                | b"unsubscribe"
-                | b"punsubscribe"
-                | b"sunsubscribe"
-        )
-    )
+    let Some(verb) = items.first().and_then(Frame::as_bytes) else { return false };
+    SubKind::ALL
+        .into_iter()
+        .any(|k| [k.message_verb(), k.verbs(true).1, k.verbs(false).1].iter().any(|v| v.as_bytes() == verb))
 }
 
 /// `message channel payload`, `pmessage pattern channel payload`, `smessage channel payload`.
