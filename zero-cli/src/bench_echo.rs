@@ -11,6 +11,8 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use zero_core::{Config, ConnId, Event, Handler, Io, Ops};
 
+use crate::bench;
+
 /// Options of `zero bench echo`.
 #[derive(Args, Debug)]
 pub struct EchoLoad {
@@ -199,20 +201,14 @@ pub fn run(opts: EchoLoad) -> Result<(), String> {
     let elapsed = start.elapsed().as_secs_f64();
     load.measuring = false;
     let rate = load.completed as f64 / elapsed;
-    let us = |q: f64| load.latency.value_at_quantile(q) as f64 / 1000.0;
+    let us = |q: f64| bench::micros(&load.latency, q);
     println!(
         "target {}  conns {}  size {}  pipeline {}  {:.1} s",
         opts.target, load.connected, opts.size, opts.pipeline, elapsed
     );
     println!("messages      {}", load.completed);
     println!("messages/s    {rate:.0}");
-    println!(
-        "latency us    p50 {:.1}  p99 {:.1}  p999 {:.1}  max {:.1}",
-        us(0.5),
-        us(0.99),
-        us(0.999),
-        load.latency.max() as f64 / 1000.0
-    );
+    bench::print_latency(&load.latency);
     println!(
         "result msgs_per_sec={rate:.1} p50_us={:.1} p99_us={:.1} p999_us={:.1} errors={}",
         us(0.5),

@@ -30,6 +30,8 @@ use zero_mqtt::codec::{
     self, Connect, Packet, Properties, Protocol, Publish, QoS, SubOptions, Subscribe, Subscriptions,
 };
 
+use crate::bench;
+
 /// Bytes at the start of every payload: send time (ns), publisher index, sequence number.
 const STAMP: usize = 16;
 /// Seconds to wait for outstanding deliveries after publishing stops.
@@ -299,16 +301,6 @@ impl Handler for Load {
     }
 }
 
-/// CPU time of all of a process's threads, from the scheduler's statistics (ns precision).
-pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(total))
-}
-
 /// A process's resident memory in bytes.
 fn resident(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -416,12 +408,12 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
     run_until(&mut io, &mut load, rate_start + Duration::from_secs(opts.warmup), &mut pump)?;
 
     let (start, before) = (Instant::now(), load.counts);
-    let cpu_before = opts.broker_pid.and_then(cpu_time);
+    let cpu_before = opts.broker_pid.and_then(bench::cpu_time);
     load.measuring = true;
     run_until(&mut io, &mut load, start + Duration::from_secs(opts.duration), &mut pump)?;
     load.measuring = false;
     let elapsed = start.elapsed().as_secs_f64();
-    let cpu = match (cpu_before, opts.broker_pid.and_then(cpu_time)) {
+    let cpu = match (cpu_before, opts.broker_pid.and_then(bench::cpu_time)) {
         (Some(a), Some(b)) => Some((b - a).as_secs_f64()),
         _ => None,
     };
@@ -435,7 +427,7 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
 
     let delivered = measured.delivered - before.delivered;
     let rate = delivered as f64 / elapsed;
-    let us = |q: f64| load.latency.value_at_quantile(q) as f64 / 1000.0;
+    let us = |q: f64| bench::micros(&load.latency, q);
     let offered = if opts.rate == 0 { "max".to_string() } else { opts.rate.to_string() };
     println!(
         "target {}  pubs {}  subs {}  qos {}  size {}  window {}  backlog {}  rate {offered}  {elapsed:.1} s",
@@ -461,13 +453,7 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
             100.0 * s / elapsed
         );
     }
-    println!(
-        "latency us    p50 {:.1}  p99 {:.1}  p999 {:.1}  max {:.1}",
-        us(0.5),
-        us(0.99),
-        us(0.999),
-        load.latency.max() as f64 / 1000.0
-    );
+    bench::print_latency(&load.latency);
     println!(
         "result delivered_per_sec={rate:.1} per_cpu_sec={:.1} p50_us={:.1} p99_us={:.1} lost={} duplicates={} undelivered={} errors={}",
         per_cpu.unwrap_or(0.0),

@@ -98,7 +98,7 @@ impl Load {
     /// Deliveries the publisher may still add.
     fn room(&self) -> bool {
         let subs = self.drivers.len() as u64 - 1;
-        self.published * subs - self.ops.min(self.published * subs) < self.backlog
+        (self.published * subs).saturating_sub(self.ops) < self.backlog
     }
 
     /// Drains driver `d`'s events.
@@ -168,7 +168,7 @@ impl Handler for Load {
 
 /// CPU time of all of this process's threads.
 fn own_cpu() -> Duration {
-    crate::bench_mqtt::cpu_time(std::process::id()).unwrap_or_default()
+    crate::bench::cpu_time(std::process::id()).unwrap_or_default()
 }
 
 /// Runs the load and prints the result.

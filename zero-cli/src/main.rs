@@ -1,5 +1,6 @@
 //! `zero`: run zero's servers and load generators from the command line.
 
+mod bench;
 mod bench_echo;
 mod bench_mqtt;
 mod bench_redis;
