@@ -124,7 +124,7 @@ PY
 }
 
 declare -A rate per_cpu
-printf '%-12s %-16s %12s %18s\n' workload client ops/s "ops/client-CPU-s"
+printf '%-12s %-22s %12s %18s\n' workload client ops/s "ops/client-CPU-s"
 for spec in get-set:1 get-set:50 get-set:500 pubsub:50; do
 	workload=${spec%%:*} callers=${spec##*:}
 	name=$workload
@@ -136,7 +136,7 @@ for spec in get-set:1 get-set:50 get-set:500 pubsub:50; do
 		[[ $client == zero ]] && zero_rate=$r
 		rate[$name,$client]=$r per_cpu[$name,$client]=$c
 		[[ $r == - ]] && continue
-		printf '%-12s %-16s %12s %18s\n' "$name" "$client" "$r" "$c"
+		printf '%-12s %-22s %12s %18s\n' "$name" "$client" "$r" "$c"
 	done
 done
 
