@@ -13,7 +13,7 @@ fn the_suite_passes_against_redis_server() {
     let outcomes = redis::run(None).unwrap();
     let failed = zero_conformance::print_table("zero-redis against redis-server", &outcomes);
     assert_eq!(failed, 0, "{outcomes:#?}");
-    assert_eq!(outcomes.len(), 12);
+    assert_eq!(outcomes.len(), 13);
 }
 
 fn config() -> ClientConfig {

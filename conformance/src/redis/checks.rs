@@ -25,6 +25,7 @@ const CHECKS: &[(&str, &str, Check)] = &[
     ("pubsub-patterns", "PSUBSCRIBE matches globs only", pubsub_patterns),
     ("pubsub-shard", "SSUBSCRIBE / SPUBLISH", pubsub_shard),
     ("invalidation", "CLIENT TRACKING invalidation pushes", invalidation),
+    ("client-cache", "cached reads: hits, invalidations, writes", client_cache),
     ("multi-exec", "MULTI/EXEC, WATCH abort, EXECABORT", multi_exec),
     ("reconnect-kill", "CLIENT KILL: no command lost or run twice", reconnect_kill),
     ("reconnect-restart", "server restart: commands, subscriptions back", reconnect_restart),
@@ -227,6 +228,93 @@ fn invalidation(server: &mut Server) -> Result<(), String> {
     let ok = matches!(&items[..], [Value::Bulk(kind), Value::Array(keys)]
         if &kind[..] == b"invalidate" && keys.iter().any(|k| k.as_bytes() == Some(b"conf:cached")));
     ensure(ok, || format!("unexpected push {items:?}"))
+}
+
+/// How many `GET`s the server has run (`INFO commandstats`).
+fn gets_run(c: &BlockingClient) -> Result<u64, String> {
+    let info: String = query(c, cmd("INFO").arg("commandstats"))?;
+    let line = info.lines().find_map(|l| l.strip_prefix("cmdstat_get:calls=")).unwrap_or("0,");
+    line.split(',').next().and_then(|n| n.parse().ok()).ok_or_else(|| format!("odd commandstats {line:?}"))
+}
+
+/// Reads `key` through `c` until it is `want` (an invalidation is on its way).
+fn read_until(c: &BlockingClient, key: &str, want: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got: Option<String> = query(c, cmd("GET").arg(key))?;
+        if got.as_deref() == Some(want) {
+            return Ok(());
+        }
+        ensure(Instant::now() < deadline, || format!("{key} still reads {got:?}, not {want:?}, after 5 s"))?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn client_cache(server: &mut Server) -> Result<(), String> {
+    let cached = connect(server, ClientConfig { cache: Some(Default::default()), ..config(server) })?;
+    let writer = client(server)?;
+    let key = "conf:cache";
+    let _: () = query(&writer, cmd("SET").arg(key).arg("v1"))?;
+    // Repeated reads reach the server once.
+    let before = gets_run(&writer)?;
+    for _ in 0..100 {
+        let got: String = query(&cached, cmd("GET").arg(key))?;
+        ensure(got == "v1", || format!("read {got:?}, not v1"))?;
+    }
+    let ran = gets_run(&writer)? - before;
+    ensure(ran == 1, || format!("100 cached GETs ran {ran} times on the server, not once"))?;
+    // Another client's write invalidates; so do hash field writes.
+    let _: () = query(&writer, cmd("SET").arg(key).arg("v2"))?;
+    read_until(&cached, key, "v2")?;
+    let _: i64 = query(&writer, cmd("HSET").arg("conf:cache-h").arg("f").arg("1"))?;
+    let _: String = query(&cached, cmd("HGET").arg("conf:cache-h").arg("f"))?;
+    let _: i64 = query(&writer, cmd("HSET").arg("conf:cache-h").arg("f").arg("2"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while query::<String>(&cached, cmd("HGET").arg("conf:cache-h").arg("f"))? != "2" {
+        ensure(Instant::now() < deadline, || "HGET stayed stale".into())?;
+    }
+    // The client's own writes are visible to its next read at once, even pipelined with it.
+    for i in 0..200 {
+        let _: () = query(&cached, cmd("SET").arg(key).arg(i))?;
+        let got: i64 = query(&cached, cmd("GET").arg(key))?;
+        let both = Pipeline::new().with(cmd("SET").arg(key).arg(-i)).with(cmd("GET").arg(key));
+        let (_, again): ((), i64) = cached.pipeline(&both).map_err(|e| e.to_string())?;
+        ensure((got, again) == (i, -i), || format!("wrote {i}, then {}, read {got}, then {again}", -i))?;
+    }
+    // Many readers while another client writes: no reader goes back in time, and all see
+    // the last value once writing stops.
+    let _: () = query(&writer, cmd("SET").arg("conf:cache-n").arg(0))?;
+    let cached = Arc::new(cached);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (c, stop) = (cached.clone(), stop.clone());
+            std::thread::spawn(move || -> Result<u64, String> {
+                let mut last = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let got: i64 = query(&c, cmd("GET").arg("conf:cache-n"))?;
+                    ensure(got as u64 >= last, || format!("read {got} after {last}"))?;
+                    last = got as u64;
+                }
+                Ok(last)
+            })
+        })
+        .collect();
+    for _ in 0..2000 {
+        let _: i64 = query(&writer, cmd("INCR").arg("conf:cache-n"))?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.join().map_err(|_| "a reader panicked")??;
+    }
+    read_until(&cached, "conf:cache-n", "2000")?;
+    // A new connection is tracked again, and nothing from the old one is trusted.
+    let id: i64 = query(&cached, cmd("CLIENT").arg("ID"))?;
+    let _: i64 = query(&writer, cmd("CLIENT").arg("KILL").arg("ID").arg(id))?;
+    let _: () = query(&writer, cmd("SET").arg(key).arg("while-down"))?;
+    read_until(&cached, key, "while-down")?;
+    let _: () = query(&writer, cmd("SET").arg(key).arg("after"))?;
+    read_until(&cached, key, "after")
 }
 
 fn multi_exec(server: &mut Server) -> Result<(), String> {

@@ -1,4 +1,4 @@
-//! A blocking client: the shard driver on a thread of its own ([`super::thread`]), with
+//! A blocking client: the shard driver on a thread of its own (`client::thread`), with
 //! calls that wait for the server's answer. Any number of threads may share one client (it
 //! is `Sync`); their commands are pipelined on its one connection.
 

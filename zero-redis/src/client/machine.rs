@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::cache::{Cache, CacheConfig, CacheStats, Lookup};
 use crate::cmd::{is_read_only, Cmd, ToArg};
 use crate::codec::{self, decode, encode_command, Frame, Limits, Scan};
 
@@ -75,6 +76,9 @@ pub struct ClientConfig {
     pub reconnect_max: Duration,
     /// Bounds on what a reply may make the decoder do.
     pub limits: Limits,
+    /// Client-side caching of reads, kept fresh by `CLIENT TRACKING` (RESP3 only; see
+    /// [`super::cache`]); `None`: off.
+    pub cache: Option<CacheConfig>,
 }
 
 impl Default for ClientConfig {
@@ -92,6 +96,7 @@ impl Default for ClientConfig {
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
             limits: Limits::default(),
+            cache: None,
         }
     }
 }
@@ -243,6 +248,8 @@ struct Pending {
     attempts: u8,
     /// It timed out after it was written: its reply is read and dropped.
     abandoned: bool,
+    /// Its reply may go into the cache.
+    fill: bool,
 }
 
 impl Pending {
@@ -289,6 +296,9 @@ struct Core {
     close_requested: bool,
     /// The receive buffer holds bytes of a dead connection.
     discard_input: bool,
+    /// Replies to reads, and whether the connection is tracked (so replies may be kept).
+    cache: Option<Cache>,
+    tracking: bool,
     now: Instant,
 }
 
@@ -296,6 +306,7 @@ impl Client {
     /// A machine that will connect as soon as its driver asks [`Client::wants_connect`].
     pub fn new(config: ClientConfig, now: Instant) -> Client {
         let protocol = config.protocol;
+        let cache = config.cache.clone().map(Cache::new);
         Client {
             rx: Vec::new(),
             rx_pos: 0,
@@ -316,6 +327,8 @@ impl Client {
                 events: VecDeque::new(),
                 close_requested: false,
                 discard_input: false,
+                cache,
+                tracking: false,
                 now,
             },
         }
@@ -339,6 +352,11 @@ impl Client {
     /// Commands waiting for a reply (or to be written).
     pub fn in_flight(&self) -> usize {
         self.core.pending.len()
+    }
+
+    /// What the client-side cache has done, if it is on.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.core.cache.as_ref().map(Cache::stats)
     }
 
     /// Issues `cmd`; its reply comes as an [`Event::Reply`] with the returned id.
@@ -376,6 +394,9 @@ impl Client {
         }
         core.out.clear();
         (core.head, core.sent, core.setup_end) = (0, 0, 0);
+        if let Some(cache) = &mut core.cache {
+            cache.reset();
+        }
         core.close_requested = !matches!(core.link, Link::Down { .. } | Link::Closed);
         core.link = Link::Closed;
     }
@@ -549,12 +570,23 @@ impl Core {
         self.next_id += 1;
         let start = self.out.len();
         write(&mut self.out);
+        let mut fill = false;
+        if let (Expect::Reply { .. }, Some(cache)) = (expect, &mut self.cache) {
+            match cache.issue(&self.out[start..], now) {
+                Lookup::Hit(frame) => {
+                    self.out.truncate(start);
+                    self.events.push_back(Event::Reply { id, frame });
+                    return id;
+                }
+                Lookup::Miss { fill: f } => fill = f,
+            }
+        }
         let deadline = timeout.map(|t| now + t);
         if let Some(d) = deadline {
             self.next_check = Some(self.next_check.map_or(d, |c| c.min(d)));
         }
         let len = self.out.len() - start;
-        self.pending.push_back(Pending { id, len, expect, deadline, attempts: 0, abandoned: false });
+        self.pending.push_back(Pending { id, len, expect, deadline, attempts: 0, abandoned: false, fill });
         id
     }
 
@@ -638,6 +670,9 @@ impl Core {
         if stage.iter().any(|(_, e)| *e == Expect::Hello) {
             return;
         }
+        if self.cache.is_some() && self.protocol == Protocol::Resp3 {
+            stage.push((crate::cmd::cmd("CLIENT").arg("TRACKING").arg("ON"), Expect::Setup));
+        }
         if self.config.database != 0 {
             stage.push((crate::cmd::cmd("SELECT").arg(self.config.database), Expect::Setup));
         }
@@ -673,6 +708,7 @@ impl Core {
                 deadline: None,
                 attempts: 0,
                 abandoned: false,
+                fill: false,
             });
         }
         self.setup_end = self.head + bytes.len();
@@ -684,6 +720,7 @@ impl Core {
 
     fn ready(&mut self) {
         self.link = Link::Ready;
+        self.tracking = self.cache.is_some() && self.protocol == Protocol::Resp3;
         self.failures = 0;
         self.events.push_back(Event::Connected { protocol: self.protocol });
     }
@@ -696,6 +733,10 @@ impl Core {
         }
         self.close_requested = true;
         self.discard_input = true;
+        self.tracking = false;
+        if let Some(cache) = &mut self.cache {
+            cache.invalidate_all();
+        }
         // The first attempt after a working connection is immediate; then the delay doubles.
         let delay = match self.failures {
             0 => Duration::ZERO,
@@ -736,6 +777,7 @@ impl Core {
     fn rebuild(&mut self, mut keep: impl FnMut(&mut Pending, bool) -> bool) {
         let mut out = Vec::with_capacity(self.out.len() - self.head);
         let (mut at, mut sent) = (self.head, 0);
+        let cache = &mut self.cache;
         self.pending.retain_mut(|p| {
             let written = at < self.sent;
             let kept = keep(p, written);
@@ -744,6 +786,8 @@ impl Core {
                 if written {
                     sent += p.len;
                 }
+            } else if let (true, Some(cache)) = (p.fill, cache.as_mut()) {
+                cache.forget();
             }
             at += p.len;
             kept
@@ -794,6 +838,9 @@ impl Core {
             Frame::Array(items) if self.resp2_subscribed() && is_pubsub(&items) => items,
             reply => return self.reply(reply),
         };
+        if self.cache.as_mut().is_some_and(|cache| cache.on_push(&push)) {
+            return None;
+        }
         let verb = push.first().and_then(Frame::as_bytes).unwrap_or_default();
         if let Some(kind) = SubKind::ALL.into_iter().find(|k| k.message_verb().as_bytes() == verb) {
             return message(kind, push).map(Event::Message);
@@ -821,6 +868,9 @@ impl Core {
             ));
             return None;
         };
+        if let (true, Some(cache)) = (p.fill, &mut self.cache) {
+            cache.fill(&self.out[self.head..self.head + p.len], &frame, self.tracking, self.now);
+        }
         self.head += p.len;
         if self.head == self.out.len() {
             self.out.clear();

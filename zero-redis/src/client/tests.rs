@@ -383,3 +383,148 @@ fn close_fails_everything_outstanding() {
     );
     assert!(!h.client.wants_connect(h.now + Duration::from_secs(60)));
 }
+
+// Client-side caching.
+
+const TRACKING: &str = "*3\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n";
+
+/// A harness whose connection is set up with tracking.
+fn cached(cache: super::CacheConfig) -> Harness {
+    let mut h = Harness::new(ClientConfig { cache: Some(cache), ..ClientConfig::default() });
+    h.connect(HELLO_MAP);
+    assert_eq!(h.transmit(), TRACKING, "tracking follows HELLO");
+    h.input(b"+OK\r\n");
+    assert_eq!(h.events(), vec![Event::Connected { protocol: Protocol::Resp3 }]);
+    h
+}
+
+fn invalidate(key: &str) -> Vec<u8> {
+    format!(">2\r\n$10\r\ninvalidate\r\n*1\r\n${}\r\n{key}\r\n", key.len()).into_bytes()
+}
+
+impl Harness {
+    /// Issues `GET key`; returns what went out and the events (the reply, on a hit).
+    fn get(&mut self, key: &str) -> (String, Vec<Event<'static>>) {
+        self.client.send(&cmd("GET").arg(key), self.now);
+        (self.transmit(), self.events())
+    }
+
+    /// `GET key`, answered by the server with `value`.
+    fn get_from_server(&mut self, key: &str, value: &str) {
+        let (sent, events) = self.get(key);
+        assert!(sent.contains("GET"), "{key} should miss the cache");
+        assert!(events.is_empty());
+        self.input(format!("${}\r\n{value}\r\n", value.len()).as_bytes());
+        assert!(matches!(&self.events()[..], [Event::Reply { frame, .. }] if *frame == bulk(value)));
+    }
+
+    /// `GET key`, answered from the cache with `value`.
+    fn get_from_cache(&mut self, key: &str, value: &str) {
+        let (sent, events) = self.get(key);
+        assert_eq!(sent, "", "{key} should hit the cache");
+        assert!(matches!(&events[..], [Event::Reply { frame, .. }] if *frame == bulk(value)), "{events:?}");
+    }
+}
+
+#[test]
+fn cached_reads_are_answered_locally_until_invalidated() {
+    let mut h = cached(Default::default());
+    h.get_from_server("k", "v1");
+    h.get_from_cache("k", "v1");
+    h.input(&invalidate("k"));
+    assert!(h.events().is_empty(), "the machine consumes invalidations");
+    h.get_from_server("k", "v2");
+    h.get_from_cache("k", "v2");
+    // Each command is its own entry; an invalidation of the key drops them all.
+    h.client.send(&cmd("STRLEN").arg("k"), h.now);
+    h.transmit();
+    h.input(b":2\r\n");
+    h.events();
+    h.input(&invalidate("k"));
+    let stats = h.client.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.invalidations, stats.entries), (2, 3, 2, 0));
+    // A null list: everything was flushed.
+    h.get_from_server("a", "1");
+    h.input(b">2\r\n$10\r\ninvalidate\r\n_\r\n");
+    h.get_from_server("a", "1");
+}
+
+#[test]
+fn a_read_overtaken_by_an_invalidation_or_own_write_is_not_kept() {
+    let mut h = cached(Default::default());
+    h.get("k");
+    h.input(&invalidate("k"));
+    h.input(b"$2\r\nv1\r\n");
+    h.events();
+    h.get_from_server("k", "v2");
+    // This client's own write evicts at once: its invalidation comes after its reply.
+    h.get_from_cache("k", "v2");
+    h.client.send(&cmd("SET").arg("k").arg("v3"), h.now);
+    let (sent, _) = h.get("k");
+    assert!(sent.ends_with("GET\r\n$1\r\nk\r\n"));
+    h.input(&[&b"+OK\r\n"[..], &invalidate("k"), b"$2\r\nv3\r\n"].concat());
+    h.events();
+    h.get_from_server("k", "v3");
+    h.get_from_cache("k", "v3");
+    // A write issued while a read of its key is in flight: that read is not kept either.
+    h.get("j");
+    h.client.send(&cmd("DEL").arg("j"), h.now);
+    h.input(b"$1\r\nx\r\n:1\r\n");
+    h.events();
+    h.get("j");
+    h.input(b"$-1\r\n");
+    h.events();
+}
+
+#[test]
+fn errors_transactions_and_database_switches_bypass_the_cache() {
+    let mut h = cached(Default::default());
+    h.get("h");
+    h.input(b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    h.events();
+    h.get_from_server("k", "v");
+    h.client.send(&cmd("MULTI"), h.now);
+    let (sent, _) = h.get("k");
+    assert!(sent.contains("GET"), "inside MULTI the server must see the GET");
+    h.client.send(&cmd("EXEC"), h.now);
+    h.transmit();
+    h.input(b"+OK\r\n+QUEUED\r\n*1\r\n$1\r\nv\r\n");
+    h.events();
+    h.get_from_cache("k", "v");
+    h.client.send(&cmd("SELECT").arg(1), h.now);
+    h.get_from_server("k", "other");
+}
+
+#[test]
+fn a_lost_connection_empties_the_cache_and_resp2_caches_nothing() {
+    let mut h = cached(Default::default());
+    h.get_from_server("k", "v");
+    h.client.handle_closed(h.now, "gone");
+    h.events();
+    h.connect(HELLO_MAP);
+    assert_eq!(h.transmit(), TRACKING);
+    h.input(b"+OK\r\n");
+    h.events();
+    h.get_from_server("k", "v");
+
+    let config = ClientConfig { cache: Some(Default::default()), ..ClientConfig::default() };
+    let mut h = Harness::new(config);
+    h.connect(b"-ERR unknown command 'HELLO'\r\n");
+    assert_eq!(h.events(), vec![Event::Connected { protocol: Protocol::Resp2 }]);
+    h.get_from_server("k", "v");
+    h.get_from_server("k", "v");
+}
+
+#[test]
+fn the_cache_is_bounded_in_entries_and_age() {
+    let config = super::CacheConfig { max_entries: 2, max_age: Some(Duration::from_secs(10)) };
+    let mut h = cached(config);
+    h.get_from_server("a", "1");
+    h.get_from_server("b", "2");
+    h.get_from_cache("a", "1");
+    h.get_from_server("c", "3");
+    assert_eq!(h.client.cache_stats().unwrap().entries, 2);
+    h.get_from_server("b", "2");
+    h.now += Duration::from_secs(10);
+    h.get_from_server("b", "2");
+}

@@ -1,0 +1,293 @@
+//! Client-side caching: replies to reads kept on the client and answered from there until
+//! the server says their key changed.
+//!
+//! With [`CacheConfig`] set, every RESP3 connection starts with `CLIENT TRACKING ON`: the
+//! server remembers the keys the connection reads and sends an `invalidate` push on that
+//! same connection when one is written, expires or is evicted (a null list after
+//! `FLUSHALL`/`FLUSHDB`). Over RESP2 (asked for, or the server's fallback) nothing is cached.
+//!
+//! What keeps a cached reply from being stale:
+//! - Only the reads in [`CACHEABLE`] are kept: commands whose first argument is their only
+//!   key and whose reply depends on nothing but that key's value (no clock, no chance).
+//! - A read whose key is invalidated, or written by this client, while the read is in
+//!   flight is not kept: it may have read the value from before.
+//! - A command of this client that may write evicts every key among its arguments when it is
+//!   issued, so the client's own later reads cannot see the value from before it (Redis
+//!   sends the invalidation for a client's own write after the write's reply).
+//! - `FLUSHALL`, `FLUSHDB`, `SWAPDB` and `SELECT` empty the cache, and so does a lost
+//!   connection: invalidations may have been missed while it was down.
+//! - Inside `MULTI` nothing is answered from the cache or kept (Redis answers `QUEUED`).
+//!
+//! The limit: a script that writes a key it is not given as an argument (which Redis
+//! discourages) leaves that key's entry in place until its invalidation arrives, just after
+//! the script's reply.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+
+use crate::cmd::is_read_only;
+use crate::codec::Frame;
+use crate::value::Value;
+
+/// The reads whose replies may be cached, upper case and sorted: one key, their first
+/// argument, and a reply that only that key's value decides. `TTL` (the clock) and
+/// `SRANDMEMBER` (chance) are not among them.
+pub const CACHEABLE: &[&str] = &[
+    "BITCOUNT",
+    "BITPOS",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HSTRLEN",
+    "HVALS",
+    "LINDEX",
+    "LLEN",
+    "LPOS",
+    "LRANGE",
+    "SCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "STRLEN",
+    "TYPE",
+    "XLEN",
+    "XRANGE",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCORE",
+];
+
+/// Commands after which no cached reply can be trusted.
+const EMPTIES: &[&str] = &["FLUSHALL", "FLUSHDB", "SELECT", "SWAPDB"];
+
+/// How much the client may cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The most replies kept; past it, the least recently used key's replies go.
+    pub max_entries: usize,
+    /// How long a reply may be answered from the cache at most (`None`: until it is
+    /// invalidated). A bound for keys with an expiry: Redis invalidates an expired key when
+    /// it deletes it, which can be a little after the moment it expired.
+    pub max_age: Option<Duration>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig { max_entries: 10_000, max_age: None }
+    }
+}
+
+/// What the cache has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Cacheable reads sent to the server.
+    pub misses: u64,
+    /// Keys the server invalidated.
+    pub invalidations: u64,
+    /// Replies in the cache now.
+    pub entries: usize,
+}
+
+/// What the cache says of a command being issued.
+pub(super) enum Lookup {
+    /// Its reply, from the cache.
+    Hit(Value),
+    /// It goes to the server; `fill`: its reply may be kept ([`Cache::fill`] or
+    /// [`Cache::forget`] must follow).
+    Miss { fill: bool },
+}
+
+/// The cached replies of one key, by the whole command (its encoded bytes).
+type Replies = HashMap<Box<[u8]>, (Value, Instant)>;
+
+/// The cache. See the module docs.
+#[derive(Debug)]
+pub(super) struct Cache {
+    config: CacheConfig,
+    keys: LruCache<Box<[u8]>, Replies>,
+    /// Replies over all keys.
+    entries: usize,
+    /// Reads in flight whose replies may be kept.
+    reads: usize,
+    /// Keys invalidated or written while reads were in flight: their replies are not kept.
+    doubted: HashSet<Box<[u8]>>,
+    /// Everything was invalidated while reads were in flight.
+    doubt_all: bool,
+    /// Between `MULTI` and `EXEC`/`DISCARD`.
+    in_multi: bool,
+    stats: CacheStats,
+}
+
+impl Cache {
+    pub(super) fn new(config: CacheConfig) -> Cache {
+        Cache {
+            config,
+            keys: LruCache::unbounded(),
+            entries: 0,
+            reads: 0,
+            doubted: HashSet::new(),
+            doubt_all: false,
+            in_multi: false,
+            stats: CacheStats::default(),
+        }
+    }
+
+    pub(super) fn stats(&self) -> CacheStats {
+        CacheStats { entries: self.entries, ..self.stats }
+    }
+
+    /// A command (as encoded) is being issued.
+    pub(super) fn issue(&mut self, command: &[u8], now: Instant) -> Lookup {
+        let mut args = Args::of(command);
+        let Some(name) = args.next() else { return Lookup::Miss { fill: false } };
+        let is = |list: &[&str]| list.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(name));
+        if is(&["MULTI"]) {
+            self.in_multi = true;
+        } else if is(&["EXEC", "DISCARD"]) {
+            self.in_multi = false;
+        } else if is(EMPTIES) {
+            self.invalidate_all();
+        } else if is(CACHEABLE) && !self.in_multi {
+            let Some(key) = args.next() else { return Lookup::Miss { fill: false } };
+            if let Some(value) = self.lookup(key, command, now) {
+                self.stats.hits += 1;
+                return Lookup::Hit(value);
+            }
+            self.stats.misses += 1;
+            self.reads += 1;
+            return Lookup::Miss { fill: true };
+        } else if !is_read_only(name) {
+            for key in args {
+                self.invalidate(key);
+            }
+        }
+        Lookup::Miss { fill: false }
+    }
+
+    fn lookup(&mut self, key: &[u8], command: &[u8], now: Instant) -> Option<Value> {
+        let replies = self.keys.get_mut(key)?;
+        let (value, at) = replies.get(command)?;
+        if self.config.max_age.is_some_and(|age| now.duration_since(*at) >= age) {
+            replies.remove(command);
+            self.entries -= 1;
+            return None;
+        }
+        Some(value.clone())
+    }
+
+    /// The reply to a read that [`Cache::issue`] said may be kept; `trusted`: the
+    /// connection it came on is tracked.
+    pub(super) fn fill(&mut self, command: &[u8], reply: &Frame<'_>, trusted: bool, now: Instant) {
+        let key = Args::of(command).nth(1).unwrap_or_default();
+        let refused = matches!(reply, Frame::Error(_) | Frame::BulkError(_));
+        if trusted && !refused && !self.doubt_all && !self.doubted.contains(key) {
+            let replies = self.keys.get_or_insert_mut(key.into(), Replies::new);
+            if replies.insert(command.into(), (reply.clone().into_owned(), now)).is_none() {
+                self.entries += 1;
+            }
+            while self.entries > self.config.max_entries {
+                let Some((_, replies)) = self.keys.pop_lru() else { break };
+                self.entries -= replies.len();
+            }
+        }
+        self.forget();
+    }
+
+    /// A read that [`Cache::issue`] said may be kept will get no reply.
+    pub(super) fn forget(&mut self) {
+        self.reads -= 1;
+        if self.reads == 0 {
+            self.doubted.clear();
+            self.doubt_all = false;
+        }
+    }
+
+    /// `key` changed (or may have).
+    pub(super) fn invalidate(&mut self, key: &[u8]) {
+        if let Some(replies) = self.keys.pop(key) {
+            self.entries -= replies.len();
+        }
+        if self.reads > 0 {
+            self.doubted.insert(key.into());
+        }
+    }
+
+    /// Every key changed (or may have).
+    pub(super) fn invalidate_all(&mut self) {
+        self.keys.clear();
+        self.entries = 0;
+        self.doubt_all = self.reads > 0;
+    }
+
+    /// A push from the server: `invalidate` with a list of keys, or null for all of them.
+    /// Returns whether it was one.
+    pub(super) fn on_push(&mut self, push: &[Frame<'_>]) -> bool {
+        if push.first().and_then(Frame::as_bytes) != Some(b"invalidate") {
+            return false;
+        }
+        match push.get(1) {
+            Some(Frame::Array(keys) | Frame::Set(keys)) => {
+                for key in keys.iter().filter_map(Frame::as_bytes) {
+                    self.stats.invalidations += 1;
+                    self.invalidate(key);
+                }
+            }
+            _ => self.invalidate_all(),
+        }
+        true
+    }
+
+    /// The client closed: no read is in flight any more.
+    pub(super) fn reset(&mut self) {
+        self.invalidate_all();
+        self.reads = 0;
+        self.doubted.clear();
+        self.doubt_all = false;
+        self.in_multi = false;
+    }
+}
+
+/// The arguments of a command the client encoded itself (`$<len>\r\n<bytes>\r\n` each).
+struct Args<'a>(Option<&'a [u8]>);
+
+impl Args<'_> {
+    /// The arguments of `command`, after its `*<count>` header.
+    fn of(command: &[u8]) -> Args<'_> {
+        Args(command.iter().position(|&b| b == b'\n').map(|n| &command[n + 1..]))
+    }
+}
+
+impl<'a> Iterator for Args<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.0.take()?.strip_prefix(b"$")?;
+        let digits = rest.iter().position(|&b| b == b'\r')?;
+        let len: usize = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        let body = rest.get(digits + 2..)?;
+        let (arg, tail) = (body.get(..len)?, body.get(len + 2..)?);
+        self.0 = Some(tail);
+        Some(arg)
+    }
+}
