@@ -70,7 +70,8 @@ pub struct ClientConfig {
     /// the server drop the connection is not resent forever).
     pub max_attempts: u8,
     /// The first reconnect delay; it doubles after each failed attempt, up to
-    /// `reconnect_max`, and resets once a connection is ready.
+    /// `reconnect_max`, and resets once a connection is ready. Each delay is drawn from the
+    /// upper half of its value, so that clients dropped together do not return together.
     pub reconnect_min: Duration,
     /// The longest reconnect delay.
     pub reconnect_max: Duration,
@@ -279,6 +280,8 @@ struct Core {
     protocol: Protocol,
     /// Failed connection attempts in a row, for the backoff.
     failures: u32,
+    /// The state of the backoff's jitter (xorshift64).
+    jitter: u64,
     /// The encoded commands of `pending`, in order, from `head`; `sent` bytes of it are out.
     out: Vec<u8>,
     head: usize,
@@ -316,6 +319,7 @@ impl Client {
                 link: Link::Down { retry_at: now },
                 protocol,
                 failures: 0,
+                jitter: seed(),
                 out: Vec::new(),
                 head: 0,
                 sent: 0,
@@ -737,13 +741,7 @@ impl Core {
         if let Some(cache) = &mut self.cache {
             cache.invalidate_all();
         }
-        // The first attempt after a working connection is immediate; then the delay doubles.
-        let delay = match self.failures {
-            0 => Duration::ZERO,
-            n => {
-                self.config.reconnect_min.saturating_mul(1 << (n - 1).min(16)).min(self.config.reconnect_max)
-            }
-        };
+        let delay = self.backoff();
         self.failures += 1;
         self.link = Link::Down { retry_at: self.now + delay };
         let (policy, max) = (self.config.retry, self.config.max_attempts);
@@ -770,6 +768,19 @@ impl Core {
         }
         self.sent = 0;
         self.events.push_back(Event::Disconnected { error });
+    }
+
+    /// The delay before the next connection attempt: none right after a working connection,
+    /// then `reconnect_min` doubling up to `reconnect_max`, each from the upper half of its
+    /// value.
+    fn backoff(&mut self) -> Duration {
+        let Some(n) = self.failures.checked_sub(1) else { return Duration::ZERO };
+        let full = self.config.reconnect_min.saturating_mul(1 << n.min(16)).min(self.config.reconnect_max);
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let fraction = (self.jitter >> 11) as f64 / (1u64 << 53) as f64;
+        full / 2 + (full / 2).mul_f64(fraction)
     }
 
     /// Keeps the pending commands `keep` says yes to (given whether each was written), with
@@ -917,6 +928,13 @@ impl Core {
             }
         }
     }
+}
+
+/// A seed for the jitter that differs between clients: the standard library's per-process,
+/// per-instance hash keys (never zero, which would stick xorshift at zero).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
 }
 
 /// Whether a RESP2 array on a subscribed connection is a message or a confirmation.

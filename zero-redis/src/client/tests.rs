@@ -528,3 +528,39 @@ fn the_cache_is_bounded_in_entries_and_age() {
     h.now += Duration::from_secs(10);
     h.get_from_server("b", "2");
 }
+
+#[test]
+fn reconnect_delays_double_with_jitter() {
+    let delays = || {
+        let mut h = Harness::new(ClientConfig::default());
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let start = h.now;
+            while !h.client.wants_connect(h.now) {
+                h.advance(Duration::from_millis(1));
+            }
+            delays.push(h.now - start);
+            h.client.handle_closed(h.now, "refused");
+        }
+        delays
+    };
+    let (a, b) = (delays(), delays());
+    for d in [&a, &b] {
+        assert_eq!(
+            d[..2],
+            [Duration::ZERO; 2],
+            "the first two attempts (after start, after a drop) are immediate"
+        );
+        for (i, full) in [50, 100, 200, 400, 800, 1600].into_iter().enumerate() {
+            let full = Duration::from_millis(full);
+            assert!(
+                d[i + 2] >= full / 2 && d[i + 2] <= full,
+                "delay {} is {:?}, not in [{:?}, {full:?}]",
+                i + 2,
+                d[i + 2],
+                full / 2
+            );
+        }
+    }
+    assert_ne!(a, b, "two clients dropped together come back at different times");
+}
