@@ -14,6 +14,9 @@
 //! [`Error::ConnectionLost`] otherwise; commands never written are simply sent on the next
 //! connection. Nothing is dropped without its caller being told, nothing is sent twice
 //! unless it may be.
+//!
+//! With [`ClientConfig::cache`] set, the set-up also turns on `CLIENT TRACKING`, and reads
+//! are answered from the client-side cache when they can be ([`super::cache`] has its rules).
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
@@ -363,7 +366,9 @@ impl Client {
         self.core.cache.as_ref().map(Cache::stats)
     }
 
-    /// Issues `cmd`; its reply comes as an [`Event::Reply`] with the returned id.
+    /// Issues `cmd`; its reply comes as an [`Event::Reply`] with the returned id. With the
+    /// cache on, a cached reply is an event at once: drain [`Client::poll_event`] after
+    /// issuing, not only after input.
     pub fn send(&mut self, cmd: &Cmd, now: Instant) -> RequestId {
         let retry = cmd.retries();
         let timeout = cmd.own_timeout().unwrap_or(self.core.config.command_timeout);
