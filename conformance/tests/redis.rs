@@ -92,6 +92,22 @@ fn the_tokio_client_pipelines_concurrent_tasks() {
         assert_eq!(&c.recv().await.unwrap().payload[..], b"x");
         c.close().await;
         assert_eq!(c.ping::<String>().await.unwrap_err(), Error::Closed);
+
+        // With the cache on, repeated reads are answered in the task, and a write by another
+        // client reaches them.
+        let cached = ClientConfig { cache: Some(Default::default()), ..config() };
+        let c = AsyncClient::connect(Target { addr: server.addr, tls: None }, cached).await.unwrap();
+        let other = AsyncClient::connect(Target { addr: server.addr, tls: None }, config()).await.unwrap();
+        for _ in 0..10 {
+            assert_eq!(c.get::<i64>("k7").await.unwrap(), 7);
+        }
+        assert_eq!(c.cache().unwrap().stats().hits, 9);
+        let _: () = other.set("k7", 70).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while c.get::<i64>("k7").await.unwrap() != 70 {
+            assert!(std::time::Instant::now() < deadline, "the invalidation never arrived");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     });
 }
 

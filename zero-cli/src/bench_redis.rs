@@ -9,6 +9,10 @@
 //!   publishes with `--callers` `PUBLISH`es outstanding, and at most `--backlog` deliveries
 //!   outstanding end to end (published times subscribers, minus received), so the server's
 //!   output buffers never grow without bound. The figure is messages received per second.
+//! - **cached-get**: one caller of the blocking client `GET`s `--keys` keys in turn, first
+//!   with the client-side cache off, then on (every read after the first of each key is a
+//!   hit), for `--duration` each; it prints both and their ratio. This is the cache's
+//!   latency win for a caller that waits on each read, not a throughput figure.
 //!
 //! The last line is machine-readable for `bench/redis.sh`: `RESULT client=zero ... ops=N
 //! secs=S cpu=C`, with the client's CPU time (all its threads, from `/proc/self/task/*/
@@ -37,6 +41,9 @@ pub struct RedisLoad {
     /// Value (payload) bytes.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    /// Keys read in turn (cached-get).
+    #[arg(long, default_value_t = 100)]
+    keys: usize,
     /// Subscribing connections (pubsub).
     #[arg(long, default_value_t = 10)]
     subscribers: usize,
@@ -58,6 +65,8 @@ pub enum Workload {
     GetSet,
     /// One publisher, many subscribers on one channel.
     Pubsub,
+    /// GETs by one waiting caller, without and with the client-side cache.
+    CachedGet,
 }
 
 const CHANNEL: &str = "zero-bench";
@@ -123,15 +132,14 @@ impl Load {
                 Event::Connected { .. } | Event::Push(_) => {}
             }
         }
-        match self.workload {
-            Workload::GetSet => {
-                self.ops += replies;
-                for _ in 0..replies {
-                    let caller = self.queue.pop_front().expect("a reply answers an outstanding command");
-                    self.next(caller, now);
-                }
-            }
-            Workload::Pubsub => self.ops += received,
+        if self.workload == Workload::Pubsub {
+            self.ops += received;
+            return;
+        }
+        self.ops += replies;
+        for _ in 0..replies {
+            let caller = self.queue.pop_front().expect("a reply answers an outstanding command");
+            self.next(caller, now);
         }
     }
 
@@ -173,12 +181,15 @@ fn own_cpu() -> Duration {
 
 /// Runs the load and prints the result.
 pub fn run(load: RedisLoad) -> Result<(), String> {
+    if load.workload == Workload::CachedGet {
+        return cached_get(&load);
+    }
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
     let target = Target { addr: load.target, tls: None };
     let config = ClientConfig { command_timeout: None, ..ClientConfig::default() };
     let connections = match load.workload {
-        Workload::GetSet => 1,
         Workload::Pubsub => 1 + load.subscribers,
+        _ => 1,
     };
     let now = Instant::now();
     let mut drivers: Vec<ClientDriver> = (0..connections)
@@ -228,8 +239,8 @@ pub fn run(load: RedisLoad) -> Result<(), String> {
     let ops = state.ops - ops0;
     let cpu = (own_cpu() - cpu0).as_secs_f64();
     let workload = match load.workload {
-        Workload::GetSet => "get-set",
         Workload::Pubsub => "pubsub",
+        _ => "get-set",
     };
     println!(
         "zero-redis {workload}: {:.0} ops/s, {:.0} ops per client CPU-second ({} callers, {} B values)",
@@ -241,5 +252,47 @@ pub fn run(load: RedisLoad) -> Result<(), String> {
     println!(
         "RESULT client=zero workload={workload} callers={callers} ops={ops} secs={secs:.3} cpu={cpu:.3}"
     );
+    Ok(())
+}
+
+/// The cached-get workload: GETs per second by one waiting caller, cache off then on.
+fn cached_get(load: &RedisLoad) -> Result<(), String> {
+    use zero_redis::client::{BlockingClient, CacheConfig, Commands};
+    let keys: Vec<String> = (0..load.keys.max(1)).map(|i| format!("zero-bench:cached:{i}")).collect();
+    let mut rates = Vec::new();
+    for cache in [None, Some(CacheConfig::default())] {
+        let on = cache.is_some();
+        let config = ClientConfig { cache, ..ClientConfig::default() };
+        let client = BlockingClient::connect(Target { addr: load.target, tls: None }, config)
+            .map_err(|e| format!("zero bench redis: {e}"))?;
+        for key in &keys {
+            let _: () = client.set(key, &vec![b'x'; load.size][..]).map_err(|e| e.to_string())?;
+        }
+        let (mut ops, cpu0, t0) = (0u64, own_cpu(), Instant::now());
+        let end = t0 + Duration::from_secs(load.duration);
+        while Instant::now() < end {
+            for key in &keys {
+                let _: Vec<u8> = client.get(key).map_err(|e| e.to_string())?;
+            }
+            ops += keys.len() as u64;
+        }
+        let (secs, cpu) = (t0.elapsed().as_secs_f64(), (own_cpu() - cpu0).as_secs_f64());
+        let hits = client.cache().map_or(0, |c| c.stats().hits);
+        println!(
+            "zero-redis cached-get, cache {}: {:.0} GETs/s ({:.2} us each), {:.0} per CPU-second, {hits} hits",
+            if on { "on " } else { "off" },
+            ops as f64 / secs,
+            secs * 1e6 / ops as f64,
+            ops as f64 / cpu.max(1e-9),
+        );
+        rates.push(ops as f64 / secs);
+        client.close();
+        if on {
+            println!(
+                "RESULT client=zero workload=cached-get callers=1 ops={ops} secs={secs:.3} cpu={cpu:.3}"
+            );
+        }
+    }
+    println!("ratio cache-on/cache-off: {:.0}", rates[1] / rates[0]);
     Ok(())
 }

@@ -17,20 +17,17 @@ pub struct Cmd {
     args: Vec<u8>,
     /// How many arguments (the name included).
     count: usize,
-    /// Whether the command may be resent after the connection failed while it was out.
-    retry: bool,
+    /// Whether the command may be resent after the connection failed while it was out, if
+    /// set; by default, whether it is read-only (worked out when asked: a command answered
+    /// from the client-side cache never is).
+    retry: Option<bool>,
     /// Its own reply timeout (`Some(None)`: none), instead of the client's.
     timeout: Option<Option<Duration>>,
 }
 
 /// Starts the command `name` (e.g. `cmd("SET").arg("k").arg("v")`).
 pub fn cmd(name: &str) -> Cmd {
-    let mut c = Cmd {
-        args: Vec::with_capacity(32 + name.len()),
-        count: 0,
-        retry: is_read_only(name.as_bytes()),
-        timeout: None,
-    };
+    let mut c = Cmd { args: Vec::with_capacity(64 + name.len()), count: 0, retry: None, timeout: None };
     c.push(name.as_bytes());
     c
 }
@@ -51,13 +48,19 @@ impl Cmd {
     /// Whether the command may be sent again on a new connection if the old one failed after
     /// sending it (the default: only for [`READ_ONLY`] commands).
     pub fn retry(mut self, allowed: bool) -> Cmd {
-        self.retry = allowed;
+        self.retry = Some(allowed);
         self
     }
 
     /// Whether the command may be sent again after a connection failure.
     pub fn retries(&self) -> bool {
-        self.retry
+        self.retry.unwrap_or_else(|| is_read_only(self.name()))
+    }
+
+    /// The command's name: its first argument.
+    fn name(&self) -> &[u8] {
+        let body = self.args.iter().position(|&b| b == b'\n').map_or(&[][..], |n| &self.args[n + 1..]);
+        &body[..body.iter().position(|&b| b == b'\r').unwrap_or(body.len())]
     }
 
     /// Gives the command its own reply timeout (`None`: wait as long as it takes), e.g. for
@@ -70,6 +73,12 @@ impl Cmd {
     /// The command's own timeout, if it has one (`Some(None)`: none at all).
     pub fn own_timeout(&self) -> Option<Option<Duration>> {
         self.timeout
+    }
+
+    /// The arguments as encoded, without the array header: what tells one command from
+    /// another.
+    pub(crate) fn encoded_args(&self) -> &[u8] {
+        &self.args
     }
 
     /// Appends the command to `out` as a RESP array.
@@ -314,12 +323,28 @@ pub const READ_ONLY: &[&str] = &[
 
 /// Whether `name` (any case) is in [`READ_ONLY`].
 pub fn is_read_only(name: &[u8]) -> bool {
+    is_listed(READ_ONLY, name)
+}
+
+/// Whether the command `name` (any case) is in `list` (upper case, sorted).
+pub(crate) fn is_listed(list: &[&str], name: &[u8]) -> bool {
     let mut upper = [0u8; 24];
     let Some(upper) = upper.get_mut(..name.len()) else { return false };
     for (u, c) in upper.iter_mut().zip(name) {
         *u = c.to_ascii_uppercase();
     }
-    READ_ONLY.binary_search_by(|probe| probe.as_bytes().cmp(upper)).is_ok()
+    list.binary_search_by(|probe| short_cmp(probe.as_bytes(), upper)).is_ok()
+}
+
+/// The order of two short byte strings, compared inline: for command names a call to
+/// `memcmp` per probe costs more than the comparison.
+fn short_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 #[cfg(test)]

@@ -37,7 +37,11 @@ fn cpu_time() -> Duration {
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
-    assert_eq!(a.len(), 9, "usage: redis-clients-bench CLIENT WORKLOAD ADDR CALLERS SIZE SUBSCRIBERS BACKLOG WARMUP DURATION");
+    assert_eq!(
+        a.len(),
+        9,
+        "usage: redis-clients-bench CLIENT WORKLOAD ADDR CALLERS SIZE SUBSCRIBERS BACKLOG WARMUP DURATION"
+    );
     let run = Run {
         client: a[0].clone(),
         workload: a[1].clone(),
@@ -55,6 +59,7 @@ fn main() {
         match (run.client.as_str(), run.workload.as_str()) {
             ("redis-rs", "get-set") => redis_rs::get_set(&run, ops.clone()).await,
             ("redis-rs", "pubsub") => redis_rs::pubsub(&run, ops.clone()).await,
+            ("redis-rs", "cached-get") => redis_rs::cached_get(&run, ops.clone()).await,
             ("fred", "get-set") => fred_client::get_set(&run, ops.clone()).await,
             ("fred", "pubsub") => fred_client::pubsub(&run, ops.clone()).await,
             other => panic!("unknown client or workload {other:?}"),
@@ -108,6 +113,28 @@ mod redis_rs {
         }
     }
 
+    /// One task GETs 100 keys in turn through redis-rs's client-side cache (RESP3 tracking).
+    pub async fn cached_get(run: &Run, ops: Arc<AtomicU64>) {
+        let client = redis::Client::open(format!("redis://{}/?protocol=resp3", run.addr)).unwrap();
+        let config = redis::AsyncConnectionConfig::new().set_cache_config(redis::caching::CacheConfig::new());
+        let mut con = client.get_multiplexed_async_connection_with_config(&config).await.unwrap();
+        let keys: Vec<String> = (0..100).map(|i| format!("zero-bench:cached:{i}")).collect();
+        let value = vec![b'x'; run.size];
+        for key in &keys {
+            let () = redis::cmd("SET").arg(key).arg(&value).query_async(&mut con).await.unwrap();
+        }
+        tokio::spawn(async move {
+            loop {
+                for key in &keys {
+                    let _: Vec<u8> = redis::cmd("GET").arg(key).query_async(&mut con).await.unwrap();
+                }
+                ops.fetch_add(keys.len() as u64, Relaxed);
+                // Hits complete without waiting: let the timer that ends the run in.
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+
     pub async fn pubsub(run: &Run, ops: Arc<AtomicU64>) {
         let client = redis::Client::open(format!("redis://{}/", run.addr)).unwrap();
         let gate = gate(run);
@@ -132,7 +159,8 @@ mod redis_rs {
             tokio::spawn(async move {
                 loop {
                     gate.acquire_many(subs).await.unwrap().forget();
-                    let _: i64 = redis::cmd("PUBLISH").arg(CHANNEL).arg(&value).query_async(&mut con).await.unwrap();
+                    let _: i64 =
+                        redis::cmd("PUBLISH").arg(CHANNEL).arg(&value).query_async(&mut con).await.unwrap();
                 }
             });
         }
@@ -188,7 +216,9 @@ mod fred_client {
                         }
                         // fred hands messages over a broadcast channel that drops the oldest
                         // when a reader lags; those are not counted, their room is given back.
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => gate.add_permits(n as usize),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            gate.add_permits(n as usize)
+                        }
                         Err(_) => break,
                     }
                 }

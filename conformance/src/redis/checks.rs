@@ -263,6 +263,8 @@ fn client_cache(server: &mut Server) -> Result<(), String> {
     }
     let ran = gets_run(&writer)? - before;
     ensure(ran == 1, || format!("100 cached GETs ran {ran} times on the server, not once"))?;
+    let hits = cached.cache().map(|c| c.stats().hits);
+    ensure(hits == Some(99), || format!("the cache counted {hits:?} hits, not 99"))?;
     // Another client's write invalidates; so do hash field writes.
     let _: () = query(&writer, cmd("SET").arg(key).arg("v2"))?;
     read_until(&cached, key, "v2")?;

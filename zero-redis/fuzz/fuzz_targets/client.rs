@@ -44,5 +44,5 @@ fuzz_target!(|data: &[u8]| {
     client.close();
     while client.poll_event().is_some() {}
     assert_eq!(client.in_flight(), 0);
-    assert!(client.cache_stats().is_none_or(|s| s.entries == 0));
+    assert!(client.cache().is_none_or(|c| c.stats().entries == 0));
 });

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use zero_core::IoHandle;
 
+use super::cache::SharedCache;
 use super::commands::Commands;
 use super::driver::Target;
 use super::machine::{ClientConfig, Message, Protocol, SubKind};
@@ -25,6 +26,7 @@ pub struct BlockingClient {
     messages: Mutex<Receiver<Message<'static>>>,
     pushes: Mutex<Receiver<Value>>,
     protocol: Protocol,
+    cache: Option<SharedCache>,
 }
 
 impl BlockingClient {
@@ -46,13 +48,14 @@ impl BlockingClient {
             Delivery::Push(p) => drop(pushes_tx.send(p)),
         });
         let ready = Box::new(move |r| drop(ready_tx.send(r)));
-        let (handle, thread) = thread::spawn(target, config, sink, ready)?;
+        let (handle, thread, cache) = thread::spawn(target, config, sink, ready)?;
         let mut client = BlockingClient {
             handle,
             thread: Some(thread),
             messages: Mutex::new(messages),
             pushes: Mutex::new(pushes),
             protocol: Protocol::Resp3,
+            cache,
         };
         client.protocol = match ready_rx.recv_timeout(wait) {
             Ok(result) => result?,
@@ -64,6 +67,11 @@ impl BlockingClient {
     /// The protocol the connection speaks (RESP3, or RESP2 if the server has no `HELLO`).
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The client-side cache, if [`ClientConfig::cache`] turned it on.
+    pub fn cache(&self) -> Option<&SharedCache> {
+        self.cache.as_ref()
     }
 
     fn call(&self, make: impl FnOnce(thread::Done) -> Command) -> Result<Vec<Result<Value, Error>>, Error> {
@@ -138,6 +146,9 @@ impl BlockingClient {
 
 impl Commands for BlockingClient {
     fn query<T: FromValue>(&self, cmd: Cmd) -> Result<T, Error> {
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&cmd)) {
+            return T::from_value(hit);
+        }
         let results = self.call(|done| Command::Query(vec![cmd], done))?;
         thread::convert(results, false, true)
     }

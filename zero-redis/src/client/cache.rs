@@ -18,16 +18,23 @@
 //!   connection: invalidations may have been missed while it was down.
 //! - Inside `MULTI` nothing is answered from the cache or kept (Redis answers `QUEUED`).
 //!
+//! The cache is a [`SharedCache`]: the machine fills and empties it, and the blocking and
+//! Tokio clients answer single reads from it on the caller's own thread (a hit costs a lock
+//! and a copy, not a trip to the shard thread and back). The rules above hold there too: a
+//! caller's write is issued (so has evicted its keys) before its reply returns, and so before
+//! that caller's next read.
+//!
 //! The limit: a script that writes a key it is not given as an argument (which Redis
 //! discourages) leaves that key's entry in place until its invalidation arrives, just after
 //! the script's reply.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-use crate::cmd::is_read_only;
+use crate::cmd::{is_listed, is_read_only, Cmd};
 use crate::codec::Frame;
 use crate::value::Value;
 
@@ -76,7 +83,7 @@ pub const CACHEABLE: &[&str] = &[
     "ZSCORE",
 ];
 
-/// Commands after which no cached reply can be trusted.
+/// Commands after which no cached reply can be trusted (sorted).
 const EMPTIES: &[&str] = &["FLUSHALL", "FLUSHDB", "SELECT", "SWAPDB"];
 
 /// How much the client may cache.
@@ -118,10 +125,36 @@ pub(super) enum Lookup {
     Miss { fill: bool },
 }
 
-/// The cached replies of one key, by the whole command (its encoded bytes).
+/// The cached replies of one key, by the command's encoded arguments (name included).
 type Replies = HashMap<Box<[u8]>, (Value, Instant)>;
 
-/// The cache. See the module docs.
+/// The client-side cache, shared by a machine and the threads that call it. See the module
+/// docs.
+#[derive(Debug, Clone)]
+pub struct SharedCache(Arc<Mutex<Cache>>);
+
+impl SharedCache {
+    pub(super) fn new(config: CacheConfig) -> SharedCache {
+        SharedCache(Arc::new(Mutex::new(Cache::new(config))))
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Cache> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The reply to `cmd` if the cache holds it (a hit); `None`: send it to the client.
+    pub fn get(&self, cmd: &Cmd) -> Option<Value> {
+        self.lock().hit(cmd.encoded_args(), Instant::now)
+    }
+
+    /// What the cache has done so far.
+    pub fn stats(&self) -> CacheStats {
+        let cache = self.lock();
+        CacheStats { entries: cache.entries, ..cache.stats }
+    }
+}
+
+/// The cache's state, behind [`SharedCache`]'s lock.
 #[derive(Debug)]
 pub(super) struct Cache {
     config: CacheConfig,
@@ -153,30 +186,25 @@ impl Cache {
         }
     }
 
-    pub(super) fn stats(&self) -> CacheStats {
-        CacheStats { entries: self.entries, ..self.stats }
-    }
-
-    /// A command (as encoded) is being issued.
+    /// A command (as encoded, array header included) is being issued.
     pub(super) fn issue(&mut self, command: &[u8], now: Instant) -> Lookup {
-        let mut args = Args::of(command);
-        let Some(name) = args.next() else { return Lookup::Miss { fill: false } };
-        let is = |list: &[&str]| list.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(name));
-        if is(&["MULTI"]) {
-            self.in_multi = true;
-        } else if is(&["EXEC", "DISCARD"]) {
-            self.in_multi = false;
-        } else if is(EMPTIES) {
-            self.invalidate_all();
-        } else if is(CACHEABLE) && !self.in_multi {
-            let Some(key) = args.next() else { return Lookup::Miss { fill: false } };
-            if let Some(value) = self.lookup(key, command, now) {
-                self.stats.hits += 1;
+        let command = without_header(command);
+        if self.read_key(command).is_some() {
+            if let Some(value) = self.hit(command, || now) {
                 return Lookup::Hit(value);
             }
             self.stats.misses += 1;
             self.reads += 1;
             return Lookup::Miss { fill: true };
+        }
+        let mut args = Args(Some(command));
+        let Some(name) = args.next() else { return Lookup::Miss { fill: false } };
+        if is_listed(&["MULTI"], name) {
+            self.in_multi = true;
+        } else if is_listed(&["DISCARD", "EXEC"], name) {
+            self.in_multi = false;
+        } else if is_listed(EMPTIES, name) {
+            self.invalidate_all();
         } else if !is_read_only(name) {
             for key in args {
                 self.invalidate(key);
@@ -185,21 +213,37 @@ impl Cache {
         Lookup::Miss { fill: false }
     }
 
-    fn lookup(&mut self, key: &[u8], command: &[u8], now: Instant) -> Option<Value> {
+    /// The key of `command` (encoded arguments) if it is a read whose reply may be cached
+    /// (one of [`CACHEABLE`], outside `MULTI`).
+    fn read_key<'c>(&self, command: &'c [u8]) -> Option<&'c [u8]> {
+        let mut args = Args(Some(command));
+        let cacheable = is_listed(CACHEABLE, args.next()?);
+        (cacheable && !self.in_multi).then(|| args.next()).flatten()
+    }
+
+    /// The cached reply to `command` (encoded arguments), counted as a hit; `now` is read
+    /// only if entries have a maximum age.
+    fn hit(&mut self, command: &[u8], now: impl FnOnce() -> Instant) -> Option<Value> {
+        let key = self.read_key(command)?;
         let replies = self.keys.get_mut(key)?;
         let (value, at) = replies.get(command)?;
-        if self.config.max_age.is_some_and(|age| now.duration_since(*at) >= age) {
+        if self.config.max_age.is_some_and(|age| now().duration_since(*at) >= age) {
             replies.remove(command);
             self.entries -= 1;
+            if replies.is_empty() {
+                self.keys.pop(key);
+            }
             return None;
         }
+        self.stats.hits += 1;
         Some(value.clone())
     }
 
     /// The reply to a read that [`Cache::issue`] said may be kept; `trusted`: the
     /// connection it came on is tracked.
     pub(super) fn fill(&mut self, command: &[u8], reply: &Frame<'_>, trusted: bool, now: Instant) {
-        let key = Args::of(command).nth(1).unwrap_or_default();
+        let command = without_header(command);
+        let key = Args(Some(command)).nth(1).unwrap_or_default();
         let refused = matches!(reply, Frame::Error(_) | Frame::BulkError(_));
         if trusted && !refused && !self.doubt_all && !self.doubted.contains(key) {
             let replies = self.keys.get_or_insert_mut(key.into(), Replies::new);
@@ -268,15 +312,13 @@ impl Cache {
     }
 }
 
+/// A command the client encoded, without its `*<count>` header: its arguments.
+fn without_header(command: &[u8]) -> &[u8] {
+    command.iter().position(|&b| b == b'\n').map_or(&[], |n| &command[n + 1..])
+}
+
 /// The arguments of a command the client encoded itself (`$<len>\r\n<bytes>\r\n` each).
 struct Args<'a>(Option<&'a [u8]>);
-
-impl Args<'_> {
-    /// The arguments of `command`, after its `*<count>` header.
-    fn of(command: &[u8]) -> Args<'_> {
-        Args(command.iter().position(|&b| b == b'\n').map(|n| &command[n + 1..]))
-    }
-}
 
 impl<'a> Iterator for Args<'a> {
     type Item = &'a [u8];
@@ -289,5 +331,26 @@ impl<'a> Iterator for Args<'a> {
         let (arg, tail) = (body.get(..len)?, body.get(len + 2..)?);
         self.0 = Some(tail);
         Some(arg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lists_are_sorted_and_cacheable_reads_are_reads() {
+        for list in [CACHEABLE, EMPTIES] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?} must stay sorted");
+        }
+        assert!(CACHEABLE.iter().all(|c| is_read_only(c.as_bytes())));
+    }
+
+    #[test]
+    fn arguments_are_read_back_from_their_encoding() {
+        let mut out = Vec::new();
+        crate::cmd::cmd("HGET").arg("h").arg("").arg(&b"a\r\nb"[..]).write(&mut out);
+        let args: Vec<&[u8]> = Args(Some(without_header(&out))).collect();
+        assert_eq!(args, [&b"HGET"[..], b"h", b"", b"a\r\nb"]);
     }
 }

@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::cache::{Cache, CacheConfig, CacheStats, Lookup};
+use super::cache::{CacheConfig, Lookup, SharedCache};
 use crate::cmd::{is_read_only, Cmd, ToArg};
 use crate::codec::{self, decode, encode_command, Frame, Limits, Scan};
 
@@ -303,7 +303,7 @@ struct Core {
     /// The receive buffer holds bytes of a dead connection.
     discard_input: bool,
     /// Replies to reads, and whether the connection is tracked (so replies may be kept).
-    cache: Option<Cache>,
+    cache: Option<SharedCache>,
     tracking: bool,
     now: Instant,
 }
@@ -312,7 +312,7 @@ impl Client {
     /// A machine that will connect as soon as its driver asks [`Client::wants_connect`].
     pub fn new(config: ClientConfig, now: Instant) -> Client {
         let protocol = config.protocol;
-        let cache = config.cache.clone().map(Cache::new);
+        let cache = config.cache.clone().map(SharedCache::new);
         Client {
             rx: Vec::new(),
             rx_pos: 0,
@@ -361,9 +361,9 @@ impl Client {
         self.core.pending.len()
     }
 
-    /// What the client-side cache has done, if it is on.
-    pub fn cache_stats(&self) -> Option<CacheStats> {
-        self.core.cache.as_ref().map(Cache::stats)
+    /// The client-side cache, if it is on: other threads may answer reads from it.
+    pub fn cache(&self) -> Option<&SharedCache> {
+        self.core.cache.as_ref()
     }
 
     /// Issues `cmd`; its reply comes as an [`Event::Reply`] with the returned id. With the
@@ -403,8 +403,8 @@ impl Client {
         }
         core.out.clear();
         (core.head, core.sent, core.setup_end) = (0, 0, 0);
-        if let Some(cache) = &mut core.cache {
-            cache.reset();
+        if let Some(cache) = &core.cache {
+            cache.lock().reset();
         }
         core.close_requested = !matches!(core.link, Link::Down { .. } | Link::Closed);
         core.link = Link::Closed;
@@ -580,8 +580,9 @@ impl Core {
         let start = self.out.len();
         write(&mut self.out);
         let mut fill = false;
-        if let (Expect::Reply { .. }, Some(cache)) = (expect, &mut self.cache) {
-            match cache.issue(&self.out[start..], now) {
+        if let (Expect::Reply { .. }, Some(cache)) = (expect, &self.cache) {
+            let lookup = cache.lock().issue(&self.out[start..], now);
+            match lookup {
                 Lookup::Hit(frame) => {
                     self.out.truncate(start);
                     self.events.push_back(Event::Reply { id, frame });
@@ -743,8 +744,8 @@ impl Core {
         self.close_requested = true;
         self.discard_input = true;
         self.tracking = false;
-        if let Some(cache) = &mut self.cache {
-            cache.invalidate_all();
+        if let Some(cache) = &self.cache {
+            cache.lock().invalidate_all();
         }
         let delay = self.backoff();
         self.failures += 1;
@@ -793,7 +794,7 @@ impl Core {
     fn rebuild(&mut self, mut keep: impl FnMut(&mut Pending, bool) -> bool) {
         let mut out = Vec::with_capacity(self.out.len() - self.head);
         let (mut at, mut sent) = (self.head, 0);
-        let cache = &mut self.cache;
+        let cache = &self.cache;
         self.pending.retain_mut(|p| {
             let written = at < self.sent;
             let kept = keep(p, written);
@@ -802,8 +803,8 @@ impl Core {
                 if written {
                     sent += p.len;
                 }
-            } else if let (true, Some(cache)) = (p.fill, cache.as_mut()) {
-                cache.forget();
+            } else if let (true, Some(cache)) = (p.fill, cache) {
+                cache.lock().forget();
             }
             at += p.len;
             kept
@@ -854,7 +855,7 @@ impl Core {
             Frame::Array(items) if self.resp2_subscribed() && is_pubsub(&items) => items,
             reply => return self.reply(reply),
         };
-        if self.cache.as_mut().is_some_and(|cache| cache.on_push(&push)) {
+        if self.cache.as_ref().is_some_and(|cache| cache.lock().on_push(&push)) {
             return None;
         }
         let verb = push.first().and_then(Frame::as_bytes).unwrap_or_default();
@@ -884,8 +885,8 @@ impl Core {
             ));
             return None;
         };
-        if let (true, Some(cache)) = (p.fill, &mut self.cache) {
-            cache.fill(&self.out[self.head..self.head + p.len], &frame, self.tracking, self.now);
+        if let (true, Some(cache)) = (p.fill, &self.cache) {
+            cache.lock().fill(&self.out[self.head..self.head + p.len], &frame, self.tracking, self.now);
         }
         self.head += p.len;
         if self.head == self.out.len() {

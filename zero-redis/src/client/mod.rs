@@ -15,7 +15,7 @@ pub mod tokio;
 pub mod url;
 
 pub use blocking::BlockingClient;
-pub use cache::{CacheConfig, CacheStats};
+pub use cache::{CacheConfig, CacheStats, SharedCache};
 #[cfg(feature = "tokio")]
 pub use commands::AsyncCommands;
 pub use commands::Commands;

@@ -441,7 +441,7 @@ fn cached_reads_are_answered_locally_until_invalidated() {
     h.input(b":2\r\n");
     h.events();
     h.input(&invalidate("k"));
-    let stats = h.client.cache_stats().unwrap();
+    let stats = h.client.cache().unwrap().stats();
     assert_eq!((stats.hits, stats.misses, stats.invalidations, stats.entries), (2, 3, 2, 0));
     // A null list: everything was flushed.
     h.get_from_server("a", "1");
@@ -523,7 +523,7 @@ fn the_cache_is_bounded_in_entries_and_age() {
     h.get_from_server("b", "2");
     h.get_from_cache("a", "1");
     h.get_from_server("c", "3");
-    assert_eq!(h.client.cache_stats().unwrap().entries, 2);
+    assert_eq!(h.client.cache().unwrap().stats().entries, 2);
     h.get_from_server("b", "2");
     h.now += Duration::from_secs(10);
     h.get_from_server("b", "2");

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use zero_core::{Config, Event as IoEvent, Handler, Io, IoHandle, Ops};
 
+use super::cache::SharedCache;
 use super::driver::{ClientDriver, Target};
 use super::machine::{Client, ClientConfig, Event, Message, Protocol, RequestId, SubKind};
 use crate::cmd::Cmd;
@@ -128,7 +129,7 @@ impl Runner {
             return 0;
         }
         if self.conns.len() == 1 {
-            let config = ClientConfig { protocol: Protocol::Resp2, ..self.config.clone() };
+            let config = ClientConfig { protocol: Protocol::Resp2, cache: None, ..self.config.clone() };
             self.conns.push(Conn::new(Client::new(config, now), self.target.clone(), 1));
         }
         1
@@ -198,13 +199,17 @@ impl Handler for Runner {
     }
 }
 
+/// What [`spawn`] gives the client: the shard's handle, its thread, and the client-side cache
+/// (if on), which callers answer reads from on their own threads.
+pub(crate) type Spawned = (IoHandle, JoinHandle<()>, Option<SharedCache>);
+
 /// Starts the shard thread; `ready` hears about the first connection.
 pub(crate) fn spawn(
     target: Target,
     config: ClientConfig,
     sink: Sink,
     ready: Ready,
-) -> Result<(IoHandle, JoinHandle<()>), Error> {
+) -> Result<Spawned, Error> {
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("zero-redis".into())
@@ -215,8 +220,8 @@ pub(crate) fn spawn(
                     return drop(handle_tx.send(Err(Error::Connect(format!("starting the shard: {e}")))))
                 }
             };
-            let _ = handle_tx.send(Ok(io.handle()));
             let client = Client::new(config.clone(), Instant::now());
+            let _ = handle_tx.send(Ok((io.handle(), client.cache().cloned())));
             let conns = vec![Conn::new(client, target.clone(), 0)];
             let mut runner = Runner { conns, target, config, sink, ready: Some(ready), closing: None };
             runner.conns[0].driver.pump(&mut io);
@@ -225,8 +230,8 @@ pub(crate) fn spawn(
             }
         })
         .map_err(|e| Error::Connect(format!("spawning the client thread: {e}")))?;
-    let handle = handle_rx.recv().map_err(|_| Error::Closed)??;
-    Ok((handle, thread))
+    let (handle, cache) = handle_rx.recv().map_err(|_| Error::Closed)??;
+    Ok((handle, thread, cache))
 }
 
 /// A call's replies as the caller's type: one command's reply, or a pipeline's replies as an

@@ -1,5 +1,5 @@
 //! The async client for Tokio (feature `tokio`): the shard driver on a thread of its own
-//! ([`super::thread`]), with calls that are futures. It needs no particular runtime flavour
+//! (`client::thread`), with calls that are futures. It needs no particular runtime flavour
 //! and is `Clone`: every clone shares the one connection, so concurrent tasks' commands are
 //! pipelined on it.
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use zero_core::IoHandle;
 
+use super::cache::SharedCache;
 use super::commands::AsyncCommands;
 use super::driver::Target;
 use super::machine::{ClientConfig, Message, Protocol, SubKind};
@@ -29,6 +30,7 @@ struct Inner {
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     messages: Mutex<mpsc::UnboundedReceiver<Message<'static>>>,
     protocol: Protocol,
+    cache: Option<SharedCache>,
 }
 
 impl AsyncClient {
@@ -51,12 +53,13 @@ impl AsyncClient {
             }
         });
         let ready = Box::new(move |r| drop(ready_tx.send(r)));
-        let (handle, thread) = thread::spawn(target, config, sink, ready)?;
+        let (handle, thread, cache) = thread::spawn(target, config, sink, ready)?;
         let mut inner = Inner {
             handle,
             thread: std::sync::Mutex::new(Some(thread)),
             messages: Mutex::new(messages),
             protocol: Protocol::Resp3,
+            cache,
         };
         inner.protocol = match tokio::time::timeout(wait, ready_rx).await {
             Ok(Ok(result)) => result?,
@@ -69,6 +72,11 @@ impl AsyncClient {
     /// The protocol the connection speaks.
     pub fn protocol(&self) -> Protocol {
         self.inner.protocol
+    }
+
+    /// The client-side cache, if [`ClientConfig::cache`] turned it on.
+    pub fn cache(&self) -> Option<&SharedCache> {
+        self.inner.cache.as_ref()
     }
 
     async fn call(
@@ -129,6 +137,9 @@ impl AsyncClient {
 
 impl AsyncCommands for AsyncClient {
     async fn query<T: FromValue + Send + 'static>(&self, cmd: Cmd) -> Result<T, Error> {
+        if let Some(hit) = self.inner.cache.as_ref().and_then(|c| c.get(&cmd)) {
+            return T::from_value(hit);
+        }
         let results = self.call(|done| Command::Query(vec![cmd], done)).await?;
         thread::convert(results, false, true)
     }
