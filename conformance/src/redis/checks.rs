@@ -166,6 +166,14 @@ fn acl_auth(server: &mut Server) -> Result<(), String> {
                     }
                     other => return Err(format!("SET by a read-only user: {other:?}")),
                 }
+                // Not allowed CLIENT TRACKING: the cache stays empty, the connection works.
+                let cached = ClientConfig { cache: Some(Default::default()), ..user("conf-ro", "ro") };
+                let ro = connect(server, cached)?;
+                for _ in 0..2 {
+                    let _: Option<String> = query(&ro, cmd("GET").arg("conf:k"))?;
+                }
+                let hits = ro.cache().map(|c| c.stats().hits);
+                ensure(hits == Some(0), || format!("an untracked connection had {hits:?} cache hits"))?;
             }
         }
         Ok(())

@@ -237,6 +237,9 @@ enum Expect {
     Hello,
     /// The `OK` to a set-up command (`AUTH`, `CLIENT SETNAME`, `SELECT`).
     Setup,
+    /// The answer to `CLIENT TRACKING ON`: if refused (an ACL user without `CLIENT`), the
+    /// connection works on without the cache.
+    Tracking,
 }
 
 /// A command whose bytes are in the send buffer and whose reply has not arrived.
@@ -259,7 +262,10 @@ struct Pending {
 impl Pending {
     /// Whether the set-up of a connection made it (so it is made afresh for the next).
     fn is_setup(&self) -> bool {
-        matches!(self.expect, Expect::Hello | Expect::Setup | Expect::Confirm { caller: false, .. })
+        matches!(
+            self.expect,
+            Expect::Hello | Expect::Setup | Expect::Tracking | Expect::Confirm { caller: false, .. }
+        )
     }
 }
 
@@ -302,7 +308,8 @@ struct Core {
     close_requested: bool,
     /// The receive buffer holds bytes of a dead connection.
     discard_input: bool,
-    /// Replies to reads, and whether the connection is tracked (so replies may be kept).
+    /// Replies to reads, and whether the server agreed to track this connection (so
+    /// replies may be kept).
     cache: Option<SharedCache>,
     tracking: bool,
     now: Instant,
@@ -681,7 +688,7 @@ impl Core {
             return;
         }
         if self.cache.is_some() && self.protocol == Protocol::Resp3 {
-            stage.push((crate::cmd::cmd("CLIENT").arg("TRACKING").arg("ON"), Expect::Setup));
+            stage.push((crate::cmd::cmd("CLIENT").arg("TRACKING").arg("ON"), Expect::Tracking));
         }
         if self.config.database != 0 {
             stage.push((crate::cmd::cmd("SELECT").arg(self.config.database), Expect::Setup));
@@ -730,7 +737,6 @@ impl Core {
 
     fn ready(&mut self) {
         self.link = Link::Ready;
-        self.tracking = self.cache.is_some() && self.protocol == Protocol::Resp3;
         self.failures = 0;
         self.events.push_back(Event::Connected { protocol: self.protocol });
     }
@@ -924,8 +930,14 @@ impl Core {
                 }
                 None
             }
-            Expect::Setup | Expect::Confirm { caller: false, .. } => {
-                if let Some(e) = refused {
+            Expect::Setup | Expect::Tracking | Expect::Confirm { caller: false, .. } => {
+                if p.expect == Expect::Tracking {
+                    self.tracking = refused.is_none();
+                    if let Some(e) = &refused {
+                        tracing::warn!(error = %e, "CLIENT TRACKING refused: this connection caches nothing");
+                    }
+                }
+                if let (Some(e), false) = (refused, p.expect == Expect::Tracking) {
                     self.lose(Error::Connect(format!("the connection set-up was refused: {e}")));
                 } else if !self.pending.front().is_some_and(Pending::is_setup) {
                     self.ready();

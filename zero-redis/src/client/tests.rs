@@ -508,9 +508,18 @@ fn a_lost_connection_empties_the_cache_and_resp2_caches_nothing() {
     h.get_from_server("k", "v");
 
     let config = ClientConfig { cache: Some(Default::default()), ..ClientConfig::default() };
-    let mut h = Harness::new(config);
+    let mut h = Harness::new(config.clone());
     h.connect(b"-ERR unknown command 'HELLO'\r\n");
     assert_eq!(h.events(), vec![Event::Connected { protocol: Protocol::Resp2 }]);
+    h.get_from_server("k", "v");
+    h.get_from_server("k", "v");
+
+    // A user not allowed CLIENT TRACKING still gets a working connection, without the cache.
+    let mut h = Harness::new(config);
+    h.connect(HELLO_MAP);
+    assert_eq!(h.transmit(), TRACKING);
+    h.input(b"-NOPERM User app has no permissions to run the 'client|tracking' command\r\n");
+    assert_eq!(h.events(), vec![Event::Connected { protocol: Protocol::Resp3 }]);
     h.get_from_server("k", "v");
     h.get_from_server("k", "v");
 }
