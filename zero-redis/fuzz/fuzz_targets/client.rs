@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         protocol,
         password: (mode & 2 != 0).then(|| "pw".into()),
         database: u32::from(mode >> 4 & 7),
-        cache: (mode & 0x80 != 0).then(|| CacheConfig { max_entries: 2, max_age: None }),
+        cache: (mode & 0x80 != 0).then(|| CacheConfig { max_entries: 2, max_bytes: 1024, max_age: None }),
         ..ClientConfig::default()
     };
     let mut now = Instant::now();

@@ -91,6 +91,10 @@ const EMPTIES: &[&str] = &["FLUSHALL", "FLUSHDB", "SELECT", "SWAPDB"];
 pub struct CacheConfig {
     /// The most replies kept; past it, the least recently used key's replies go.
     pub max_entries: usize,
+    /// The most payload bytes kept (about: bytes of strings, plus 16 per element); past it,
+    /// the least recently used key's replies go. A reply larger than an eighth of it is not
+    /// kept at all.
+    pub max_bytes: usize,
     /// How long a reply may be answered from the cache at most (`None`: until it is
     /// invalidated). A bound for keys with an expiry: Redis invalidates an expired key when
     /// it deletes it, which can be a little after the moment it expired.
@@ -99,7 +103,7 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> CacheConfig {
-        CacheConfig { max_entries: 10_000, max_age: None }
+        CacheConfig { max_entries: 10_000, max_bytes: 64 << 20, max_age: None }
     }
 }
 
@@ -126,7 +130,17 @@ pub(super) enum Lookup {
 }
 
 /// The cached replies of one key, by the command's encoded arguments (name included).
-type Replies = HashMap<Box<[u8]>, (Value, Instant)>;
+type Replies = HashMap<Box<[u8]>, Entry>;
+
+/// One cached reply.
+#[derive(Debug)]
+struct Entry {
+    value: Value,
+    /// When it was kept.
+    at: Instant,
+    /// What it counts against `max_bytes` ([`weight`]).
+    bytes: usize,
+}
 
 /// The client-side cache, shared by a machine and the threads that call it. See the module
 /// docs.
@@ -159,8 +173,9 @@ impl SharedCache {
 pub(super) struct Cache {
     config: CacheConfig,
     keys: LruCache<Box<[u8]>, Replies>,
-    /// Replies over all keys.
+    /// Replies over all keys, and their [`weight`].
     entries: usize,
+    bytes: usize,
     /// Reads in flight whose replies may be kept.
     reads: usize,
     /// Keys invalidated or written while reads were in flight: their replies are not kept.
@@ -178,6 +193,7 @@ impl Cache {
             config,
             keys: LruCache::unbounded(),
             entries: 0,
+            bytes: 0,
             reads: 0,
             doubted: HashSet::new(),
             doubt_all: false,
@@ -226,17 +242,19 @@ impl Cache {
     fn hit(&mut self, command: &[u8], now: impl FnOnce() -> Instant) -> Option<Value> {
         let key = self.read_key(command)?;
         let replies = self.keys.get_mut(key)?;
-        let (value, at) = replies.get(command)?;
-        if self.config.max_age.is_some_and(|age| now().duration_since(*at) >= age) {
+        let entry = replies.get(command)?;
+        if self.config.max_age.is_some_and(|age| now().duration_since(entry.at) >= age) {
+            let bytes = entry.bytes;
             replies.remove(command);
-            self.entries -= 1;
             if replies.is_empty() {
                 self.keys.pop(key);
             }
+            self.entries -= 1;
+            self.bytes -= bytes;
             return None;
         }
         self.stats.hits += 1;
-        Some(value.clone())
+        Some(entry.value.clone())
     }
 
     /// The reply to a read that [`Cache::issue`] said may be kept; `trusted`: the
@@ -245,14 +263,18 @@ impl Cache {
         let command = without_header(command);
         let key = Args(Some(command)).nth(1).unwrap_or_default();
         let refused = matches!(reply, Frame::Error(_) | Frame::BulkError(_));
-        if trusted && !refused && !self.doubt_all && !self.doubted.contains(key) {
+        let bytes = weight(reply);
+        let fits = bytes <= self.config.max_bytes / 8;
+        if trusted && fits && !refused && !self.doubt_all && !self.doubted.contains(key) {
+            let entry = Entry { value: reply.clone().into_owned(), at: now, bytes };
             let replies = self.keys.get_or_insert_mut(key.into(), Replies::new);
-            if replies.insert(command.into(), (reply.clone().into_owned(), now)).is_none() {
-                self.entries += 1;
+            (self.entries, self.bytes) = (self.entries + 1, self.bytes + bytes);
+            if let Some(old) = replies.insert(command.into(), entry) {
+                (self.entries, self.bytes) = (self.entries - 1, self.bytes - old.bytes);
             }
-            while self.entries > self.config.max_entries {
+            while self.entries > self.config.max_entries || self.bytes > self.config.max_bytes {
                 let Some((_, replies)) = self.keys.pop_lru() else { break };
-                self.entries -= replies.len();
+                self.drop_replies(&replies);
             }
         }
         self.forget();
@@ -267,10 +289,16 @@ impl Cache {
         }
     }
 
+    /// Takes a key's replies off the counts.
+    fn drop_replies(&mut self, replies: &Replies) {
+        self.entries -= replies.len();
+        self.bytes -= replies.values().map(|e| e.bytes).sum::<usize>();
+    }
+
     /// `key` changed (or may have).
     pub(super) fn invalidate(&mut self, key: &[u8]) {
         if let Some(replies) = self.keys.pop(key) {
-            self.entries -= replies.len();
+            self.drop_replies(&replies);
         }
         if self.reads > 0 {
             self.doubted.insert(key.into());
@@ -280,7 +308,7 @@ impl Cache {
     /// Every key changed (or may have).
     pub(super) fn invalidate_all(&mut self) {
         self.keys.clear();
-        self.entries = 0;
+        (self.entries, self.bytes) = (0, 0);
         self.doubt_all = self.reads > 0;
     }
 
@@ -309,6 +337,18 @@ impl Cache {
         self.doubted.clear();
         self.doubt_all = false;
         self.in_multi = false;
+    }
+}
+
+/// What a reply counts against `max_bytes`: its strings' bytes, plus 16 per element.
+fn weight(frame: &Frame<'_>) -> usize {
+    16 + match frame {
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => items.iter().map(weight).sum(),
+        Frame::Map(pairs) => pairs.iter().map(|(k, v)| weight(k) + weight(v)).sum(),
+        Frame::Attribute { attributes, value } => {
+            attributes.iter().map(|(k, v)| weight(k) + weight(v)).sum::<usize>() + weight(value)
+        }
+        other => other.as_bytes().map_or(0, <[u8]>::len),
     }
 }
 

@@ -525,8 +525,9 @@ fn a_lost_connection_empties_the_cache_and_resp2_caches_nothing() {
 }
 
 #[test]
-fn the_cache_is_bounded_in_entries_and_age() {
-    let config = super::CacheConfig { max_entries: 2, max_age: Some(Duration::from_secs(10)) };
+fn the_cache_is_bounded_in_entries_bytes_and_age() {
+    let config =
+        super::CacheConfig { max_entries: 2, max_age: Some(Duration::from_secs(10)), ..Default::default() };
     let mut h = cached(config);
     h.get_from_server("a", "1");
     h.get_from_server("b", "2");
@@ -536,6 +537,19 @@ fn the_cache_is_bounded_in_entries_and_age() {
     h.get_from_server("b", "2");
     h.now += Duration::from_secs(10);
     h.get_from_server("b", "2");
+
+    // Bytes: a 40-byte value weighs 56, so 448 bytes hold eight (the ninth evicts the
+    // first), and a reply over 448 / 8 = 56 is not kept at all.
+    let mut h = cached(super::CacheConfig { max_bytes: 448, ..Default::default() });
+    let value = "x".repeat(40);
+    for i in 0..9 {
+        h.get_from_server(&format!("k{i}"), &value);
+    }
+    assert_eq!(h.client.cache().unwrap().stats().entries, 8);
+    h.get_from_cache("k8", &value);
+    h.get_from_server("k0", &value);
+    h.get_from_server("big", &"x".repeat(41));
+    h.get_from_server("big", &"x".repeat(41));
 }
 
 #[test]
