@@ -1,10 +1,11 @@
-//! `zero`: run zero's servers and load generators from the command line.
+//! `zero`: run zero's servers, clients and load generators from the command line.
 
 mod bench;
 mod bench_echo;
 mod bench_mqtt;
 mod bench_redis;
 mod mqtt;
+mod redis;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
         #[command(subcommand)]
         command: mqtt::MqttCommand,
     },
+    /// Run one Redis command and print its reply (or, for SUBSCRIBE, the messages).
+    Redis(redis::RedisArgs),
     /// Load generators.
     Bench {
         #[command(subcommand)]
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
         Command::Mqtt { command } => mqtt::run(command),
+        Command::Redis(args) => redis::run(args),
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),

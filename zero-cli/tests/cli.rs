@@ -85,3 +85,37 @@ fn bad_arguments_get_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--size must be at least 8"));
 }
+
+#[test]
+fn redis_runs_commands_and_subscribes() {
+    let server = zero_conformance::redis::RedisServer::start().unwrap();
+    let url = format!("redis://{}", server.addr);
+    let redis = |args: &[&str]| {
+        let out = zero().args(["redis", "--url", &url]).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(redis(&["SET", "greeting", "hello world"]), (true, "OK\n".into()));
+    assert_eq!(redis(&["GET", "greeting"]), (true, "\"hello world\"\n".into()));
+    assert_eq!(redis(&["RPUSH", "l", "a", "b"]), (true, "(integer) 2\n".into()));
+    assert_eq!(redis(&["LRANGE", "l", "0", "-1"]), (true, "1) \"a\"\n2) \"b\"\n".into()));
+    let (ok, out) = redis(&["INCR", "greeting"]);
+    assert!(!ok && out.starts_with("(error) ERR value is not an integer"), "{out}");
+
+    let mut sub = zero()
+        .args(["redis", "--url", &url, "SUBSCRIBE", "news"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(sub.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("subscribed to news"), "{line}");
+    assert_eq!(redis(&["PUBLISH", "news", "extra"]), (true, "(integer) 1\n".into()));
+    let mut stdout = std::io::BufReader::new(sub.stdout.take().unwrap());
+    line.clear();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    sub.kill().unwrap();
+    sub.wait().unwrap();
+    assert_eq!(line, "news extra\n");
+}
