@@ -23,11 +23,14 @@ pub struct Cmd {
     retry: Option<bool>,
     /// Its own reply timeout (`Some(None)`: none), instead of the client's.
     timeout: Option<Option<Duration>>,
+    /// Whether the client-side cache may answer it.
+    cached: bool,
 }
 
 /// Starts the command `name` (e.g. `cmd("SET").arg("k").arg("v")`).
 pub fn cmd(name: &str) -> Cmd {
-    let mut c = Cmd { args: Vec::with_capacity(64 + name.len()), count: 0, retry: None, timeout: None };
+    let mut c =
+        Cmd { args: Vec::with_capacity(64 + name.len()), count: 0, retry: None, timeout: None, cached: true };
     c.push(name.as_bytes());
     c
 }
@@ -61,6 +64,18 @@ impl Cmd {
     fn name(&self) -> &[u8] {
         let body = self.args.iter().position(|&b| b == b'\n').map_or(&[][..], |n| &self.args[n + 1..]);
         &body[..body.iter().position(|&b| b == b'\r').unwrap_or(body.len())]
+    }
+
+    /// Whether the client-side cache may answer this read (the default), or it must reach
+    /// the server (its fresh reply still refreshes the cache).
+    pub fn cached(mut self, allowed: bool) -> Cmd {
+        self.cached = allowed;
+        self
+    }
+
+    /// Whether the client-side cache may answer the command.
+    pub fn caches(&self) -> bool {
+        self.cached
     }
 
     /// Gives the command its own reply timeout (`None`: wait as long as it takes), e.g. for

@@ -18,6 +18,9 @@
 //!   connection: invalidations may have been missed while it was down.
 //! - Inside `MULTI` nothing is answered from the cache or kept (Redis answers `QUEUED`).
 //!
+//! A read built with [`Cmd::cached`]`(false)` always reaches the server (and its reply
+//! refreshes the entry).
+//!
 //! The cache is a [`SharedCache`]: the machine fills and empties it, and the blocking and
 //! Tokio clients answer single reads from it on the caller's own thread (a hit costs a lock
 //! and a copy, not a trip to the shard thread and back). The rules above hold there too: a
@@ -156,9 +159,10 @@ impl SharedCache {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The reply to `cmd` if the cache holds it (a hit); `None`: send it to the client.
+    /// The reply to `cmd` if the cache holds it (a hit) and `cmd` may be answered from it;
+    /// `None`: send it to the client.
     pub fn get(&self, cmd: &Cmd) -> Option<Value> {
-        self.lock().hit(cmd.encoded_args(), Instant::now)
+        cmd.caches().then(|| self.lock().hit(cmd.encoded_args(), Instant::now)).flatten()
     }
 
     /// What the cache has done so far.
@@ -202,11 +206,12 @@ impl Cache {
         }
     }
 
-    /// A command (as encoded, array header included) is being issued.
-    pub(super) fn issue(&mut self, command: &[u8], now: Instant) -> Lookup {
+    /// A command (as encoded, array header included) is being issued; `cached`: it may be
+    /// answered from the cache (its reply may be kept either way).
+    pub(super) fn issue(&mut self, command: &[u8], cached: bool, now: Instant) -> Lookup {
         let command = without_header(command);
         if self.read_key(command).is_some() {
-            if let Some(value) = self.hit(command, || now) {
+            if let Some(value) = cached.then(|| self.hit(command, || now)).flatten() {
                 return Lookup::Hit(value);
             }
             self.stats.misses += 1;

@@ -228,8 +228,8 @@ enum Link {
 /// What a written command waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
-    /// One reply for the caller.
-    Reply { retry: bool },
+    /// One reply for the caller; `cached`: it may come from the client-side cache.
+    Reply { retry: bool, cached: bool },
     /// `left` push confirmations named `verb` (`subscribe`, `punsubscribe`, ...). `caller`:
     /// a caller waits for them; otherwise they restore subscriptions after a reconnect.
     Confirm { verb: &'static str, left: u32, caller: bool },
@@ -379,14 +379,15 @@ impl Client {
     pub fn send(&mut self, cmd: &Cmd, now: Instant) -> RequestId {
         let retry = cmd.retries();
         let timeout = cmd.own_timeout().unwrap_or(self.core.config.command_timeout);
-        self.core.issue_with(now, Expect::Reply { retry }, timeout, |out| cmd.write(out))
+        let expect = Expect::Reply { retry, cached: cmd.caches() };
+        self.core.issue_with(now, expect, timeout, |out| cmd.write(out))
     }
 
     /// Issues the command `args` (name first) without building a [`Cmd`]: the shortest path
     /// for code on the shard.
     pub fn send_args<A: AsRef<[u8]>>(&mut self, args: &[A], now: Instant) -> RequestId {
         let retry = args.first().is_some_and(|name| is_read_only(name.as_ref()));
-        self.core.issue(now, Expect::Reply { retry }, |out| encode_command(out, args))
+        self.core.issue(now, Expect::Reply { retry, cached: true }, |out| encode_command(out, args))
     }
 
     /// Subscribes to `channels` (at least one); the subscriptions are restored on every new
@@ -587,8 +588,8 @@ impl Core {
         let start = self.out.len();
         write(&mut self.out);
         let mut fill = false;
-        if let (Expect::Reply { .. }, Some(cache)) = (expect, &self.cache) {
-            let lookup = cache.lock().issue(&self.out[start..], now);
+        if let (Expect::Reply { cached, .. }, Some(cache)) = (expect, &self.cache) {
+            let lookup = cache.lock().issue(&self.out[start..], cached, now);
             match lookup {
                 Lookup::Hit(frame) => {
                     self.out.truncate(start);
@@ -763,7 +764,7 @@ impl Core {
                 return false;
             }
             let retry = match p.expect {
-                Expect::Reply { retry } => retry && policy == RetryPolicy::ReadOnly,
+                Expect::Reply { retry, .. } => retry && policy == RetryPolicy::ReadOnly,
                 _ => true,
             };
             if sent {

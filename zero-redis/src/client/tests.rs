@@ -435,6 +435,12 @@ fn cached_reads_are_answered_locally_until_invalidated() {
     assert!(h.events().is_empty(), "the machine consumes invalidations");
     h.get_from_server("k", "v2");
     h.get_from_cache("k", "v2");
+    // A read that must reach the server does, and refreshes the entry.
+    h.client.send(&cmd("GET").arg("k").cached(false), h.now);
+    assert!(h.transmit().contains("GET"));
+    h.input(b"$2\r\nv3\r\n");
+    h.events();
+    h.get_from_cache("k", "v3");
     // Each command is its own entry; an invalidation of the key drops them all.
     h.client.send(&cmd("STRLEN").arg("k"), h.now);
     h.transmit();
@@ -442,7 +448,7 @@ fn cached_reads_are_answered_locally_until_invalidated() {
     h.events();
     h.input(&invalidate("k"));
     let stats = h.client.cache().unwrap().stats();
-    assert_eq!((stats.hits, stats.misses, stats.invalidations, stats.entries), (2, 3, 2, 0));
+    assert_eq!((stats.hits, stats.misses, stats.invalidations, stats.entries), (3, 4, 2, 0));
     // A null list: everything was flushed.
     h.get_from_server("a", "1");
     h.input(b">2\r\n$10\r\ninvalidate\r\n_\r\n");
