@@ -68,7 +68,7 @@ pub use ops::{ConnStats, Interface, Ops, SendBuffer};
 pub use pool::{DetachedBuf, PoolStats};
 pub use socks5::{Socks5Auth, Socks5Error, Socks5Target};
 pub use timer::{Deadline, TimerId};
-pub use tls::TlsError;
+pub use tls::{Target, TlsError};
 
 /// The TLS library zero-core builds on, for its configuration types.
 pub use rustls;

@@ -62,8 +62,7 @@ impl Cmd {
 
     /// The command's name: its first argument.
     fn name(&self) -> &[u8] {
-        let body = self.args.iter().position(|&b| b == b'\n').map_or(&[][..], |n| &self.args[n + 1..]);
-        &body[..body.iter().position(|&b| b == b'\r').unwrap_or(body.len())]
+        Args(Some(&self.args)).next().unwrap_or_default()
     }
 
     /// Whether the client-side cache may answer this read (the default), or it must reach
@@ -336,6 +335,28 @@ pub const READ_ONLY: &[&str] = &[
     "ZSCORE",
 ];
 
+/// A command the client encoded, without its `*<count>` header: its arguments.
+pub(crate) fn without_header(command: &[u8]) -> &[u8] {
+    command.iter().position(|&b| b == b'\n').map_or(&[], |n| &command[n + 1..])
+}
+
+/// The arguments of a command the client encoded itself (`$<len>\r\n<bytes>\r\n` each).
+pub(crate) struct Args<'a>(pub(crate) Option<&'a [u8]>);
+
+impl<'a> Iterator for Args<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.0.take()?.strip_prefix(b"$")?;
+        let digits = rest.iter().position(|&b| b == b'\r')?;
+        let len: usize = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        let body = rest.get(digits + 2..)?;
+        let (arg, tail) = (body.get(..len)?, body.get(len + 2..)?);
+        self.0 = Some(tail);
+        Some(arg)
+    }
+}
+
 /// Whether `name` (any case) is in [`READ_ONLY`].
 pub fn is_read_only(name: &[u8]) -> bool {
     is_listed(READ_ONLY, name)
@@ -371,6 +392,14 @@ mod tests {
         let mut out = Vec::new();
         cmd("SET").arg("k").arg(-12i64).arg(1.5f64).arg(&["a", "b"][..]).write(&mut out);
         assert_eq!(out, b"*6\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n-12\r\n$3\r\n1.5\r\n$1\r\na\r\n$1\r\nb\r\n");
+    }
+
+    #[test]
+    fn arguments_are_read_back_from_their_encoding() {
+        let mut out = Vec::new();
+        cmd("HGET").arg("h").arg("").arg(&b"a\r\nb"[..]).write(&mut out);
+        let args: Vec<&[u8]> = Args(Some(without_header(&out))).collect();
+        assert_eq!(args, [&b"HGET"[..], b"h", b"", b"a\r\nb"]);
     }
 
     #[test]

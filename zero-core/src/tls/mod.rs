@@ -32,6 +32,7 @@ pub use config::{CertReloadHandle, ClientTls, SelfSigned, ServerTls, TlsVersions
 pub use error::TlsError;
 pub(crate) use session::Session;
 pub use session::TlsInfo;
+pub use shard::Target;
 
 /// Whether the kernel offers kTLS (the `tls` upper-layer protocol is loaded). Checked once.
 pub fn ktls_available() -> bool {

@@ -16,7 +16,26 @@ use crate::ops::Ops;
 use crate::table::Kind;
 use crate::timer::TimerKind;
 
+/// Where a client connects: an address, over TCP or over TLS (the name to verify the
+/// server's certificate against, and the rustls configuration). The protocol clients'
+/// drivers keep one and reopen it after every failure.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The server's address.
+    pub addr: SocketAddr,
+    /// TLS: the server name and the client configuration; `None`: plain TCP.
+    pub tls: Option<(String, Arc<ClientConfig>)>,
+}
+
 impl Ops {
+    /// Opens a connection to `target`, over TLS if it says so (see [`Ops::tls_connect`]).
+    pub fn connect_to(&mut self, target: &Target) -> Result<ConnId> {
+        match &target.tls {
+            Some((name, tls)) => self.tls_connect(target.addr, name, tls.clone()),
+            None => self.tcp_connect(target.addr),
+        }
+    }
+
     /// Listens for TLS connections on `addr` with a configuration from
     /// [`ServerTls`](super::ServerTls). A connection is announced (`Event::Accepted`) once its
     /// handshake is done; a failed one raises `Event::HandshakeFailed`.

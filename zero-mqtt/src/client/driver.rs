@@ -2,23 +2,10 @@
 //! one with other work) passes its events to [`ClientDriver::on_event`], issues commands on
 //! [`ClientDriver::client`] and calls [`ClientDriver::pump`] after them.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use zero_core::rustls::ClientConfig as TlsConfig;
+pub use zero_core::Target;
 use zero_core::{ConnId, Deadline, Event, Ops};
 
 use super::machine::Client;
-
-/// Where the client connects.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The server's address.
-    pub addr: SocketAddr,
-    /// TLS (`mqtts`): the name to verify the server's certificate against, and the rustls
-    /// configuration.
-    pub tls: Option<(String, Arc<TlsConfig>)>,
-}
 
 /// A [`Client`] bound to a shard: it opens (and reopens) the connection, moves bytes and keeps
 /// one shard timer for the machine's next deadline.
@@ -80,11 +67,7 @@ impl ClientDriver {
             }
         }
         if self.conn.is_none() && self.client.wants_connect(now) {
-            let opened = match &self.target.tls {
-                Some((name, tls)) => ops.tls_connect(self.target.addr, name, tls.clone()),
-                None => ops.tcp_connect(self.target.addr),
-            };
-            match opened {
+            match ops.connect_to(&self.target) {
                 Ok(conn) => self.conn = Some(conn),
                 Err(error) => {
                     tracing::debug!(%error, "MQTT connect failed");

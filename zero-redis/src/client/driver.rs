@@ -4,23 +4,10 @@
 //! [`ClientDriver::pump`] once per batch (`Handler::on_batch_end`), so that everything issued
 //! in a tick leaves in one write.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use zero_core::rustls::ClientConfig as TlsConfig;
+pub use zero_core::Target;
 use zero_core::{ConnId, Deadline, Event, Ops};
 
 use super::machine::Client;
-
-/// Where the client connects.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The server's address.
-    pub addr: SocketAddr,
-    /// TLS (`rediss://`): the name to verify the server's certificate against, and the
-    /// rustls configuration.
-    pub tls: Option<(String, Arc<TlsConfig>)>,
-}
 
 /// A [`Client`] bound to a shard: it opens (and reopens) the connection, moves bytes and
 /// keeps one shard timer on the machine's next deadline.
@@ -82,11 +69,7 @@ impl ClientDriver {
             }
         }
         if self.conn.is_none() && self.client.wants_connect(now) {
-            let opened = match &self.target.tls {
-                Some((name, tls)) => ops.tls_connect(self.target.addr, name, tls.clone()),
-                None => ops.tcp_connect(self.target.addr),
-            };
-            match opened {
+            match ops.connect_to(&self.target) {
                 Ok(conn) => self.conn = Some(conn),
                 Err(error) => self
                     .client
