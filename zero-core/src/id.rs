@@ -19,7 +19,10 @@ macro_rules! slot_id {
             }
 
             /// The slot it names. Slots are small and dense (a closed socket's slot is
-            /// reused), so a table indexed by slot can stand in for a map keyed by id.
+            /// reused), so a table indexed by slot can stand in for a map keyed by id: a slot
+            /// is given to a new socket only after the handler has been handed the event that
+            /// ended its previous one (`Closed`, `Detached`, `ConnectFailed`), so such a table
+            /// never finds a slot taken while it still holds the slot's last occupant.
             pub fn slot(self) -> usize {
                 self.index as usize
             }

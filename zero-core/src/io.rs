@@ -88,6 +88,10 @@ impl Io {
     /// One tick: submit what is pending, wait up to `timeout` (forever if `None`, bounded by the
     /// earliest timer) for completions, and queue their events. Returns the events queued.
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<usize> {
+        if self.ops.events.is_empty() {
+            // Every socket's last event has been handed out: its slot may serve a new one.
+            self.ops.table.reuse_retired();
+        }
         self.recycle();
         self.run_commands();
         self.flush()?;

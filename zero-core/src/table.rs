@@ -51,6 +51,12 @@ struct Entry {
 pub(crate) struct Table {
     entries: Vec<Entry>,
     free: Vec<u32>,
+    /// Slots freed since the events were last drained: the event that ends each one's
+    /// socket may still wait in the queue, so they are not reused until it was handed out
+    /// ([`Table::reuse_retired`]). Otherwise a handler that opens or attaches a socket
+    /// while handling an earlier event of the same tick would get a slot its own tables
+    /// still hold for a socket whose `Closed` it has not seen.
+    retired: Vec<u32>,
     live: usize,
     capacity: usize,
     /// Slots (index, generation) whose state needs submissions.
@@ -60,7 +66,8 @@ pub(crate) struct Table {
 impl Table {
     /// A table for `capacity` sockets. The slots are reserved at once: the pages of a large
     /// allocation become resident only as slots are used, and the table then never moves
-    /// (growing by doubling would copy it and leave the old copy's pages behind).
+    /// (growing by doubling would copy it and leave the old copy's pages behind) unless it
+    /// is full while slots wait to be reused.
     pub fn with_capacity(capacity: usize) -> Table {
         Table { capacity, entries: Vec::with_capacity(capacity), ..Table::default() }
     }
@@ -119,9 +126,15 @@ impl Table {
         let slot = e.slot.take()?;
         let gen = e.gen;
         e.gen = e.gen.wrapping_add(1);
-        self.free.push(index);
+        self.retired.push(index);
         self.live -= 1;
         Some((gen, slot))
+    }
+
+    /// Makes the slots freed so far reusable; call only when every event queued before
+    /// now has been handed out.
+    pub fn reuse_retired(&mut self) {
+        self.free.append(&mut self.retired);
     }
 
     /// Queues the slot for the next flush (once).

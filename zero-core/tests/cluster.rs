@@ -165,3 +165,90 @@ fn a_tls_connection_moves_with_its_session() {
     }
     cluster.stop().unwrap();
 }
+
+/// Moves every connection to the other shard on its first bytes, like [`Mover`], and checks
+/// what a handler indexing its connections by slot relies on: no new connection (accepted or
+/// attached) gets a slot whose last connection's `Closed` it has not seen yet.
+struct SlotWatch {
+    held: std::collections::HashMap<usize, zero_core::ConnId>,
+    leaving: Vec<zero_core::ConnId>,
+    clashes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlotWatch {
+    fn hold(&mut self, conn: zero_core::ConnId) {
+        if let Some(old) = self.held.insert(conn.slot(), conn) {
+            eprintln!("{conn:?} got the slot of {old:?}, whose close was not reported yet");
+            self.clashes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Handler for SlotWatch {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        match event {
+            Event::Accepted { conn, .. } => self.hold(conn),
+            Event::Data { conn, .. } if !self.leaving.contains(&conn) && ops.detach(conn).is_ok() => {
+                self.leaving.push(conn);
+            }
+            Event::Detached { conn, stream } => {
+                self.leaving.retain(|&c| c != conn);
+                self.held.remove(&conn.slot());
+                let other = (ops.shard() + 1) % ops.peers().len();
+                let _ = ops.peers()[other].post(Arrival(stream, Vec::new()));
+            }
+            Event::Message(m) => {
+                let Arrival(stream, _) = *m.downcast::<Arrival>().unwrap();
+                if let Ok(conn) = ops.attach(stream) {
+                    self.hold(conn);
+                    let _ = ops.send(conn, b"!");
+                }
+            }
+            Event::Closed { conn, .. } => {
+                self.leaving.retain(|&c| c != conn);
+                if self.held.get(&conn.slot()) == Some(&conn) {
+                    self.held.remove(&conn.slot());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_slot_is_reused_only_after_its_last_connection_was_reported_closed() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let clashes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = clashes.clone();
+    let cluster = IoCluster::start(ClusterConfig::new(2), move |_, io| {
+        let mut opts = ListenOptions::default();
+        opts.reuse_port = true;
+        io.tcp_listen_with(([127, 0, 0, 1], free).into(), &opts)?;
+        Ok(SlotWatch { held: Default::default(), leaving: Vec::new(), clashes: seen.clone() })
+    })
+    .unwrap();
+    // Connections that move and vanish at once, from several threads, so that closes and
+    // arrivals meet in the same ticks.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while std::time::Instant::now() < until {
+                    n += 1;
+                    let Ok(mut c) = TcpStream::connect(("127.0.0.1", free)) else { continue };
+                    let _ = c.write_all(b"x");
+                    if (n + i).is_multiple_of(3) {
+                        let _ = c.set_read_timeout(Some(std::time::Duration::from_millis(20)));
+                        let _ = c.read(&mut [0u8; 1]);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    cluster.stop().unwrap();
+    assert_eq!(clashes.load(Ordering::SeqCst), 0, "slots were reused before their close was reported");
+}

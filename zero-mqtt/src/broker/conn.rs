@@ -133,14 +133,20 @@ impl<C: ConnKey> Conns<C> {
         }
     }
 
-    /// Adds connection `id` (replacing whatever held its slot: a connection the broker was
-    /// never told had closed).
+    /// The connection holding `slot`, if any.
+    pub fn holder(&self, slot: usize) -> Option<C> {
+        self.slots.get(slot)?.as_ref().map(|(held, _)| *held)
+    }
+
+    /// Adds connection `id`; its slot must be free (see [`Conns::holder`]).
     pub fn insert(&mut self, id: C, conn: Conn) {
         let slot = id.slot();
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
-        if self.slots[slot].replace((id, conn)).is_none() {
+        let held = self.slots[slot].replace((id, conn));
+        debug_assert!(held.is_none(), "slot {slot} was still held");
+        if held.is_none() {
             self.len += 1;
         }
     }

@@ -16,8 +16,8 @@ const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
 pub struct Message {
     /// The topic name.
     pub topic: Arc<str>,
-    /// The payload.
-    pub payload: Box<[u8]>,
+    /// The payload (shared by the copies other shards make, see [`Message::for_journal`]).
+    pub payload: Arc<[u8]>,
     /// The QoS it was published with.
     pub qos: QoS,
     /// Whether it was published retained.
@@ -30,7 +30,9 @@ pub struct Message {
     /// The session that published it (for No Local); `None` for wills of ended sessions
     /// and broker messages.
     pub origin: Option<u64>,
-    /// Its id in the journal once its body is written there; 0 before.
+    /// Its id in the journal of the shard that made it, once its body is written there; 0
+    /// before. Ids are per journal, so a shard never journals a message another shard made:
+    /// it journals its own copy ([`Message::for_journal`]).
     pub journal_id: AtomicU64,
 }
 
@@ -71,6 +73,21 @@ impl Message {
             properties: properties.into(),
             expires,
             origin,
+            journal_id: AtomicU64::new(0),
+        }
+    }
+
+    /// A copy of a message another shard made, for this shard's journal to give its own id
+    /// (the payload is shared, not copied).
+    pub fn for_journal(&self) -> Message {
+        Message {
+            topic: self.topic.clone(),
+            payload: self.payload.clone(),
+            qos: self.qos,
+            retain: self.retain,
+            properties: self.properties.clone(),
+            expires: self.expires,
+            origin: self.origin,
             journal_id: AtomicU64::new(0),
         }
     }

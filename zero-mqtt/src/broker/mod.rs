@@ -171,6 +171,12 @@ impl<C: ConnKey> Broker<C> {
             return;
         }
         tracing::trace!(?conn, ?peer, "accepted");
+        if let Some(stale) = self.conns.holder(conn.slot()).filter(|&held| held != conn) {
+            // The driver reused a slot before reporting its connection closed (zero-core
+            // never does): that connection is gone, so its session must learn it first.
+            tracing::warn!(?stale, ?conn, "a new connection in the slot of one not reported closed");
+            self.handle_closed(stale, now, out);
+        }
         let loopback = peer.is_some_and(|p| p.ip().is_loopback());
         self.conns.insert(conn, Conn::new(self.timers.tick(now), loopback));
         self.arm(conn);
@@ -406,9 +412,7 @@ impl<C: ConnKey> Broker<C> {
             if let Some(old) = self.sessions[index].conn {
                 tracing::debug!(client_id = %client_id, ?old, "session taken over");
                 self.disconnect(old, ReasonCode::SESSION_TAKEN_OVER, out);
-                if let Some(o) = self.conns.get_mut(&old) {
-                    o.session = None;
-                }
+                self.unlink(old);
                 self.connection_lost(index, now, out);
                 existing = self.sessions.contains(index).then_some(index);
             }
@@ -434,8 +438,8 @@ impl<C: ConnKey> Broker<C> {
             u32::MAX
         };
         let expiry = requested_expiry.min(self.config.max_session_expiry);
+        self.link(conn, index);
         let s = &mut self.sessions[index];
-        s.conn = Some(conn);
         s.expiry = expiry;
         s.will = will;
         s.ends_at = None;
@@ -459,7 +463,6 @@ impl<C: ConnKey> Broker<C> {
             _ => None,
         };
         let c = self.conns.get_mut(&conn).expect("caller checked");
-        c.session = Some(index as u32);
         c.last_seen = self.timers.tick(now);
         c.keep_alive = keep_alive;
         c.max_packet_out = connect.properties.maximum_packet_size.unwrap_or(u32::MAX);
@@ -711,7 +714,11 @@ impl<C: ConnKey> Broker<C> {
     pub fn handle_shard_message(&mut self, message: ShardMessage, now: Instant, out: &mut impl Transmit<C>) {
         match message {
             ShardMessage::Interest { shard, interest } => self.router.apply(shard, &interest),
-            ShardMessage::Forward { message, groups } => {
+            ShardMessage::Forward { mut message, groups } => {
+                if self.journal.is_some() {
+                    // Journal ids are per shard: the sender may be journaling this one too.
+                    message = Arc::new(message.for_journal());
+                }
                 self.keep_retained(&message);
                 let mut matches = std::mem::take(&mut self.matches);
                 let sessions = &self.sessions;
@@ -1020,17 +1027,41 @@ impl<C: ConnKey> Broker<C> {
 
     /// A connection is gone (closed by either side, or failed).
     pub fn handle_closed(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
-        let Some(c) = self.conns.remove(&conn) else { return };
-        if let Some(index) = c.session.map(|i| i as usize) {
+        let session = self.unlink(conn);
+        self.conns.remove(&conn);
+        if let Some(index) = session {
             self.connection_lost(index, now, out);
         }
     }
 
-    /// The session's connection ended: its will is published (now or after its delay) and
-    /// the session ends now or when its expiry interval passes.
+    /// Binds session `index` to connection `conn`, both of which are unbound.
+    ///
+    /// The link between sessions and connections is kept here and in [`Broker::unlink`] and
+    /// nowhere else, so its two halves always agree: `sessions[i].conn == Some(c)` exactly
+    /// when `conns[c].session == Some(i)`. Everything that sends to a session relies on it
+    /// (a session that names a connection finds it in `conns`), which is why a connection
+    /// leaves `conns` only after `unlink` and a slot the driver hands out again evicts its
+    /// old holder through `handle_closed` first.
+    fn link(&mut self, conn: C, index: usize) {
+        let (s, c) = (&mut self.sessions[index], self.conns.get_mut(&conn).expect("a connection to link"));
+        debug_assert!(s.conn.is_none() && c.session.is_none(), "linking a linked session or connection");
+        s.conn = Some(conn);
+        c.session = Some(index as u32);
+    }
+
+    /// Unbinds `conn` from its session, if it has one, and returns the session's index.
+    fn unlink(&mut self, conn: C) -> Option<usize> {
+        let index = self.conns.get_mut(&conn)?.session.take()? as usize;
+        let s = &mut self.sessions[index];
+        debug_assert_eq!(s.conn, Some(conn), "a session linked to another connection");
+        s.conn = None;
+        Some(index)
+    }
+
+    /// The session's connection ended (and was unlinked): its will is published (now or
+    /// after its delay) and the session ends now or when its expiry interval passes.
     fn connection_lost(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
-        s.conn = None;
         s.tidy();
         let uid = s.uid;
         if let Some(will) = &s.will {
@@ -1072,6 +1103,7 @@ impl<C: ConnKey> Broker<C> {
 
     /// Ends a session without a connection: its pending will goes out, its subscriptions go.
     fn end_session(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
+        debug_assert!(self.sessions[index].conn.is_none(), "ending a connected session");
         if self.sessions[index].will_due().is_some() {
             self.publish_will(index, now, out);
         }
