@@ -7,9 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zero_conformance::{mqtt, print_table};
-use zero_core::{Config, Io};
 use zero_mqtt::broker::BrokerConfig;
-use zero_mqtt::server::{self, BrokerHandler, Listeners};
+use zero_mqtt::server::{self, Listeners};
 
 /// Checks mosquitto 2.0 (Debian 12) fails, and why.
 const MOSQUITTO_FAILS: &[(&str, &str)] = &[(
@@ -22,16 +21,11 @@ const MOSQUITTO_FAILS: &[(&str, &str)] = &[(
 
 #[test]
 fn zero_broker_passes_every_check() {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut io = Io::new(Config::default()).expect("shard");
-        let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
-        let addr = server::listen(&mut io, &listeners).expect("listen")[0];
-        tx.send(addr).unwrap();
-        let mut handler = BrokerHandler::new(BrokerConfig::default(), Instant::now()).unwrap();
-        io.run(&mut handler).expect("broker runs");
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Two shards, as users run it.
+    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
+    let broker =
+        server::start_cluster(BrokerConfig::default(), &listeners, 2, Vec::new()).expect("broker up");
+    let addr = broker.addrs()[0];
     let outcomes = mqtt::run(addr, None);
     let failed = print_table("zero mqtt broker", &outcomes);
     assert_eq!(
@@ -40,6 +34,7 @@ fn zero_broker_passes_every_check() {
         "zero's broker fails checks: {:?}",
         outcomes.iter().filter(|o| o.failure.is_some()).collect::<Vec<_>>()
     );
+    broker.stop().expect("the broker stops cleanly (no shard panicked)");
 }
 
 #[test]

@@ -138,6 +138,9 @@ pub struct BrokerArgs {
     /// Pin shard i to CPU cpus[i % len] (comma-separated); default: unpinned.
     #[arg(long, value_delimiter = ',')]
     cpus: Vec<usize>,
+    /// Fault injection for tests: a PUBLISH to this topic panics its shard.
+    #[arg(long, hide = true)]
+    fault_panic_topic: Option<String>,
 }
 
 /// `zero mqtt passwd` options.
@@ -244,6 +247,7 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
     let mut config = BrokerConfig::default();
     config.persistence = !args.no_persistence;
     config.persistence_location = args.data.clone();
+    config.panic_on_topic = args.fault_panic_topic.clone();
     if let Some(file) = &args.config {
         config.load(file)?;
     }

@@ -2,7 +2,16 @@
 //! listeners (with `ListenOptions::reuse_port`, so the kernel spreads connections across them);
 //! shards share nothing and talk only through [`IoHandle`]s, which each shard finds in
 //! [`Ops::peers`](crate::Ops::peers).
+//!
+//! **A panic stops the cluster.** A shard whose handler panics stops every other shard and
+//! closes its own sockets (listeners first, so the kernel sends no more connections its
+//! way); [`IoCluster::join`] then returns [`IoError::ShardPanicked`]. A cluster with one
+//! shard dead would accept connections on that shard's listeners that nobody serves, and a
+//! panicked handler's state cannot be trusted to be rebuilt in place, so the whole cluster
+//! stops and its process can exit non-zero for a supervisor to restart it.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -76,8 +85,17 @@ impl IoCluster {
                             let _ = ready.send((shard, Ok(io.handle())));
                             // No peers: another shard failed its setup and the cluster stops.
                             let Ok(peers) = peers_rx.recv() else { return Ok(()) };
-                            io.join_cluster(shard, peers);
-                            io.run(&mut handler)
+                            io.join_cluster(shard, peers.clone());
+                            let run = std::panic::catch_unwind(AssertUnwindSafe(|| io.run(&mut handler)));
+                            run.unwrap_or_else(|panic| {
+                                for (i, peer) in peers.iter().enumerate().filter(|&(i, _)| i != shard) {
+                                    if peer.stop().is_err() {
+                                        tracing::debug!(shard = i, "already stopped");
+                                    }
+                                }
+                                drop((io, handler));
+                                Err(IoError::ShardPanicked { shard, message: panic_message(&*panic) })
+                            })
                         }
                         Err(e) => {
                             let _ = ready.send((shard, Err(e)));
@@ -120,16 +138,20 @@ impl IoCluster {
         &self.handles
     }
 
-    /// Blocks until every shard stops (through a handle's `stop`, or an error).
+    /// Blocks until every shard stops (through a handle's `stop`, an error, or a panic, which
+    /// stops them all); returns the first shard's error, a panic's before any other.
     pub fn join(self) -> Result<()> {
-        let mut result = Ok(());
-        for t in self.threads {
-            match t.join() {
-                Ok(r) => result = result.and(r),
-                Err(_) => result = result.and(Err(IoError::Config("a shard thread panicked".into()))),
-            }
+        let mut errors: Vec<IoError> = Vec::new();
+        for (shard, t) in self.threads.into_iter().enumerate() {
+            let r = t.join().unwrap_or_else(|panic| {
+                Err(IoError::ShardPanicked { shard, message: panic_message(&*panic) })
+            });
+            errors.extend(r.err());
         }
-        result
+        match errors.iter().position(|e| matches!(e, IoError::ShardPanicked { .. })) {
+            Some(i) => Err(errors.swap_remove(i)),
+            None => errors.into_iter().next().map_or(Ok(()), Err),
+        }
     }
 
     /// Stops every shard and waits for them.
@@ -138,5 +160,14 @@ impl IoCluster {
             let _ = h.stop();
         }
         self.join()
+    }
+}
+
+/// What a panic said, if it said it with a string.
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "a non-string panic payload".to_string(),
     }
 }

@@ -68,6 +68,17 @@ pub enum IoError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A shard's handler panicked: a bug. The cluster stopped every shard rather than run on
+    /// with one dead (see [`IoCluster`](crate::IoCluster)).
+    #[error(
+        "shard {shard} panicked ({message}); every shard was stopped: this is a bug, please          report it; restart the process (persisted state is intact)"
+    )]
+    ShardPanicked {
+        /// The shard that panicked.
+        shard: usize,
+        /// The panic's message.
+        message: String,
+    },
     /// A TLS handshake failed, or a TLS configuration could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),

@@ -252,3 +252,33 @@ fn a_slot_is_reused_only_after_its_last_connection_was_reported_closed() {
     cluster.stop().unwrap();
     assert_eq!(clashes.load(Ordering::SeqCst), 0, "slots were reused before their close was reported");
 }
+
+/// Panics when another thread posts it anything.
+struct Fragile;
+
+impl Handler for Fragile {
+    fn on_event(&mut self, _: &mut Ops, event: Event<'_>) {
+        if let Event::Message(_) = event {
+            panic!("a bug in the handler");
+        }
+    }
+}
+
+#[test]
+fn a_panic_on_one_shard_stops_them_all_and_closes_their_listeners() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cluster = IoCluster::start(ClusterConfig::new(2), move |_, io| {
+        let mut opts = ListenOptions::default();
+        opts.reuse_port = true;
+        io.tcp_listen_with(([127, 0, 0, 1], free).into(), &opts)?;
+        Ok(Fragile)
+    })
+    .unwrap();
+    cluster.handles()[1].post(()).unwrap();
+    let error = cluster.join().expect_err("the panic is reported");
+    assert!(
+        matches!(&error, zero_core::IoError::ShardPanicked { shard: 1, message } if message == "a bug in the handler"),
+        "{error}"
+    );
+    assert!(TcpStream::connect(("127.0.0.1", free)).is_err(), "nothing listens any more");
+}

@@ -19,6 +19,20 @@
 //! - [`client`]: the client machine (QoS flows, session resume, reconnect with backoff) and
 //!   its drivers: inline on a shard, blocking, and on Tokio (feature `tokio`).
 //!
+//! ## When a bug fires
+//! Bad input never panics: it costs its connection, with the reason code the specification
+//! names. A panic is therefore a bug, and the broker does not try to run on past it: a
+//! shard that panics stops every shard of the cluster (zero-core's `IoCluster` policy),
+//! [`server::BrokerCluster::join`] returns the panic, and `zero mqtt broker` exits with
+//! status 1 and a message naming the shard. The alternatives are worse: a process running
+//! with one shard dead accepts (through that shard's `SO_REUSEPORT` listener) connections
+//! nobody answers, and rebuilding a shard in place would trust state its own panic left
+//! half changed. Run the broker under a supervisor (`Restart=on-failure`): with persistence
+//! on, the restarted broker replays each shard's journal, so nothing acknowledged is lost.
+//! The tests `a_panic_on_one_shard_stops_every_shard_and_join_says_why` and
+//! `a_shard_panic_ends_the_broker_process_with_an_error` fire one (`panic_on_topic`, a
+//! fault-injection setting for tests) and check both.
+//!
 //! ## Dependencies, and why
 //! - `zero-core`: the io_uring shard the broker and client run on.
 //! - `ring`: PBKDF2-HMAC-SHA512 and secure random salts for the password file; it is already
@@ -33,6 +47,8 @@
 //! - `compact_str`: client ids inline up to 24 bytes, so most sessions hold no separate
 //!   allocation for theirs (memory per idle connection is one of the broker's targets).
 //! - `socket2`: reserving one port for every shard of a cluster (`SO_REUSEPORT` before bind).
+//! - `lru`: the topic aliases the broker assigns per connection, reassigned least recently
+//!   used first (already in the workspace for zero-redis's client-side cache).
 //! - `tokio`, `tokio-rustls` (feature `tokio`): the Tokio driver and its TLS, with the same
 //!   rustls configuration the other drivers take.
 //! - `thiserror`, `tracing`: the house error and logging conventions.

@@ -212,3 +212,25 @@ fn each_shard_restores_its_journal_and_the_shard_count_is_kept() {
     assert!(refused.to_string().contains("2 shards"), "{refused}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_panic_on_one_shard_stops_every_shard_and_join_says_why() {
+    let mut config = BrokerConfig::default();
+    config.panic_on_topic = Some("fault/boom".into());
+    let b = broker(config);
+    let addr = b.addrs()[0];
+    let bystander = client(addr, &id_on(0, "bystander"));
+    let victim = client(addr, &id_on(1, "victim"));
+    // QoS 0: the shard dies before it could acknowledge anything.
+    victim.publish("fault/boom", b"!", QoS::AtMostOnce, false).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(b.join()));
+    let joined = rx.recv_timeout(Duration::from_secs(10)).expect("the whole broker stops");
+    let error = joined.expect_err("join reports the panic").to_string();
+    assert!(error.contains("shard 1 panicked") && error.contains("fault injected"), "{error}");
+    // Nothing is left listening to accept connections that nobody would serve.
+    for _ in 0..8 {
+        assert!(TcpStream::connect(addr).is_err(), "a connection was accepted after the broker stopped");
+    }
+    drop((bystander, victim));
+}

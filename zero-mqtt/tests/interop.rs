@@ -1,40 +1,30 @@
-//! The broker on a real shard against independent clients: mosquitto_pub / mosquitto_sub
+//! The broker (two shards) against independent clients: mosquitto_pub / mosquitto_sub
 //! (MQTT 3.1.1 and 5) and paho-mqtt (Python, MQTT 5). They are installed by scripts/test.sh;
 //! a missing one fails the test.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use zero_core::{Config, Io, IoHandle};
 use zero_mqtt::broker::BrokerConfig;
-use zero_mqtt::server::{self, BrokerHandler, Listeners};
+use zero_mqtt::server::{self, BrokerCluster, Listeners};
 
 mod common;
 use common::tool;
 
-/// A broker on its own shard thread.
+/// A broker as users run it: two shards (sessions move to their home shard).
 struct Broker {
     addr: SocketAddr,
-    handle: IoHandle,
-    thread: Option<JoinHandle<()>>,
+    cluster: Option<BrokerCluster>,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut io = Io::new(Config::default()).expect("shard");
-            let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
-            let addr = server::listen(&mut io, &listeners).expect("listen")[0];
-            tx.send((addr, io.handle())).unwrap();
-            let mut handler = BrokerHandler::new(BrokerConfig::default(), Instant::now()).unwrap();
-            io.run(&mut handler).expect("broker runs");
-        });
-        let (addr, handle) = rx.recv_timeout(Duration::from_secs(10)).expect("broker up");
-        Broker { addr, handle, thread: Some(thread) }
+        let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
+        let cluster =
+            server::start_cluster(BrokerConfig::default(), &listeners, 2, Vec::new()).expect("broker up");
+        Broker { addr: cluster.addrs()[0], cluster: Some(cluster) }
     }
 
     fn port(&self) -> String {
@@ -44,9 +34,11 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.handle.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(cluster) = self.cluster.take() {
+            let stopped = cluster.stop();
+            if !std::thread::panicking() {
+                stopped.expect("the broker stops cleanly (no shard panicked)");
+            }
         }
     }
 }

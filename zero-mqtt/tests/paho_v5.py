@@ -20,7 +20,7 @@ TIMEOUT = 5.0
 class Client:
     """A paho client that records what it receives."""
 
-    def __init__(self, client_id, clean_start=True, expiry=None):
+    def __init__(self, client_id, clean_start=True, expiry=None, alias_maximum=None):
         try:
             self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION1, client_id=client_id, protocol=mqtt.MQTTv5)
         except AttributeError:  # paho 1.x
@@ -31,10 +31,11 @@ class Client:
         self.c.on_message = self._on_message
         self.c.on_connect = self._on_connect
         self.c.on_subscribe = lambda *a: self._notify()
-        props = None
+        props = Properties(PacketTypes.CONNECT)
         if expiry is not None:
-            props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = expiry
+        if alias_maximum is not None:
+            props.TopicAliasMaximum = alias_maximum
         self.c.connect("127.0.0.1", PORT, keepalive=30, clean_start=clean_start, properties=props)
         self.c.loop_start()
         self.wait(lambda: self.connack is not None, "CONNACK")
@@ -166,7 +167,48 @@ def topic_alias():
     pub.close()
 
 
-for scenario in [request_response_properties, shared_subscription_fairness, no_local, session_resume, topic_alias]:
+def topic_aliases_from_the_broker():
+    """The broker names topics by alias to a client that allows them (at most 2 here); paho
+    hands aliased messages over as they came, so they are resolved here as a client must."""
+    sub = Client("alias-receiver", alias_maximum=2)
+    sub.subscribe("plant/#", qos=1)
+    pub = Client("alias-sender")
+    sent = [f"plant/line-{i % 3}/temperature" for i in range(12)]
+    for i, topic in enumerate(sent):
+        pub.publish(topic, str(i).encode(), qos=1)
+    sub.wait(lambda: len(sub.messages) >= len(sent), "every message")
+    aliases, resolved, by_alias = {}, [], 0
+    for m in sub.messages:
+        alias = getattr(m.properties, "TopicAlias", None)
+        assert alias is None or 1 <= alias <= 2, f"alias {alias} beyond the maximum of 2"
+        if m.topic:
+            if alias is not None:
+                aliases[alias] = m.topic
+            resolved.append(m.topic)
+        else:
+            assert alias in aliases, f"alias {alias} used before it was assigned"
+            resolved.append(aliases[alias])
+            by_alias += 1
+    assert resolved == sent, resolved
+    # Three topics round-robin through two aliases: every one is reassigned, none reused.
+    assert by_alias == 0, by_alias
+    pub.publish("plant/line-0/temperature", b"again", qos=1)
+    pub.publish("plant/line-0/temperature", b"and again", qos=1)
+    sub.wait(lambda: len(sub.messages) >= len(sent) + 2, "the repeats")
+    last = sub.messages[-1]
+    assert last.topic == "" and last.properties.TopicAlias in aliases, (last.topic, last.properties)
+    sub.close()
+    pub.close()
+
+
+for scenario in [
+    request_response_properties,
+    shared_subscription_fairness,
+    no_local,
+    session_resume,
+    topic_alias,
+    topic_aliases_from_the_broker,
+]:
     scenario()
     print(f"ok {scenario.__name__}", flush=True)
 print("all scenarios passed")

@@ -7,11 +7,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 
-use zero_core::{Config, Io};
 use zero_mqtt::broker::BrokerConfig;
-use zero_mqtt::server::{self, BrokerHandler, Listeners};
+use zero_mqtt::server::{self, Listeners};
 
 mod common;
 use common::tool;
@@ -23,16 +21,15 @@ const CHILD_DIR: &str = "ZERO_MQTT_CHILD_BROKER_DIR";
 #[test]
 fn child_broker() {
     let Ok(dir) = std::env::var(CHILD_DIR) else { return };
-    let mut io = Io::new(Config::default()).expect("shard");
     let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
-    let addr = server::listen(&mut io, &listeners).expect("listen")[0];
     let mut config = BrokerConfig::default();
     config.persistence = true;
     config.persistence_location = dir.into();
-    let mut handler = BrokerHandler::new(config, Instant::now()).expect("journal opens");
-    println!("port {}", addr.port());
+    // Two shards, as users run it: each keeps its own journal.
+    let broker = server::start_cluster(config, &listeners, 2, Vec::new()).expect("journals open");
+    println!("port {}", broker.addrs()[0].port());
     std::io::stdout().flush().unwrap();
-    io.run(&mut handler).expect("broker runs");
+    broker.join().expect("broker runs");
 }
 
 /// Starts the broker process on `dir`; returns it and its port.

@@ -37,6 +37,10 @@ pub struct BrokerConfig {
     pub max_queued: usize,
     /// Topic aliases a client may use (announced as Topic Alias Maximum). Default 64.
     pub topic_alias_maximum: u16,
+    /// Topic aliases the broker assigns to the topics it sends one MQTT 5 client (fewer if
+    /// the client's Topic Alias Maximum is lower; the least recently used topic's alias is
+    /// reassigned when they run out); 0 sends every topic by name. Default 64.
+    pub topic_aliases_out: u16,
     /// The longest keep-alive allowed; a client asking for more (or for none) gets this as
     /// Server Keep Alive (MQTT 5) or has it enforced (3.1.1). `None` accepts any. Default
     /// `None`.
@@ -64,6 +68,10 @@ pub struct BrokerConfig {
     pub persistence_location: PathBuf,
     /// When the journal reaches stable storage. Default [`Fsync::Always`].
     pub fsync: Fsync,
+    /// Fault injection for tests of what a bug does: a PUBLISH to this topic panics the
+    /// shard that receives it. Default `None`.
+    #[doc(hidden)]
+    pub panic_on_topic: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -74,6 +82,7 @@ impl Default for BrokerConfig {
             max_inflight: 1024,
             max_queued: 10_000,
             topic_alias_maximum: 64,
+            topic_aliases_out: 64,
             max_keep_alive: None,
             max_session_expiry: u32::MAX,
             connect_timeout: Duration::from_secs(10),
@@ -86,6 +95,7 @@ impl Default for BrokerConfig {
             persistence: false,
             persistence_location: PathBuf::from("zero-data"),
             fsync: Fsync::Always,
+            panic_on_topic: None,
         }
     }
 }
@@ -97,7 +107,7 @@ impl BrokerConfig {
     /// `acl_file PATH`, `max_packet_size BYTES`, `max_inflight_messages N`,
     /// `max_queued_messages N`, `max_connections N`, `max_keepalive SECS`,
     /// `sys_interval SECS` (0 turns `$SYS` off), `retain_available true|false`,
-    /// `receive_maximum N`, `topic_alias_maximum N`, `persistence true|false`,
+    /// `receive_maximum N`, `topic_alias_maximum N`, zero's `topic_aliases_out N`, `persistence true|false`,
     /// `persistence_location DIR`, and zero's `persistence_fsync always|never|MILLISECONDS`.
     /// Relative paths are taken from the file's directory.
     pub fn load(&mut self, file: &Path) -> Result<(), Error> {
@@ -146,6 +156,7 @@ impl BrokerConfig {
                 "max_inflight_messages" => self.max_inflight = small(number(name)?, 65_535)?.max(1) as u16,
                 "receive_maximum" => self.receive_maximum = small(number(name)?, 65_535)?.max(1) as u16,
                 "topic_alias_maximum" => self.topic_alias_maximum = small(number(name)?, 65_535)? as u16,
+                "topic_aliases_out" => self.topic_aliases_out = small(number(name)?, 65_535)? as u16,
                 "max_queued_messages" => self.max_queued = number(name)? as usize,
                 "max_connections" => self.max_connections = number(name)? as usize,
                 "max_keepalive" => self.max_keep_alive = Some(small(number(name)?, 65_535)? as u16),

@@ -4,11 +4,19 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::ops::Index;
+use std::num::NonZeroUsize;
+use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
+use lru::LruCache;
+
+use super::message::TopicName;
 use super::timers::TICKS_PER_SECOND;
 use crate::codec::Protocol;
+
+/// Topics shorter than this are sent by name: an alias (3 bytes of property) would save
+/// nothing.
+const MIN_ALIASED_TOPIC: usize = 4;
 
 /// How the broker tells connections apart: an id that names a slot, small and dense because
 /// the driver reuses the slots of closed connections (zero-core's `ConnId` does). The id
@@ -39,6 +47,8 @@ pub(super) struct Conn {
     /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
     /// connections hold none.
     pub aliases: Vec<Option<Arc<str>>>,
+    /// Topic aliases the broker assigned, made on the first aliased PUBLISH.
+    aliases_out: Option<Box<LruCache<Arc<str>, u16>>>,
     /// The session's slab index, once CONNECT was accepted (32 bits: see `ClientIndex`).
     pub session: Option<u32>,
     /// The tick it was accepted in until CONNECT; then the tick of its last input.
@@ -51,6 +61,9 @@ pub(super) struct Conn {
     pub keep_alive: u16,
     /// The client's Receive Maximum (our outgoing in-flight window).
     pub window: u16,
+    /// How many topic aliases the broker may assign (the lower of the client's Topic Alias
+    /// Maximum and the broker's own bound); 0 for none.
+    pub alias_limit: u16,
     pub protocol: Protocol,
     /// Accepted from a loopback address (for `Anonymous::LoopbackOnly`).
     pub loopback: bool,
@@ -64,12 +77,14 @@ impl Conn {
         Conn {
             partial: Vec::new(),
             aliases: Vec::new(),
+            aliases_out: None,
             session: None,
             last_seen: now,
             armed: u32::MAX,
             max_packet_out: u32::MAX,
             keep_alive: 0,
             window: 0,
+            alias_limit: 0,
             protocol: Protocol::V5,
             loopback,
             closing: false,
@@ -90,6 +105,42 @@ impl Conn {
     /// Its session's slab index (it must be connected).
     pub fn index(&self) -> usize {
         self.session.expect("connected") as usize
+    }
+
+    /// How the next PUBLISH names `topic`: by the alias it has, by a new alias (the next
+    /// free one, or the least recently used one's), or by name when aliases are off or the
+    /// topic is too short to gain from one. [`Conn::named`] records the choice once the
+    /// PUBLISH is queued.
+    pub fn topic_name(&self, topic: &str) -> TopicName {
+        if self.alias_limit == 0 || topic.len() < MIN_ALIASED_TOPIC {
+            return TopicName::Full;
+        }
+        let Some(lru) = &self.aliases_out else { return TopicName::Assign(1) };
+        match lru.peek(topic) {
+            Some(&alias) => TopicName::Alias(alias),
+            None if lru.len() < usize::from(self.alias_limit) => TopicName::Assign(lru.len() as u16 + 1),
+            None => TopicName::Assign(*lru.peek_lru().expect("a full table").1),
+        }
+    }
+
+    /// Records that a PUBLISH naming `topic` as `name` ([`Conn::topic_name`]) was queued:
+    /// the alias is (re)assigned or marked used. Aliases last as long as the connection
+    /// (section 3.3.2.3.4): a new one starts with none.
+    pub fn named(&mut self, topic: &Arc<str>, name: TopicName) {
+        let limit = NonZeroUsize::new(usize::from(self.alias_limit));
+        match (name, limit) {
+            (TopicName::Full, _) | (_, None) => {}
+            (TopicName::Alias(_), Some(_)) => {
+                if let Some(lru) = &mut self.aliases_out {
+                    lru.promote(topic);
+                }
+            }
+            (TopicName::Assign(alias), Some(limit)) => {
+                let lru = self.aliases_out.get_or_insert_with(|| Box::new(LruCache::new(limit)));
+                // Full: the least recently used topic gives up its alias (`push` evicts it).
+                lru.push(topic.clone(), alias);
+            }
+        }
     }
 
     /// Whether `len` bytes may be sent to the client.
@@ -173,5 +224,11 @@ impl<C: ConnKey> Index<&C> for Conns<C> {
 
     fn index(&self, id: &C) -> &Conn {
         self.get(id).expect("a known connection")
+    }
+}
+
+impl<C: ConnKey> IndexMut<&C> for Conns<C> {
+    fn index_mut(&mut self, id: &C) -> &mut Conn {
+        self.get_mut(id).expect("a known connection")
     }
 }

@@ -10,6 +10,29 @@ use crate::codec::{Properties, Protocol, Publish, QoS};
 /// Property identifiers the broker writes itself when forwarding.
 const MESSAGE_EXPIRY_INTERVAL: u8 = 0x02;
 const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+const TOPIC_ALIAS: u8 = 0x23;
+
+/// How a PUBLISH names its topic to one connection (MQTT 5 topic aliases, section
+/// 3.3.2.3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicName {
+    /// The topic name only.
+    Full,
+    /// The topic name and an alias the client is to remember for it.
+    Assign(u16),
+    /// An empty topic name and an alias the client already knows.
+    Alias(u16),
+}
+
+impl TopicName {
+    /// The alias it carries, if any.
+    fn alias(self) -> Option<u16> {
+        match self {
+            TopicName::Full => None,
+            TopicName::Assign(a) | TopicName::Alias(a) => Some(a),
+        }
+    }
+}
 
 /// A published message, shared by every subscriber it goes to.
 #[derive(Debug)]
@@ -122,44 +145,62 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Encoded length of the PUBLISH for `protocol`.
-    pub fn encoded_len(&self, protocol: Protocol) -> usize {
-        let body = self.body_len(protocol);
+    /// Encoded length of the PUBLISH for `protocol`, its topic named as `name` (MQTT 5).
+    pub fn encoded_len(&self, protocol: Protocol, name: TopicName) -> usize {
+        let body = self.body_len(protocol, name);
         1 + varint_len(body as u32) + body
     }
 
-    fn props_len(&self) -> usize {
+    fn props_len(&self, name: TopicName) -> usize {
         let expiry = if self.message.expires.is_some() { 5 } else { 0 };
+        let alias = if name == TopicName::Full { 0 } else { 3 };
         let ids: usize = self.subscription_ids.iter().map(|&id| 1 + varint_len(id)).sum();
-        expiry + ids + self.message.properties.len()
+        expiry + alias + ids + self.message.properties.len()
     }
 
-    fn body_len(&self, protocol: Protocol) -> usize {
+    fn body_len(&self, protocol: Protocol, name: TopicName) -> usize {
         let id = if self.qos == QoS::AtMostOnce { 0 } else { 2 };
         let props = if protocol.is_v5() {
-            let len = self.props_len();
+            let len = self.props_len(name);
             varint_len(len as u32) + len
         } else {
             0
         };
-        2 + self.message.topic.len() + id + props + self.message.payload.len()
+        let topic = if matches!(name, TopicName::Alias(_)) { 0 } else { self.message.topic.len() };
+        2 + topic + id + props + self.message.payload.len()
     }
 
-    /// Appends the PUBLISH for this delivery: the stored property block is copied as is, with
-    /// the remaining expiry and the subscription identifiers added.
-    pub fn encode(&self, protocol: Protocol, packet_id: u16, dup: bool, now: Instant, out: &mut Vec<u8>) {
+    /// Appends the PUBLISH for this delivery, its topic named as `name` (anything but
+    /// [`TopicName::Full`] needs MQTT 5): the stored property block is copied as is, with
+    /// the remaining expiry, the topic alias and the subscription identifiers added.
+    pub fn encode(
+        &self,
+        protocol: Protocol,
+        name: TopicName,
+        packet_id: u16,
+        dup: bool,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) {
         let m = &self.message;
         out.push(0x30 | u8::from(dup) << 3 | (self.qos as u8) << 1 | u8::from(self.retain));
-        write_varint(out, self.body_len(protocol) as u32);
-        write_bytes(out, m.topic.as_bytes());
+        write_varint(out, self.body_len(protocol, name) as u32);
+        match name {
+            TopicName::Alias(_) => write_bytes(out, b""),
+            _ => write_bytes(out, m.topic.as_bytes()),
+        }
         if self.qos != QoS::AtMostOnce {
             out.extend_from_slice(&packet_id.to_be_bytes());
         }
         if protocol.is_v5() {
-            write_varint(out, self.props_len() as u32);
+            write_varint(out, self.props_len(name) as u32);
             if let Some(left) = m.expiry_left(now) {
                 out.push(MESSAGE_EXPIRY_INTERVAL);
                 out.extend_from_slice(&left.to_be_bytes());
+            }
+            if let Some(alias) = name.alias() {
+                out.push(TOPIC_ALIAS);
+                out.extend_from_slice(&alias.to_be_bytes());
             }
             out.extend_from_slice(&m.properties);
             for &id in &self.subscription_ids {
@@ -198,8 +239,15 @@ mod tests {
             did: 0,
         };
         let mut out = Vec::new();
-        d.encode(Protocol::V5, 12, true, now + std::time::Duration::from_millis(10_500), &mut out);
-        assert_eq!(out.len(), d.encoded_len(Protocol::V5));
+        d.encode(
+            Protocol::V5,
+            TopicName::Full,
+            12,
+            true,
+            now + std::time::Duration::from_millis(10_500),
+            &mut out,
+        );
+        assert_eq!(out.len(), d.encoded_len(Protocol::V5, TopicName::Full));
         let (Packet::Publish(p), used) = decode(&out, Protocol::V5, 1 << 20).unwrap().unwrap() else {
             panic!()
         };
@@ -215,7 +263,30 @@ mod tests {
         assert_eq!(p.properties.subscription_ids.iter().collect::<Vec<_>>(), [7, 500]);
         assert_eq!(p.properties.user_properties.iter().collect::<Vec<_>>(), users);
         let mut v3 = Vec::new();
-        d.encode(Protocol::V311, 12, false, now, &mut v3);
+        d.encode(Protocol::V311, TopicName::Full, 12, false, now, &mut v3);
         assert_eq!(v3.len(), 2 + 2 + 3 + 2 + 2);
+    }
+
+    #[test]
+    fn a_topic_alias_is_assigned_with_the_name_then_used_without_it() {
+        let now = Instant::now();
+        let m =
+            Message::new("sensors/a".into(), b"1", QoS::AtMostOnce, false, &Properties::default(), now, None);
+        let d = Delivery {
+            message: Arc::new(m),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            subscription_ids: vec![],
+            did: 0,
+        };
+        for (name, topic) in [(TopicName::Assign(7), "sensors/a"), (TopicName::Alias(7), "")] {
+            let mut out = Vec::new();
+            d.encode(Protocol::V5, name, 0, false, now, &mut out);
+            assert_eq!(out.len(), d.encoded_len(Protocol::V5, name));
+            let (Packet::Publish(p), _) = decode(&out, Protocol::V5, 1 << 20).unwrap().unwrap() else {
+                panic!()
+            };
+            assert_eq!((p.topic, p.properties.topic_alias, p.payload), (topic, Some(7), &b"1"[..]));
+        }
     }
 }

@@ -30,7 +30,7 @@ use slab::Slab;
 pub use cluster::{home_shard, Interest, Place, ShardMessage, MAX_SHARDS};
 pub use config::{Anonymous, BrokerConfig};
 pub use conn::ConnKey;
-pub use message::{Delivery, Message};
+pub use message::{Delivery, Message, TopicName};
 pub use sys::{Gauges, Stats};
 
 use crate::auth::Access;
@@ -469,7 +469,11 @@ impl<C: ConnKey> Broker<C> {
         let receive_maximum =
             if v5 { connect.properties.receive_maximum.unwrap_or(u16::MAX) } else { u16::MAX };
         c.window = receive_maximum.min(self.config.max_inflight);
-        c.aliases.clear();
+        c.alias_limit = if v5 {
+            connect.properties.topic_alias_maximum.unwrap_or(0).min(self.config.topic_aliases_out)
+        } else {
+            0
+        };
         self.arm(conn);
 
         let properties = Properties {
@@ -574,6 +578,9 @@ impl<C: ConnKey> Broker<C> {
             }
             None => p.topic.into(),
         };
+        if self.config.panic_on_topic.as_deref() == Some(&*topic) {
+            panic!("fault injected: a PUBLISH to {topic}");
+        }
         if p.retain && !self.config.retain_available {
             return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
         }
@@ -765,7 +772,7 @@ impl<C: ConnKey> Broker<C> {
             None if delivery.qos == QoS::AtMostOnce => None,
             None => s.enqueue(delivery, limit),
             Some(conn) => {
-                let c = &self.conns[&conn];
+                let c = &mut self.conns[&conn];
                 if delivery.qos == QoS::AtMostOnce && s.flows().queue.is_empty() {
                     // A full send queue parks it in the session's bounded queue until Writable.
                     match transmit(out, conn, c, &delivery, 0, false, now, &mut self.stats) {
@@ -800,7 +807,7 @@ impl<C: ConnKey> Broker<C> {
     fn flush_queue(&mut self, index: usize, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
         let Some(conn) = s.conn else { return };
-        let c = &self.conns[&conn];
+        let c = &mut self.conns[&conn];
         while s.flows().inflight.len() < usize::from(c.window) {
             let Some(delivery) = s.pop_queued() else { break };
             if delivery.message.expired(now) {
@@ -829,7 +836,7 @@ impl<C: ConnKey> Broker<C> {
     /// PUBREL).
     fn resend_inflight(&mut self, index: usize, conn: C, now: Instant, out: &mut impl Transmit<C>) {
         let s = &mut self.sessions[index];
-        let c = &self.conns[&conn];
+        let c = &mut self.conns[&conn];
         for o in &s.flows().inflight {
             match o.stage {
                 Stage::Published => {
@@ -1244,20 +1251,27 @@ enum Sent {
 fn transmit<C: Copy>(
     out: &mut impl Transmit<C>,
     conn: C,
-    c: &Conn,
+    c: &mut Conn,
     delivery: &Delivery,
     packet_id: u16,
     dup: bool,
     now: Instant,
     stats: &mut Stats,
 ) -> Sent {
-    if !c.fits(delivery.encoded_len(c.protocol)) {
-        stats.oversize += 1;
-        return Sent::Discarded;
+    let topic = &delivery.message.topic;
+    let mut name = c.topic_name(topic);
+    if !c.fits(delivery.encoded_len(c.protocol, name)) {
+        // The alias may be what makes it too long (when its name alone would fit).
+        name = TopicName::Full;
+        if !c.fits(delivery.encoded_len(c.protocol, name)) {
+            stats.oversize += 1;
+            return Sent::Discarded;
+        }
     }
     match out.buffer(conn) {
         Some(buf) => {
-            delivery.encode(c.protocol, packet_id, dup, now, buf);
+            delivery.encode(c.protocol, name, packet_id, dup, now, buf);
+            c.named(topic, name);
             stats.sent += 1;
             Sent::Queued
         }
@@ -1271,7 +1285,7 @@ fn transmit<C: Copy>(
 #[allow(clippy::too_many_arguments)]
 fn send_inflight<C: Copy>(
     s: &mut Session<C>,
-    c: &Conn,
+    c: &mut Conn,
     conn: C,
     delivery: Delivery,
     now: Instant,

@@ -668,3 +668,65 @@ fn journal_brings_back_sessions_flows_and_retained_messages() {
     assert_eq!(t.open(1, dev), (true, ReasonCode::SUCCESS));
     assert!(t.frames(1).is_empty(), "nothing left to resend");
 }
+
+#[test]
+fn topics_sent_to_a_v5_client_get_aliases_within_its_maximum_least_recently_used_replaced() {
+    let mut t = T::new();
+    let mut sub = connect("sub", V5);
+    sub.properties.topic_alias_maximum = Some(2);
+    t.open(1, sub);
+    t.open(2, connect("pub", V5));
+    t.subscribe(1, "#", SubOptions::qos(Q1), None);
+    let named = |t: &mut T, topic: &str| {
+        t.send(2, Packet::Publish(publish(topic, b"x", Q0, 0)));
+        t.frames(2);
+        let frames = t.frames(1);
+        let Packet::Publish(p) = t.decode(1, &frames[0]) else { panic!("expected PUBLISH") };
+        (p.topic.to_string(), p.properties.topic_alias)
+    };
+    let assigned = |topic: &str, alias| (topic.to_string(), Some(alias));
+    let used = |alias| (String::new(), Some(alias));
+    assert_eq!(named(&mut t, "plant/a/temp"), assigned("plant/a/temp", 1));
+    assert_eq!(named(&mut t, "plant/a/temp"), used(1));
+    assert_eq!(named(&mut t, "plant/b/temp"), assigned("plant/b/temp", 2));
+    assert_eq!(named(&mut t, "ab"), ("ab".to_string(), None), "too short to gain from an alias");
+    // Both aliases taken: the least recently used topic (a) gives its alias up.
+    assert_eq!(named(&mut t, "plant/c/temp"), assigned("plant/c/temp", 1));
+    assert_eq!(named(&mut t, "plant/b/temp"), used(2));
+    assert_eq!(named(&mut t, "plant/a/temp"), assigned("plant/a/temp", 1), "c was used less recently than b");
+    // Aliases belong to the connection: a new one starts afresh.
+    t.send(1, Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
+    t.close(1);
+    let mut again = connect("sub", V5);
+    again.properties.topic_alias_maximum = Some(2);
+    again.clean_start = false;
+    again.properties.session_expiry_interval = Some(0);
+    t.open(3, again);
+    t.subscribe(3, "#", SubOptions::qos(Q1), None);
+    t.send(2, Packet::Publish(publish("plant/b/temp", b"x", Q0, 0)));
+    let frames = t.frames(3);
+    let Packet::Publish(p) = t.decode(3, &frames[0]) else { panic!("expected PUBLISH") };
+    assert_eq!((p.topic, p.properties.topic_alias), ("plant/b/temp", Some(1)));
+}
+
+#[test]
+fn no_topic_aliases_without_a_client_maximum_or_in_3_1_1() {
+    for (protocol, maximum) in [(V5, None), (V5, Some(0)), (V311, None)] {
+        let mut t = T::new();
+        let mut sub = connect("sub", protocol);
+        sub.properties.topic_alias_maximum = maximum;
+        t.open(1, sub);
+        t.open(2, connect("pub", V5));
+        t.subscribe(1, "#", SubOptions::qos(Q0), None);
+        for _ in 0..2 {
+            t.send(2, Packet::Publish(publish("plant/a/temp", b"x", Q0, 0)));
+            let frames = t.frames(1);
+            let Packet::Publish(p) = t.decode(1, &frames[0]) else { panic!("expected PUBLISH") };
+            assert_eq!(
+                (p.topic, p.properties.topic_alias),
+                ("plant/a/temp", None),
+                "{protocol:?} {maximum:?}"
+            );
+        }
+    }
+}
