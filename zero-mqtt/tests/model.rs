@@ -343,6 +343,15 @@ impl Wire {
         }
     }
 
+    /// Pumps until the broker closes the connection.
+    fn wait_closed(&mut self, what: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.closed {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            self.pump();
+        }
+    }
+
     /// Waits for an acknowledgement of `kind` for `packet_id`.
     fn wait_ack(&mut self, kind: u8, packet_id: u16, what: &str) {
         self.wait(what, |w| w.acks.contains(&(kind, packet_id)));
@@ -368,6 +377,8 @@ struct Run {
     model: Model,
     /// Everything each id received, over all its connections.
     log: BTreeMap<usize, Vec<(u64, QoS)>>,
+    /// What the model says each id should have received by now.
+    expected: BTreeMap<usize, Vec<(u64, QoS)>>,
     next_message: u64,
     next_marker: u64,
     /// Background clients that connect and vanish meanwhile (see [`churn`]).
@@ -401,6 +412,7 @@ impl Run {
             syncers: Vec::new(),
             model: Model::default(),
             log: BTreeMap::new(),
+            expected: BTreeMap::new(),
             next_message: 0,
             next_marker: 0,
             churn: None,
@@ -480,6 +492,7 @@ impl Run {
                     w.wait_ack(4, packet_id, "PUBACK or PUBCOMP");
                 }
                 for (to, q) in expected {
+                    self.expected.entry(to).or_default().push((msg, q));
                     let w = self.wires.get_mut(&to).unwrap();
                     w.wait(&format!("message {msg} at {to}"), |w| w.got.contains(&(msg, q)));
                 }
@@ -487,6 +500,8 @@ impl Run {
             Step::Disconnect { id } => {
                 let mut w = self.wires.remove(&id).unwrap();
                 w.send(&Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)));
+                // The broker closes the connection once it has handled the DISCONNECT.
+                w.wait_closed("the broker to close after DISCONNECT");
                 self.retire(id, w);
             }
             Step::Abort { id } => {
@@ -522,7 +537,7 @@ impl Run {
         // The model: the old connection is taken over (and its session ends if it was not
         // kept), a clean start discards the session.
         if let Some(mut old) = self.wires.remove(&id) {
-            old.wait("the taken-over connection to close", |w| w.closed);
+            old.wait_closed("the taken-over connection to close");
             if old.protocol.is_v5() {
                 assert_eq!(old.disconnect, Some(ReasonCode::SESSION_TAKEN_OVER), "{name} taken over");
             }
@@ -537,6 +552,7 @@ impl Run {
         session.persistent = if v5 { expiry > 0 } else { !clean };
         let queued = std::mem::take(&mut session.queue);
         self.model.online.insert(id);
+        self.expected.entry(id).or_default().extend(&queued);
         for &(msg, q) in &queued {
             w.wait(&format!("queued message {msg} at {name}"), |w| w.got.contains(&(msg, q)));
         }
@@ -600,6 +616,19 @@ impl Run {
         }
         for (&id, w) in &mut self.wires {
             self.log.entry(id).or_default().append(&mut w.got);
+        }
+        for id in 0..IDS {
+            let (got, want) = (self.log.get(&id), self.expected.get(&id));
+            let (got, want) = (got.map_or(&[][..], Vec::as_slice), want.map_or(&[][..], Vec::as_slice));
+            if got != want {
+                let same = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+                panic!(
+                    "{} received otherwise than the model says: from message {same} on it got {:?}, not {:?}",
+                    client_id(id),
+                    &got[same..],
+                    &want[same..]
+                );
+            }
         }
     }
 

@@ -229,7 +229,7 @@ impl<C: ConnKey> Broker<C> {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
-                    self.bad_input(conn, e, out);
+                    self.bad_input(conn, e, now, out);
                     break;
                 }
             };
@@ -247,19 +247,19 @@ impl<C: ConnKey> Broker<C> {
                 }
                 Ok(_) if !connected => {
                     tracing::debug!(?conn, "first packet is not CONNECT");
-                    self.close(conn, out);
+                    self.close(conn, now, out);
                     Ok(())
                 }
                 Ok(packet) => self.on_packet(conn, packet, now, out),
                 Err(e) => {
-                    self.bad_input(conn, e, out);
+                    self.bad_input(conn, e, now, out);
                     Ok(())
                 }
             };
             if let Err(reason) = result {
                 tracing::debug!(?conn, %reason, "protocol violation");
                 self.stats.protocol_errors += 1;
-                self.disconnect(conn, reason, out);
+                self.disconnect(conn, reason, now, out);
             }
         }
         used
@@ -268,17 +268,17 @@ impl<C: ConnKey> Broker<C> {
     /// Answers a packet that could not be decoded: after CONNECT with DISCONNECT (MQTT 5);
     /// before it, an unsupported version gets CONNACK 0x84 (return code 1 in 3.1.1's form,
     /// which every client reads) and anything else is closed without a word.
-    fn bad_input(&mut self, conn: C, e: codec::DecodeError, out: &mut impl Transmit<C>) {
+    fn bad_input(&mut self, conn: C, e: codec::DecodeError, now: Instant, out: &mut impl Transmit<C>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         tracing::debug!(?conn, error = %e, "bad packet");
         self.stats.protocol_errors += 1;
         if c.session.is_some() {
-            self.disconnect(conn, e.reason, out);
+            self.disconnect(conn, e.reason, now, out);
         } else if e.reason == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION {
             c.protocol = Protocol::V311;
-            self.reject_connect(conn, e.reason, e, out);
+            self.reject_connect(conn, e.reason, e, now, out);
         } else {
-            self.close(conn, out);
+            self.close(conn, now, out);
         }
     }
 
@@ -288,17 +288,18 @@ impl<C: ConnKey> Broker<C> {
         conn: C,
         reason: ReasonCode,
         why: impl std::fmt::Display,
+        now: Instant,
         out: &mut impl Transmit<C>,
     ) {
         let Some(c) = self.conns.get(&conn) else { return };
         tracing::debug!(?conn, %why, %reason, "CONNECT refused");
         let ack = ConnAck { session_present: false, reason, properties: Properties::default() };
         send(out, conn, c.protocol, &Packet::ConnAck(ack));
-        self.close(conn, out);
+        self.close(conn, now, out);
     }
 
     /// Sends DISCONNECT with `reason` (MQTT 5 only) and closes.
-    fn disconnect(&mut self, conn: C, reason: ReasonCode, out: &mut impl Transmit<C>) {
+    fn disconnect(&mut self, conn: C, reason: ReasonCode, now: Instant, out: &mut impl Transmit<C>) {
         let Some(c) = self.conns.get(&conn) else { return };
         if c.closing {
             return;
@@ -306,15 +307,22 @@ impl<C: ConnKey> Broker<C> {
         if c.protocol.is_v5() {
             send(out, conn, c.protocol, &Packet::Disconnect(Disconnect::new(reason)));
         }
-        self.close(conn, out);
+        self.close(conn, now, out);
     }
 
-    fn close(&mut self, conn: C, out: &mut impl Transmit<C>) {
+    /// Closes `conn` after what is queued for it is sent. Its session (if any) is offline
+    /// from now on, not from when the driver reports the close: nothing more is sent to a
+    /// connection the broker is done with (a QoS 0 message is not kept for it, QoS 1/2 ones
+    /// wait in the session), and the will and expiry run from the decision.
+    fn close(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closing = true;
             c.partial = Vec::new();
         }
         out.close(conn);
+        if let Some(index) = self.unlink(conn) {
+            self.connection_lost(index, now, out);
+        }
     }
 
     fn on_packet(
@@ -351,7 +359,7 @@ impl<C: ConnKey> Broker<C> {
                 send(out, conn, self.conns[&conn].protocol, &Packet::PingResp);
                 Ok(())
             }
-            Packet::Disconnect(d) => self.on_disconnect(conn, &d, out),
+            Packet::Disconnect(d) => self.on_disconnect(conn, &d, now, out),
             // A second CONNECT, packets only a server sends, or AUTH without an
             // authentication method in CONNECT.
             _ => Err(ReasonCode::PROTOCOL_ERROR),
@@ -369,6 +377,7 @@ impl<C: ConnKey> Broker<C> {
                 conn,
                 ReasonCode::BAD_AUTHENTICATION_METHOD,
                 "enhanced authentication",
+                now,
                 out,
             );
         }
@@ -378,24 +387,37 @@ impl<C: ConnKey> Broker<C> {
                 conn,
                 ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
                 "empty client id with a persistent session",
+                now,
                 out,
             );
         }
         if let Err(reason) = self.authenticate(&connect, loopback) {
-            return self.reject_connect(conn, reason, "authentication failed", out);
+            return self.reject_connect(conn, reason, "authentication failed", now, out);
         }
         let client_id: CompactString =
             if assigned { self.assign_client_id().into() } else { connect.client_id.into() };
         let username: Option<Arc<str>> = connect.username.map(Into::into);
         let will = match &connect.will {
             Some(w) if !topic::valid_topic_name(w.topic) || w.topic.starts_with('$') => {
-                return self.reject_connect(conn, ReasonCode::TOPIC_NAME_INVALID, "will topic", out);
+                return self.reject_connect(conn, ReasonCode::TOPIC_NAME_INVALID, "will topic", now, out);
             }
             Some(w) if !self.allowed(&client_id, username.as_deref(), w.topic, Access::Write) => {
-                return self.reject_connect(conn, ReasonCode::NOT_AUTHORIZED, "will topic not allowed", out);
+                return self.reject_connect(
+                    conn,
+                    ReasonCode::NOT_AUTHORIZED,
+                    "will topic not allowed",
+                    now,
+                    out,
+                );
             }
             Some(w) if w.retain && !self.config.retain_available => {
-                return self.reject_connect(conn, ReasonCode::RETAIN_NOT_SUPPORTED, "retained will", out);
+                return self.reject_connect(
+                    conn,
+                    ReasonCode::RETAIN_NOT_SUPPORTED,
+                    "retained will",
+                    now,
+                    out,
+                );
             }
             Some(w) => Some(Box::new(PendingWill {
                 message: Message::new(w.topic.into(), w.payload, w.qos, w.retain, &w.properties, now, None),
@@ -411,9 +433,7 @@ impl<C: ConnKey> Broker<C> {
         if let Some(index) = existing {
             if let Some(old) = self.sessions[index].conn {
                 tracing::debug!(client_id = %client_id, ?old, "session taken over");
-                self.disconnect(old, ReasonCode::SESSION_TAKEN_OVER, out);
-                self.unlink(old);
-                self.connection_lost(index, now, out);
+                self.disconnect(old, ReasonCode::SESSION_TAKEN_OVER, now, out);
                 existing = self.sessions.contains(index).then_some(index);
             }
         }
@@ -1012,6 +1032,7 @@ impl<C: ConnKey> Broker<C> {
         &mut self,
         conn: C,
         d: &Disconnect<'_>,
+        now: Instant,
         out: &mut impl Transmit<C>,
     ) -> Result<(), Violation> {
         let index = self.conns[&conn].index();
@@ -1028,7 +1049,7 @@ impl<C: ConnKey> Broker<C> {
         if d.reason != ReasonCode::DISCONNECT_WITH_WILL {
             s.will = None;
         }
-        self.close(conn, out);
+        self.close(conn, now, out);
         Ok(())
     }
 
@@ -1045,10 +1066,11 @@ impl<C: ConnKey> Broker<C> {
     ///
     /// The link between sessions and connections is kept here and in [`Broker::unlink`] and
     /// nowhere else, so its two halves always agree: `sessions[i].conn == Some(c)` exactly
-    /// when `conns[c].session == Some(i)`. Everything that sends to a session relies on it
-    /// (a session that names a connection finds it in `conns`), which is why a connection
-    /// leaves `conns` only after `unlink` and a slot the driver hands out again evicts its
-    /// old holder through `handle_closed` first.
+    /// when `conns[c].session == Some(i)`, and only while `c` is open. Everything that sends
+    /// to a session relies on it (a session that names a connection finds it in `conns`, not
+    /// closing), which is why a connection is unlinked as soon as the broker closes it or
+    /// the driver reports it closed, and a slot the driver hands out again evicts its old
+    /// holder through `handle_closed` first.
     fn link(&mut self, conn: C, index: usize) {
         let (s, c) = (&mut self.sessions[index], self.conns.get_mut(&conn).expect("a connection to link"));
         debug_assert!(s.conn.is_none() && c.session.is_none(), "linking a linked session or connection");
@@ -1153,7 +1175,7 @@ impl<C: ConnKey> Broker<C> {
                 match c.deadline(timers::ticks(self.config.connect_timeout)) {
                     Some(deadline) if deadline <= self.timers.tick(now) => {
                         tracing::debug!(?conn, "keep-alive or CONNECT timeout");
-                        self.disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, out);
+                        self.disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, now, out);
                     }
                     _ => self.arm(conn),
                 }
