@@ -18,6 +18,8 @@ for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:
 done
 # paho-mqtt is the independent Python client of the MQTT tests (Debian's module, for /usr/bin/python3).
 /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need+=(python3-paho-mqtt)
+# python3-websockets is the independent WebSocket peer of zero-core's WebSocket tests.
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 if ((${#need[@]})); then
 	echo "test.sh: installing ${need[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

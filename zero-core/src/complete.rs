@@ -16,6 +16,7 @@ use crate::table::{Kind, Life};
 use crate::timer::TimerKind;
 use crate::tls::{Session, TlsError};
 use crate::udp::parse_sockaddr;
+use crate::ws::WsError;
 
 /// How long a listener waits before accepting again after an accept error (e.g. `EMFILE`).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -27,11 +28,11 @@ impl Ops {
         let Some(slot) = self.table.get_mut(index, gen) else {
             return;
         };
-        let Kind::Listener { accept_armed, nodelay, tls } = &mut slot.kind else {
+        let Kind::Listener { accept_armed, nodelay, tls, ws } = &mut slot.kind else {
             return;
         };
         let nodelay = *nodelay;
-        let tls = tls.clone();
+        let (tls, ws) = (tls.clone(), ws.clone());
         let rearm = !c.more() && slot.life == Life::Live;
         if !c.more() {
             *accept_armed = false;
@@ -68,8 +69,13 @@ impl Ops {
             }
             stream.owed = Some(Owed::Accepted(listener));
         }
+        let layered = tls.is_some() || ws.is_some();
+        if let Some(config) = ws {
+            stream.ws = Some(Box::new(crate::ws::Session::server(config)));
+            stream.owed = Some(Owed::Accepted(listener));
+        }
         match self.insert(sock, Kind::Stream(stream)) {
-            Ok((i, g)) if tls.is_some() => self.start_handshake(i, g),
+            Ok((i, g)) if layered => self.start_handshake(i, g),
             Ok((i, g)) => self.events.push_back(Raw::Accepted { conn: ConnId::new(i, g), listener }),
             Err(e) => tracing::warn!(%listener, error = %e, "accepted connection dropped"),
         }
@@ -105,6 +111,8 @@ impl Ops {
                         // A UDP association's control connection carries nothing after its reply.
                     } else if s.tls.is_some() {
                         self.tls_receive(conn, pool.bytes(bid, 0, len), plain);
+                    } else if s.ws.is_some() {
+                        self.ws_receive(conn, pool.bytes(bid, 0, len), plain);
                     } else {
                         self.events.push_back(Raw::Data { conn, chunk: Chunk::Slot { bid, offset: 0, len } });
                     }
@@ -118,15 +126,22 @@ impl Ops {
                         self.handshake_lost(conn, "the SOCKS5 proxy closed the connection");
                         return;
                     }
-                    match &s.tls {
-                        Some(t) if !t.is_established() => {
+                    match (&s.tls, &s.ws) {
+                        (Some(t), _) if !t.is_established() => {
                             let error = TlsError::Protocol(
                                 "the peer closed the connection during the handshake".into(),
                             );
                             self.tls_failed(conn, error);
                         }
-                        // close_notify came first and was reported then.
-                        Some(t) if t.peer_closed() => {}
+                        (_, Some(w)) if !w.is_established() => {
+                            let error = WsError::Handshake(
+                                "the peer closed the connection during the upgrade".into(),
+                            );
+                            self.ws_failed(conn, error);
+                        }
+                        // close_notify or a close frame came first and was reported then.
+                        (Some(t), _) if t.peer_closed() => {}
+                        (_, Some(w)) if w.peer_closed() => {}
                         _ => self.peer_sent_fin(conn),
                     }
                 }
@@ -200,7 +215,7 @@ impl Ops {
             s.phase = Phase::Open;
             if s.in_socks() {
                 self.socks_start(conn);
-            } else if s.tls.is_some() {
+            } else if s.tls.is_some() || s.ws.is_some() {
                 self.start_handshake(index, gen);
             } else {
                 self.settle(conn);

@@ -31,6 +31,9 @@ pub enum CloseReason {
     Error(i32),
     /// The TLS session failed (a STARTTLS handshake, or a record that did not verify).
     Tls(TlsError),
+    /// The WebSocket layer failed: a refused upgrade, or a frame that broke the protocol
+    /// (the peer was sent the close code that says why).
+    WebSocket(crate::ws::WsError),
 }
 
 impl CloseReason {
@@ -190,6 +193,8 @@ pub(crate) struct Stream {
     pub owed: Option<Owed>,
     /// The TLS layer, if any.
     pub tls: Option<Box<Session>>,
+    /// The WebSocket layer (over TLS if both), if any.
+    pub ws: Option<Box<crate::ws::Session>>,
     /// Being handed to another shard (`Ops::detach`): receives stop, sends drain.
     pub detaching: bool,
     /// What only connecting, closing, stalled, failed or proxied connections need.
@@ -222,6 +227,7 @@ pub(crate) struct Rare {
 pub struct DetachedStream {
     pub(crate) sock: Socket,
     pub(crate) tls: Option<Box<Session>>,
+    pub(crate) ws: Option<Box<crate::ws::Session>>,
 }
 
 impl DetachedStream {
@@ -236,6 +242,7 @@ impl std::fmt::Debug for DetachedStream {
         f.debug_struct("DetachedStream")
             .field("peer", &self.peer_addr())
             .field("tls", &self.tls.is_some())
+            .field("ws", &self.ws.is_some())
             .finish()
     }
 }
@@ -256,6 +263,7 @@ impl Stream {
             blocked: false,
             owed: None,
             tls: None,
+            ws: None,
             detaching: false,
             rare: None,
         }
@@ -305,7 +313,9 @@ impl Stream {
 
     /// Bytes accepted by `send` and not yet handed to the kernel (TLS plaintext included).
     pub fn queued(&self) -> usize {
-        self.send.queued() + self.tls.as_ref().map_or(0, |t| t.staged.len())
+        self.send.queued()
+            + self.tls.as_ref().map_or(0, |t| t.staged.len())
+            + self.ws.as_ref().map_or(0, |w| w.staged.len())
     }
 
     /// Marks the stream blocked (reads paused) once its queue is full; true if it just became so.

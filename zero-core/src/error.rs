@@ -82,6 +82,9 @@ pub enum IoError {
     /// A TLS handshake failed, or a TLS configuration could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A WebSocket upgrade failed, or the peer broke the protocol.
+    #[error(transparent)]
+    WebSocket(#[from] crate::ws::WsError),
     /// A SOCKS5 proxy refused the request or broke the protocol.
     #[error(transparent)]
     Socks5(#[from] Socks5Error),

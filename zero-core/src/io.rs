@@ -64,6 +64,7 @@ impl Io {
                 handle_drops: 0,
                 shard: 0,
                 peers: Arc::from([]),
+                scratch: Vec::new(),
                 config,
             },
             plain: Vec::new(),

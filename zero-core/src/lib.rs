@@ -55,6 +55,7 @@ mod table;
 mod timer;
 pub mod tls;
 mod udp;
+pub mod ws;
 
 pub use cluster::{ClusterConfig, IoCluster};
 pub use config::{Config, ListenOptions};

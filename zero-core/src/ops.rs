@@ -55,6 +55,8 @@ pub struct Ops {
     pub(crate) shard: usize,
     /// Every shard of the cluster, in shard order (empty when standalone).
     pub(crate) peers: Arc<[IoHandle]>,
+    /// TLS plaintext on its way to a WebSocket layer (kept for its capacity).
+    pub(crate) scratch: Vec<u8>,
 }
 
 /// Accessors shared by the public API: the live slot for an id, of the right kind.
@@ -157,7 +159,8 @@ impl Ops {
     ) -> Result<ListenerId> {
         sock.bind(addr).map_err(|e| IoError::sys(format!("bind {name}"), e))?;
         sock.listen(backlog).map_err(|e| IoError::sys(format!("listen {name}"), e))?;
-        let (index, gen) = self.insert(sock, Kind::Listener { accept_armed: false, nodelay, tls: None })?;
+        let (index, gen) =
+            self.insert(sock, Kind::Listener { accept_armed: false, nodelay, tls: None, ws: None })?;
         Ok(ListenerId::new(index, gen))
     }
 
@@ -242,9 +245,10 @@ impl Ops {
         if queued >= limit {
             return Err(IoError::SendQueueFull { conn: conn.to_string(), queued, limit });
         }
-        let buf = match &mut s.tls {
-            Some(tls) => &mut tls.staged,
-            None => s.send.pending(),
+        let buf = match (&mut s.ws, &mut s.tls) {
+            (Some(ws), _) => &mut ws.staged,
+            (None, Some(tls)) => &mut tls.staged,
+            (None, None) => s.send.pending(),
         };
         Ok(SendBuffer { buf })
     }
@@ -276,7 +280,8 @@ impl Ops {
     /// handshake (`IoError::NotReady`).
     pub fn detach(&mut self, conn: ConnId) -> Result<()> {
         let (s, _) = stream_mut!(self, conn);
-        let handshaking = s.tls.as_ref().is_some_and(|t| !t.is_established());
+        let handshaking = s.tls.as_ref().is_some_and(|t| !t.is_established())
+            || s.ws.as_ref().is_some_and(|w| !w.is_established());
         if s.in_socks() || s.relay_for().is_some() || handshaking || s.owed.is_some() {
             return Err(IoError::NotReady("a handshake owns this connection"));
         }
@@ -294,6 +299,7 @@ impl Ops {
     pub fn attach(&mut self, stream: DetachedStream) -> Result<ConnId> {
         let mut s = Stream::new(Phase::Open, None);
         s.tls = stream.tls;
+        s.ws = stream.ws;
         let (index, gen) = self.insert(stream.sock, Kind::Stream(s))?;
         Ok(ConnId::new(index, gen))
     }
@@ -589,7 +595,7 @@ impl Ops {
         for t in s.take_deadlines() {
             self.timers.cancel(t);
         }
-        let stream = DetachedStream { sock, tls: s.tls.take() };
+        let stream = DetachedStream { sock, tls: s.tls.take(), ws: s.ws.take() };
         self.events.push_back(Raw::Detached { conn: ConnId::new(index, gen), stream });
     }
 
@@ -601,7 +607,15 @@ impl Ops {
         let Kind::Stream(s) = &mut slot.kind else {
             return;
         };
-        if let Some(t) = s.tls.as_mut().and_then(|t| t.deadline.take()) {
+        // Announced once every layer's handshake is done (TLS, then WebSocket).
+        if !s.tls.as_ref().is_none_or(|t| t.is_established())
+            || !s.ws.as_ref().is_none_or(|w| w.is_established())
+        {
+            return;
+        }
+        let deadlines =
+            [s.tls.as_mut().and_then(|t| t.deadline.take()), s.ws.as_mut().and_then(|w| w.deadline.take())];
+        for t in deadlines.into_iter().flatten() {
             self.timers.cancel(t);
         }
         let raw = match s.owed.take() {
@@ -627,8 +641,17 @@ impl Ops {
         };
         if s.phase == Phase::Open {
             s.phase = Phase::Closing;
-            if let (Some(tls), CloseReason::Local | CloseReason::PeerClosed) = (&mut s.tls, &reason) {
-                tls.close_notify(s.send.pending());
+            if let CloseReason::Local | CloseReason::PeerClosed = &reason {
+                if let Some(ws) = &mut s.ws {
+                    let out = match &mut s.tls {
+                        Some(tls) => &mut tls.staged,
+                        None => s.send.pending(),
+                    };
+                    ws.close(crate::ws::NORMAL_CLOSURE, out);
+                }
+                if let Some(tls) = &mut s.tls {
+                    tls.close_notify(s.send.pending());
+                }
             }
             let linger = self.timers.insert(deadline, TimerKind::Linger { index: conn.index, gen: conn.gen });
             let rare = s.rare();

@@ -7,6 +7,7 @@ use socket2::Socket;
 
 use crate::conn::Stream;
 use crate::udp::Udp;
+use crate::ws::WsServer;
 
 /// What a slot holds.
 pub(crate) enum Kind {
@@ -14,6 +15,7 @@ pub(crate) enum Kind {
         accept_armed: bool,
         nodelay: bool,
         tls: Option<Arc<ServerConfig>>,
+        ws: Option<Arc<WsServer>>,
     },
     Stream(Stream),
     /// Boxed: UDP sockets are few, and their state is larger than a stream's.

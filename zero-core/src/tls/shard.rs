@@ -118,14 +118,18 @@ impl Ops {
         Ok(())
     }
 
-    /// Arms the handshake deadline and queues the first flight (a client's hello).
+    /// Arms the handshake deadline (one for the TLS and WebSocket handshakes together) and
+    /// queues the first flight (a client's hello, or its upgrade request).
     pub(crate) fn start_handshake(&mut self, index: u32, gen: u32) {
         let deadline = self.now + self.config.tls_handshake_timeout;
         let Some(Kind::Stream(s)) = self.table.touch_live(index, gen).map(|slot| &mut slot.kind) else {
             return;
         };
-        if let Some(tls) = &mut s.tls {
-            tls.deadline = Some(self.timers.insert(deadline, TimerKind::Handshake { index, gen }));
+        let timer = Some(self.timers.insert(deadline, TimerKind::Handshake { index, gen }));
+        match (&mut s.tls, &mut s.ws) {
+            (Some(tls), _) => tls.deadline = timer,
+            (None, Some(ws)) => ws.deadline = timer,
+            (None, None) => {}
         }
     }
 
@@ -139,13 +143,19 @@ impl Ops {
         let Some(tls) = s.tls.as_mut() else {
             return;
         };
-        let start = plain.len();
-        match tls.receive(ciphertext, plain) {
+        // Over TLS, a WebSocket layer reads the plaintext first.
+        let layered = s.ws.is_some();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let out = if layered { &mut scratch } else { &mut *plain };
+        let start = out.len();
+        match tls.receive(ciphertext, out) {
             Ok(got) => {
                 if got.established {
                     self.settle(conn);
                 }
-                if plain.len() > start {
+                if layered {
+                    self.ws_receive(conn, &scratch, plain);
+                } else if plain.len() > start {
                     let chunk = Chunk::Plain { offset: start, len: plain.len() - start };
                     self.events.push_back(Raw::Data { conn, chunk });
                 }
@@ -154,10 +164,12 @@ impl Ops {
                 }
             }
             Err(error) => {
-                plain.truncate(start);
+                out.truncate(start);
                 self.tls_failed(conn, error);
             }
         }
+        scratch.clear();
+        self.scratch = scratch;
     }
 
     /// The session failed: send its alert, then close. A connection the handler knows closes
@@ -180,19 +192,29 @@ impl Ops {
         self.begin_close(conn, CloseReason::Tls(error));
     }
 
-    /// A handshake deadline passed.
+    /// A handshake deadline passed (TLS, then WebSocket, must be done by then).
     pub(crate) fn handshake_expired(&mut self, index: u32, gen: u32) {
         let timeout = self.config.tls_handshake_timeout;
         let conn = ConnId::new(index, gen);
-        if let Ok(s) = self.stream(conn) {
-            if let Some(tls) = s.tls.as_mut() {
-                tls.deadline = None;
-                if !tls.is_established() {
-                    let error = TlsError::HandshakeTimeout(timeout);
-                    s.fail(IoError::Tls(error.clone()));
-                    self.release(index, gen, CloseReason::Tls(error));
-                }
-            }
-        }
+        let Ok(s) = self.stream(conn) else { return };
+        let tls_done = s.tls.as_mut().is_none_or(|t| {
+            t.deadline = None;
+            t.is_established()
+        });
+        let ws_done = s.ws.as_mut().is_none_or(|w| {
+            w.deadline = None;
+            w.is_established()
+        });
+        let (error, reason) = if !tls_done {
+            let error = TlsError::HandshakeTimeout(timeout);
+            (IoError::Tls(error.clone()), CloseReason::Tls(error))
+        } else if !ws_done {
+            let error = crate::ws::WsError::HandshakeTimeout(timeout);
+            (IoError::WebSocket(error.clone()), CloseReason::WebSocket(error))
+        } else {
+            return;
+        };
+        s.fail(error);
+        self.release(index, gen, reason);
     }
 }
