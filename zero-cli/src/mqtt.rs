@@ -138,6 +138,12 @@ pub struct BrokerArgs {
     /// Pin shard i to CPU cpus[i % len] (comma-separated); default: unpinned.
     #[arg(long, value_delimiter = ',')]
     cpus: Vec<usize>,
+    /// MQTT over WebSocket listener (subprotocol `mqtt`); repeat for more.
+    #[arg(long)]
+    ws_listen: Vec<SocketAddr>,
+    /// MQTT over secure WebSocket listener (needs --cert and --key); repeat for more.
+    #[arg(long, requires_all = ["cert", "key"])]
+    wss_listen: Vec<SocketAddr>,
     /// Fault injection for tests: a PUBLISH to this topic panics its shard.
     #[arg(long, hide = true)]
     fault_panic_topic: Option<String>,
@@ -258,13 +264,32 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
             config.fsync
         );
     }
-    let mut listeners = Listeners { tcp: args.listen.clone(), tls: Vec::new() };
-    if let (Some(addr), Some(cert), Some(key)) = (args.tls_listen, &args.cert, &args.key) {
-        let (tls, _reload) = zero_core::tls::ServerTls::from_pem_files(cert, key)?.build()?;
-        listeners.tls.push((addr, tls));
+    let mut listeners = Listeners { tcp: args.listen.clone(), ..Listeners::default() };
+    let tls = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(zero_core::tls::ServerTls::from_pem_files(cert, key)?.build()?.0),
+        _ => None,
+    };
+    if let (Some(addr), Some(tls)) = (args.tls_listen, &tls) {
+        listeners.tls.push((addr, tls.clone()));
     }
-    let remote =
-        listeners.tcp.iter().chain(listeners.tls.iter().map(|(a, _)| a)).any(|a| !a.ip().is_loopback());
+    listeners.ws.extend(args.ws_listen.iter().chain(&config.ws_listeners).map(|&a| (a, None)));
+    for &addr in args.wss_listen.iter().chain(&config.wss_listeners) {
+        let Some(tls) = &tls else {
+            return Err(zero_mqtt::Error::Io(zero_core::IoError::Config(format!(
+                "wss listener {addr} needs a certificate: give --cert and --key"
+            ))));
+        };
+        listeners.ws.push((addr, Some(tls.clone())));
+    }
+    if let Some(origins) = &config.ws_origins {
+        let mut ws = server::websocket_defaults();
+        ws.origins = Some(origins.clone());
+        listeners.websocket = Some(std::sync::Arc::new(ws));
+    }
+    let remote = (listeners.tcp.iter())
+        .chain(listeners.tls.iter().map(|(a, _)| a))
+        .chain(listeners.ws.iter().map(|(a, _)| a))
+        .any(|a| !a.ip().is_loopback());
     if remote && config.anonymous == Anonymous::LoopbackOnly && config.passwords.is_none() {
         tracing::warn!("listening beyond loopback without a password_file: remote clients will be refused (anonymous clients are accepted on loopback only; set password_file or allow_anonymous)");
         eprintln!("zero mqtt: warning: anonymous clients are accepted from loopback only; remote clients need a password_file user (or allow_anonymous true)");

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use zero_core::rustls::ServerConfig;
+use zero_core::ws::WsServer;
 use zero_core::{
     ClusterConfig, ConnId, Deadline, DetachedStream, Event, Handler, Io, IoCluster, IoError, ListenOptions,
     Ops,
@@ -252,9 +253,22 @@ pub struct Listeners {
     pub tcp: Vec<SocketAddr>,
     /// MQTT over TLS (`mqtts`) listeners, with the server's TLS configuration.
     pub tls: Vec<(SocketAddr, Arc<ServerConfig>)>,
+    /// MQTT over WebSocket listeners (`ws`; `wss` with a TLS configuration).
+    pub ws: Vec<(SocketAddr, Option<Arc<ServerConfig>>)>,
+    /// The WebSocket listeners' settings; `None`: [`websocket_defaults`].
+    pub websocket: Option<Arc<WsServer>>,
 }
 
-/// Opens `listeners` on `io` and returns their bound addresses (plain first, then TLS).
+/// What MQTT over WebSocket serves by default (MQTT 5 section 6): the subprotocol `mqtt`
+/// (and `mqttv3.1`, which MQTT 3.1 clients ask for), any path, any origin.
+pub fn websocket_defaults() -> WsServer {
+    let mut ws = WsServer::default();
+    ws.protocols = vec!["mqtt".into(), "mqttv3.1".into()];
+    ws
+}
+
+/// Opens `listeners` on `io` and returns their bound addresses (plain, then TLS, then
+/// WebSocket).
 pub fn listen(io: &mut Io, listeners: &Listeners) -> zero_core::Result<Vec<SocketAddr>> {
     listen_with(io, listeners, &ListenOptions::default())
 }
@@ -273,6 +287,13 @@ fn listen_with(
         let id = io.tls_listen_with(*addr, opts, tls.clone())?;
         bound.push(io.listener_addr(id)?);
     }
+    if !listeners.ws.is_empty() {
+        let ws = listeners.websocket.clone().unwrap_or_else(|| Arc::new(websocket_defaults()));
+        for (addr, tls) in &listeners.ws {
+            let id = io.ws_listen(*addr, opts, ws.clone(), tls.clone())?;
+            bound.push(io.listener_addr(id)?);
+        }
+    }
     Ok(bound)
 }
 
@@ -284,7 +305,7 @@ pub struct BrokerCluster {
 }
 
 impl BrokerCluster {
-    /// The bound listener addresses (plain first, then TLS).
+    /// The bound listener addresses (plain, then TLS, then WebSocket).
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -328,7 +349,8 @@ pub fn start_cluster(
     // until every shard listens on it.
     let mut reserved = Vec::new();
     let mut fixed = listeners.clone();
-    for addr in fixed.tcp.iter_mut().chain(fixed.tls.iter_mut().map(|(a, _)| a)) {
+    let ws = fixed.ws.iter_mut().map(|(a, _)| a);
+    for addr in fixed.tcp.iter_mut().chain(fixed.tls.iter_mut().map(|(a, _)| a)).chain(ws) {
         if addr.port() == 0 {
             let (sock, bound) = reserve_port(*addr)?;
             *addr = bound;

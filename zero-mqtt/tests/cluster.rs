@@ -17,7 +17,7 @@ use zero_mqtt::server::{start_cluster, BrokerCluster, Listeners};
 const SHARDS: usize = 2;
 
 fn broker(config: BrokerConfig) -> BrokerCluster {
-    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
+    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], ..Listeners::default() };
     start_cluster(config, &listeners, SHARDS, Vec::new()).expect("the cluster starts")
 }
 
@@ -207,7 +207,7 @@ fn each_shard_restores_its_journal_and_the_shard_count_is_kept() {
     sub.disconnect();
     b.stop().unwrap();
 
-    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
+    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], ..Listeners::default() };
     let refused = start_cluster(config, &listeners, 1, Vec::new()).err().expect("another count is refused");
     assert!(refused.to_string().contains("2 shards"), "{refused}");
     std::fs::remove_dir_all(&dir).unwrap();

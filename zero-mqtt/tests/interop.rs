@@ -21,7 +21,7 @@ struct Broker {
 
 impl Broker {
     fn start() -> Broker {
-        let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
+        let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], ..Listeners::default() };
         let cluster =
             server::start_cluster(BrokerConfig::default(), &listeners, 2, Vec::new()).expect("broker up");
         Broker { addr: cluster.addrs()[0], cluster: Some(cluster) }

@@ -422,7 +422,7 @@ impl Run {
     }
 
     fn boot(&mut self) {
-        let listeners = Listeners { tcp: vec![self.addr], tls: Vec::new() };
+        let listeners = Listeners { tcp: vec![self.addr], ..Listeners::default() };
         let broker =
             start_cluster(config(&self.dir), &listeners, self.shards, Vec::new()).expect("the broker starts");
         self.addr = broker.addrs()[0];

@@ -21,7 +21,7 @@ const CHILD_DIR: &str = "ZERO_MQTT_CHILD_BROKER_DIR";
 #[test]
 fn child_broker() {
     let Ok(dir) = std::env::var(CHILD_DIR) else { return };
-    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], tls: Vec::new() };
+    let listeners = Listeners { tcp: vec!["127.0.0.1:0".parse().unwrap()], ..Listeners::default() };
     let mut config = BrokerConfig::default();
     config.persistence = true;
     config.persistence_location = dir.into();

@@ -68,6 +68,16 @@ pub struct BrokerConfig {
     pub persistence_location: PathBuf,
     /// When the journal reaches stable storage. Default [`Fsync::Always`].
     pub fsync: Fsync,
+    /// MQTT over WebSocket listeners from the configuration file (`ws_listener ADDR`); the
+    /// driver's [`Listeners`](crate::server::Listeners) says where a broker really listens,
+    /// and `zero mqtt broker` adds these to it.
+    pub ws_listeners: Vec<std::net::SocketAddr>,
+    /// MQTT over secure WebSocket listeners from the configuration file (`wss_listener
+    /// ADDR`), with the certificate given to `zero mqtt broker`.
+    pub wss_listeners: Vec<std::net::SocketAddr>,
+    /// Origins browsers may connect from over WebSocket (`ws_origins ORIGIN ...`); `None`
+    /// allows any.
+    pub ws_origins: Option<Vec<String>>,
     /// Fault injection for tests of what a bug does: a PUBLISH to this topic panics the
     /// shard that receives it. Default `None`.
     #[doc(hidden)]
@@ -95,6 +105,9 @@ impl Default for BrokerConfig {
             persistence: false,
             persistence_location: PathBuf::from("zero-data"),
             fsync: Fsync::Always,
+            ws_listeners: Vec::new(),
+            wss_listeners: Vec::new(),
+            ws_origins: None,
             panic_on_topic: None,
         }
     }
@@ -108,7 +121,8 @@ impl BrokerConfig {
     /// `max_queued_messages N`, `max_connections N`, `max_keepalive SECS`,
     /// `sys_interval SECS` (0 turns `$SYS` off), `retain_available true|false`,
     /// `receive_maximum N`, `topic_alias_maximum N`, zero's `topic_aliases_out N`, `persistence true|false`,
-    /// `persistence_location DIR`, and zero's `persistence_fsync always|never|MILLISECONDS`.
+    /// `persistence_location DIR`, and zero's `persistence_fsync always|never|MILLISECONDS`,
+    /// `ws_listener IP:PORT`, `wss_listener IP:PORT` and `ws_origins ORIGIN...`.
     /// Relative paths are taken from the file's directory.
     pub fn load(&mut self, file: &Path) -> Result<(), Error> {
         let text =
@@ -175,6 +189,17 @@ impl BrokerConfig {
                             "persistence_fsync (always, never or milliseconds)",
                         )?)),
                     }
+                }
+                "ws_listener" | "wss_listener" => {
+                    let addr =
+                        value.parse().map_err(|_| bad(format!("{name} wants IP:PORT, not `{value}`")))?;
+                    match name {
+                        "ws_listener" => self.ws_listeners.push(addr),
+                        _ => self.wss_listeners.push(addr),
+                    }
+                }
+                "ws_origins" => {
+                    self.ws_origins = Some(value.split_whitespace().map(str::to_string).collect())
                 }
                 _ => return Err(bad(format!("unknown setting `{name}`"))),
             }
