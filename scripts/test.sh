@@ -10,10 +10,11 @@ export CARGO_TERM_COLOR=never
 
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
 # against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
-# clients for MQTT, redis-server for the Redis client).
+# clients for MQTT, redis-server for the Redis client, Chromium for MQTT over WebSocket in a browser).
 need=()
 for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks" \
-	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub" "redis-server:redis-server" "redis-tools:redis-benchmark"; do
+	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub" "redis-server:redis-server" "redis-tools:redis-benchmark" \
+	"chromium:chromium"; do
 	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
 done
 # paho-mqtt is the independent Python client of the MQTT tests (Debian's module, for /usr/bin/python3).
@@ -23,6 +24,13 @@ done
 if ((${#need[@]})); then
 	echo "test.sh: installing ${need[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# MQTT.js (npm `mqtt`), which the broker's browser test runs in headless Chromium.
+mqtt_js="$HOME/.cache/zero-npm/node_modules/mqtt/dist/mqtt.min.js"
+if [[ ! -f $mqtt_js ]]; then
+	echo "test.sh: installing MQTT.js (npm mqtt@5.16.0)" >&2
+	mkdir -p "$HOME/.cache/zero-npm"
+	(cd "$HOME/.cache/zero-npm" && npm install --no-audit --no-fund --silent mqtt@5.16.0)
 fi
 # dante checks SOCKS5 usernames against system accounts: a login-less one for the tests.
 if ! id -u zerosocks >/dev/null 2>&1; then
