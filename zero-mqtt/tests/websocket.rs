@@ -121,7 +121,7 @@ fn a_browser_running_mqtt_js_receives_over_websocket_what_tcp_publishes() {
     assert_eq!(next("ready"), ("browser/ready".into(), "subscribed".into()));
     tcp_client.publish("browser/in", b"hello from TCP", QoS::AtLeastOnce, false).unwrap();
     // The message itself comes back too (the TCP side subscribes to browser/#).
-    let mut answers = vec![next("echo"), next("answer")];
+    let mut answers = [next("echo"), next("answer")];
     answers.sort();
     assert_eq!(answers[0], ("browser/in".into(), "hello from TCP".into()));
     assert_eq!(answers[1], ("browser/out".into(), "browser got: hello from TCP".into()));
