@@ -7,12 +7,18 @@
 #   1:1            1 publisher  -> 1 subscriber
 #   fan-out-10/100 1 publisher  -> 10 / 100 subscribers
 #   fan-in-10/100  10 / 100 publishers -> 1 subscriber
+#   ws-1:1         1:1 over WebSocket (QoS 0; zero and mosquitto, whose Debian build
+#                  serves websockets through libwebsockets; rumqttd is built without them).
+#                  WebSocket workloads run on an instance started with a WebSocket listener
+#                  (mosquitto's libwebsockets listener slows its TCP listeners down).
 # with 100-byte payloads. For each: delivered messages/s and delivered messages
 # per broker CPU-second (the broker's CPU time over the measured interval, all
 # threads, from /proc/PID/task/*/schedstat) at saturation, with at most BACKLOG
 # deliveries outstanding end to end; then p50/p99 latency at a fixed rate of
 # LAT_RATE deliveries/s (sub-saturation for all three); then the broker's
-# resident memory per idle connection with IDLE connections open.
+# resident memory per idle connection with IDLE connections open. Last, zero alone: the
+# bytes its subscribers receive per delivery of 100-byte topics (fan-out 10, QoS 0) when
+# they allow MQTT 5 topic aliases and when they do not.
 #
 # Broker settings: mosquitto with `max_queued_messages 0` (its default of 1000
 # silently drops QoS 1 in fan-in), `set_tcp_nodelay true` (without it Nagle adds
@@ -39,9 +45,10 @@ LAT_DURATION="${LAT_DURATION:-3}"
 LAT_RATE="${LAT_RATE:-20000}"
 BACKLOG="${BACKLOG:-10000}"
 IDLE="${IDLE:-10000}"
-WORKLOADS="${WORKLOADS-1:1 fan-out-10 fan-out-100 fan-in-10 fan-in-100}"
+WORKLOADS="${WORKLOADS-1:1 fan-out-10 fan-out-100 fan-in-10 fan-in-100 ws-1:1}"
 BROKERS="${BROKERS:-zero mosquitto rumqttd}"
 PORT="${PORT:-18830}"
+WS_PORT=$((PORT + 1))
 BROKER_CPU=0
 LOAD_CPU=1
 
@@ -106,7 +113,7 @@ load() {
 	local key=$1
 	shift
 	local out="$workdir/load.out"
-	if ! taskset -c "$LOAD_CPU" "$zero_bin" bench mqtt --target "127.0.0.1:$PORT" \
+	if ! taskset -c "$LOAD_CPU" "$zero_bin" bench mqtt --target "127.0.0.1:${LOAD_PORT:-$PORT}" \
 		--broker-pid "$broker_pid" "$@" >"$out" 2>"$workdir/load.err"; then
 		cat "$out" "$workdir/load.err" >&2
 		die "load generator failed: $key"
@@ -123,10 +130,13 @@ field() {
 	printf '%s\n' "$v"
 }
 
+# qos_of WORKLOAD: the QoS levels it runs at.
+qos_of() { [[ $1 == ws-* ]] && echo 0 || echo "0 1"; }
+
 # shape WORKLOAD: "PUBS SUBS".
 shape() {
 	case $1 in
-	1:1) echo "1 1" ;;
+	1:1 | ws-1:1) echo "1 1" ;;
 	fan-out-*) echo "1 ${1#fan-out-}" ;;
 	fan-in-*) echo "${1#fan-in-} 1" ;;
 	*) die "unknown workload $1" ;;
@@ -161,6 +171,10 @@ set_tcp_nodelay true
 persistence false
 log_dest stderr
 EOF
+# libwebsockets binds no address (mosquitto 2.0.11 would refuse the listener), only an
+# interface; it needs a plain listener beside it to start.
+printf 'listener %s\nprotocol websockets\nbind_interface lo\n' "$WS_PORT" |
+	cat "$workdir/mosquitto.conf" - >"$workdir/mosquitto-ws.conf"
 cat >"$workdir/rumqttd.toml" <<EOF
 id = 0
 [router]
@@ -186,7 +200,10 @@ EOF
 start() {
 	case $1 in
 	zero) start_broker zero "$zero_bin" mqtt broker --shards 1 --listen "127.0.0.1:$PORT" --data "$workdir/zero-data" ;;
+	zero-ws) start_broker zero "$zero_bin" mqtt broker --shards 1 --listen "127.0.0.1:$PORT" \
+		--ws-listen "127.0.0.1:$WS_PORT" --data "$workdir/zero-data" ;;
 	mosquitto) start_broker mosquitto mosquitto -c "$workdir/mosquitto.conf" ;;
+	mosquitto-ws) start_broker mosquitto mosquitto -c "$workdir/mosquitto-ws.conf" ;;
 	rumqttd) start_broker rumqttd "$rumqttd_bin" -c "$workdir/rumqttd.toml" ;;
 	*) die "unknown broker $1" ;;
 	esac
@@ -194,15 +211,32 @@ start() {
 
 for broker in $BROKERS; do
 	start "$broker"
+	started=tcp
 	for w in $WORKLOADS; do
+		[[ $w == ws-* && $broker == rumqttd ]] && continue
 		read -r pubs subs <<<"$(shape "$w")"
-		for qos in 0 1; do
+		ws=()
+		if [[ $w == ws-* ]]; then
+			ws=(--ws)
+			export LOAD_PORT=$WS_PORT
+			[[ $started == ws ]] || { stop_broker && start "$broker-ws" && started=ws; }
+		elif [[ $started == ws ]]; then
+			stop_broker && start "$broker" && started=tcp
+		fi
+		for qos in $(qos_of "$w"); do
 			load "$broker,$w,$qos,max" --pubs "$pubs" --subs "$subs" --qos "$qos" \
-				--backlog "$BACKLOG" --duration "$DURATION"
+				--backlog "$BACKLOG" --duration "$DURATION" "${ws[@]}"
 			load "$broker,$w,$qos,lat" --pubs "$pubs" --subs "$subs" --qos "$qos" \
-				--backlog "$BACKLOG" --duration "$LAT_DURATION" --rate $((LAT_RATE / subs))
+				--backlog "$BACKLOG" --duration "$LAT_DURATION" --rate $((LAT_RATE / subs)) "${ws[@]}"
 		done
+		unset LOAD_PORT
 	done
+	if [[ $broker == zero ]]; then
+		for aliases in 0 16; do
+			load "zero,aliases,$aliases" --pubs 1 --subs 10 --qos 0 --topic-len 100 --aliases "$aliases" \
+				--backlog "$BACKLOG" --duration "$DURATION"
+		done
+	fi
 	# Memory on a fresh instance: allocators rarely return what the saturation runs used.
 	stop_broker
 	start "$broker"
@@ -219,9 +253,10 @@ printf '# latency at %s deliveries/s for %s s; QoS 1 in-flight window 100\n' "$L
 printf '%-12s %-3s %-10s %12s %14s %9s %9s %7s\n' workload qos broker 'deliv/s' 'deliv/cpu-s' 'p50 us' 'p99 us' lost
 worst=""
 for w in $WORKLOADS; do
-	for qos in 0 1; do
+	for qos in $(qos_of "$w"); do
 		best_peer=0
 		for broker in $BROKERS; do
+			[[ $w == ws-* && $broker == rumqttd ]] && continue
 			k="$broker,$w,$qos"
 			per=$(field "$k,max" per_cpu_sec)
 			lost=$(($(field "$k,max" lost) + $(field "$k,max" undelivered) + $(field "$k,lat" lost) + $(field "$k,lat" undelivered)))
@@ -241,4 +276,11 @@ printf '%-10s %12s\n' broker 'idle B/conn'
 for broker in $BROKERS; do
 	printf '%-10s %12s\n' "$broker" "$(field "$broker,idle" bytes_per_conn)"
 done
+if [[ $BROKERS == *zero* ]]; then
+	plain=$(field "zero,aliases,0" bytes_per_delivery)
+	aliased=$(field "zero,aliases,16" bytes_per_delivery)
+	printf 'topic aliases (zero, fan-out 10, QoS 0, 100-byte topics): %s bytes per delivery without, %s with 16 aliases (%s%% saved); deliv/cpu-s %.0f without, %.0f with\n' \
+		"$plain" "$aliased" "$(awk -v a="$plain" -v b="$aliased" 'BEGIN { printf "%.0f", 100 * (a - b) / a }')" \
+		"$(field "zero,aliases,0" per_cpu_sec)" "$(field "zero,aliases,16" per_cpu_sec)"
+fi
 [[ -n $worst ]] && printf 'ratio zero/best-peer: %s\n' "$worst"

@@ -17,6 +17,11 @@
 //!   (all its threads, from `/proc/PID/task/*/schedstat`, in ns) gives deliveries per broker
 //!   CPU-second, and `--idle N` reports its resident memory per idle connection.
 //!
+//! - **Transports and MQTT 5.** `--ws` connects over WebSocket (path `/mqtt`, subprotocol
+//!   `mqtt`). `--aliases N` makes the subscribers MQTT 5 clients that allow N topic aliases,
+//!   and `--topic-len` lengthens the topics; the bytes subscribers receive per delivery show
+//!   what a broker's outbound aliases save.
+//!
 //! Keep-alive is 60 s (some brokers refuse 0) and runs are shorter, so no PINGREQ is sent.
 
 use std::collections::HashMap;
@@ -25,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use hdrhistogram::Histogram;
+use zero_core::ws::WsClient;
 use zero_core::{Config, ConnId, Event, Handler, Io, Ops};
 use zero_mqtt::codec::{
     self, Connect, Packet, Properties, Protocol, Publish, QoS, SubOptions, Subscribe, Subscriptions,
@@ -79,6 +85,16 @@ pub struct MqttLoad {
     /// report the broker's resident memory per connection (needs --broker-pid).
     #[arg(long)]
     idle: Option<usize>,
+    /// Connect over WebSocket (`ws://TARGET/mqtt`, subprotocol `mqtt`) instead of TCP.
+    #[arg(long)]
+    ws: bool,
+    /// Subscribers speak MQTT 5 and allow this many topic aliases (0: MQTT 3.1.1 like the
+    /// publishers).
+    #[arg(long, default_value_t = 0)]
+    aliases: u16,
+    /// Pad each topic to this many bytes (a long-topic workload).
+    #[arg(long, default_value_t = 0)]
+    topic_len: usize,
 }
 
 /// A publishing connection and its pre-encoded PUBLISH.
@@ -119,9 +135,10 @@ enum Role {
     Idle(usize),
 }
 
-/// A connection's role and its partial input.
+/// A connection's role, the MQTT version it speaks and its partial input.
 struct Peer {
     role: Role,
+    protocol: Protocol,
     input: Vec<u8>,
 }
 
@@ -149,6 +166,10 @@ struct Load {
     measuring: bool,
     latency: Histogram<u64>,
     subscribe: Vec<u8>,
+    /// Topic aliases the subscribers allow (MQTT 5 when positive).
+    aliases: u16,
+    /// Bytes subscribers received while measuring.
+    sub_bytes: u64,
     cursor: usize,
     /// Unique to this run: the client ids' prefix and the topics' first level.
     tag: String,
@@ -187,7 +208,10 @@ impl Load {
 
     fn received(&mut self, ops: &mut Ops, conn: ConnId, data: &[u8]) {
         let Some(peer) = self.peers.get_mut(&conn) else { return };
-        let role = peer.role;
+        let (role, protocol) = (peer.role, peer.protocol);
+        if self.measuring && matches!(role, Role::Subscriber(_)) {
+            self.sub_bytes += data.len() as u64;
+        }
         let mut input = std::mem::take(&mut peer.input);
         let buf: &[u8] = if input.is_empty() {
             data
@@ -197,7 +221,7 @@ impl Load {
         };
         let mut at = 0;
         loop {
-            match codec::decode(&buf[at..], Protocol::V311, usize::MAX) {
+            match codec::decode(&buf[at..], protocol, usize::MAX) {
                 Ok(Some((packet, len))) => {
                     at += len;
                     self.on_packet(ops, conn, role, packet);
@@ -284,7 +308,11 @@ impl Handler for Load {
                     Role::Idle(i) => format!("{}-i{i}", self.tag),
                 };
                 let mut out = Vec::new();
-                Packet::Connect(Connect::new(Protocol::V311, &id)).encode(Protocol::V311, &mut out);
+                let mut connect = Connect::new(peer.protocol, &id);
+                if peer.protocol.is_v5() {
+                    connect.properties.topic_alias_maximum = Some(self.aliases);
+                }
+                Packet::Connect(connect).encode(peer.protocol, &mut out);
                 let _ = ops.send(conn, &out);
             }
             Event::Data { conn, data } => self.received(ops, conn, &data),
@@ -299,6 +327,16 @@ impl Handler for Load {
             _ => {}
         }
     }
+}
+
+/// Opens a connection to the broker, over WebSocket with `--ws`.
+fn connect(io: &mut Io, opts: &MqttLoad) -> zero_core::Result<ConnId> {
+    if !opts.ws {
+        return io.tcp_connect(opts.target);
+    }
+    let mut ws = WsClient::new(&opts.target.to_string(), "/mqtt");
+    ws.protocols = vec!["mqtt".into()];
+    io.ws_connect(opts.target, std::sync::Arc::new(ws), None)
 }
 
 /// A process's resident memory in bytes.
@@ -334,6 +372,7 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
         return Err("--pubs, --subs and --window must be positive".into());
     }
     let conns = if idle > 0 { idle } else { opts.pubs + opts.subs };
+    let sub_protocol = if opts.aliases > 0 { Protocol::V5 } else { Protocol::V311 };
     let mut config = Config::default();
     config.max_connections = conns + 16;
     let mut io = Io::new(config).map_err(|e| e.to_string())?;
@@ -347,7 +386,7 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
         properties: Properties::default(),
         subscriptions: Subscriptions::List(&list),
     })
-    .encode(Protocol::V311, &mut subscribe);
+    .encode(sub_protocol, &mut subscribe);
     let mut load = Load {
         qos1: opts.qos == 1,
         epoch: Instant::now(),
@@ -360,6 +399,8 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
         measuring: false,
         latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
         subscribe,
+        aliases: opts.aliases,
+        sub_bytes: 0,
         cursor: 0,
         tag: run_tag.clone(),
     };
@@ -368,9 +409,14 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
     }
     let payload = vec![0x2A; opts.size];
     for i in 0..opts.pubs {
-        let conn = io.tcp_connect(opts.target).map_err(|e| e.to_string())?;
-        load.peers.insert(conn, Peer { role: Role::Publisher(i), input: Vec::new() });
-        let topic = format!("{run_tag}/{i}");
+        let conn = connect(&mut io, &opts).map_err(|e| e.to_string())?;
+        load.peers
+            .insert(conn, Peer { role: Role::Publisher(i), protocol: Protocol::V311, input: Vec::new() });
+        let mut topic = format!("{run_tag}/{i}");
+        if topic.len() < opts.topic_len {
+            topic.push('-');
+            topic.extend(std::iter::repeat_n('t', opts.topic_len - topic.len()));
+        }
         let mut packet = Vec::new();
         Packet::Publish(Publish {
             dup: false,
@@ -387,8 +433,9 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
         load.pubs.push(Publisher { conn, packet, payload_at, seq: 0, next_pid: 0, unacked: 0 });
     }
     for s in 0..opts.subs {
-        let conn = io.tcp_connect(opts.target).map_err(|e| e.to_string())?;
-        load.peers.insert(conn, Peer { role: Role::Subscriber(s), input: Vec::new() });
+        let conn = connect(&mut io, &opts).map_err(|e| e.to_string())?;
+        load.peers
+            .insert(conn, Peer { role: Role::Subscriber(s), protocol: sub_protocol, input: Vec::new() });
         load.expected.push(vec![0; opts.pubs]);
     }
     let up = run_until(&mut io, &mut load, Instant::now() + Duration::from_secs(10), |_, l| {
@@ -454,8 +501,10 @@ pub fn run(opts: MqttLoad) -> Result<(), String> {
         );
     }
     bench::print_latency(&load.latency);
+    let bytes_per_delivery = load.sub_bytes as f64 / delivered.max(1) as f64;
+    println!("subscribers   {bytes_per_delivery:.1} bytes received per delivery");
     println!(
-        "result delivered_per_sec={rate:.1} per_cpu_sec={:.1} p50_us={:.1} p99_us={:.1} lost={} duplicates={} undelivered={} errors={}",
+        "result delivered_per_sec={rate:.1} per_cpu_sec={:.1} p50_us={:.1} p99_us={:.1} lost={} duplicates={} undelivered={} errors={} bytes_per_delivery={bytes_per_delivery:.1}",
         per_cpu.unwrap_or(0.0),
         us(0.5),
         us(0.99),
@@ -475,9 +524,12 @@ fn run_idle(io: &mut Io, load: &mut Load, opts: &MqttLoad, n: usize) -> Result<(
     let deadline = Instant::now() + Duration::from_secs(60);
     let up = run_until(io, load, deadline, |io, l| {
         while opened < n && opened < l.ready + l.failed + CONNECTS_AT_ONCE {
-            match io.tcp_connect(opts.target) {
+            match connect(io, opts) {
                 Ok(conn) => {
-                    l.peers.insert(conn, Peer { role: Role::Idle(opened), input: Vec::new() });
+                    l.peers.insert(
+                        conn,
+                        Peer { role: Role::Idle(opened), protocol: Protocol::V311, input: Vec::new() },
+                    );
                 }
                 Err(e) => {
                     eprintln!("zero bench mqtt: connect: {e}");
