@@ -117,3 +117,41 @@ impl WsError {
         }
     }
 }
+
+/// For the fuzz target (`zero-core/fuzz`): drives sessions with arbitrary peer bytes.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::Arc;
+
+    use super::{Session, WsClient, WsServer};
+
+    /// The first byte picks the role (bit 0) and the piece size (the rest); the remaining
+    /// bytes are what the peer sends. A server session is first given a valid upgrade
+    /// request half the time (bit 1), so frames are reached too.
+    pub fn feed(data: &[u8]) {
+        let Some((&control, input)) = data.split_first() else { return };
+        let piece = usize::from(control >> 2).max(1);
+        let mut plain = Vec::new();
+        let mut session = if control & 1 == 0 {
+            let mut server = Session::server(Arc::new(WsServer::default()));
+            if control & 2 != 0 {
+                let request = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                server.receive(request, &mut plain).expect("a valid request");
+            }
+            server
+        } else {
+            Session::client(Arc::new(WsClient::new("h", "/")))
+        };
+        let mut out = Vec::new();
+        for chunk in input.chunks(piece) {
+            plain.clear();
+            let failed = session.receive(chunk, &mut plain).is_err();
+            assert!(plain.len() <= chunk.len(), "more payload than input");
+            session.transmit(&mut out);
+            out.clear();
+            if failed {
+                break;
+            }
+        }
+    }
+}
