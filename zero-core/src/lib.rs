@@ -29,6 +29,10 @@
 //! - `libc`: constants and the few calls `socket2` lacks (`eventfd`, `TCP_INFO`, affinity).
 //! - `slab`: the timer set's storage.
 //! - `thiserror`, `tracing`: the house error and logging conventions.
+//! - `rustls` (with `ring`), `rustls-native-certs`, `rcgen`: TLS ([`tls`]).
+//! - `httparse`: the HTTP/1.1 head of a WebSocket upgrade ([`ws`]): zero-copy, no
+//!   allocation, the parser tungstenite and hyper use. `ring` (SHA-1) and `base64` make its
+//!   accept key; `ring` is already rustls' provider.
 //!
 //! `unsafe` lives only in the `ring` (kernel boundary) and `pool` (shared slot memory)
 //! modules, each block with its `SAFETY` argument.
