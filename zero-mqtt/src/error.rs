@@ -53,6 +53,9 @@ pub enum Error {
     /// The client's shard thread is gone.
     #[error("the client has stopped")]
     Stopped,
+    /// A bridge could not be set up (see [`crate::bridge`]).
+    #[error("bridge: {0}")]
+    Bridge(String),
     /// The transport failed (listening, the ring, TLS set-up).
     #[error(transparent)]
     Io(#[from] zero_core::IoError),

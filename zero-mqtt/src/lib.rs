@@ -16,6 +16,7 @@
 //!   acknowledgements, with an explicit fsync policy.
 //! - [`server`]: the broker's driver on a zero-core shard, and [`server::start_cluster`], the
 //!   broker on one shard per core (the design is in the `broker::cluster` module's docs).
+//! - [`bridge`]: bridges to other brokers, configured with mosquitto's bridge keywords.
 //! - [`client`]: the client machine (QoS flows, session resume, reconnect with backoff) and
 //!   its drivers: inline on a shard, blocking, and on Tokio (feature `tokio`).
 //!
@@ -56,6 +57,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod bridge;
 pub mod broker;
 pub mod client;
 pub mod codec;

@@ -4,18 +4,21 @@
 //! connections to their session's home shard (see the broker's `cluster` module).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use zero_core::rustls::ServerConfig;
 use zero_core::ws::WsServer;
 use zero_core::{
-    ClusterConfig, ConnId, Deadline, DetachedStream, Event, Handler, Io, IoCluster, IoError, ListenOptions,
-    Ops,
+    ClusterConfig, ConnId, Deadline, DetachedStream, Event, Handler, Io, IoCluster, IoError, IoHandle,
+    ListenOptions, Ops,
 };
 
+use crate::bridge::{Bridge, BridgeConfig};
 use crate::broker::{Broker, BrokerConfig, Place, ShardMessage, Transmit, MAX_SHARDS};
 use crate::store::Journal;
 use crate::Error;
@@ -302,6 +305,8 @@ pub struct BrokerCluster {
     cluster: IoCluster,
     addrs: Vec<SocketAddr>,
     failure: Arc<Mutex<Option<Error>>>,
+    /// The bridges' shard threads.
+    bridges: Vec<(IoHandle, JoinHandle<()>)>,
 }
 
 impl BrokerCluster {
@@ -311,9 +316,14 @@ impl BrokerCluster {
     }
 
     /// Waits until the broker stops: through [`BrokerCluster::stop`], or because a shard's
-    /// journal failed (that error is returned).
+    /// journal failed or a bridge stopped (that error is returned). Its bridges stop with it.
     pub fn join(self) -> Result<(), Error> {
-        self.cluster.join()?;
+        let joined = self.cluster.join();
+        for (handle, thread) in self.bridges {
+            let _ = handle.stop();
+            let _ = thread.join();
+        }
+        joined?;
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().map_or(Ok(()), Err)
     }
 
@@ -345,6 +355,7 @@ pub fn start_cluster(
     if config.persistence {
         claim_shard_count(&config.persistence_location, shards)?;
     }
+    let bridges = config.bridges.clone();
     // Reserve each port-0 address's port (bound, not listening, so it takes no connections)
     // until every shard listens on it.
     let mut reserved = Vec::new();
@@ -387,7 +398,79 @@ pub fn start_cluster(
         let _ = h.wake();
     }
     let addrs = std::mem::take(&mut *addrs.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(BrokerCluster { cluster, addrs, failure })
+    let mut broker = BrokerCluster { cluster, addrs, failure, bridges: Vec::new() };
+    if !bridges.is_empty() {
+        // Each bridge reaches this broker through its first plain listener.
+        let Some(mut local) = listeners.tcp.first().map(|_| broker.addrs[0]) else {
+            let _ = broker.stop();
+            return Err(Error::Bridge("a bridge needs a plain TCP listener to reach this broker".into()));
+        };
+        if local.ip().is_unspecified() {
+            local.set_ip(if local.is_ipv4() {
+                Ipv4Addr::LOCALHOST.into()
+            } else {
+                Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let shards: Vec<IoHandle> = broker.cluster.handles().to_vec();
+        for config in bridges {
+            match spawn_bridge(config, local, shards.clone(), broker.failure.clone()) {
+                Ok(bridge) => broker.bridges.push(bridge),
+                Err(e) => {
+                    let _ = broker.stop();
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(broker)
+}
+
+/// Runs a bridge on a shard thread of its own. A bridge that stops by itself (its shard
+/// failed, or a bug panicked it) stops the broker too, as a shard's panic does, with the
+/// reason in `failure`.
+fn spawn_bridge(
+    config: BridgeConfig,
+    local: SocketAddr,
+    shards: Vec<IoHandle>,
+    failure: Arc<Mutex<Option<Error>>>,
+) -> Result<(IoHandle, JoinHandle<()>), Error> {
+    let (name, thread_name) = (config.name.clone(), format!("zero-bridge-{}", config.name));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            let name = config.name.clone();
+            let set_up = Io::new(zero_core::Config::default())
+                .map_err(Error::from)
+                .and_then(|io| Ok((io, Bridge::new(config, local, Instant::now())?)));
+            let (mut io, mut bridge) = match set_up {
+                Ok(ready) => ready,
+                Err(e) => return drop(tx.send(Err(e))),
+            };
+            let _ = tx.send(Ok(io.handle()));
+            bridge.start(&mut io);
+            let error = match std::panic::catch_unwind(AssertUnwindSafe(|| io.run(&mut bridge))) {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => Error::Bridge(format!("bridge {name} stopped: {e}")),
+                Err(panic) => {
+                    let what = panic.downcast_ref::<&str>().map(|s| s.to_string());
+                    let what = what.or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+                    Error::Bridge(format!("bridge {name} panicked ({what}); the broker was stopped"))
+                }
+            };
+            tracing::error!(%error, "bridge down; stopping the broker");
+            failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(error);
+            for h in &shards {
+                let _ = h.stop();
+            }
+        })
+        .map_err(|cause| IoError::Syscall { op: "spawn bridge thread".into(), cause })?;
+    match rx.recv() {
+        Ok(Ok(handle)) => Ok((handle, thread)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Bridge(format!("bridge {name} failed to start"))),
+    }
 }
 
 /// Binds (without listening) a socket with `SO_REUSEPORT` at `addr`'s port 0.

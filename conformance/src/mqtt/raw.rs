@@ -183,6 +183,7 @@ impl Raw {
             will,
             username: None,
             password: None,
+            bridge: false,
         };
         raw.send(&Packet::Connect(connect))?;
         let ack = raw.recv(WAIT)?.ok_or("no CONNACK")?;

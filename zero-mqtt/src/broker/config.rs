@@ -78,6 +78,9 @@ pub struct BrokerConfig {
     /// Origins browsers may connect from over WebSocket (`ws_origins ORIGIN ...`); `None`
     /// allows any.
     pub ws_origins: Option<Vec<String>>,
+    /// Bridges to other brokers (`connection NAME` and mosquitto's bridge keywords after it),
+    /// started by [`start_cluster`](crate::server::start_cluster).
+    pub bridges: Vec<crate::bridge::BridgeConfig>,
     /// Fault injection for tests of what a bug does: a PUBLISH to this topic panics the
     /// shard that receives it. Default `None`.
     #[doc(hidden)]
@@ -108,6 +111,7 @@ impl Default for BrokerConfig {
             ws_listeners: Vec::new(),
             wss_listeners: Vec::new(),
             ws_origins: None,
+            bridges: Vec::new(),
             panic_on_topic: None,
         }
     }
@@ -115,14 +119,16 @@ impl Default for BrokerConfig {
 
 impl BrokerConfig {
     /// Reads settings from a configuration file over the current ones. The file has one
-    /// `name value` per line (`#` starts a comment), with mosquitto's names where mosquitto
+    /// `name value` per line (lines starting with `#` are comments), with mosquitto's names where mosquitto
     /// has the setting: `allow_anonymous true|false|loopback`, `password_file PATH`,
     /// `acl_file PATH`, `max_packet_size BYTES`, `max_inflight_messages N`,
     /// `max_queued_messages N`, `max_connections N`, `max_keepalive SECS`,
     /// `sys_interval SECS` (0 turns `$SYS` off), `retain_available true|false`,
     /// `receive_maximum N`, `topic_alias_maximum N`, zero's `topic_aliases_out N`, `persistence true|false`,
     /// `persistence_location DIR`, and zero's `persistence_fsync always|never|MILLISECONDS`,
-    /// `ws_listener IP:PORT`, `wss_listener IP:PORT` and `ws_origins ORIGIN...`.
+    /// `ws_listener IP:PORT`, `wss_listener IP:PORT` and `ws_origins ORIGIN...`; and bridges:
+    /// `connection NAME` followed by mosquitto's bridge keywords (see
+    /// [`BridgeConfig`](crate::bridge::BridgeConfig)).
     /// Relative paths are taken from the file's directory.
     pub fn load(&mut self, file: &Path) -> Result<(), Error> {
         let text =
@@ -130,8 +136,10 @@ impl BrokerConfig {
         let dir = file.parent().unwrap_or(Path::new("."));
         for (i, line) in text.lines().enumerate() {
             let bad = |reason: String| Error::Config { file: file.into(), line: i + 1, reason };
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
+            // As in mosquitto, a comment is a line that starts with `#` (a `#` later on a line
+            // is a topic wildcard: `topic sensors/# out 1`).
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let (name, value) =
@@ -145,6 +153,15 @@ impl BrokerConfig {
                 "false" => Ok(false),
                 _ => Err(bad(format!("{name} wants true or false, not `{value}`"))),
             };
+            if name == "connection" {
+                self.bridges.push(crate::bridge::BridgeConfig::new(value));
+                continue;
+            }
+            if let Some(bridge) = self.bridges.last_mut() {
+                if bridge.set(name, value, dir).map_err(bad)? {
+                    continue;
+                }
+            }
             let small = |n: u64, max: u64| -> Result<u64, Error> {
                 if n > max {
                     return Err(bad(format!("{name} is at most {max}")));

@@ -67,6 +67,9 @@ pub(super) struct Conn {
     pub protocol: Protocol,
     /// Accepted from a loopback address (for `Anonymous::LoopbackOnly`).
     pub loopback: bool,
+    /// A bridge (CONNECT's protocol level had its top bit set): its subscriptions take No
+    /// Local and Retain As Published.
+    pub bridge: bool,
     /// The broker decided to close it: further input is ignored.
     pub closing: bool,
 }
@@ -87,6 +90,7 @@ impl Conn {
             alias_limit: 0,
             protocol: Protocol::V5,
             loopback,
+            bridge: false,
             closing: false,
         }
     }

@@ -370,6 +370,7 @@ impl<C: ConnKey> Broker<C> {
         let v5 = connect.protocol.is_v5();
         let c = self.conns.get_mut(&conn).expect("caller checked");
         c.protocol = connect.protocol;
+        c.bridge = connect.bridge;
         let loopback = c.loopback;
         if connect.properties.authentication_method.is_some() {
             // Enhanced authentication (AUTH exchanges) is not offered.
@@ -398,7 +399,7 @@ impl<C: ConnKey> Broker<C> {
             if assigned { self.assign_client_id().into() } else { connect.client_id.into() };
         let username: Option<Arc<str>> = connect.username.map(Into::into);
         let will = match &connect.will {
-            Some(w) if !topic::valid_topic_name(w.topic) || w.topic.starts_with('$') => {
+            Some(w) if !topic::valid_topic_name(w.topic) || !client_may_publish(w.topic, connect.bridge) => {
                 return self.reject_connect(conn, ReasonCode::TOPIC_NAME_INVALID, "will topic", now, out);
             }
             Some(w) if !self.allowed(&client_id, username.as_deref(), w.topic, Access::Write) => {
@@ -604,7 +605,7 @@ impl<C: ConnKey> Broker<C> {
         if p.retain && !self.config.retain_available {
             return Err(ReasonCode::RETAIN_NOT_SUPPORTED);
         }
-        let protocol = c.protocol;
+        let (protocol, bridge) = (c.protocol, c.bridge);
         let s = &self.sessions[index];
         // A retransmitted QoS 2 publish (its id still awaits PUBREL) was routed the first time.
         let awaiting = &s.flows().awaiting_release;
@@ -613,8 +614,7 @@ impl<C: ConnKey> Broker<C> {
         {
             return Err(ReasonCode::RECEIVE_MAXIMUM_EXCEEDED);
         }
-        // Clients never publish to `$` topics (`$SYS` is the broker's).
-        let allowed = !topic.starts_with('$')
+        let allowed = client_may_publish(&topic, bridge)
             && self.allowed(&s.client_id, s.username.as_deref(), &topic, Access::Write);
         let route = allowed && !resent;
         let matched = if route {
@@ -942,15 +942,20 @@ impl<C: ConnKey> Broker<C> {
         out: &mut impl Transmit<C>,
     ) -> Result<(), Violation> {
         let c = &self.conns[&conn];
-        let (protocol, index) = (c.protocol, c.index());
+        let (protocol, index, bridge) = (c.protocol, c.index(), c.bridge);
         let id = sub.properties.subscription_ids.first();
         let mut codes = Vec::new();
         let mut retained = Vec::new();
-        for (filter, options) in sub.subscriptions.iter() {
+        for (filter, mut options) in sub.subscriptions.iter() {
             let Some((plain, shared)) = topic::subscription_filter(filter) else {
                 codes.push(ReasonCode::TOPIC_FILTER_INVALID.0);
                 continue;
             };
+            if bridge && !shared {
+                // A bridge must not get its own messages back, and forwards RETAIN as it was.
+                options.no_local = true;
+                options.retain_as_published = true;
+            }
             if shared && options.no_local {
                 return Err(ReasonCode::PROTOCOL_ERROR);
             }
@@ -995,6 +1000,7 @@ impl<C: ConnKey> Broker<C> {
             properties: Properties::default(),
             reasons: ReasonCodes(&codes),
         };
+        tracing::trace!(?conn, filters = ?sub.subscriptions.iter().map(|f| f.0).collect::<Vec<_>>(), ?codes, "SUBSCRIBE");
         send(out, conn, protocol, &Packet::SubAck(ack));
         for delivery in retained {
             let s = &self.sessions[index];
@@ -1247,6 +1253,13 @@ impl<C: ConnKey> Broker<C> {
             self.publish(Arc::new(message), now, out);
         }
     }
+}
+
+/// Whether a client may publish to `topic`: never to `$` topics (`$SYS` is the broker's),
+/// except a bridge to its own state under `$SYS/broker/connection/`, which mosquitto's
+/// bridges announce (and set as their will) by default.
+fn client_may_publish(topic: &str, bridge: bool) -> bool {
+    !topic.starts_with('$') || (bridge && topic.starts_with("$SYS/broker/connection/"))
 }
 
 /// Encodes `packet` into `conn`'s send queue; dropped if the queue is full.

@@ -44,6 +44,7 @@ fn connect(id: &str, protocol: Protocol) -> Connect<'_> {
         will: None,
         username: None,
         password: None,
+        bridge: false,
     }
 }
 
@@ -729,4 +730,23 @@ fn no_topic_aliases_without_a_client_maximum_or_in_3_1_1() {
             );
         }
     }
+}
+
+#[test]
+fn a_bridge_gets_none_of_its_own_messages_back_and_retain_as_published() {
+    let mut t = T::new();
+    // mosquitto's try_private: MQTT 3.1.1 with the protocol level's top bit set.
+    let (_, reason) = t.open(1, Connect { bridge: true, ..connect("edge.bridge", V311) });
+    assert_eq!(reason, ReasonCode::SUCCESS);
+    t.open(2, connect("local", V311));
+    t.subscribe(1, "#", SubOptions::qos(Q1), None);
+    t.send(1, Packet::Publish(publish("a/b", b"from the bridge", Q0, 0)));
+    assert_eq!(t.publishes(1), [], "No Local for a bridge");
+    let retained = Publish { retain: true, ..publish("a/c", b"kept", Q0, 0) };
+    t.send(2, Packet::Publish(retained));
+    let got = t.publishes(1);
+    assert_eq!((got[0].0.as_str(), got[0].4), ("a/c", true), "RETAIN as published");
+    // Its state topic under $SYS/broker/connection/ is the one `$` topic it may use.
+    t.send(1, Packet::Publish(publish("$SYS/broker/connection/edge/state", b"1", Q0, 0)));
+    assert!(!t.net.closed.contains(&1));
 }

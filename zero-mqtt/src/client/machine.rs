@@ -65,6 +65,10 @@ pub struct ClientConfig {
     pub reconnect_max: Duration,
     /// How long CONNACK may take.
     pub connect_timeout: Duration,
+    /// Announce a bridge (MQTT 3.x: the protocol level's top bit, mosquitto's
+    /// `try_private`): the server then sends back none of this client's own publishes and
+    /// keeps RETAIN as published. MQTT 5 bridges use No Local instead. Default false.
+    pub bridge: bool,
 }
 
 impl Default for ClientConfig {
@@ -84,6 +88,7 @@ impl Default for ClientConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            bridge: false,
         }
     }
 }
@@ -381,6 +386,7 @@ impl Client {
             will,
             username: c.username.as_deref(),
             password: c.password.as_deref(),
+            bridge: c.bridge && !v5,
         };
         Packet::Connect(connect).encode(c.protocol, &mut self.transmit);
         self.last_sent = now;

@@ -85,6 +85,9 @@ pub struct Connect<'a> {
     pub username: Option<&'a str>,
     /// The password.
     pub password: Option<&'a [u8]>,
+    /// The protocol level's top bit: the client is a bridge (mosquitto's `try_private`), so
+    /// the server sends it no messages it published itself and keeps RETAIN as published.
+    pub bridge: bool,
 }
 
 /// The will message a CONNECT carries.
@@ -114,6 +117,7 @@ impl<'a> Connect<'a> {
             will: None,
             username: None,
             password: None,
+            bridge: false,
         }
     }
 
@@ -121,6 +125,7 @@ impl<'a> Connect<'a> {
         let mut r = Reader::new(body);
         let name = r.binary("protocol name")?;
         let level = r.u8("protocol level")?;
+        let (bridge, level) = (level & 0x80 != 0, level & 0x7F);
         let protocol = match (name, level) {
             (b"MQTT", 4) => Protocol::V311,
             (b"MQTT", 5) => Protocol::V5,
@@ -195,6 +200,7 @@ impl<'a> Connect<'a> {
             will,
             username,
             password,
+            bridge,
         })
     }
 
@@ -228,7 +234,7 @@ impl<'a> Connect<'a> {
     pub(super) fn write_body(&self, out: &mut Vec<u8>) {
         let v5 = self.protocol.is_v5();
         write_bytes(out, self.name());
-        out.push(self.protocol.level());
+        out.push(self.protocol.level() | u8::from(self.bridge) << 7);
         out.push(self.flags());
         out.extend_from_slice(&self.keep_alive.to_be_bytes());
         write_props(&self.properties, v5, out);

@@ -72,6 +72,7 @@ fn connect_v5_with_will_and_properties() {
         }),
         username: None,
         password: Some(b"token"),
+        bridge: false,
     };
     let bytes = roundtrip(&Packet::Connect(connect), Protocol::V311);
     let Some((Packet::Connect(c), _)) = decode(&bytes, Protocol::V311, MAX).unwrap() else { panic!() };
@@ -358,7 +359,7 @@ proptest! {
         let password = if !v5 && username.is_none() { None } else { password.as_deref() };
         let c = Connect {
             protocol, clean_start: clean, keep_alive, properties, client_id: &id, will,
-            username: username.as_deref(), password,
+            username: username.as_deref(), password, bridge: clean && keep_alive % 2 == 0,
         };
         roundtrip(&Packet::Connect(c), Protocol::V311);
     }
