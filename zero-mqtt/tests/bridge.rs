@@ -112,6 +112,19 @@ fn quiet(c: &BlockingClient, what: &str) {
     }
 }
 
+/// A message published on each side of a `both` topic under `prefix` reaches both sides
+/// once: the bridge sends nothing back where it came from.
+fn one_copy_each_side(here: &BlockingClient, there: &BlockingClient, prefix: &str) {
+    here.publish(&format!("{prefix}/z"), b"from zero", QoS::AtLeastOnce, false).unwrap();
+    there.publish(&format!("{prefix}/m"), b"from mosquitto", QoS::AtLeastOnce, false).unwrap();
+    for c in [here, there] {
+        let mut got: Vec<_> = (0..2).map(|_| recv(c, "a message of a both topic").payload).collect();
+        got.sort();
+        assert_eq!(got, [b"from mosquitto".to_vec(), b"from zero".to_vec()]);
+        quiet(c, "a bridged message looped");
+    }
+}
+
 /// Receives until `n` distinct payloads arrived on `c` (QoS 1 may repeat some).
 fn distinct(c: &BlockingClient, n: usize, what: &str) -> BTreeSet<Vec<u8>> {
     let mut got = BTreeSet::new();
@@ -182,14 +195,7 @@ fn zero_bridges_to_mosquitto_both_ways_without_loops_through_its_restart() {
     assert_eq!((m.topic.as_str(), m.payload.as_slice()), ("zero/cmd/reboot", &b"now"[..]));
     assert_eq!(recv(&there, "mosquitto's own copy").topic, "site/cmd/reboot");
     // Both ways, and no message comes back around.
-    here.publish("chat/a", b"from zero", QoS::AtLeastOnce, false).unwrap();
-    there.publish("chat/b", b"from mosquitto", QoS::AtLeastOnce, false).unwrap();
-    for c in [&here, &there] {
-        let mut got: Vec<_> = (0..2).map(|_| recv(c, "a chat message").payload).collect();
-        got.sort();
-        assert_eq!(got, [b"from mosquitto".to_vec(), b"from zero".to_vec()]);
-        quiet(c, "a bridged message looped");
-    }
+    one_copy_each_side(&here, &there, "chat");
 
     // The remote restarts mid-stream: nothing acknowledged to zero's publisher is lost.
     let total = 100u32;
@@ -241,14 +247,7 @@ fn mosquitto_bridges_to_zero_through_zeros_restart() {
     until_bridged(&here, "down/probe", &there);
     while there.recv(Some(Duration::from_millis(200))).is_some() {}
     // zero sends a bridge none of its own messages back: one copy each side.
-    here.publish("both/z", b"from zero", QoS::AtLeastOnce, false).unwrap();
-    there.publish("both/m", b"from mosquitto", QoS::AtLeastOnce, false).unwrap();
-    for c in [&here, &there] {
-        let mut got: Vec<_> = (0..2).map(|_| recv(c, "a both message").payload).collect();
-        got.sort();
-        assert_eq!(got, [b"from mosquitto".to_vec(), b"from zero".to_vec()]);
-        quiet(c, "a bridged message looped");
-    }
+    one_copy_each_side(&here, &there, "both");
     // zero restarts mid-stream (persistence on): every QoS 1 message arrives.
     let total = 100u32;
     let mut b = Some(b);
