@@ -214,6 +214,36 @@ fn zero_bridges_to_mosquitto_both_ways_without_loops_through_its_restart() {
 }
 
 #[test]
+fn a_bridge_over_tls_checks_the_remote_certificate() {
+    let remote = common::Mosquitto::start_tls();
+    let dir = temp_dir("tls");
+    let conf = dir.join("zero.conf");
+    let ca = remote.ca_file.clone().unwrap();
+    let address = format!("localhost:{}", remote.addr.port());
+    std::fs::write(
+        &conf,
+        format!(
+            "connection secure\naddress {address}\ntopic t/# out 1\nbridge_cafile {}\nrestart_timeout 1\n",
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let mut config = BrokerConfig::default();
+    config.load(&conf).unwrap();
+    let b = zero(config, spare_port());
+    let here = client(b.addrs()[0], "tls-here");
+    let mut c = ClientConfig::default();
+    c.client_id = "tls-there".into();
+    let there = BlockingClient::connect(remote.target(), c).expect("connects over TLS").0;
+    there.subscribe(&[("t/#", SubOptions::qos(QoS::AtLeastOnce))]).unwrap();
+    until_bridged(&here, "t/probe", &there);
+    here.publish("t/secret", b"sealed", QoS::AtLeastOnce, false).unwrap();
+    assert_eq!(recv(&there, "the message over the TLS bridge").payload, b"sealed");
+    b.stop().expect("no shard or bridge failed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn mosquitto_bridges_to_zero_through_zeros_restart() {
     let dir = temp_dir("in");
     let port = spare_port();

@@ -28,6 +28,8 @@ pub struct Mosquitto {
     pub addr: SocketAddr,
     /// Over TLS: the client configuration that trusts its certificate (for `localhost`).
     pub tls: Option<Arc<TlsConfig>>,
+    /// Over TLS: the PEM file of the CA that signed its certificate.
+    pub ca_file: Option<std::path::PathBuf>,
     _dir: TempDir,
 }
 
@@ -61,6 +63,7 @@ impl Mosquitto {
             let (ca, cert, key) = throwaway_pki();
             std::fs::write(dir.join("cert.pem"), cert).unwrap();
             std::fs::write(dir.join("key.pem"), key).unwrap();
+            std::fs::write(dir.join("ca.pem"), &ca).unwrap();
             text += &format!("certfile {0}/cert.pem\nkeyfile {0}/key.pem\n", dir.display());
             zero_core::tls::ClientTls::with_ca_pem(ca.as_bytes()).unwrap().build().unwrap()
         });
@@ -78,7 +81,8 @@ impl Mosquitto {
             assert!(Instant::now() < deadline, "mosquitto did not start on {addr}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Mosquitto { child, addr, tls: trust, _dir: TempDir(dir) }
+        let ca_file = tls.then(|| dir.join("ca.pem"));
+        Mosquitto { child, addr, tls: trust, ca_file, _dir: TempDir(dir) }
     }
 
     /// Where a zero client finds it (over TLS if it was started so).
