@@ -50,8 +50,10 @@ mod handle;
 mod id;
 mod io;
 mod ops;
+#[allow(unsafe_code)] // shared slot memory; each block says why it is sound
 mod pool;
 mod proxy;
+#[allow(unsafe_code)] // the kernel boundary; each block says why it is sound
 mod ring;
 pub mod socks5;
 mod submit;
