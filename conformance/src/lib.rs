@@ -12,7 +12,6 @@
 //! Dependencies: `zero-mqtt` for its codec only (the checks encode and decode packets with
 //! it; the broker under test is a black box); `zero-redis`, the client under test.
 
-
 pub mod mqtt;
 pub mod redis;
 

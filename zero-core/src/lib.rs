@@ -37,7 +37,6 @@
 //! `unsafe` lives only in the `ring` (kernel boundary) and `pool` (shared slot memory)
 //! modules, each block with its `SAFETY` argument.
 
-
 mod cluster;
 mod complete;
 mod config;

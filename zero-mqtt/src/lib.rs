@@ -54,7 +54,6 @@
 //!   rustls configuration the other drivers take.
 //! - `thiserror`, `tracing`: the house error and logging conventions.
 
-
 pub mod auth;
 pub mod bridge;
 pub mod broker;

@@ -16,7 +16,6 @@
 //! - `tokio` (feature `tokio`, only its `sync` and `time` parts): the async client's
 //!   channels and connect timeout, so it works from any Tokio runtime.
 
-
 pub mod client;
 pub mod cmd;
 pub mod codec;

@@ -65,6 +65,10 @@ pub struct ClientConfig {
     pub reconnect_max: Duration,
     /// How long CONNACK may take.
     pub connect_timeout: Duration,
+    /// The largest packet accepted from the server, announced as Maximum Packet Size (MQTT 5);
+    /// a larger one ends the connection with 0x95 as soon as its length is read, before its
+    /// bytes are buffered. Default 1 MiB, as the broker's.
+    pub max_packet_size: usize,
     /// Announce a bridge (MQTT 3.x: the protocol level's top bit, mosquitto's
     /// `try_private`): the server then sends back none of this client's own publishes and
     /// keeps RETAIN as published. MQTT 5 bridges use No Local instead. Default false.
@@ -88,6 +92,7 @@ impl Default for ClientConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            max_packet_size: 1 << 20,
             bridge: false,
         }
     }
@@ -375,6 +380,7 @@ impl Client {
         let properties = Properties {
             session_expiry_interval: (v5 && c.session_expiry > 0).then_some(c.session_expiry),
             receive_maximum: (v5 && c.receive_maximum < u16::MAX).then_some(c.receive_maximum),
+            maximum_packet_size: v5.then(|| c.max_packet_size.min(u32::MAX as usize) as u32),
             ..Properties::default()
         };
         let connect = Connect {
@@ -430,7 +436,7 @@ impl Client {
         let buf = if input.is_empty() { bytes } else { &input[..] };
         let mut at = 0;
         while !self.close {
-            match codec::decode(&buf[at..], self.config.protocol, usize::MAX) {
+            match codec::decode(&buf[at..], self.config.protocol, self.config.max_packet_size) {
                 Ok(Some((packet, len))) => {
                     at += len;
                     self.ping_due = None;

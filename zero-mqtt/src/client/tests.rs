@@ -219,3 +219,21 @@ fn packet_identifiers_run_out_with_an_error_not_a_hang() {
     assert_eq!(t.c.publish(p, t.now), Err(ClientError::QueueFull(65_535)));
     assert!(matches!(t.c.subscribe(&[("a", SubOptions::default())], None), Err(ClientError::QueueFull(_))));
 }
+
+#[test]
+fn a_packet_over_the_maximum_ends_the_connection_before_it_is_buffered() {
+    let mut t =
+        T::new(ClientConfig { client_id: "c".into(), max_packet_size: 1024, ..ClientConfig::default() });
+    assert!(t.c.wants_connect(t.now));
+    t.c.connected(t.now);
+    let Packet::Connect(c) = t.sent()[0] else { panic!("CONNECT first") };
+    assert_eq!(c.properties.maximum_packet_size, Some(1024), "announced to the server");
+    let ack =
+        ConnAck { session_present: false, reason: ReasonCode::SUCCESS, properties: Properties::default() };
+    t.server(Packet::ConnAck(ack));
+    t.sent();
+    // A PUBLISH header that claims 256 MiB: refused on its length alone.
+    t.c.handle_input(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F], t.now);
+    assert!(t.c.wants_close());
+    assert!(matches!(t.sent()[..], [Packet::Disconnect(d)] if d.reason == ReasonCode::PACKET_TOO_LARGE));
+}
