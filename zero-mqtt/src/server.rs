@@ -9,7 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use zero_core::rustls::ServerConfig;
 use zero_core::ws::WsServer;
@@ -95,7 +95,7 @@ impl BrokerHandler {
             true => Some(Journal::open(&dir, config.fsync, now).map_err(failed)?),
             false => None,
         };
-        let mut broker = Broker::on_shard(config, now, place);
+        let mut broker = Broker::on_shard(config, now, SystemTime::now(), place);
         let journal = match opened {
             Some((mut journal, records)) => {
                 let sessions = broker.restore(&records, now);

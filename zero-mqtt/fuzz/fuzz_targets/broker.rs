@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&split, data)) = data.split_first() else { return };
     let (a, b) = data.split_at(usize::from(split).min(data.len()));
     let mut now = Instant::now();
-    let mut broker: Broker<u32> = Broker::new(BrokerConfig::default(), now);
+    let mut broker: Broker<u32> = Broker::new(BrokerConfig::default(), now, std::time::SystemTime::UNIX_EPOCH);
     let mut out = Sink::default();
     let peer = Some("127.0.0.1:1".parse().unwrap());
     broker.handle_accept(1, peer, now, &mut out);

@@ -22,7 +22,7 @@ mod timers;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use compact_str::CompactString;
 use slab::Slab;
@@ -88,13 +88,14 @@ pub struct Broker<C> {
 type Violation = ReasonCode;
 
 impl<C: ConnKey> Broker<C> {
-    /// A broker with `config`, started at `now`.
-    pub fn new(config: BrokerConfig, now: Instant) -> Broker<C> {
-        Broker::on_shard(config, now, Place::default())
+    /// A broker with `config`, started at `now`, which is `wall` on the wall clock (the
+    /// journal stores message expiry as Unix time; the machine reads no clock itself).
+    pub fn new(config: BrokerConfig, now: Instant, wall: SystemTime) -> Broker<C> {
+        Broker::on_shard(config, now, wall, Place::default())
     }
 
-    /// The shard at `place` of a broker with `config`, started at `now`.
-    pub fn on_shard(config: BrokerConfig, now: Instant, place: Place) -> Broker<C> {
+    /// The shard at `place` of a broker with `config`, started at `now` (`wall`).
+    pub fn on_shard(config: BrokerConfig, now: Instant, wall: SystemTime, place: Place) -> Broker<C> {
         assert!(place.shard < place.shards && place.shards <= MAX_SHARDS, "bad place {place:?}");
         let mut broker = Broker {
             place,
@@ -110,7 +111,7 @@ impl<C: ConnKey> Broker<C> {
             remote: Remote::default(),
             outbox: Vec::new(),
             reports: (0..place.shards).map(|_| None).collect(),
-            journal: config.persistence.then(|| Journaling::new(now)),
+            journal: config.persistence.then(|| Journaling::new(now, wall)),
             config,
         };
         if broker.config.sys_interval.is_some() {

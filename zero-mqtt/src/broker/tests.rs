@@ -59,7 +59,8 @@ impl T {
 
     fn with(config: BrokerConfig) -> T {
         let now = Instant::now();
-        T { b: Broker::new(config, now), net: Net::default(), now, protocols: HashMap::new() }
+        let b = Broker::new(config, now, std::time::SystemTime::now());
+        T { b, net: Net::default(), now, protocols: HashMap::new() }
     }
 
     fn advance(&mut self, secs: f64) {

@@ -41,9 +41,10 @@ pub struct Journaling {
 }
 
 impl Journaling {
-    /// Starts journaling at `now` (read against the wall clock once, for message expiry).
-    pub fn new(now: Instant) -> Journaling {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    /// Starts journaling at `now`, which is `wall` on the wall clock (the driver reads it;
+    /// message expiry is stored as Unix time).
+    pub fn new(now: Instant, wall: SystemTime) -> Journaling {
+        let wall = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
         Journaling { batch: Vec::new(), next_mid: 1, next_did: 1, base: (now, wall.as_millis() as u64) }
     }
 
