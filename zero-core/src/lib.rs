@@ -47,6 +47,7 @@ mod event;
 mod handle;
 mod id;
 mod io;
+pub mod machine;
 mod ops;
 #[allow(unsafe_code)] // shared slot memory; each block says why it is sound
 mod pool;

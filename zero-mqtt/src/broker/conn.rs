@@ -9,6 +9,7 @@ use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use lru::LruCache;
+use zero_core::machine::Unframed;
 
 use super::message::TopicName;
 use super::timers::TICKS_PER_SECOND;
@@ -43,7 +44,7 @@ impl ConnKey for u32 {
 #[derive(Debug)]
 pub(super) struct Conn {
     /// The start of a packet not yet complete.
-    pub partial: Vec<u8>,
+    pub partial: Unframed,
     /// Topic aliases the client set (index = alias - 1), grown as aliases are used so idle
     /// connections hold none.
     pub aliases: Vec<Option<Arc<str>>>,
@@ -78,7 +79,7 @@ impl Conn {
     /// A connection accepted in tick `now`, before its CONNECT.
     pub fn new(now: u32, loopback: bool) -> Conn {
         Conn {
-            partial: Vec::new(),
+            partial: Unframed::default(),
             aliases: Vec::new(),
             aliases_out: None,
             session: None,

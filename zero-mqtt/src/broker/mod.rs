@@ -204,19 +204,11 @@ impl<C: ConnKey> Broker<C> {
         if c.session.is_some() {
             c.last_seen = self.timers.tick(now);
         }
-        if c.partial.is_empty() {
-            let used = self.process(conn, bytes, now, out);
-            if let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) {
-                c.partial.extend_from_slice(&bytes[used..]);
-            }
-        } else {
-            let mut buf = std::mem::take(&mut c.partial);
-            buf.extend_from_slice(bytes);
-            let used = self.process(conn, &buf, now, out);
-            buf.drain(..used);
-            if let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) {
-                c.partial = buf;
-            }
+        let mut partial = std::mem::take(&mut c.partial);
+        partial.feed(bytes, |bytes| self.process(conn, bytes, now, out));
+        // A connection that closed (or moved to another shard) keeps nothing.
+        if let Some(c) = self.conns.get_mut(&conn).filter(|c| !c.closing) {
+            c.partial = partial;
         }
     }
 
@@ -318,7 +310,7 @@ impl<C: ConnKey> Broker<C> {
     fn close(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.closing = true;
-            c.partial = Vec::new();
+            c.partial.clear();
         }
         out.close(conn);
         if let Some(index) = self.unlink(conn) {

@@ -15,6 +15,7 @@ use crate::codec::{
     SubOptions, Subscribe, SubscriptionIds, Subscriptions, TopicFilters, Unsubscribe, Will,
 };
 use crate::topic;
+use zero_core::machine::Unframed;
 
 /// A will message, set at CONNECT.
 #[derive(Debug, Clone)]
@@ -247,7 +248,7 @@ pub struct Client {
     close: bool,
     events: VecDeque<Event>,
     /// Bytes of a partial packet.
-    input: Vec<u8>,
+    input: Unframed,
     next_packet_id: PacketId,
     /// QoS 1/2 publishes sent and not completed, oldest first.
     inflight: VecDeque<Outgoing>,
@@ -284,7 +285,7 @@ impl Client {
             transmit: Vec::new(),
             close: false,
             events: VecDeque::new(),
-            input: Vec::new(),
+            input: Unframed::default(),
             next_packet_id: 1,
             inflight: VecDeque::new(),
             queued: VecDeque::new(),
@@ -428,34 +429,28 @@ impl Client {
 
     /// Feeds received bytes.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
-        // Whole packets are decoded straight from `bytes`; only a partial one is kept.
         let mut input = std::mem::take(&mut self.input);
-        if !input.is_empty() {
-            input.extend_from_slice(bytes);
-        }
-        let buf = if input.is_empty() { bytes } else { &input[..] };
-        let mut at = 0;
-        while !self.close {
-            match codec::decode(&buf[at..], self.config.protocol, self.config.max_packet_size) {
-                Ok(Some((packet, len))) => {
-                    at += len;
-                    self.ping_due = None;
-                    self.on_packet(packet, now);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(%e, "malformed packet from the server");
-                    self.violation(e.reason);
-                    break;
+        input.feed(bytes, |buf| {
+            let mut at = 0;
+            while !self.close {
+                match codec::decode(&buf[at..], self.config.protocol, self.config.max_packet_size) {
+                    Ok(Some((packet, len))) => {
+                        at += len;
+                        self.ping_due = None;
+                        self.on_packet(packet, now);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(%e, "malformed packet from the server");
+                        self.violation(e.reason);
+                        break;
+                    }
                 }
             }
-        }
+            at
+        });
+        // A connection being closed keeps nothing.
         if !self.close {
-            if input.is_empty() {
-                input.extend_from_slice(&bytes[at..]);
-            } else {
-                input.drain(..at);
-            }
             self.input = input;
         }
     }
