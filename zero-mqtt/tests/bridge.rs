@@ -87,6 +87,14 @@ fn client(addr: SocketAddr, id: &str) -> BlockingClient {
     BlockingClient::connect(Target { addr, tls: None }, c).expect("connects").0
 }
 
+/// [`client`], subscribed to `filters` at QoS 1.
+fn subscriber(addr: SocketAddr, id: &str, filters: &[&str]) -> BlockingClient {
+    let c = client(addr, id);
+    let list: Vec<_> = filters.iter().map(|&f| (f, SubOptions::qos(QoS::AtLeastOnce))).collect();
+    c.subscribe(&list).unwrap();
+    c
+}
+
 fn recv(c: &BlockingClient, what: &str) -> Message {
     c.recv(Some(Duration::from_secs(15))).unwrap_or_else(|| panic!("no {what}"))
 }
@@ -164,19 +172,8 @@ fn zero_bridges_to_mosquitto_both_ways_without_loops_through_its_restart() {
     let mut config = BrokerConfig::default();
     config.load(&conf).expect("mosquitto's bridge keywords load");
     let b = zero(config, spare_port());
-    let here = client(b.addrs()[0], "here");
-    here.subscribe(&[
-        ("zero/#", SubOptions::qos(QoS::AtLeastOnce)),
-        ("chat/#", SubOptions::qos(QoS::AtLeastOnce)),
-    ])
-    .unwrap();
-    let there = client(remote.addr, "there");
-    there
-        .subscribe(&[
-            ("site/#", SubOptions::qos(QoS::AtLeastOnce)),
-            ("chat/#", SubOptions::qos(QoS::AtLeastOnce)),
-        ])
-        .unwrap();
+    let here = subscriber(b.addrs()[0], "here", &["zero/#", "chat/#"]);
+    let there = subscriber(remote.addr, "there", &["site/#", "chat/#"]);
     until_bridged(&here, "zero/sensors/probe", &there);
     while here.recv(Some(Duration::from_millis(200))).is_some() {} // its own probes
 
@@ -260,19 +257,8 @@ fn mosquitto_bridges_to_zero_through_zeros_restart() {
              restart_timeout 1\ncleansession false\n"
         ),
     );
-    let here = client(zero_addr, "zero-side");
-    here.subscribe(&[
-        ("up/#", SubOptions::qos(QoS::AtLeastOnce)),
-        ("both/#", SubOptions::qos(QoS::AtLeastOnce)),
-    ])
-    .unwrap();
-    let there = client(mosquitto.addr, "mosquitto-side");
-    there
-        .subscribe(&[
-            ("down/#", SubOptions::qos(QoS::AtLeastOnce)),
-            ("both/#", SubOptions::qos(QoS::AtLeastOnce)),
-        ])
-        .unwrap();
+    let here = subscriber(zero_addr, "zero-side", &["up/#", "both/#"]);
+    let there = subscriber(mosquitto.addr, "mosquitto-side", &["down/#", "both/#"]);
     until_bridged(&there, "up/probe", &here);
     until_bridged(&here, "down/probe", &there);
     while there.recv(Some(Duration::from_millis(200))).is_some() {}
