@@ -93,7 +93,7 @@ struct Load {
 
 impl Load {
     fn next(&mut self, caller: usize, now: Instant) {
-        let client = self.drivers[0].client();
+        let client = self.drivers[0].machine();
         let key = &self.keys[caller];
         if self.reading[caller] {
             client.send_args(&[&b"GET"[..], key], now);
@@ -114,7 +114,7 @@ impl Load {
     fn events(&mut self, d: usize, now: Instant) {
         let mut replies = 0u64;
         let mut received = 0u64;
-        while let Some(event) = self.drivers[d].client().poll_event() {
+        while let Some(event) = self.drivers[d].machine().poll_event() {
             match event {
                 Event::Reply { frame, .. } => {
                     if let zero_redis::codec::Frame::Error(e) = &frame {
@@ -148,8 +148,8 @@ impl Load {
         if self.subscribed < self.drivers.len() - 1 {
             return;
         }
-        while self.drivers[0].client().in_flight() < self.window && self.room() {
-            self.drivers[0].client().send_args(&[b"PUBLISH", CHANNEL.as_bytes(), &self.value], now);
+        while self.drivers[0].machine().in_flight() < self.window && self.room() {
+            self.drivers[0].machine().send_args(&[b"PUBLISH", CHANNEL.as_bytes(), &self.value], now);
             self.published += 1;
         }
     }
@@ -196,7 +196,7 @@ pub fn run(load: RedisLoad) -> Result<(), String> {
         .map(|i| ClientDriver::new(Client::new(config.clone(), now), target.clone(), i as u64))
         .collect();
     for d in drivers.iter_mut().skip(1) {
-        d.client().subscribe(SubKind::Channel, &[CHANNEL], now);
+        d.machine().subscribe(SubKind::Channel, &[CHANNEL], now);
     }
     let callers = load.callers.max(1);
     let mut state = Load {

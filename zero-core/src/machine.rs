@@ -1,5 +1,167 @@
-//! What every protocol machine shares, whatever its protocol: the bytes of a stream that do
-//! not make a whole frame yet ([`Unframed`]).
+//! The one contract of a connection-oriented protocol machine, and what every machine shares.
+//!
+//! A machine is sans I/O (the shape of quinn-proto's `Connection`): it takes time and input
+//! (`handle_*`, time first) and yields output (`poll_*`); it reads no clock, no socket and
+//! takes no lock. [`Machine`] names that interface once for client machines (the MQTT and
+//! Redis clients implement it), [`Driver`] runs any of them inline on a shard (TCP, TLS or
+//! SOCKS5 through [`Target`]), and [`Unframed`] keeps the bytes of a frame not yet whole.
+//!
+//! How to add a protocol crate: a codec (bytes to frames, borrowing), a machine implementing
+//! [`Machine`] (its rules, tested on a simulated clock), [`Driver`] for the shard, and a fuzz
+//! target that feeds the machine arbitrary bytes in arbitrary pieces.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::conn::CloseReason;
+use crate::event::Event;
+use crate::id::ConnId;
+use crate::ops::Ops;
+use crate::timer::Deadline;
+use crate::tls::Target;
+
+/// How a machine's connection ended, as its driver tells it (typed, never prose).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Closed {
+    /// It could not be opened (connect, TLS or SOCKS5 handshake); what the shard said.
+    ConnectFailed(Arc<str>),
+    /// It was open and ended: the peer closed it, reset it, or it failed.
+    Lost(CloseReason),
+    /// A write was refused (the connection was gone or its queue full); what the shard said.
+    SendFailed(Arc<str>),
+    /// The machine asked for the close ([`Machine::poll_close`]); the driver closed it after
+    /// sending what the machine had queued.
+    Requested,
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::ConnectFailed(e) => write!(f, "connecting failed: {e}"),
+            Closed::Lost(reason) => write!(f, "the connection closed: {reason:?}"),
+            Closed::SendFailed(e) => write!(f, "writing failed: {e}"),
+            Closed::Requested => write!(f, "closed as asked"),
+        }
+    }
+}
+
+/// A connection-oriented client machine, sans I/O. The driver asks [`Machine::wants_connect`]
+/// when it has no connection, opens one, and then reports: [`Machine::handle_connected`] (or
+/// [`Machine::handle_closed`] if it failed), every input, every close, and the machine's
+/// timeouts. After each, it sends what [`Machine::poll_transmit`] yields, closes when
+/// [`Machine::poll_close`] says so (and reports that close as [`Closed::Requested`]), and
+/// arms a timer for [`Machine::poll_timeout`].
+pub trait Machine {
+    /// Whether a connection should be opened now (the machine then waits for it).
+    fn wants_connect(&mut self, now: Instant) -> bool;
+    /// The connection is open.
+    fn handle_connected(&mut self, now: Instant);
+    /// Bytes arrived.
+    fn handle_input(&mut self, now: Instant, data: &[u8]);
+    /// The connection is gone (or could not be opened), and why.
+    fn handle_closed(&mut self, now: Instant, cause: Closed);
+    /// [`Machine::poll_timeout`]'s moment has come.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The next bytes to send, if any.
+    fn poll_transmit(&mut self) -> Option<&[u8]>;
+    /// Whether the connection should be closed now (once).
+    fn poll_close(&mut self) -> bool;
+    /// When [`Machine::handle_timeout`] is next due.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+/// A [`Machine`] bound to a shard: it opens (and reopens) the connection to its [`Target`],
+/// moves bytes both ways and keeps one shard timer on the machine's next deadline. A handler
+/// that owns the shard (or shares it with other work) passes each event to
+/// [`Driver::on_event`], works with [`Driver::machine`], and calls [`Driver::pump`] after.
+#[derive(Debug)]
+pub struct Driver<M> {
+    machine: M,
+    target: Target,
+    conn: Option<ConnId>,
+    /// The shard timer following the machine's next deadline.
+    deadline: Deadline,
+}
+
+impl<M: Machine> Driver<M> {
+    /// A driver for `machine`; `token` marks its shard timers (distinct from the owner's).
+    pub fn new(machine: M, target: Target, token: u64) -> Driver<M> {
+        Driver { machine, target, conn: None, deadline: Deadline::new(token) }
+    }
+
+    /// The machine: issue commands on it and drain its events.
+    pub fn machine(&mut self) -> &mut M {
+        &mut self.machine
+    }
+
+    /// The connection, if one is open or opening.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.conn
+    }
+
+    /// Feeds one shard event; returns whether it was this machine's. Call [`Driver::pump`]
+    /// after.
+    pub fn on_event(&mut self, ops: &mut Ops, event: &Event<'_>) -> bool {
+        let now = ops.now();
+        let ours = |conn: &ConnId| Some(*conn) == self.conn;
+        match event {
+            Event::Connected { conn } if ours(conn) => self.machine.handle_connected(now),
+            Event::Data { conn, data } if ours(conn) => self.machine.handle_input(now, data),
+            Event::ConnectFailed { conn, error } if ours(conn) => {
+                self.conn = None;
+                self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into()));
+            }
+            Event::Closed { conn, reason } if ours(conn) => {
+                self.conn = None;
+                self.machine.handle_closed(now, Closed::Lost(reason.clone()));
+            }
+            Event::Timer { token, .. } if self.deadline.fired(*token) => self.machine.handle_timeout(now),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Does what the machine asks: closes (after sending what it queued), connects, sends,
+    /// and re-arms the timer. A refused send closes the connection at once and is reported
+    /// as [`Closed::SendFailed`].
+    pub fn pump(&mut self, ops: &mut Ops) {
+        let now = ops.now();
+        if self.machine.poll_close() {
+            if let Some(conn) = self.conn.take() {
+                while let Some(bytes) = self.machine.poll_transmit() {
+                    if ops.send(conn, bytes).is_err() {
+                        break;
+                    }
+                }
+                let _ = ops.close(conn);
+                self.machine.handle_closed(now, Closed::Requested);
+            }
+        }
+        if self.conn.is_none() && self.machine.wants_connect(now) {
+            match ops.connect_to(&self.target) {
+                Ok(conn) => self.conn = Some(conn),
+                Err(error) => self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into())),
+            }
+        }
+        if let Some(conn) = self.conn {
+            let mut refused = None;
+            while let Some(bytes) = self.machine.poll_transmit() {
+                if let Err(error) = ops.send(conn, bytes) {
+                    refused = Some(error);
+                    break;
+                }
+            }
+            if let Some(error) = refused {
+                tracing::debug!(%conn, %error, "send refused; closing");
+                self.conn = None;
+                let _ = ops.close_now(conn);
+                self.machine.handle_closed(now, Closed::SendFailed(error.to_string().into()));
+            }
+        }
+        self.deadline.follow(ops, self.machine.poll_timeout());
+    }
+}
 
 /// The start of a frame that has not fully arrived: a machine frames what is complete and
 /// keeps the tail here, until more bytes complete it. Input is framed where it lies whenever

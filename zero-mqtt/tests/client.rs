@@ -73,7 +73,7 @@ impl Handler for H {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
         self.driver.on_event(ops, &event);
         self.driver.pump(ops);
-        while let Some(e) = self.driver.client().poll_event() {
+        while let Some(e) = self.driver.machine().poll_event() {
             self.events.push(e);
         }
     }
@@ -114,7 +114,7 @@ impl Shard {
             properties: Properties::default(),
             payload,
         };
-        self.h.driver.client().publish(p, now).unwrap();
+        self.h.driver.machine().publish(p, now).unwrap();
         self.h.driver.pump(&mut self.io);
     }
 }
@@ -156,7 +156,7 @@ fn reconnect_resumes_the_session_and_retransmits() {
     c.reconnect_min = Duration::from_millis(500);
     let mut shard = Shard::new(&m, c);
     shard.until("CONNACK", |e| connected(e) == 1);
-    shard.h.driver.client().subscribe(&[("in/#", SubOptions::qos(QoS::ExactlyOnce))], None).unwrap();
+    shard.h.driver.machine().subscribe(&[("in/#", SubOptions::qos(QoS::ExactlyOnce))], None).unwrap();
     shard.h.driver.pump(&mut shard.io);
     shard.until("SUBACK", |e| e.iter().any(|e| matches!(e, Event::Subscribed { .. })));
 

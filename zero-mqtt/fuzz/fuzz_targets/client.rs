@@ -6,6 +6,8 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
+use zero_core::machine::{Closed, Machine};
+use zero_core::CloseReason;
 use zero_mqtt::client::{Client, ClientConfig};
 use zero_mqtt::codec::{Properties, Protocol, Publish, QoS, SubOptions};
 
@@ -20,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut client = Client::new(config, now);
     let _ = client.subscribe(&[("t/#", SubOptions::qos(QoS::ExactlyOnce))], None);
     assert!(client.wants_connect(now));
-    client.connected(now);
+    client.handle_connected(now);
     for (i, chunk) in data.chunks(usize::from(mode >> 2 & 7) * 5 + 1).enumerate() {
         let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce][i % 3];
         let p = Publish {
@@ -33,16 +35,16 @@ fuzz_target!(|data: &[u8]| {
             payload: chunk,
         };
         let _ = client.publish(p, now);
-        client.handle_input(chunk, now);
-        let _ = client.take_transmit();
+        client.handle_input(now, chunk);
+        while client.poll_transmit().is_some() {}
         while client.poll_event().is_some() {}
-        if client.wants_close() {
-            client.handle_closed(now);
+        if client.poll_close() {
+            client.handle_closed(now, Closed::Lost(CloseReason::Reset));
         }
         now += Duration::from_millis(700);
         client.handle_timeout(now);
         if client.wants_connect(now) {
-            client.connected(now);
+            client.handle_connected(now);
         }
     }
     client.disconnect();

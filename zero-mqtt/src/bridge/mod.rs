@@ -131,14 +131,14 @@ impl Bridge {
             if t.outward() {
                 let filter = t.local_filter();
                 local
-                    .client()
+                    .machine()
                     .subscribe(&[(&filter, options(t.qos))], None)
                     .map_err(|e| Error::Bridge(e.to_string()))?;
             }
             if t.inward() {
                 let filter = t.remote_filter();
                 let o = if v5 { options(t.qos) } else { SubOptions::qos(t.qos) };
-                remote.client().subscribe(&[(&filter, o)], None).map_err(|e| Error::Bridge(e.to_string()))?;
+                remote.machine().subscribe(&[(&filter, o)], None).map_err(|e| Error::Bridge(e.to_string()))?;
             }
         }
         tracing::info!(bridge = %config.name, remote = %addr, "bridge configured");
@@ -158,10 +158,10 @@ impl Bridge {
 
     /// Moves what each side received to the other.
     fn carry(&mut self, now: Instant) {
-        while let Some(event) = self.local.client().poll_event() {
+        while let Some(event) = self.local.machine().poll_event() {
             self.on_event(event, true, now);
         }
-        while let Some(event) = self.remote.client().poll_event() {
+        while let Some(event) = self.remote.machine().poll_event() {
             self.on_event(event, false, now);
         }
     }
@@ -195,7 +195,7 @@ impl Bridge {
             return;
         };
         let to = if from_local { &mut self.remote } else { &mut self.local };
-        match forward(to.client(), &m, &topic, now) {
+        match forward(to.machine(), &m, &topic, now) {
             Ok(()) if from_local => self.counts.sent_out += 1,
             Ok(()) => self.counts.brought_in += 1,
             Err(error) => {

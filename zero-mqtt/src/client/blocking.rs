@@ -37,7 +37,7 @@ struct Runner {
 
 impl Runner {
     fn command(&mut self, ops: &mut Ops, command: Command) {
-        let client = self.driver.client();
+        let client = self.driver.machine();
         match command {
             Command::Call(request, reply) => match request.issue(client, ops.now()) {
                 Ok(Some(id)) => drop(self.waiting.insert(id, reply)),
@@ -53,7 +53,7 @@ impl Runner {
 
     /// Hands the machine's events to whoever waits for them.
     fn events(&mut self) {
-        while let Some(event) = self.driver.client().poll_event() {
+        while let Some(event) = self.driver.machine().poll_event() {
             match Outcome::of(event) {
                 Some(Outcome::Connack(result)) => {
                     if let Some(tx) = self.first_connack.take() {

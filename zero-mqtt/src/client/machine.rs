@@ -1,11 +1,10 @@
 //! The MQTT client machine (sans-I/O): every client rule of MQTT 3.1.1 and 5.0 in one place.
 //!
-//! The driver opens a connection when [`Client::wants_connect`] says so, calls
-//! [`Client::connected`], feeds received bytes to [`Client::handle_input`], time to
-//! [`Client::handle_timeout`] and connection loss to [`Client::handle_closed`]; it sends what
-//! [`Client::take_transmit`] returns and closes when [`Client::wants_close`] holds. The
-//! application calls [`Client::publish`], [`Client::subscribe`], ... and reads
-//! [`Client::poll_event`].
+//! It is driven through zero-core's [`Machine`] contract (the driver opens a connection when
+//! `wants_connect` says so, reports it with `handle_connected`, feeds `handle_input`,
+//! `handle_timeout` and `handle_closed`, sends what `poll_transmit` yields and closes when
+//! `poll_close` says so). The application calls [`Client::publish`], [`Client::subscribe`],
+//! ... and reads [`Client::poll_event`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use crate::codec::{
     SubOptions, Subscribe, SubscriptionIds, Subscriptions, TopicFilters, Unsubscribe, Will,
 };
 use crate::topic;
-use zero_core::machine::Unframed;
+use zero_core::machine::{Closed, Machine, Unframed};
 
 /// A will message, set at CONNECT.
 #[derive(Debug, Clone)]
@@ -245,6 +244,8 @@ pub struct Client {
     backoff: Duration,
     /// Bytes for the driver to send.
     transmit: Vec<u8>,
+    /// What `poll_transmit` handed out last (its buffer is reused).
+    sending: Vec<u8>,
     close: bool,
     events: VecDeque<Event>,
     /// Bytes of a partial packet.
@@ -283,6 +284,7 @@ impl Client {
             config,
             link: Link::Down(Some(now)),
             transmit: Vec::new(),
+            sending: Vec::new(),
             close: false,
             events: VecDeque::new(),
             input: Unframed::default(),
@@ -317,9 +319,7 @@ impl Client {
         self.inflight.len() + self.queued.len()
     }
 
-    /// Whether the driver should open a connection now; it then calls [`Client::connected`]
-    /// (or [`Client::handle_closed`] if the connection fails).
-    pub fn wants_connect(&mut self, now: Instant) -> bool {
+    fn connect_due(&mut self, now: Instant) -> bool {
         match self.link {
             Link::Down(Some(at)) if at <= now => {
                 self.link = Link::Opening;
@@ -329,24 +329,12 @@ impl Client {
         }
     }
 
-    /// Whether the driver should close the connection (keep-alive or CONNACK timeout, a
-    /// protocol violation, or after [`Client::disconnect`]).
-    pub fn wants_close(&mut self) -> bool {
-        std::mem::take(&mut self.close)
-    }
-
-    /// Bytes to send, leaving none.
-    pub fn take_transmit(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.transmit)
-    }
-
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    /// When [`Client::handle_timeout`] has work next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn timeout_at(&self) -> Option<Instant> {
         let ping = self.keep_alive.filter(|_| self.link == Link::Up).map(|k| self.last_sent + k);
         let link = match self.link {
             Link::Down(at) => at,
@@ -357,7 +345,7 @@ impl Client {
     }
 
     /// The transport is open: sends CONNECT.
-    pub fn connected(&mut self, now: Instant) {
+    fn on_connected(&mut self, now: Instant) {
         if self.link != Link::Opening {
             return;
         }
@@ -402,8 +390,8 @@ impl Client {
 
     /// The connection is gone (closed by either side, or failed to open). Schedules the
     /// reconnect with backoff.
-    /// Flows in progress continue after the reconnect (see [`Client::connected`]).
-    pub fn handle_closed(&mut self, now: Instant) {
+    /// Flows in progress continue after the reconnect (see `handle_connected`).
+    fn on_closed(&mut self, now: Instant) {
         match self.link {
             // Already handled: the server's DISCONNECT or CONNACK refusal, or our own close.
             Link::Down(_) | Link::Closed => {}
@@ -428,7 +416,7 @@ impl Client {
     }
 
     /// Feeds received bytes.
-    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+    fn on_input(&mut self, bytes: &[u8], now: Instant) {
         let mut input = std::mem::take(&mut self.input);
         input.feed(bytes, |buf| {
             let mut at = 0;
@@ -659,7 +647,7 @@ impl Client {
     }
 
     /// Runs what is due: the reconnect time, CONNACK timeout, keep-alive.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn on_timeout(&mut self, now: Instant) {
         match self.link {
             Link::Connecting(due) if due <= now => {
                 tracing::debug!("no CONNACK in time");
@@ -789,6 +777,49 @@ impl Client {
                 return Ok(id);
             }
         }
+    }
+}
+
+/// The MQTT client under zero-core's machine contract. A close it asks for (keep-alive or
+/// CONNACK timeout, a protocol violation, [`Client::disconnect`]) is reported back like any
+/// other; the cause does not change what follows (a reconnect with backoff, unless closed).
+impl Machine for Client {
+    fn wants_connect(&mut self, now: Instant) -> bool {
+        self.connect_due(now)
+    }
+
+    fn handle_connected(&mut self, now: Instant) {
+        self.on_connected(now);
+    }
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.on_input(data, now);
+    }
+
+    fn handle_closed(&mut self, now: Instant, _cause: Closed) {
+        self.on_closed(now);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<&[u8]> {
+        if self.transmit.is_empty() {
+            return None;
+        }
+        // The two buffers trade places, so steady traffic allocates nothing.
+        std::mem::swap(&mut self.transmit, &mut self.sending);
+        self.transmit.clear();
+        Some(&self.sending)
+    }
+
+    fn poll_close(&mut self) -> bool {
+        std::mem::take(&mut self.close)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timeout_at()
     }
 }
 

@@ -3,6 +3,8 @@
 use std::time::{Duration, Instant};
 
 use super::machine::*;
+use zero_core::machine::{Closed, Machine};
+use zero_core::CloseReason;
 use crate::codec::{
     decode, Ack, ConnAck, Packet, Properties, Protocol, Publish, QoS, ReasonCode, ReasonCodes, SubAck,
     SubOptions,
@@ -26,7 +28,7 @@ impl T {
     /// Opens the transport and answers CONNECT with CONNACK.
     fn up(&mut self, session_present: bool, properties: Properties<'_>) -> Vec<Packet<'static>> {
         assert!(self.c.wants_connect(self.now));
-        self.c.connected(self.now);
+        self.c.handle_connected(self.now);
         assert!(matches!(self.sent()[0], Packet::Connect(_)));
         let ack = ConnAck { session_present, reason: ReasonCode::SUCCESS, properties };
         self.server(Packet::ConnAck(ack));
@@ -36,12 +38,13 @@ impl T {
     fn server(&mut self, packet: Packet<'_>) {
         let mut bytes = Vec::new();
         packet.encode(Protocol::V5, &mut bytes);
-        self.c.handle_input(&bytes, self.now);
+        self.c.handle_input(self.now, &bytes);
     }
 
     /// Packets the client sent since the last call (leaked: tests are short).
     fn sent(&mut self) -> Vec<Packet<'static>> {
-        let bytes: &'static [u8] = Box::leak(self.c.take_transmit().into_boxed_slice());
+        let sent = self.c.poll_transmit().map(<[u8]>::to_vec).unwrap_or_default();
+        let bytes: &'static [u8] = Box::leak(sent.into_boxed_slice());
         let mut rest = bytes;
         let mut out = Vec::new();
         while let Some((p, len)) = decode(rest, Protocol::V5, usize::MAX).unwrap() {
@@ -82,26 +85,26 @@ fn keep_alive_pings_and_a_silent_server_is_dropped() {
     t.advance(60.0);
     assert_eq!(t.sent(), [Packet::PingReq]);
     t.advance(60.0);
-    assert!(t.c.wants_close(), "no PINGRESP within keep-alive");
+    assert!(t.c.poll_close(), "no PINGRESP within keep-alive");
 }
 
 #[test]
 fn reconnects_back_off_and_reset_after_success() {
     let mut t = T::v5();
     assert!(t.c.wants_connect(t.now));
-    t.c.connected(t.now);
+    t.c.handle_connected(t.now);
     t.advance(10.0); // no CONNACK
-    assert!(t.c.wants_close());
-    t.c.handle_closed(t.now);
+    assert!(t.c.poll_close());
+    t.c.handle_closed(t.now, Closed::Lost(CloseReason::Reset));
     for delay in [0.1, 0.2, 0.4] {
         assert!(!t.c.wants_connect(t.now));
         t.now += Duration::from_secs_f64(delay);
         assert!(t.c.wants_connect(t.now), "after {delay} s");
-        t.c.handle_closed(t.now); // refused at TCP level
+        t.c.handle_closed(t.now, Closed::Lost(CloseReason::Reset)); // refused at TCP level
     }
     t.now += Duration::from_secs_f64(0.8);
     t.up(false, Properties::default());
-    t.c.handle_closed(t.now);
+    t.c.handle_closed(t.now, Closed::Lost(CloseReason::Reset));
     t.now += Duration::from_secs_f64(0.1);
     assert!(t.c.wants_connect(t.now), "backoff starts over");
 }
@@ -118,7 +121,7 @@ fn window_follows_the_servers_receive_maximum_and_resends_with_dup() {
     let published = Event::Published { packet_id: ids[0], reason: ReasonCode::SUCCESS };
     assert!(std::iter::from_fn(|| t.c.poll_event()).any(|e| e == published));
     // Lost connection; the session resumes: both in flight go again, with DUP.
-    t.c.handle_closed(t.now);
+    t.c.handle_closed(t.now, Closed::Lost(CloseReason::Reset));
     t.now += Duration::from_secs(1);
     let again = t.up(true, Properties::default());
     let resent: Vec<_> = again
@@ -172,7 +175,7 @@ fn a_lost_session_is_subscribed_again_and_flows_restart() {
     }));
     let id = t.publish(b"p", QoS::AtLeastOnce);
     t.sent();
-    t.c.handle_closed(t.now);
+    t.c.handle_closed(t.now, Closed::Lost(CloseReason::Reset));
     t.now += Duration::from_secs(1);
     let again = t.up(false, Properties::default());
     assert!(again.iter().any(|p| matches!(p, Packet::Subscribe(s)
@@ -225,7 +228,7 @@ fn a_packet_over_the_maximum_ends_the_connection_before_it_is_buffered() {
     let mut t =
         T::new(ClientConfig { client_id: "c".into(), max_packet_size: 1024, ..ClientConfig::default() });
     assert!(t.c.wants_connect(t.now));
-    t.c.connected(t.now);
+    t.c.handle_connected(t.now);
     let Packet::Connect(c) = t.sent()[0] else { panic!("CONNECT first") };
     assert_eq!(c.properties.maximum_packet_size, Some(1024), "announced to the server");
     let ack =
@@ -233,7 +236,7 @@ fn a_packet_over_the_maximum_ends_the_connection_before_it_is_buffered() {
     t.server(Packet::ConnAck(ack));
     t.sent();
     // A PUBLISH header that claims 256 MiB: refused on its length alone.
-    t.c.handle_input(&[0x30, 0xFF, 0xFF, 0xFF, 0x7F], t.now);
-    assert!(t.c.wants_close());
+    t.c.handle_input(t.now, &[0x30, 0xFF, 0xFF, 0xFF, 0x7F]);
+    assert!(t.c.poll_close());
     assert!(matches!(t.sent()[..], [Packet::Disconnect(d)] if d.reason == ReasonCode::PACKET_TOO_LARGE));
 }

@@ -8,7 +8,9 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use zero_core::machine::{Closed, Machine};
 use zero_core::rustls::pki_types::ServerName;
+use zero_core::CloseReason;
 
 use super::driver::Target;
 use super::machine::{Client, ClientConfig, Message};
@@ -109,24 +111,26 @@ async fn run(
             match dial(&target).await {
                 Ok(s) => {
                     stream = Some(s);
-                    client.connected(Instant::now());
+                    client.handle_connected(Instant::now());
                 }
                 Err(e) => {
                     tracing::debug!(%e, addr = %target.addr, "MQTT connect failed");
-                    client.handle_closed(Instant::now());
+                    client.handle_closed(Instant::now(), Closed::ConnectFailed(e.to_string().into()));
                 }
             }
         }
-        let bytes = client.take_transmit();
-        if let (Some(s), false) = (stream.as_mut(), bytes.is_empty()) {
-            if s.write_all(&bytes).await.is_err() {
-                stream = None;
-                client.handle_closed(Instant::now());
+        if let Some(s) = stream.as_mut() {
+            while let Some(bytes) = client.poll_transmit() {
+                if let Err(e) = s.write_all(bytes).await {
+                    stream = None;
+                    client.handle_closed(Instant::now(), Closed::SendFailed(e.to_string().into()));
+                    break;
+                }
             }
         }
-        if client.wants_close() {
+        if client.poll_close() {
             stream = None;
-            client.handle_closed(Instant::now());
+            client.handle_closed(Instant::now(), Closed::Requested);
         }
         while let Some(event) = client.poll_event() {
             match Outcome::of(event) {
@@ -153,9 +157,9 @@ async fn run(
                 match read {
                     Ok(0) | Err(_) => {
                         stream = None;
-                        client.handle_closed(Instant::now());
+                        client.handle_closed(Instant::now(), Closed::Lost(CloseReason::PeerClosed));
                     }
-                    Ok(n) => client.handle_input(&buf[..n], Instant::now()),
+                    Ok(n) => client.handle_input(Instant::now(), &buf[..n]),
                 }
             }
             command = commands.recv() => match command {

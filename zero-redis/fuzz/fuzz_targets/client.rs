@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
+use zero_core::machine::Machine;
 use zero_redis::client::{CacheConfig, Client, ClientConfig, Event, Protocol, SubKind};
 
 fuzz_target!(|data: &[u8]| {
@@ -25,20 +26,20 @@ fuzz_target!(|data: &[u8]| {
     client.subscribe(SubKind::Channel, &["a", "b"], now);
     client.send_args(&["SET", "k", "v"], now);
     assert!(client.wants_connect(now));
-    client.connected(now);
+    client.handle_connected(now);
     for chunk in data.chunks(usize::from(mode >> 2 & 3) * 7 + 1) {
         client.send_args(&["GET", if chunk[0] & 1 == 0 { "k" } else { "j" }], now);
         while client.poll_transmit().is_some() {}
-        client.handle_input(chunk, now);
+        client.handle_input(now, chunk);
         while let Some(event) = client.poll_event() {
             if let Event::Disconnected { .. } = event {
                 now += Duration::from_secs(3);
             }
         }
-        client.take_close();
+        client.poll_close();
         client.handle_timeout(now);
         if client.wants_connect(now) {
-            client.connected(now);
+            client.handle_connected(now);
         }
     }
     client.close();

@@ -3,8 +3,8 @@
 //! Commands are written into one send buffer as they are issued and stay there until their
 //! replies arrive, so that replies (which Redis sends in command order) are matched by
 //! position, and so that after a connection failure the commands that may be resent are
-//! still at hand. Everything issued between two [`Client::poll_transmit`] calls leaves in
-//! one write: automatic pipelining.
+//! still at hand. Everything issued between two `poll_transmit` calls leaves in one write:
+//! automatic pipelining. The driver runs it through zero-core's [`Machine`] contract.
 //!
 //! The connection's life: `Down` (waiting for the next attempt) -> `Opening` (the driver is
 //! connecting) -> `Setup` (`HELLO 3`, or RESP2's `AUTH`/`CLIENT SETNAME`; then `SELECT` and
@@ -21,6 +21,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
+
+use zero_core::machine::{Closed, Machine};
 
 use super::cache::{CacheConfig, Lookup, SharedCache};
 use crate::cmd::{is_read_only, Cmd, ToArg};
@@ -315,8 +317,47 @@ struct Core {
     now: Instant,
 }
 
+/// The Redis client under zero-core's machine contract. A close the machine asks for
+/// (`poll_close`: a failure it has already handled, or [`Client::close`]) needs no report:
+/// `handle_closed` with [`Closed::Requested`] changes nothing.
+impl Machine for Client {
+    fn wants_connect(&mut self, now: Instant) -> bool {
+        self.connect_due(now)
+    }
+
+    fn handle_connected(&mut self, now: Instant) {
+        self.on_connected(now);
+    }
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.on_input(data, now);
+    }
+
+    fn handle_closed(&mut self, now: Instant, cause: Closed) {
+        if cause != Closed::Requested {
+            self.on_closed(now, &cause.to_string());
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.next_transmit()
+    }
+
+    fn poll_close(&mut self) -> bool {
+        self.close_due()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.timeout_at()
+    }
+}
+
 impl Client {
-    /// A machine that will connect as soon as its driver asks [`Client::wants_connect`].
+    /// A machine that will connect as soon as its driver asks `wants_connect`.
     pub fn new(config: ClientConfig, now: Instant) -> Client {
         let protocol = config.protocol;
         let cache = config.cache.clone().map(SharedCache::new);
@@ -419,8 +460,8 @@ impl Client {
     }
 
     /// Whether the driver should open a connection now. Once it says yes, the driver must
-    /// answer with [`Client::connected`] or [`Client::handle_closed`].
-    pub fn wants_connect(&mut self, now: Instant) -> bool {
+    /// answer with `handle_connected` or `handle_closed`.
+    fn connect_due(&mut self, now: Instant) -> bool {
         match self.core.link {
             Link::Down { retry_at } if now >= retry_at => {
                 self.core.link = Link::Opening { deadline: now + self.core.config.connect_timeout };
@@ -432,12 +473,12 @@ impl Client {
 
     /// Whether the driver should close the connection (it failed, or [`Client::close`]).
     /// The machine has already moved on; the driver need not report the close.
-    pub fn take_close(&mut self) -> bool {
+    fn close_due(&mut self) -> bool {
         std::mem::take(&mut self.core.close_requested)
     }
 
     /// The connection is open: the set-up begins.
-    pub fn connected(&mut self, now: Instant) {
+    fn on_connected(&mut self, now: Instant) {
         self.core.now = now;
         if let Link::Opening { deadline } = self.core.link {
             self.rx.clear();
@@ -450,7 +491,7 @@ impl Client {
     }
 
     /// The connection could not be opened, or it closed; `why` says how.
-    pub fn handle_closed(&mut self, now: Instant, why: &str) {
+    fn on_closed(&mut self, now: Instant, why: &str) {
         self.core.now = now;
         self.rx.clear();
         self.rx_pos = 0;
@@ -461,7 +502,7 @@ impl Client {
     }
 
     /// Bytes from the connection.
-    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+    fn on_input(&mut self, data: &[u8], now: Instant) {
         self.core.now = now;
         self.compact();
         if !self.core.discard_input {
@@ -470,7 +511,7 @@ impl Client {
     }
 
     /// Time passed: command and connect deadlines.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn on_timeout(&mut self, now: Instant) {
         self.core.now = now;
         match self.core.link {
             Link::Opening { deadline } | Link::Setup { deadline } if now >= deadline => {
@@ -486,7 +527,7 @@ impl Client {
     }
 
     /// When [`Client::handle_timeout`] is next due.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn timeout_at(&self) -> Option<Instant> {
         let link = match self.core.link {
             Link::Down { retry_at } => Some(retry_at),
             Link::Opening { deadline } | Link::Setup { deadline } => Some(deadline),
@@ -497,7 +538,7 @@ impl Client {
 
     /// The bytes to write next, if any. Everything issued since the last call comes in one
     /// slice.
-    pub fn poll_transmit(&mut self) -> Option<&[u8]> {
+    fn next_transmit(&mut self) -> Option<&[u8]> {
         let core = &mut self.core;
         let limit = match core.link {
             Link::Ready => core.out.len(),

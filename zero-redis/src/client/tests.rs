@@ -1,5 +1,7 @@
 //! The client machine on a simulated clock, against scripted server bytes.
 
+use zero_core::machine::{Closed, Machine};
+use zero_core::CloseReason;
 use std::time::{Duration, Instant};
 
 use super::machine::*;
@@ -26,14 +28,14 @@ impl Harness {
     /// Connects, takes the first set-up bytes (returned) and answers with `replies`.
     fn connect(&mut self, replies: &[u8]) -> String {
         assert!(self.client.wants_connect(self.now));
-        self.client.connected(self.now);
+        self.client.handle_connected(self.now);
         let setup = self.transmit();
         self.input(replies);
         setup
     }
 
     fn input(&mut self, bytes: &[u8]) {
-        self.client.handle_input(bytes, self.now);
+        self.client.handle_input(self.now, bytes);
         let events = self.drain();
         self.seen.extend(events);
     }
@@ -87,7 +89,7 @@ fn commands_wait_for_hello_then_leave_in_one_write() {
     let a = h.client.send(&cmd("SET").arg("k").arg("v"), h.now);
     assert!(h.client.wants_connect(h.now));
     assert_eq!(h.transmit(), "", "nothing before the connection");
-    h.client.connected(h.now);
+    h.client.handle_connected(h.now);
     assert_eq!(h.transmit(), "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", "only HELLO until it is answered");
     h.input(HELLO_MAP);
     assert_eq!(h.events(), vec![Event::Connected { protocol: Protocol::Resp3 }]);
@@ -147,15 +149,15 @@ fn a_refused_setup_fails_the_connection_not_the_commands() {
         matches!(&events[..], [Event::Disconnected { error: Error::Connect(e) }] if e.contains("WRONGPASS")),
         "{events:?}"
     );
-    assert!(h.client.take_close());
+    assert!(h.client.poll_close());
     assert_eq!(h.client.in_flight(), 1, "the PING waits for the next connection");
     // The retry comes right away the first time, then backs off.
     assert!(h.client.wants_connect(h.now));
-    h.client.handle_closed(h.now, "refused");
+    h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     assert!(!h.client.wants_connect(h.now));
     h.advance(Duration::from_millis(50));
     assert!(h.client.wants_connect(h.now));
-    h.client.connected(h.now);
+    h.client.handle_connected(h.now);
     h.transmit();
     h.input(HELLO_MAP);
     assert_eq!(h.transmit(), "*1\r\n$4\r\nPING\r\n");
@@ -172,7 +174,7 @@ fn a_lost_connection_resends_reads_and_fails_writes() {
     let get = h.client.send(&cmd("GET").arg("k"), h.now);
     let incr = h.client.send(&cmd("INCR").arg("n"), h.now);
     h.transmit();
-    h.client.handle_closed(h.now, "reset by peer");
+    h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     let later = h.client.send(&cmd("SET").arg("k").arg("v"), h.now);
     let events = h.events();
     assert_eq!(events[0], Event::Failed { id: incr, error: Error::ConnectionLost { sent: true } });
@@ -196,7 +198,7 @@ fn retries_stop_at_max_attempts_and_policy_never() {
         h.advance(Duration::from_secs(1));
         h.connect(HELLO_MAP);
         assert!(h.transmit().contains("GET"), "round {round}");
-        h.client.handle_closed(h.now, "gone");
+        h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     }
     assert!(h.events().contains(&Event::Failed { id: get, error: Error::ConnectionLost { sent: true } }));
 
@@ -204,7 +206,7 @@ fn retries_stop_at_max_attempts_and_policy_never() {
     h.connect(HELLO_MAP);
     let get = h.client.send(&cmd("GET").arg("k"), h.now);
     h.transmit();
-    h.client.handle_closed(h.now, "gone");
+    h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     assert!(h.events().contains(&Event::Failed { id: get, error: Error::ConnectionLost { sent: true } }));
 }
 
@@ -227,7 +229,7 @@ fn timeouts_abandon_sent_commands_and_drop_unsent_ones() {
     assert_eq!(h.events(), vec![Event::Reply { id: next, frame: Frame::Simple(b"PONG"[..].into()) }]);
 
     // While disconnected nothing is written: an expired command is never sent.
-    h.client.handle_closed(h.now, "gone");
+    h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     h.events();
     let queued = h.client.send_args(&["SET", "a", "b"], h.now);
     h.advance(Duration::from_secs(1));
@@ -285,7 +287,7 @@ fn connect_timeout() {
     assert!(
         matches!(&h.events()[..], [Event::Disconnected { error: Error::Connect(e) }] if e.contains("within"))
     );
-    assert!(h.client.take_close(), "the connecting socket is closed");
+    assert!(h.client.poll_close(), "the connecting socket is closed");
 }
 
 #[test]
@@ -315,7 +317,7 @@ fn resp3_pubsub_shares_the_connection_and_is_restored() {
     );
 
     // A new connection subscribes again before anything else goes out.
-    h.client.handle_closed(h.now, "gone");
+    h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     h.events();
     h.client.send_args(&["PING"], h.now);
     h.connect(HELLO_MAP);
@@ -360,7 +362,7 @@ fn bad_resp_closes_the_connection() {
     h.input(b"?what\r\n");
     let events = h.events();
     assert!(matches!(&events[..], [Event::Disconnected { error: Error::Protocol(_) }]), "{events:?}");
-    assert!(h.client.take_close());
+    assert!(h.client.poll_close());
     assert_eq!(h.client.in_flight(), 1, "the GET is kept for the next connection");
     h.input(b"+OK\r\n");
     assert_eq!(h.events(), vec![], "bytes of the dead connection are dropped");
@@ -376,7 +378,7 @@ fn close_fails_everything_outstanding() {
     h.transmit();
     h.client.close();
     let b = h.client.send_args(&["GET", "k"], h.now);
-    assert!(h.client.take_close());
+    assert!(h.client.poll_close());
     assert_eq!(
         h.events(),
         vec![Event::Failed { id: a, error: Error::Closed }, Event::Failed { id: b, error: Error::Closed }]
@@ -505,7 +507,7 @@ fn errors_transactions_and_database_switches_bypass_the_cache() {
 fn a_lost_connection_empties_the_cache_and_resp2_caches_nothing() {
     let mut h = cached(Default::default());
     h.get_from_server("k", "v");
-    h.client.handle_closed(h.now, "gone");
+    h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
     h.events();
     h.connect(HELLO_MAP);
     assert_eq!(h.transmit(), TRACKING);
@@ -569,7 +571,7 @@ fn reconnect_delays_double_with_jitter() {
                 h.advance(Duration::from_millis(1));
             }
             delays.push(h.now - start);
-            h.client.handle_closed(h.now, "refused");
+            h.client.handle_closed(h.now, Closed::Lost(CloseReason::Reset));
         }
         delays
     };

@@ -92,13 +92,13 @@ impl Runner {
         let now = ops.now();
         let (conn, first, count, done) = match command {
             Command::Query(cmds, done) => {
-                let client = self.conns[0].driver.client();
+                let client = self.conns[0].driver.machine();
                 let ids: Vec<_> = cmds.iter().map(|c| client.send(c, now)).collect();
                 (0, ids.first().map(|id| id.0), ids.len(), done)
             }
             Command::Subscribe { kind, channels, on, done } => {
                 let conn = self.subscriber(now);
-                let client = self.conns[conn].driver.client();
+                let client = self.conns[conn].driver.machine();
                 let id = match on {
                     true => client.subscribe(kind, &channels, now),
                     false => client.unsubscribe(kind, &channels, now),
@@ -107,7 +107,7 @@ impl Runner {
             }
             Command::Close(then) => {
                 for conn in &mut self.conns {
-                    conn.driver.client().close();
+                    conn.driver.machine().close();
                 }
                 self.closing = Some(then);
                 return;
@@ -125,7 +125,7 @@ impl Runner {
     /// The connection subscriptions go on: the command connection over RESP3, a dedicated
     /// one over RESP2.
     fn subscriber(&mut self, now: Instant) -> usize {
-        if self.conns[0].driver.client().protocol() == Protocol::Resp3 {
+        if self.conns[0].driver.machine().protocol() == Protocol::Resp3 {
             return 0;
         }
         if self.conns.len() == 1 {
@@ -138,7 +138,7 @@ impl Runner {
     /// Hands the machines' events to whoever waits for them.
     fn events(&mut self, ops: &mut Ops) {
         for c in 0..self.conns.len() {
-            while let Some(event) = self.conns[c].driver.client().poll_event() {
+            while let Some(event) = self.conns[c].driver.machine().poll_event() {
                 let (id, result) = match event {
                     Event::Reply { id, frame } => (id, Ok(frame.into_owned())),
                     Event::Failed { id, error } => (id, Err(error)),
@@ -160,7 +160,7 @@ impl Runner {
                         tracing::debug!(%error, "Redis connection lost");
                         if let Some(ready) = self.ready.take() {
                             ready(Err(error));
-                            self.conns[c].driver.client().close();
+                            self.conns[c].driver.machine().close();
                             ops.stop();
                         }
                         continue;
