@@ -141,7 +141,9 @@ impl<M: Machine> Driver<M> {
         if self.conn.is_none() && self.machine.wants_connect(now) {
             match ops.connect_to(&self.target) {
                 Ok(conn) => self.conn = Some(conn),
-                Err(error) => self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into())),
+                Err(error) => {
+                    self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into()))
+                }
             }
         }
         if let Some(conn) = self.conn {

@@ -138,7 +138,10 @@ impl Bridge {
             if t.inward() {
                 let filter = t.remote_filter();
                 let o = if v5 { options(t.qos) } else { SubOptions::qos(t.qos) };
-                remote.machine().subscribe(&[(&filter, o)], None).map_err(|e| Error::Bridge(e.to_string()))?;
+                remote
+                    .machine()
+                    .subscribe(&[(&filter, o)], None)
+                    .map_err(|e| Error::Bridge(e.to_string()))?;
             }
         }
         tracing::info!(bridge = %config.name, remote = %addr, "bridge configured");

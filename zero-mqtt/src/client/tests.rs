@@ -3,12 +3,12 @@
 use std::time::{Duration, Instant};
 
 use super::machine::*;
-use zero_core::machine::{Closed, Machine};
-use zero_core::CloseReason;
 use crate::codec::{
     decode, Ack, ConnAck, Packet, Properties, Protocol, Publish, QoS, ReasonCode, ReasonCodes, SubAck,
     SubOptions,
 };
+use zero_core::machine::{Closed, Machine};
+use zero_core::CloseReason;
 
 struct T {
     c: Client,

@@ -1,8 +1,8 @@
 //! The client machine on a simulated clock, against scripted server bytes.
 
+use std::time::{Duration, Instant};
 use zero_core::machine::{Closed, Machine};
 use zero_core::CloseReason;
-use std::time::{Duration, Instant};
 
 use super::machine::*;
 use crate::cmd::cmd;
