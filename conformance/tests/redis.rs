@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use zero_conformance::redis::{self, RedisServer};
+use zero_core::machine::Closed;
 use zero_redis::client::{BlockingClient, ClientConfig, Commands, Protocol, SubKind, Target};
 use zero_redis::{cmd, Error};
 
@@ -64,7 +65,10 @@ fn urls() {
     let info: String = c.query(cmd("CLIENT").arg("INFO")).unwrap();
     assert!(info.contains(" db=2 "), "{info}");
     let refused = BlockingClient::open("redis://127.0.0.1:1");
-    assert!(matches!(refused, Err(Error::Connect(_))), "connecting to a closed port must fail");
+    assert!(
+        matches!(refused, Err(Error::Connection(Closed::ConnectFailed(_)))),
+        "connecting to a closed port must fail"
+    );
 }
 
 #[test]
@@ -171,5 +175,8 @@ fn tls_to_redis_servers_tls_port() {
         zero_core::tls::SelfSigned::generate(&["localhost"]).unwrap().client().unwrap().build().unwrap();
     let refused =
         BlockingClient::connect(Target { addr, tls: Some(("localhost".into(), untrusted)) }, config());
-    assert!(matches!(refused, Err(Error::Connect(_))), "an untrusted certificate was accepted");
+    assert!(
+        matches!(refused, Err(Error::Connection(Closed::ConnectFailed(_)))),
+        "an untrusted certificate was accepted"
+    );
 }

@@ -1,5 +1,9 @@
 //! The crate's one error type.
 
+use std::time::Duration;
+
+use zero_core::machine::Closed;
+
 use crate::codec::DecodeError;
 
 /// What went wrong with a command, a connection or a reply's conversion.
@@ -24,9 +28,27 @@ pub enum Error {
         /// Whether the command had been written to the connection.
         sent: bool,
     },
-    /// The connection could not be opened or set up (`HELLO`, `AUTH`, `SELECT`).
-    #[error("connecting to the server failed: {0}")]
-    Connect(String),
+    /// The connection could not be opened, or it ended: how, as the driver saw it.
+    #[error("the connection to the server failed: {0}")]
+    Connection(Closed),
+    /// The server refused a step of the connection's set-up (`HELLO`, `AUTH`, `SELECT`, ...).
+    #[error("the server refused the connection's {step}: {reply}")]
+    SetupRefused {
+        /// The step: `HELLO`, or `set-up` for the RESP2 steps and `SELECT`.
+        step: &'static str,
+        /// The server's error reply.
+        reply: ServerError,
+    },
+    /// The connection was not ready (open and set up) in time.
+    #[error("the connection was not ready within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The server sent a reply when no command was waiting for one; the connection was
+    /// closed.
+    #[error("the server sent a reply to no command; the connection was closed")]
+    UnexpectedReply,
+    /// The client's shard thread could not be started.
+    #[error("the client could not start: {0}")]
+    Start(String),
     /// The server sent bytes that are not RESP, or broke a decoding limit; the connection
     /// was closed.
     #[error("the server sent a bad reply: {0}")]

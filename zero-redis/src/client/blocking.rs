@@ -59,7 +59,7 @@ impl BlockingClient {
         };
         client.protocol = match ready_rx.recv_timeout(wait) {
             Ok(result) => result?,
-            Err(_) => return Err(Error::Connect(format!("not ready within {wait:?}"))),
+            Err(_) => return Err(Error::ConnectTimeout(wait)),
         };
         Ok(client)
     }

@@ -30,7 +30,7 @@ use crate::codec::{self, decode, encode_command, Frame, Limits, Scan};
 
 /// Buffered input from which frames are scanned before they are decoded.
 const SCAN_FROM: usize = 64 << 10;
-use crate::error::Error;
+use crate::error::{Error, ServerError};
 
 /// Which protocol the client asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,7 +335,7 @@ impl Machine for Client {
 
     fn handle_closed(&mut self, now: Instant, cause: Closed) {
         if cause != Closed::Requested {
-            self.on_closed(now, &cause.to_string());
+            self.on_closed(now, cause);
         }
     }
 
@@ -490,14 +490,13 @@ impl Client {
         }
     }
 
-    /// The connection could not be opened, or it closed; `why` says how.
-    fn on_closed(&mut self, now: Instant, why: &str) {
+    /// The connection could not be opened, or it closed; `cause` says how.
+    fn on_closed(&mut self, now: Instant, cause: Closed) {
         self.core.now = now;
         self.rx.clear();
         self.rx_pos = 0;
         self.core.discard_input = false;
-        let error = Error::Connect(why.to_string());
-        self.core.lose(error);
+        self.core.lose(Error::Connection(cause));
         self.core.close_requested = false;
     }
 
@@ -515,9 +514,7 @@ impl Client {
         self.core.now = now;
         match self.core.link {
             Link::Opening { deadline } | Link::Setup { deadline } if now >= deadline => {
-                let error =
-                    Error::Connect(format!("not ready within {:?}", self.core.config.connect_timeout));
-                self.core.lose(error);
+                self.core.lose(Error::ConnectTimeout(self.core.config.connect_timeout));
             }
             _ => {}
         }
@@ -928,9 +925,7 @@ impl Core {
     /// A reply (or the last confirmation): for the command at the front.
     fn reply<'a>(&mut self, frame: Frame<'a>) -> Option<Event<'a>> {
         let Some(p) = self.pending.pop_front() else {
-            self.lose(Error::Connect(
-                "the server sent a reply to no command; the connection was closed".into(),
-            ));
+            self.lose(Error::UnexpectedReply);
             return None;
         };
         if let (true, Some(cache)) = (p.fill, &self.cache) {
@@ -963,7 +958,7 @@ impl Core {
                         self.after_hello(&mut stage);
                         self.insert_setup(stage);
                     }
-                    Some(e) => self.lose(Error::Connect(format!("HELLO was refused: {e}"))),
+                    Some(e) => self.lose(Error::SetupRefused { step: "HELLO", reply: ServerError(e) }),
                     None => {
                         let mut stage = Vec::new();
                         self.after_hello(&mut stage);
@@ -980,7 +975,7 @@ impl Core {
                     }
                 }
                 if let (Some(e), false) = (refused, p.expect == Expect::Tracking) {
-                    self.lose(Error::Connect(format!("the connection set-up was refused: {e}")));
+                    self.lose(Error::SetupRefused { step: "set-up", reply: ServerError(e) });
                 } else if !self.pending.front().is_some_and(Pending::is_setup) {
                     self.ready();
                 }

@@ -216,9 +216,7 @@ pub(crate) fn spawn(
         .spawn(move || {
             let mut io = match Io::new(Config::default()) {
                 Ok(io) => io,
-                Err(e) => {
-                    return drop(handle_tx.send(Err(Error::Connect(format!("starting the shard: {e}")))))
-                }
+                Err(e) => return drop(handle_tx.send(Err(Error::Start(format!("its shard: {e}"))))),
             };
             let client = Client::new(config.clone(), Instant::now());
             let _ = handle_tx.send(Ok((io.handle(), client.cache().cloned())));
@@ -229,7 +227,7 @@ pub(crate) fn spawn(
                 tracing::error!(%e, "Redis client shard failed");
             }
         })
-        .map_err(|e| Error::Connect(format!("spawning the client thread: {e}")))?;
+        .map_err(|e| Error::Start(format!("its thread: {e}")))?;
     let (handle, cache) = handle_rx.recv().map_err(|_| Error::Closed)??;
     Ok((handle, thread, cache))
 }

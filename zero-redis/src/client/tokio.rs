@@ -64,7 +64,7 @@ impl AsyncClient {
         inner.protocol = match tokio::time::timeout(wait, ready_rx).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(Error::Closed),
-            Err(_) => return Err(Error::Connect(format!("not ready within {wait:?}"))),
+            Err(_) => return Err(Error::ConnectTimeout(wait)),
         };
         Ok(AsyncClient { inner: Arc::new(inner) })
     }
