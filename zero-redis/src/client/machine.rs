@@ -25,8 +25,22 @@ use std::time::{Duration, Instant};
 use zero_core::machine::{Closed, Machine};
 
 use super::cache::{CacheConfig, Lookup, SharedCache};
-use crate::cmd::{is_read_only, Cmd, ToArg};
+use crate::cmd::{is_read_only, without_header, Args, Cmd, ToArg};
 use crate::codec::{self, decode, encode_command, Frame, Limits, Scan};
+
+/// What a subscribed RESP2 connection may still be sent (the Redis documentation of
+/// SUBSCRIBE: "the client can't issue any other commands").
+const SUBSCRIBED_RESP2: &[&[u8]] = &[
+    b"SUBSCRIBE",
+    b"UNSUBSCRIBE",
+    b"PSUBSCRIBE",
+    b"PUNSUBSCRIBE",
+    b"SSUBSCRIBE",
+    b"SUNSUBSCRIBE",
+    b"PING",
+    b"QUIT",
+    b"RESET",
+];
 
 /// Buffered input from which frames are scanned before they are decoded.
 const SCAN_FROM: usize = 64 << 10;
@@ -621,10 +635,20 @@ impl Core {
         if self.link == Link::Closed {
             return self.refuse(Error::Closed);
         }
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
         let start = self.out.len();
         write(&mut self.out);
+        if matches!(expect, Expect::Reply { .. }) && self.resp2_subscribed() {
+            let name = Args(Some(without_header(&self.out[start..]))).next().unwrap_or_default();
+            if !SUBSCRIBED_RESP2.iter().any(|allowed| allowed.eq_ignore_ascii_case(name)) {
+                self.out.truncate(start);
+                return self.refuse(Error::Usage(
+                    "a RESP2 connection with subscriptions takes only (UN)SUBSCRIBE commands, PING, QUIT \
+                     and RESET: issue other commands on another connection",
+                ));
+            }
+        }
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
         let mut fill = false;
         if let (Expect::Reply { cached, .. }, Some(cache)) = (expect, &self.cache) {
             let lookup = cache.lock().issue(&self.out[start..], cached, now);

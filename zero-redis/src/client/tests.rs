@@ -349,6 +349,24 @@ fn resp2_pubsub_arrays_are_messages_once_subscribed() {
 }
 
 #[test]
+fn a_subscribed_resp2_connection_refuses_other_commands_at_once() {
+    let mut h = Harness::new(ClientConfig { protocol: Protocol::Resp2, ..ClientConfig::default() });
+    h.connect(b"");
+    h.events();
+    h.client.subscribe(SubKind::Channel, &["c"], h.now);
+    let get = h.client.send_args(&["GET", "k"], h.now);
+    let ping = h.client.send_args(&["ping"], h.now);
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [Event::Failed { id, error: Error::Usage(_) }] if *id == get),
+        "{events:?}"
+    );
+    let sent = h.transmit();
+    assert!(sent.contains("SUBSCRIBE") && sent.contains("ping") && !sent.contains("GET"), "{sent}");
+    assert_ne!(get, ping);
+}
+
+#[test]
 fn bad_resp_closes_the_connection() {
     let mut h = Harness::new(ClientConfig::default());
     h.connect(HELLO_MAP);
