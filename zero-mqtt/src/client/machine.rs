@@ -319,88 +319,9 @@ impl Client {
         self.inflight.len() + self.queued.len()
     }
 
-    fn connect_due(&mut self, now: Instant) -> bool {
-        match self.link {
-            Link::Down(Some(at)) if at <= now => {
-                self.link = Link::Opening;
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    fn timeout_at(&self) -> Option<Instant> {
-        let ping = self.keep_alive.filter(|_| self.link == Link::Up).map(|k| self.last_sent + k);
-        let link = match self.link {
-            Link::Down(at) => at,
-            Link::Connecting(due) => Some(due),
-            _ => None,
-        };
-        [ping, self.ping_due, link].into_iter().flatten().min()
-    }
-
-    /// The transport is open: sends CONNECT.
-    fn on_connected(&mut self, now: Instant) {
-        if self.link != Link::Opening {
-            return;
-        }
-        // Nothing queued for the old connection belongs on the new one before CONNECT.
-        self.transmit.clear();
-        self.input.clear();
-        self.aliases.clear();
-        self.ping_due = None;
-        let c = &self.config;
-        let will = c.will.as_ref().map(|w| Will {
-            qos: w.qos,
-            retain: w.retain,
-            properties: Properties {
-                will_delay_interval: (w.delay > 0).then_some(w.delay),
-                ..Properties::default()
-            },
-            topic: &w.topic,
-            payload: &w.payload,
-        });
-        let v5 = c.protocol.is_v5();
-        let properties = Properties {
-            session_expiry_interval: (v5 && c.session_expiry > 0).then_some(c.session_expiry),
-            receive_maximum: (v5 && c.receive_maximum < u16::MAX).then_some(c.receive_maximum),
-            maximum_packet_size: v5.then(|| c.max_packet_size.min(u32::MAX as usize) as u32),
-            ..Properties::default()
-        };
-        let connect = Connect {
-            protocol: c.protocol,
-            clean_start: c.clean_start && !self.was_up,
-            keep_alive: c.keep_alive,
-            properties,
-            client_id: &c.client_id,
-            will,
-            username: c.username.as_deref(),
-            password: c.password.as_deref(),
-            bridge: c.bridge && !v5,
-        };
-        Packet::Connect(connect).encode(c.protocol, &mut self.transmit);
-        self.last_sent = now;
-        self.link = Link::Connecting(now + c.connect_timeout);
-    }
-
-    /// The connection is gone (closed by either side, or failed to open). Schedules the
-    /// reconnect with backoff.
-    /// Flows in progress continue after the reconnect (see `handle_connected`).
-    fn on_closed(&mut self, now: Instant) {
-        match self.link {
-            // Already handled: the server's DISCONNECT or CONNACK refusal, or our own close.
-            Link::Down(_) | Link::Closed => {}
-            Link::Up => {
-                self.events.push_back(Event::Disconnected { reason: None });
-                self.schedule_reconnect(now);
-            }
-            Link::Opening | Link::Connecting(_) => self.schedule_reconnect(now),
-        }
     }
 
     fn schedule_reconnect(&mut self, now: Instant) {
@@ -413,34 +334,6 @@ impl Client {
         }
         self.link = Link::Down(Some(now + self.backoff));
         self.backoff = (self.backoff * 2).min(self.config.reconnect_max);
-    }
-
-    /// Feeds received bytes.
-    fn on_input(&mut self, bytes: &[u8], now: Instant) {
-        let mut input = std::mem::take(&mut self.input);
-        input.feed(bytes, |buf| {
-            let mut at = 0;
-            while !self.close {
-                match codec::decode(&buf[at..], self.config.protocol, self.config.max_packet_size) {
-                    Ok(Some((packet, len))) => {
-                        at += len;
-                        self.ping_due = None;
-                        self.on_packet(packet, now);
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::debug!(%e, "malformed packet from the server");
-                        self.violation(e.reason);
-                        break;
-                    }
-                }
-            }
-            at
-        });
-        // A connection being closed keeps nothing.
-        if !self.close {
-            self.input = input;
-        }
     }
 
     /// The server broke the protocol: DISCONNECT (MQTT 5) and close.
@@ -646,27 +539,6 @@ impl Client {
         }
     }
 
-    /// Runs what is due: the reconnect time, CONNACK timeout, keep-alive.
-    fn on_timeout(&mut self, now: Instant) {
-        match self.link {
-            Link::Connecting(due) if due <= now => {
-                tracing::debug!("no CONNACK in time");
-                self.close = true;
-            }
-            Link::Up => {
-                if self.ping_due.is_some_and(|due| due <= now) {
-                    tracing::debug!("no PINGRESP in time");
-                    self.close = true;
-                } else if let Some(k) = self.keep_alive.filter(|&k| self.last_sent + k <= now) {
-                    self.send(&Packet::PingReq);
-                    self.last_sent = now;
-                    self.ping_due.get_or_insert(now + k);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Publishes a message. QoS 0 needs a connection; QoS 1/2 are held (bounded) until they
     /// complete, across reconnects. Returns the packet identifier (0 for QoS 0).
     pub fn publish(&mut self, p: Publish<'_>, now: Instant) -> Result<PacketId, ClientError> {
@@ -785,23 +657,115 @@ impl Client {
 /// other; the cause does not change what follows (a reconnect with backoff, unless closed).
 impl Machine for Client {
     fn wants_connect(&mut self, now: Instant) -> bool {
-        self.connect_due(now)
+        match self.link {
+            Link::Down(Some(at)) if at <= now => {
+                self.link = Link::Opening;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn handle_connected(&mut self, now: Instant) {
-        self.on_connected(now);
+        if self.link != Link::Opening {
+            return;
+        }
+        // Nothing queued for the old connection belongs on the new one before CONNECT.
+        self.transmit.clear();
+        self.input.clear();
+        self.aliases.clear();
+        self.ping_due = None;
+        let c = &self.config;
+        let will = c.will.as_ref().map(|w| Will {
+            qos: w.qos,
+            retain: w.retain,
+            properties: Properties {
+                will_delay_interval: (w.delay > 0).then_some(w.delay),
+                ..Properties::default()
+            },
+            topic: &w.topic,
+            payload: &w.payload,
+        });
+        let v5 = c.protocol.is_v5();
+        let properties = Properties {
+            session_expiry_interval: (v5 && c.session_expiry > 0).then_some(c.session_expiry),
+            receive_maximum: (v5 && c.receive_maximum < u16::MAX).then_some(c.receive_maximum),
+            maximum_packet_size: v5.then(|| c.max_packet_size.min(u32::MAX as usize) as u32),
+            ..Properties::default()
+        };
+        let connect = Connect {
+            protocol: c.protocol,
+            clean_start: c.clean_start && !self.was_up,
+            keep_alive: c.keep_alive,
+            properties,
+            client_id: &c.client_id,
+            will,
+            username: c.username.as_deref(),
+            password: c.password.as_deref(),
+            bridge: c.bridge && !v5,
+        };
+        Packet::Connect(connect).encode(c.protocol, &mut self.transmit);
+        self.last_sent = now;
+        self.link = Link::Connecting(now + c.connect_timeout);
     }
 
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        self.on_input(data, now);
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        let mut input = std::mem::take(&mut self.input);
+        input.feed(bytes, |buf| {
+            let mut at = 0;
+            while !self.close {
+                match codec::decode(&buf[at..], self.config.protocol, self.config.max_packet_size) {
+                    Ok(Some((packet, len))) => {
+                        at += len;
+                        self.ping_due = None;
+                        self.on_packet(packet, now);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(%e, "malformed packet from the server");
+                        self.violation(e.reason);
+                        break;
+                    }
+                }
+            }
+            at
+        });
+        // A connection being closed keeps nothing.
+        if !self.close {
+            self.input = input;
+        }
     }
 
     fn handle_closed(&mut self, now: Instant, _cause: Closed) {
-        self.on_closed(now);
+        match self.link {
+            // Already handled: the server's DISCONNECT or CONNACK refusal, or our own close.
+            Link::Down(_) | Link::Closed => {}
+            Link::Up => {
+                self.events.push_back(Event::Disconnected { reason: None });
+                self.schedule_reconnect(now);
+            }
+            Link::Opening | Link::Connecting(_) => self.schedule_reconnect(now),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.on_timeout(now);
+        match self.link {
+            Link::Connecting(due) if due <= now => {
+                tracing::debug!("no CONNACK in time");
+                self.close = true;
+            }
+            Link::Up => {
+                if self.ping_due.is_some_and(|due| due <= now) {
+                    tracing::debug!("no PINGRESP in time");
+                    self.close = true;
+                } else if let Some(k) = self.keep_alive.filter(|&k| self.last_sent + k <= now) {
+                    self.send(&Packet::PingReq);
+                    self.last_sent = now;
+                    self.ping_due.get_or_insert(now + k);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn poll_transmit(&mut self) -> Option<&[u8]> {
@@ -819,7 +783,13 @@ impl Machine for Client {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.timeout_at()
+        let ping = self.keep_alive.filter(|_| self.link == Link::Up).map(|k| self.last_sent + k);
+        let link = match self.link {
+            Link::Down(at) => at,
+            Link::Connecting(due) => Some(due),
+            _ => None,
+        };
+        [ping, self.ping_due, link].into_iter().flatten().min()
     }
 }
 

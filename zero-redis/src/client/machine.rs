@@ -336,37 +336,85 @@ struct Core {
 /// `handle_closed` with [`Closed::Requested`] changes nothing.
 impl Machine for Client {
     fn wants_connect(&mut self, now: Instant) -> bool {
-        self.connect_due(now)
-    }
-
-    fn handle_connected(&mut self, now: Instant) {
-        self.on_connected(now);
-    }
-
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        self.on_input(data, now);
-    }
-
-    fn handle_closed(&mut self, now: Instant, cause: Closed) {
-        if cause != Closed::Requested {
-            self.on_closed(now, cause);
+        match self.core.link {
+            Link::Down { retry_at } if now >= retry_at => {
+                self.core.link = Link::Opening { deadline: now + self.core.config.connect_timeout };
+                true
+            }
+            _ => false,
         }
     }
 
+    fn handle_connected(&mut self, now: Instant) {
+        self.core.now = now;
+        if let Link::Opening { deadline } = self.core.link {
+            self.rx.clear();
+            self.rx_pos = 0;
+            self.core.discard_input = false;
+            self.core.link = Link::Setup { deadline };
+            self.core.protocol = self.core.config.protocol;
+            self.core.begin_setup();
+        }
+    }
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        self.core.now = now;
+        self.compact();
+        if !self.core.discard_input {
+            self.rx.extend_from_slice(data);
+        }
+    }
+
+    fn handle_closed(&mut self, now: Instant, cause: Closed) {
+        if cause == Closed::Requested {
+            return; // the machine moved on when it asked
+        }
+        self.core.now = now;
+        self.rx.clear();
+        self.rx_pos = 0;
+        self.core.discard_input = false;
+        self.core.lose(Error::Connection(cause));
+        self.core.close_requested = false;
+    }
+
     fn handle_timeout(&mut self, now: Instant) {
-        self.on_timeout(now);
+        self.core.now = now;
+        match self.core.link {
+            Link::Opening { deadline } | Link::Setup { deadline } if now >= deadline => {
+                self.core.lose(Error::ConnectTimeout(self.core.config.connect_timeout));
+            }
+            _ => {}
+        }
+        if self.core.next_check.is_some_and(|at| now >= at) {
+            self.core.expire(now);
+        }
     }
 
     fn poll_transmit(&mut self) -> Option<&[u8]> {
-        self.next_transmit()
+        let core = &mut self.core;
+        let limit = match core.link {
+            Link::Ready => core.out.len(),
+            Link::Setup { .. } => core.setup_end,
+            _ => return None,
+        };
+        if core.sent >= limit {
+            return None;
+        }
+        let from = std::mem::replace(&mut core.sent, limit);
+        Some(&core.out[from..limit])
     }
 
     fn poll_close(&mut self) -> bool {
-        self.close_due()
+        std::mem::take(&mut self.core.close_requested)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.timeout_at()
+        let link = match self.core.link {
+            Link::Down { retry_at } => Some(retry_at),
+            Link::Opening { deadline } | Link::Setup { deadline } => Some(deadline),
+            Link::Ready | Link::Closed => None,
+        };
+        [link, self.core.next_check].into_iter().flatten().min()
     }
 }
 
@@ -471,96 +519,6 @@ impl Client {
         }
         core.close_requested = !matches!(core.link, Link::Down { .. } | Link::Closed);
         core.link = Link::Closed;
-    }
-
-    /// Whether the driver should open a connection now. Once it says yes, the driver must
-    /// answer with `handle_connected` or `handle_closed`.
-    fn connect_due(&mut self, now: Instant) -> bool {
-        match self.core.link {
-            Link::Down { retry_at } if now >= retry_at => {
-                self.core.link = Link::Opening { deadline: now + self.core.config.connect_timeout };
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether the driver should close the connection (it failed, or [`Client::close`]).
-    /// The machine has already moved on; the driver need not report the close.
-    fn close_due(&mut self) -> bool {
-        std::mem::take(&mut self.core.close_requested)
-    }
-
-    /// The connection is open: the set-up begins.
-    fn on_connected(&mut self, now: Instant) {
-        self.core.now = now;
-        if let Link::Opening { deadline } = self.core.link {
-            self.rx.clear();
-            self.rx_pos = 0;
-            self.core.discard_input = false;
-            self.core.link = Link::Setup { deadline };
-            self.core.protocol = self.core.config.protocol;
-            self.core.begin_setup();
-        }
-    }
-
-    /// The connection could not be opened, or it closed; `cause` says how.
-    fn on_closed(&mut self, now: Instant, cause: Closed) {
-        self.core.now = now;
-        self.rx.clear();
-        self.rx_pos = 0;
-        self.core.discard_input = false;
-        self.core.lose(Error::Connection(cause));
-        self.core.close_requested = false;
-    }
-
-    /// Bytes from the connection.
-    fn on_input(&mut self, data: &[u8], now: Instant) {
-        self.core.now = now;
-        self.compact();
-        if !self.core.discard_input {
-            self.rx.extend_from_slice(data);
-        }
-    }
-
-    /// Time passed: command and connect deadlines.
-    fn on_timeout(&mut self, now: Instant) {
-        self.core.now = now;
-        match self.core.link {
-            Link::Opening { deadline } | Link::Setup { deadline } if now >= deadline => {
-                self.core.lose(Error::ConnectTimeout(self.core.config.connect_timeout));
-            }
-            _ => {}
-        }
-        if self.core.next_check.is_some_and(|at| now >= at) {
-            self.core.expire(now);
-        }
-    }
-
-    /// When [`Client::handle_timeout`] is next due.
-    fn timeout_at(&self) -> Option<Instant> {
-        let link = match self.core.link {
-            Link::Down { retry_at } => Some(retry_at),
-            Link::Opening { deadline } | Link::Setup { deadline } => Some(deadline),
-            Link::Ready | Link::Closed => None,
-        };
-        [link, self.core.next_check].into_iter().flatten().min()
-    }
-
-    /// The bytes to write next, if any. Everything issued since the last call comes in one
-    /// slice.
-    fn next_transmit(&mut self) -> Option<&[u8]> {
-        let core = &mut self.core;
-        let limit = match core.link {
-            Link::Ready => core.out.len(),
-            Link::Setup { .. } => core.setup_end,
-            _ => return None,
-        };
-        if core.sent >= limit {
-            return None;
-        }
-        let from = std::mem::replace(&mut core.sent, limit);
-        Some(&core.out[from..limit])
     }
 
     /// The next event. Replies and messages borrow the receive buffer until the next call.
