@@ -311,6 +311,20 @@ impl Stream {
         linger.into_iter().chain(stall)
     }
 
+    /// Moves what the WebSocket layer has to send into the layer below it (TLS, else the
+    /// send queue); with `close`, the staged data and then a close frame with that code.
+    pub fn ws_transmit(&mut self, close: Option<u16>) {
+        let Some(ws) = &mut self.ws else { return };
+        let out = match &mut self.tls {
+            Some(tls) => &mut tls.staged,
+            None => self.send.pending(),
+        };
+        match close {
+            Some(code) => ws.close(code, out),
+            None => ws.transmit(out),
+        }
+    }
+
     /// Bytes accepted by `send` and not yet handed to the kernel (TLS plaintext included).
     pub fn queued(&self) -> usize {
         self.send.queued()

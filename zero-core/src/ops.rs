@@ -642,13 +642,7 @@ impl Ops {
         if s.phase == Phase::Open {
             s.phase = Phase::Closing;
             if let CloseReason::Local | CloseReason::PeerClosed = &reason {
-                if let Some(ws) = &mut s.ws {
-                    let out = match &mut s.tls {
-                        Some(tls) => &mut tls.staged,
-                        None => s.send.pending(),
-                    };
-                    ws.close(crate::ws::NORMAL_CLOSURE, out);
-                }
+                s.ws_transmit(Some(crate::ws::NORMAL_CLOSURE));
                 if let Some(tls) = &mut s.tls {
                     tls.close_notify(s.send.pending());
                 }

@@ -51,12 +51,7 @@ impl Ops {
                     return Ok(());
                 }
                 // TLS: this tick's plaintext becomes records, counted in the queue from here on.
-                if let Some(ws) = &mut s.ws {
-                    match &mut s.tls {
-                        Some(tls) => ws.transmit(&mut tls.staged),
-                        None => ws.transmit(s.send.pending()),
-                    }
-                }
+                s.ws_transmit(None);
                 if let Some(tls) = &mut s.tls {
                     tls.transmit(s.send.pending());
                 }

@@ -99,14 +99,12 @@ impl Ops {
         else {
             return;
         };
-        let Some(ws) = s.ws.as_mut() else { return };
+        if s.ws.is_none() {
+            return;
+        }
         tracing::debug!(%conn, %error, "WebSocket failed");
-        let out = match &mut s.tls {
-            Some(tls) => &mut tls.staged,
-            None => s.send.pending(),
-        };
-        ws.close(error.close_code(), out);
-        if let Some(t) = ws.deadline.take() {
+        s.ws_transmit(Some(error.close_code()));
+        if let Some(t) = s.ws.as_mut().and_then(|ws| ws.deadline.take()) {
             self.timers.cancel(t);
         }
         s.fail(IoError::WebSocket(error.clone()));
