@@ -735,8 +735,9 @@ impl<C: ConnKey> Broker<C> {
         match message {
             ShardMessage::Interest { shard, interest } => self.router.apply(shard, &interest),
             ShardMessage::Forward { mut message, groups } => {
-                if self.journal.is_some() {
-                    // Journal ids are per shard: the sender may be journaling this one too.
+                // Journal ids are per shard (the sender may be journaling this one too), so a
+                // message this shard may journal (QoS 1/2 deliveries, retained) is its own copy.
+                if self.journal.is_some() && (message.qos != QoS::AtMostOnce || message.retain) {
                     message = Arc::new(message.for_journal());
                 }
                 self.keep_retained(&message);
