@@ -7,6 +7,8 @@
 #   zero             `zero bench redis`: zero-redis's client machine inline on one zero-core shard
 #   redis-rs         redis 0.32, one MultiplexedConnection shared by all callers (Tokio, 1 thread)
 #   fred             fred 10, one client (auto-pipelining) shared by all callers (Tokio, 1 thread)
+#   zero-tokio       zero-redis's Tokio client (its machine in a Tokio task over Tokio's
+#                    sockets) in the same harness as redis-rs and fred (Tokio, 1 thread)
 #   redis-benchmark  -P 16 with -c the nearest to callers / 16 (-c 1 -P 1 for 1 caller)
 #   redis-benchmark-1conn  -c 1 -P callers: the same concurrency on one connection, as the
 #                    clients above have it (replies to one connection come back in one batch,
@@ -28,14 +30,15 @@
 # the better of redis-rs's and fred's.
 #
 # Environment (all optional): DURATION=5 (s measured per run, after 1 s of warm-up),
-# PORT=16480, CLIENTS="zero redis-rs fred redis-benchmark", CARGO_TARGET_DIR.
+# PORT=16480, CLIENTS="zero zero-tokio redis-rs fred redis-benchmark redis-benchmark-1conn",
+# CARGO_TARGET_DIR.
 # Progress goes to stderr; the report to stdout.
 set -euo pipefail
 export LC_ALL=C
 
 DURATION="${DURATION:-5}"
 PORT="${PORT:-16480}"
-CLIENTS="${CLIENTS:-zero redis-rs fred redis-benchmark redis-benchmark-1conn}"
+CLIENTS="${CLIENTS:-zero zero-tokio redis-rs fred redis-benchmark redis-benchmark-1conn}"
 SERVER_CPU=0
 CLIENT_CPU=1
 SIZE=64
@@ -92,8 +95,8 @@ run() {
 			--callers "$callers" --size "$SIZE" --subscribers "$SUBSCRIBERS" --backlog "$BACKLOG" \
 			--warmup 1 --duration "$DURATION")
 		;;
-	redis-rs | fred)
-		[[ $client == fred && $workload == cached-get ]] && { echo "- -"; return; }
+	redis-rs | fred | zero-tokio)
+		[[ $client != redis-rs && $workload == cached-get ]] && { echo "- -"; return; }
 		out=$(taskset -c "$CLIENT_CPU" "$rust_bin" "$client" "$workload" "127.0.0.1:$PORT" "$callers" "$SIZE" \
 			"$SUBSCRIBERS" "$BACKLOG" 1 "$DURATION")
 		;;

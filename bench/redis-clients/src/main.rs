@@ -1,7 +1,7 @@
-//! The same workloads as `zero bench redis`, with redis-rs (multiplexed async connection) or
-//! fred, on one Tokio thread. Prints the same `RESULT` line for bench/redis.sh.
+//! The same workloads as `zero bench redis`, with redis-rs (multiplexed async connection),
+//! fred, or zero-redis's Tokio client (`zero-tokio`), on one Tokio thread. Prints the same `RESULT` line for bench/redis.sh.
 //!
-//! Usage: redis-clients-bench <redis-rs|fred> <get-set|pubsub> ADDR CALLERS SIZE SUBSCRIBERS
+//! Usage: redis-clients-bench <redis-rs|fred|zero-tokio> <get-set|pubsub> ADDR CALLERS SIZE SUBSCRIBERS
 //!        BACKLOG WARMUP DURATION
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -60,6 +60,8 @@ fn main() {
             ("redis-rs", "get-set") => redis_rs::get_set(&run, ops.clone()).await,
             ("redis-rs", "pubsub") => redis_rs::pubsub(&run, ops.clone()).await,
             ("redis-rs", "cached-get") => redis_rs::cached_get(&run, ops.clone()).await,
+            ("zero-tokio", "get-set") => zero::get_set(&run, ops.clone()).await,
+            ("zero-tokio", "pubsub") => zero::pubsub(&run, ops.clone()).await,
             ("fred", "get-set") => fred_client::get_set(&run, ops.clone()).await,
             ("fred", "pubsub") => fred_client::pubsub(&run, ops.clone()).await,
             other => panic!("unknown client or workload {other:?}"),
@@ -234,6 +236,61 @@ mod fred_client {
                 loop {
                     gate.acquire_many(subs).await.unwrap().forget();
                     let _: i64 = client.publish(CHANNEL, value.clone()).await.unwrap();
+                }
+            });
+        }
+    }
+}
+
+mod zero {
+    use zero_redis::client::tokio::AsyncClient;
+    use zero_redis::client::{AsyncCommands, ClientConfig, SubKind, Target};
+
+    use super::*;
+
+    async fn connect(run: &Run) -> AsyncClient {
+        let target = Target { addr: run.addr.parse().unwrap(), tls: None };
+        AsyncClient::connect(target, ClientConfig::default()).await.unwrap()
+    }
+
+    pub async fn get_set(run: &Run, ops: Arc<AtomicU64>) {
+        let client = connect(run).await;
+        let value = vec![b'x'; run.size];
+        for i in 0..run.callers {
+            let (client, ops, value) = (client.clone(), ops.clone(), value.clone());
+            tokio::spawn(async move {
+                let key = format!("zero-bench:{i}");
+                loop {
+                    let () = client.set(key.as_str(), value.as_slice()).await.unwrap();
+                    let _: Option<Vec<u8>> = client.get(key.as_str()).await.unwrap();
+                    ops.fetch_add(2, Relaxed);
+                }
+            });
+        }
+    }
+
+    pub async fn pubsub(run: &Run, ops: Arc<AtomicU64>) {
+        let gate = gate(run);
+        for _ in 0..run.subscribers {
+            let sub = connect(run).await;
+            sub.subscribe(SubKind::Channel, &[CHANNEL]).await.unwrap();
+            let (ops, gate) = (ops.clone(), gate.clone());
+            tokio::spawn(async move {
+                while let Some(_m) = sub.recv().await {
+                    ops.fetch_add(1, Relaxed);
+                    gate.add_permits(1);
+                }
+            });
+        }
+        let client = connect(run).await;
+        let value = vec![b'x'; run.size];
+        let subs = run.subscribers as u32;
+        for _ in 0..run.callers {
+            let (client, value, gate) = (client.clone(), value.clone(), gate.clone());
+            tokio::spawn(async move {
+                loop {
+                    gate.acquire_many(subs).await.unwrap().forget();
+                    let _: i64 = client.publish(CHANNEL, value.as_slice()).await.unwrap();
                 }
             });
         }

@@ -782,6 +782,10 @@ impl Machine for Client {
         std::mem::take(&mut self.close)
     }
 
+    fn is_drained(&self) -> bool {
+        self.link == Link::Closed && !self.close
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         let ping = self.keep_alive.filter(|_| self.link == Link::Up).map(|k| self.last_sent + k);
         let link = match self.link {

@@ -1,11 +1,12 @@
 //! The MQTT 3.1.1 / 5.0 client: a sans-I/O [`machine`] (sessions, QoS flows, reconnects) and
 //! its drivers: inline on a zero-core shard ([`driver`]), a blocking API ([`blocking`]) and
-//! Tokio ([`tokio`], feature `tokio`). The blocking and Tokio drivers share [`Request`] and
-//! [`Outcome`], so they differ only in how they wait.
+//! Tokio ([`tokio`], feature `tokio`). The blocking and Tokio drivers share [`Request`] and one
+//! zero-core `Service` (`service`), so they differ only in how they wait.
 
 pub mod blocking;
 pub mod driver;
 pub mod machine;
+mod service;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
@@ -13,8 +14,7 @@ use std::time::Instant;
 
 pub use machine::{Client, ClientConfig, ClientError, Event, LastWill, Message};
 
-use crate::codec::{PacketId, Properties, Publish, QoS, ReasonCode, SubOptions};
-use crate::Error;
+use crate::codec::{PacketId, Properties, Publish, QoS, SubOptions};
 
 /// A call a driver's caller makes, owned so it can cross to the driver's thread or task.
 pub(crate) enum Request {
@@ -44,33 +44,6 @@ impl Request {
                 client.subscribe(&list, None).map(Some)
             }
         }
-    }
-}
-
-/// A machine event as the blocking and Tokio drivers pass it on.
-pub(crate) enum Outcome {
-    /// The answer to CONNECT: session present, or the refusal.
-    Connack(Result<bool, Error>),
-    /// A message for the application.
-    Message(Message),
-    /// A call completed: SUBACK's reasons (none for a publish), or the server's refusal.
-    Done(PacketId, Result<Vec<ReasonCode>, Error>),
-}
-
-impl Outcome {
-    /// What `event` means to a caller, if anything.
-    pub(crate) fn of(event: Event) -> Option<Outcome> {
-        Some(match event {
-            Event::Connected { session_present } => Outcome::Connack(Ok(session_present)),
-            Event::Refused(reason) => Outcome::Connack(Err(Error::Refused(reason))),
-            Event::Message(m) => Outcome::Message(m),
-            Event::Published { packet_id, reason } if reason.is_error() => {
-                Outcome::Done(packet_id, Err(Error::Rejected(reason)))
-            }
-            Event::Published { packet_id, .. } => Outcome::Done(packet_id, Ok(Vec::new())),
-            Event::Subscribed { packet_id, reasons } => Outcome::Done(packet_id, Ok(reasons)),
-            Event::Unsubscribed { .. } | Event::Disconnected { .. } => return None,
-        })
     }
 }
 

@@ -1,19 +1,19 @@
-//! A blocking client: the shard driver on a thread of its own (`client::thread`), with
-//! calls that wait for the server's answer. Any number of threads may share one client (it
-//! is `Sync`); their commands are pipelined on its one connection.
+//! A blocking client: the client machine on a shard of its own thread (zero-core's
+//! [`Background`] serving [`service::Callers`]), with calls that wait for the server's
+//! answer. Any number of threads may share one client (it is `Sync`); their commands are
+//! pipelined on its one connection.
 
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Mutex;
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use zero_core::IoHandle;
+use zero_core::machine::Background;
 
 use super::cache::SharedCache;
 use super::commands::Commands;
 use super::driver::Target;
 use super::machine::{ClientConfig, Message, Protocol, SubKind};
-use super::thread::{self, Command, Delivery};
+use super::service::{self, Callers, Command, Delivery, Done, Sink};
 use crate::cmd::{Cmd, Pipeline};
 use crate::error::Error;
 use crate::value::{FromValue, Value};
@@ -21,8 +21,12 @@ use crate::value::{FromValue, Value};
 /// A Redis client whose calls block until the server answers. It reconnects by itself (see
 /// [`super::machine`] for what happens to commands meanwhile).
 pub struct BlockingClient {
-    handle: IoHandle,
-    thread: Option<JoinHandle<()>>,
+    commands: Background<Command>,
+    /// Over RESP2: the connection subscriptions go on, opened on the first.
+    subscriber: OnceLock<Background<Command>>,
+    target: Target,
+    config: ClientConfig,
+    sink: Sink,
     messages: Mutex<Receiver<Message<'static>>>,
     pushes: Mutex<Receiver<Value>>,
     protocol: Protocol,
@@ -43,25 +47,30 @@ impl BlockingClient {
         let (messages_tx, messages) = mpsc::channel();
         let (pushes_tx, pushes) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let sink = Box::new(move |delivery| match delivery {
+        let sink: Sink = Arc::new(move |delivery| match delivery {
             Delivery::Message(m) => drop(messages_tx.send(m)),
             Delivery::Push(p) => drop(pushes_tx.send(p)),
         });
         let ready = Box::new(move |r| drop(ready_tx.send(r)));
-        let (handle, thread, cache) = thread::spawn(target, config, sink, ready)?;
-        let mut client = BlockingClient {
-            handle,
-            thread: Some(thread),
-            messages: Mutex::new(messages),
-            pushes: Mutex::new(pushes),
-            protocol: Protocol::Resp3,
-            cache,
-        };
-        client.protocol = match ready_rx.recv_timeout(wait) {
+        let machine = service::machine(config.clone());
+        let cache = machine.cache().cloned();
+        let callers = Callers::new(sink.clone(), Some(ready));
+        let commands = Background::spawn("zero-redis", machine, target.clone(), callers).map_err(start)?;
+        let protocol = match ready_rx.recv_timeout(wait) {
             Ok(result) => result?,
             Err(_) => return Err(Error::ConnectTimeout(wait)),
         };
-        Ok(client)
+        Ok(BlockingClient {
+            commands,
+            subscriber: OnceLock::new(),
+            target,
+            config,
+            sink,
+            messages: Mutex::new(messages),
+            pushes: Mutex::new(pushes),
+            protocol,
+            cache,
+        })
     }
 
     /// The protocol the connection speaks (RESP3, or RESP2 if the server has no `HELLO`).
@@ -74,18 +83,39 @@ impl BlockingClient {
         self.cache.as_ref()
     }
 
-    fn call(&self, make: impl FnOnce(thread::Done) -> Command) -> Result<Vec<Result<Value, Error>>, Error> {
+    fn call(
+        &self,
+        to: &Background<Command>,
+        make: impl FnOnce(Done) -> Command,
+    ) -> Result<Vec<Result<Value, Error>>, Error> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let done: thread::Done = Box::new(move |results| drop(tx.send(results)));
-        self.handle.post(make(done)).map_err(|_| Error::Closed)?;
+        let done: Done = Box::new(move |results| drop(tx.send(results)));
+        to.post(make(done)).map_err(|_| Error::Closed)?;
         rx.recv().map_err(|_| Error::Closed)
+    }
+
+    /// The connection subscriptions go on: the command connection over RESP3, a dedicated
+    /// one over RESP2.
+    fn subscriber(&self) -> Result<&Background<Command>, Error> {
+        if self.protocol == Protocol::Resp3 {
+            return Ok(&self.commands);
+        }
+        if let Some(subscriber) = self.subscriber.get() {
+            return Ok(subscriber);
+        }
+        let machine = service::machine(service::subscriber_config(&self.config));
+        let callers = Callers::new(self.sink.clone(), None);
+        let started =
+            Background::spawn("zero-redis-sub", machine, self.target.clone(), callers).map_err(start)?;
+        Ok(self.subscriber.get_or_init(|| started))
     }
 
     /// Sends the pipeline's commands together and returns their replies (as an array), or
     /// for a transaction `EXEC`'s reply.
     pub fn pipeline<T: FromValue>(&self, pipeline: &Pipeline) -> Result<T, Error> {
-        let results = self.call(|done| Command::Query(pipeline.commands().collect(), done))?;
-        thread::convert(results, pipeline.is_atomic(), false)
+        let results =
+            self.call(&self.commands, |done| Command::Query(pipeline.commands().collect(), done))?;
+        service::convert(results, pipeline.is_atomic(), false)
     }
 
     /// Subscribes to `channels`; their messages come through [`Self::recv`]. Over RESP3 the
@@ -102,8 +132,9 @@ impl BlockingClient {
 
     fn subscription(&self, kind: SubKind, channels: &[&str], on: bool) -> Result<(), Error> {
         let channels = channels.iter().map(|c| c.as_bytes().to_vec()).collect();
-        let results = self.call(|done| Command::Subscribe { kind, channels, on, done })?;
-        thread::convert(results, false, true)
+        let results =
+            self.call(self.subscriber()?, |done| Command::Subscribe { kind, channels, on, done })?;
+        service::convert(results, false, true)
     }
 
     /// The next message on the subscriptions, waiting up to `timeout` (`None`: forever).
@@ -122,26 +153,20 @@ impl BlockingClient {
     }
 
     /// Closes the client: outstanding commands fail with [`Error::Closed`].
-    pub fn close(mut self) {
-        self.shut();
+    pub fn close(self) {
+        if let Some(subscriber) = self.subscriber.get() {
+            subscriber.close(CLOSE_WAIT);
+        }
+        self.commands.close(CLOSE_WAIT);
     }
+}
 
-    fn shut(&mut self) {
-        let (tx, rx) = mpsc::sync_channel(1);
-        if self
-            .handle
-            .post(Command::Close(Box::new(move || {
-                let _ = tx.send(());
-            })))
-            .is_ok()
-        {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
-        }
-        let _ = self.handle.stop();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// How long a close may take before the client's threads are stopped where they stand.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// A client's thread that did not start.
+fn start(e: zero_core::IoError) -> Error {
+    Error::Start(format!("its shard: {e}"))
 }
 
 impl Commands for BlockingClient {
@@ -149,15 +174,7 @@ impl Commands for BlockingClient {
         if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&cmd)) {
             return T::from_value(hit);
         }
-        let results = self.call(|done| Command::Query(vec![cmd], done))?;
-        thread::convert(results, false, true)
-    }
-}
-
-impl Drop for BlockingClient {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.shut();
-        }
+        let results = self.call(&self.commands, |done| Command::Query(vec![cmd], done))?;
+        service::convert(results, false, true)
     }
 }

@@ -408,6 +408,10 @@ impl Machine for Client {
         std::mem::take(&mut self.core.close_requested)
     }
 
+    fn is_drained(&self) -> bool {
+        matches!(self.core.link, Link::Closed) && !self.core.close_requested
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         let link = match self.core.link {
             Link::Down { retry_at } => Some(retry_at),

@@ -9,7 +9,7 @@ pub mod cache;
 mod commands;
 pub mod driver;
 pub mod machine;
-mod thread;
+mod service;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod url;

@@ -14,11 +14,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::conn::CloseReason;
-use crate::event::Event;
-use crate::id::ConnId;
-use crate::ops::Ops;
-use crate::timer::Deadline;
-use crate::tls::Target;
+
+mod background;
+mod driver;
+#[cfg(feature = "tokio")]
+mod task;
+
+pub use background::{Background, Service};
+pub use driver::Driver;
+#[cfg(feature = "tokio")]
+pub use task::{Task, LINGER};
 
 /// How a machine's connection ended, as its driver tells it (typed, never prose).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,100 +74,9 @@ pub trait Machine {
     fn poll_close(&mut self) -> bool;
     /// When [`Machine::handle_timeout`] is next due.
     fn poll_timeout(&self) -> Option<Instant>;
-}
-
-/// A [`Machine`] bound to a shard: it opens (and reopens) the connection to its [`Target`],
-/// moves bytes both ways and keeps one shard timer on the machine's next deadline. A handler
-/// that owns the shard (or shares it with other work) passes each event to
-/// [`Driver::on_event`], works with [`Driver::machine`], and calls [`Driver::pump`] after.
-#[derive(Debug)]
-pub struct Driver<M> {
-    machine: M,
-    target: Target,
-    conn: Option<ConnId>,
-    /// The shard timer following the machine's next deadline.
-    deadline: Deadline,
-}
-
-impl<M: Machine> Driver<M> {
-    /// A driver for `machine`; `token` marks its shard timers (distinct from the owner's).
-    pub fn new(machine: M, target: Target, token: u64) -> Driver<M> {
-        Driver { machine, target, conn: None, deadline: Deadline::new(token) }
-    }
-
-    /// The machine: issue commands on it and drain its events.
-    pub fn machine(&mut self) -> &mut M {
-        &mut self.machine
-    }
-
-    /// The connection, if one is open or opening.
-    pub fn conn(&self) -> Option<ConnId> {
-        self.conn
-    }
-
-    /// Feeds one shard event; returns whether it was this machine's. Call [`Driver::pump`]
-    /// after.
-    pub fn on_event(&mut self, ops: &mut Ops, event: &Event<'_>) -> bool {
-        let now = ops.now();
-        let ours = |conn: &ConnId| Some(*conn) == self.conn;
-        match event {
-            Event::Connected { conn } if ours(conn) => self.machine.handle_connected(now),
-            Event::Data { conn, data } if ours(conn) => self.machine.handle_input(now, data),
-            Event::ConnectFailed { conn, error } if ours(conn) => {
-                self.conn = None;
-                self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into()));
-            }
-            Event::Closed { conn, reason } if ours(conn) => {
-                self.conn = None;
-                self.machine.handle_closed(now, Closed::Lost(reason.clone()));
-            }
-            Event::Timer { token, .. } if self.deadline.fired(*token) => self.machine.handle_timeout(now),
-            _ => return false,
-        }
-        true
-    }
-
-    /// Does what the machine asks: closes (after sending what it queued), connects, sends,
-    /// and re-arms the timer. A refused send closes the connection at once and is reported
-    /// as [`Closed::SendFailed`].
-    pub fn pump(&mut self, ops: &mut Ops) {
-        let now = ops.now();
-        if self.machine.poll_close() {
-            if let Some(conn) = self.conn.take() {
-                while let Some(bytes) = self.machine.poll_transmit() {
-                    if ops.send(conn, bytes).is_err() {
-                        break;
-                    }
-                }
-                let _ = ops.close(conn);
-                self.machine.handle_closed(now, Closed::Requested);
-            }
-        }
-        if self.conn.is_none() && self.machine.wants_connect(now) {
-            match ops.connect_to(&self.target) {
-                Ok(conn) => self.conn = Some(conn),
-                Err(error) => {
-                    self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into()))
-                }
-            }
-        }
-        if let Some(conn) = self.conn {
-            let mut refused = None;
-            while let Some(bytes) = self.machine.poll_transmit() {
-                if let Err(error) = ops.send(conn, bytes) {
-                    refused = Some(error);
-                    break;
-                }
-            }
-            if let Some(error) = refused {
-                tracing::debug!(%conn, %error, "send refused; closing");
-                self.conn = None;
-                let _ = ops.close_now(conn);
-                self.machine.handle_closed(now, Closed::SendFailed(error.to_string().into()));
-            }
-        }
-        self.deadline.follow(ops, self.machine.poll_timeout());
-    }
+    /// Whether the machine was closed for good and wants nothing more of its driver (no
+    /// connection, no timer): a runner that owns it may stop.
+    fn is_drained(&self) -> bool;
 }
 
 /// The start of a frame that has not fully arrived: a machine frames what is complete and
