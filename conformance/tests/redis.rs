@@ -25,11 +25,8 @@ fn config() -> ClientConfig {
 fn typed_helpers_over_resp3_and_resp2() {
     let server = RedisServer::start().unwrap();
     for protocol in [Protocol::Resp3, Protocol::Resp2] {
-        let c = BlockingClient::connect(
-            Target { addr: server.addr, tls: None },
-            ClientConfig { protocol, ..config() },
-        )
-        .unwrap();
+        let c =
+            BlockingClient::connect(Target::tcp(server.addr), ClientConfig { protocol, ..config() }).unwrap();
         let _: () = c.flushdb().unwrap();
         let _: () = c.set("k", "v").unwrap();
         assert_eq!(c.get::<String>("k").unwrap(), "v");
@@ -78,7 +75,7 @@ fn the_tokio_client_pipelines_concurrent_tasks() {
     let server = RedisServer::start().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let c = AsyncClient::connect(Target { addr: server.addr, tls: None }, config()).await.unwrap();
+        let c = AsyncClient::connect(Target::tcp(server.addr), config()).await.unwrap();
         let tasks: Vec<_> = (0..100)
             .map(|i| {
                 let c = c.clone();
@@ -100,8 +97,8 @@ fn the_tokio_client_pipelines_concurrent_tasks() {
         // With the cache on, repeated reads are answered in the task, and a write by another
         // client reaches them.
         let cached = ClientConfig { cache: Some(Default::default()), ..config() };
-        let c = AsyncClient::connect(Target { addr: server.addr, tls: None }, cached).await.unwrap();
-        let other = AsyncClient::connect(Target { addr: server.addr, tls: None }, config()).await.unwrap();
+        let c = AsyncClient::connect(Target::tcp(server.addr), cached).await.unwrap();
+        let other = AsyncClient::connect(Target::tcp(server.addr), config()).await.unwrap();
         for _ in 0..10 {
             assert_eq!(c.get::<i64>("k7").await.unwrap(), 7);
         }
@@ -163,7 +160,7 @@ fn tls_to_redis_servers_tls_port() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let tls = pki.client().unwrap().build().unwrap();
-    let target = Target { addr, tls: Some(("localhost".into(), tls)) };
+    let target = Target::tls(addr, "localhost", tls);
     let c = BlockingClient::connect(target, config()).unwrap();
     let _: () = c.set("over", "tls").unwrap();
     assert_eq!(c.get::<String>("over").unwrap(), "tls");
@@ -173,8 +170,7 @@ fn tls_to_redis_servers_tls_port() {
     // A client that does not trust the certificate is refused before any command.
     let untrusted =
         zero_core::tls::SelfSigned::generate(&["localhost"]).unwrap().client().unwrap().build().unwrap();
-    let refused =
-        BlockingClient::connect(Target { addr, tls: Some(("localhost".into(), untrusted)) }, config());
+    let refused = BlockingClient::connect(Target::tls(addr, "localhost", untrusted), config());
     assert!(
         matches!(refused, Err(Error::Connection(Closed::ConnectFailed(_)))),
         "an untrusted certificate was accepted"

@@ -185,7 +185,7 @@ pub fn run(load: RedisLoad) -> Result<(), String> {
         return cached_get(&load);
     }
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
-    let target = Target { addr: load.target, tls: None };
+    let target = Target::tcp(load.target);
     let config = ClientConfig { command_timeout: None, ..ClientConfig::default() };
     let connections = match load.workload {
         Workload::Pubsub => 1 + load.subscribers,
@@ -263,7 +263,7 @@ fn cached_get(load: &RedisLoad) -> Result<(), String> {
     for cache in [None, Some(CacheConfig::default())] {
         let on = cache.is_some();
         let config = ClientConfig { cache, ..ClientConfig::default() };
-        let client = BlockingClient::connect(Target { addr: load.target, tls: None }, config)
+        let client = BlockingClient::connect(Target::tcp(load.target), config)
             .map_err(|e| format!("zero bench redis: {e}"))?;
         for key in &keys {
             let _: () = client.set(key, &vec![b'x'; load.size][..]).map_err(|e| e.to_string())?;

@@ -206,7 +206,7 @@ fn connect(args: &ConnectArgs) -> Result<BlockingClient, zero_mqtt::Error> {
         config.clean_start = false;
         config.session_expiry = expiry;
     }
-    let (client, _) = BlockingClient::connect(Target { addr, tls }, config)?;
+    let (client, _) = BlockingClient::connect(Target { addr, tls, socks5: None }, config)?;
     Ok(client)
 }
 

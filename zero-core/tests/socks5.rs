@@ -1,4 +1,5 @@
-//! SOCKS5 through real proxies: dante (no auth, username auth, UDP ASSOCIATE) and microsocks.
+//! SOCKS5 through real proxies: dante (no auth, username auth, UDP ASSOCIATE) and microsocks;
+//! a machine reaching its `Target` through dante on every runner.
 
 mod common;
 
@@ -9,8 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::run_until;
+use zero_core::machine::{Background, Closed, Driver, Machine, Service};
 use zero_core::{
-    Config, ConnId, Event, Handler, Io, IoError, Ops, Socks5Auth, Socks5Error, Socks5Target, UdpId,
+    Config, ConnId, Event, Handler, Io, IoError, Ops, Socks5Auth, Socks5Error, Socks5Target, Target, UdpId,
 };
 
 fn free_port() -> u16 {
@@ -282,4 +284,119 @@ fn microsocks_refuses_udp_associate() {
     io.udp_associate_socks5(open.addr, Socks5Auth::None).unwrap();
     run_until(&mut io, &mut h, Duration::from_secs(10), |h| h.failed.is_some());
     assert!(matches!(h.failed, Some(IoError::Socks5(Socks5Error::CommandNotSupported))), "{:?}", h.failed);
+}
+
+/// A machine that sends one line once connected and keeps what comes back: the smallest
+/// client of the machine contract, to run on every runner.
+#[derive(Default)]
+struct Echo {
+    asked: bool,
+    outbox: Vec<u8>,
+    sending: Vec<u8>,
+    got: Vec<u8>,
+    close: bool,
+    closed: bool,
+}
+
+impl Machine for Echo {
+    fn wants_connect(&mut self, _: Instant) -> bool {
+        !std::mem::replace(&mut self.asked, true)
+    }
+    fn handle_connected(&mut self, _: Instant) {
+        self.outbox.extend_from_slice(b"through the proxy\n");
+    }
+    fn handle_input(&mut self, _: Instant, data: &[u8]) {
+        self.got.extend_from_slice(data);
+    }
+    fn handle_closed(&mut self, _: Instant, cause: Closed) {
+        assert_eq!(cause, Closed::Requested, "the connection ended unasked");
+        self.closed = true;
+    }
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.sending = std::mem::take(&mut self.outbox);
+        (!self.sending.is_empty()).then_some(&self.sending[..])
+    }
+    fn poll_close(&mut self) -> bool {
+        std::mem::take(&mut self.close)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    fn is_drained(&self) -> bool {
+        self.closed
+    }
+}
+
+/// A caller's question: "tell me what came back, once it all has".
+type Ask = Box<dyn FnOnce(Vec<u8>) + Send>;
+
+/// The callers of an [`Echo`].
+#[derive(Default)]
+struct Askers(Vec<Ask>);
+
+impl Service for Askers {
+    type Machine = Echo;
+    type Command = Ask;
+    fn command(&mut self, _: &mut Echo, _: Instant, ask: Ask) {
+        self.0.push(ask);
+    }
+    fn serve(&mut self, echo: &mut Echo) {
+        if echo.got.len() >= GREETING.len() + b"through the proxy\n".len() {
+            self.0.drain(..).for_each(|ask| ask(echo.got.clone()));
+        }
+    }
+    fn close(&mut self, echo: &mut Echo) {
+        echo.close = true;
+    }
+}
+
+/// An [`Echo`] inline on the test's shard.
+struct Inline(Driver<Echo>);
+
+impl Handler for Inline {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        self.0.on_event(ops, &event);
+    }
+    fn on_batch_end(&mut self, ops: &mut Ops) {
+        self.0.pump(ops);
+    }
+}
+
+#[test]
+fn a_machine_reaches_its_target_through_dante_on_every_runner() {
+    let dest = greeting_echo_server();
+    let dante = Proxy::dante("none", "127.0.0.0/8");
+    let target = Target::tcp(dest).via_socks5(dante.addr, Socks5Auth::None);
+    let want = [GREETING, b"through the proxy\n"].concat();
+
+    let mut io = Io::new(Config::default()).unwrap();
+    let mut inline = Inline(Driver::new(Echo::default(), target.clone(), 0));
+    inline.0.pump(&mut io);
+    run_until(&mut io, &mut inline, Duration::from_secs(10), |i| i.0.machine_ref().got.len() >= want.len());
+    assert_eq!(inline.0.machine_ref().got, want, "inline on a shard");
+
+    let background = Background::spawn("echo", Echo::default(), target.clone(), Askers::default()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    background.post(Box::new(move |got| drop(tx.send(got)))).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), want, "on a background shard");
+    let started = Instant::now();
+    background.close(Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(1), "closed when drained, not at the deadline");
+
+    #[cfg(feature = "tokio")]
+    {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let got = rt.block_on(async {
+            let task = zero_core::machine::Task::spawn(Echo::default(), target, Askers::default());
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            task.post(Box::new(move |got| drop(tx.send(got)))).unwrap();
+            let got = tokio::time::timeout(Duration::from_secs(10), rx).await.unwrap().unwrap();
+            let started = Instant::now();
+            task.close(Duration::from_secs(5)).await;
+            assert!(started.elapsed() < Duration::from_secs(1), "closed when drained, not at the deadline");
+            got
+        });
+        assert_eq!(got, want, "in a Tokio task");
+    }
 }

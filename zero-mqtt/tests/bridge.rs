@@ -84,7 +84,7 @@ fn client(addr: SocketAddr, id: &str) -> BlockingClient {
     c.protocol = Protocol::V311;
     c.clean_start = false;
     c.reconnect_max = Duration::from_millis(300);
-    BlockingClient::connect(Target { addr, tls: None }, c).expect("connects").0
+    BlockingClient::connect(Target::tcp(addr), c).expect("connects").0
 }
 
 /// [`client`], subscribed to `filters` at QoS 1.

@@ -30,7 +30,7 @@ fn client(addr: SocketAddr, id: &str) -> BlockingClient {
     let mut c = ClientConfig::default();
     c.client_id = id.into();
     c.protocol = Protocol::V5;
-    BlockingClient::connect(Target { addr, tls: None }, c).expect("connects").0
+    BlockingClient::connect(Target::tcp(addr), c).expect("connects").0
 }
 
 fn recv(c: &BlockingClient) -> zero_mqtt::client::Message {
@@ -186,7 +186,7 @@ fn each_shard_restores_its_journal_and_the_shard_count_is_kept() {
         c.protocol = Protocol::V5;
         c.clean_start = false;
         c.session_expiry = 3600;
-        BlockingClient::connect(Target { addr, tls: None }, c).expect("connects")
+        BlockingClient::connect(Target::tcp(addr), c).expect("connects")
     };
     let sub_id = id_on(1, "durable");
     let b = broker(config.clone());

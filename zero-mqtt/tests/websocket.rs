@@ -92,7 +92,7 @@ fn a_browser_running_mqtt_js_receives_over_websocket_what_tcp_publishes() {
     );
     let mut config = ClientConfig::default();
     config.client_id = "tcp-side".into();
-    let (tcp_client, _) = BlockingClient::connect(Target { addr: tcp, tls: None }, config).expect("connects");
+    let (tcp_client, _) = BlockingClient::connect(Target::tcp(tcp), config).expect("connects");
     tcp_client.subscribe(&[("browser/#", SubOptions::qos(QoS::AtLeastOnce))]).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {

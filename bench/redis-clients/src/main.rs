@@ -249,7 +249,7 @@ mod zero {
     use super::*;
 
     async fn connect(run: &Run) -> AsyncClient {
-        let target = Target { addr: run.addr.parse().unwrap(), tls: None };
+        let target = Target::tcp(run.addr.parse().unwrap());
         AsyncClient::connect(target, ClientConfig::default()).await.unwrap()
     }
 

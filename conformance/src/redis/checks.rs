@@ -53,7 +53,7 @@ fn config(_: &Server) -> ClientConfig {
 }
 
 fn connect(server: &Server, config: ClientConfig) -> Result<BlockingClient, String> {
-    BlockingClient::connect(Target { addr: server.addr, tls: None }, config).map_err(|e| e.to_string())
+    BlockingClient::connect(Target::tcp(server.addr), config).map_err(|e| e.to_string())
 }
 
 fn client(server: &Server) -> Result<BlockingClient, String> {

@@ -32,6 +32,11 @@ impl<M: Machine> Driver<M> {
         &mut self.machine
     }
 
+    /// The machine, to read.
+    pub fn machine_ref(&self) -> &M {
+        &self.machine
+    }
+
     /// The connection, if one is open or opening.
     pub fn conn(&self) -> Option<ConnId> {
         self.conn

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::conn::CloseReason;
 use crate::error::{IoError, Result};
+use crate::socks5::{Handshake, Progress, Socks5Auth, Socks5Command};
 use crate::tls::Target;
 
 use super::{Closed, Machine, Service};
@@ -22,7 +23,8 @@ enum Control<C> {
 }
 
 /// A [`Service`] and its machine in a task of the current Tokio runtime, over Tokio's TCP
-/// (and tokio-rustls for TLS, with the same rustls configuration as the shard). Callers
+/// (through SOCKS5 with zero-core's handshake machine, and tokio-rustls for TLS with the same
+/// rustls configuration as the shard), as the [`Target`] says. Callers
 /// [`Task::post`] commands; those posted while the task works are issued together and leave
 /// in one write. The task ends when the machine is drained: after [`Task::close`], or once the
 /// `Task` is dropped (the service closes the machine then as at [`Task::close`], and the task
@@ -75,14 +77,46 @@ pub const LINGER: Duration = Duration::from_secs(5);
 trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
 
-/// Opens the connection `target` describes.
-async fn dial(target: &Target) -> std::io::Result<Box<dyn Transport>> {
-    let tcp = TcpStream::connect(target.addr).await?;
+/// Opens the connection `target` describes: TCP (through its SOCKS5 proxy, if any), then TLS
+/// if it says so. Also returns what the server sent right after the proxy's reply (a server
+/// that speaks first may fill the same segment).
+async fn dial(target: &Target) -> std::io::Result<(Box<dyn Transport>, Vec<u8>)> {
+    let (tcp, early) = match &target.socks5 {
+        None => (TcpStream::connect(target.addr).await?, Vec::new()),
+        Some((proxy, auth)) => {
+            let mut tcp = TcpStream::connect(proxy).await?;
+            let early = socks5(&mut tcp, target.addr, auth.clone()).await?;
+            (tcp, early)
+        }
+    };
     tcp.set_nodelay(true)?;
-    let Some((name, tls)) = &target.tls else { return Ok(Box::new(tcp)) };
+    let Some((name, tls)) = &target.tls else { return Ok((Box::new(tcp), early)) };
     let name = ServerName::try_from(name.clone())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    Ok(Box::new(tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp).await?))
+    Ok((Box::new(tokio_rustls::TlsConnector::from(tls.clone()).connect(name, tcp).await?), early))
+}
+
+/// The SOCKS5 CONNECT handshake (zero-core's sans-I/O [`Handshake`]) over `tcp`; returns the
+/// bytes after the proxy's reply.
+async fn socks5(tcp: &mut TcpStream, to: std::net::SocketAddr, auth: Socks5Auth) -> std::io::Result<Vec<u8>> {
+    let refused =
+        |e: crate::socks5::Socks5Error| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e);
+    let mut handshake = Handshake::new(Socks5Command::Connect, to.into(), auth).map_err(refused)?;
+    let (mut out, mut buf) = (Vec::new(), [0u8; 512]);
+    loop {
+        handshake.poll_transmit(&mut out);
+        if !out.is_empty() {
+            tcp.write_all(&out).await?;
+            out.clear();
+        }
+        let n = tcp.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if let Progress::Done { consumed, .. } = handshake.handle_input(&buf[..n]).map_err(refused)? {
+            return Ok(buf[consumed..n].to_vec());
+        }
+    }
 }
 
 /// The task: the same duties as the shard [`Driver`](super::Driver), in the same order.
@@ -110,9 +144,12 @@ async fn run<S: Service>(
         }
         if stream.is_none() && machine.wants_connect(Instant::now()) {
             match dial(&target).await {
-                Ok(s) => {
+                Ok((s, early)) => {
                     stream = Some(s);
                     machine.handle_connected(Instant::now());
+                    if !early.is_empty() {
+                        machine.handle_input(Instant::now(), &early);
+                    }
                 }
                 Err(e) => machine.handle_closed(Instant::now(), Closed::ConnectFailed(e.to_string().into())),
             }

@@ -13,27 +13,59 @@ use crate::error::{IoError, Result};
 use crate::event::{Chunk, Raw};
 use crate::id::{ConnId, ListenerId};
 use crate::ops::Ops;
+use crate::socks5::Socks5Auth;
 use crate::table::Kind;
 use crate::timer::TimerKind;
 
 /// Where a client connects: an address, over TCP or over TLS (the name to verify the
-/// server's certificate against, and the rustls configuration). The protocol clients'
-/// drivers keep one and reopen it after every failure.
+/// server's certificate against, and the rustls configuration), directly or through a SOCKS5
+/// proxy. The protocol clients' runners keep one and reopen it after every failure.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The server's address.
     pub addr: SocketAddr,
     /// TLS: the server name and the client configuration; `None`: plain TCP.
     pub tls: Option<(String, Arc<ClientConfig>)>,
+    /// A SOCKS5 proxy to connect through, and how to authenticate to it; `None`: directly.
+    pub socks5: Option<(SocketAddr, Socks5Auth)>,
+}
+
+impl Target {
+    /// Plain TCP to `addr`.
+    pub fn tcp(addr: SocketAddr) -> Target {
+        Target { addr, tls: None, socks5: None }
+    }
+
+    /// TLS to `addr`, verifying the server's certificate against `name`.
+    pub fn tls(addr: SocketAddr, name: impl Into<String>, config: Arc<ClientConfig>) -> Target {
+        Target { addr, tls: Some((name.into(), config)), socks5: None }
+    }
+
+    /// The same, through the SOCKS5 proxy at `proxy` (TLS, if any, runs end to end over it).
+    pub fn via_socks5(self, proxy: SocketAddr, auth: Socks5Auth) -> Target {
+        Target { socks5: Some((proxy, auth)), ..self }
+    }
 }
 
 impl Ops {
-    /// Opens a connection to `target`, over TLS if it says so (see [`Ops::tls_connect`]).
+    /// Opens a connection to `target`: through its proxy if it names one, then over TLS if it
+    /// says so (see [`Ops::tls_connect`], [`Ops::tcp_connect_socks5`]).
     pub fn connect_to(&mut self, target: &Target) -> Result<ConnId> {
-        match &target.tls {
-            Some((name, tls)) => self.tls_connect(target.addr, name, tls.clone()),
-            None => self.tcp_connect(target.addr),
+        let session = match &target.tls {
+            Some((name, tls)) => Some(Session::client(tls.clone(), name)?),
+            None => None,
+        };
+        let conn = match &target.socks5 {
+            Some((proxy, auth)) => self.tcp_connect_socks5(*proxy, target.addr, auth.clone())?,
+            None => self.tcp_connect(target.addr)?,
+        };
+        if let Some(session) = session {
+            super::ktls_available();
+            if let Ok(s) = self.stream(conn) {
+                s.tls = Some(Box::new(session));
+            }
         }
+        Ok(conn)
     }
 
     /// Listens for TLS connections on `addr` with a configuration from
@@ -70,13 +102,7 @@ impl Ops {
         server_name: &str,
         config: Arc<ClientConfig>,
     ) -> Result<ConnId> {
-        super::ktls_available();
-        let session = Session::client(config, server_name)?;
-        let conn = self.tcp_connect(addr)?;
-        if let Ok(s) = self.stream(conn) {
-            s.tls = Some(Box::new(session));
-        }
-        Ok(conn)
+        self.connect_to(&Target::tls(addr, server_name, config))
     }
 
     /// STARTTLS, client side: turns an open plaintext connection into a TLS client session

@@ -120,9 +120,9 @@ impl Bridge {
             reconnect_max: std::time::Duration::from_secs(1),
             ..ClientConfig::default()
         };
-        let mut local =
-            ClientDriver::new(Client::new(local_config, now), Target { addr: local, tls: None }, LOCAL_TIMER);
-        let mut remote = ClientDriver::new(Client::new(remote, now), Target { addr, tls }, REMOTE_TIMER);
+        let mut local = ClientDriver::new(Client::new(local_config, now), Target::tcp(local), LOCAL_TIMER);
+        let mut remote =
+            ClientDriver::new(Client::new(remote, now), Target { addr, tls, socks5: None }, REMOTE_TIMER);
         // Subscribed once; the client machines restore subscriptions a reconnect finds gone.
         let v5 = config.protocol.is_v5();
         for t in &config.topics {

@@ -87,7 +87,7 @@ impl Mosquitto {
 
     /// Where a zero client finds it (over TLS if it was started so).
     pub fn target(&self) -> Target {
-        Target { addr: self.addr, tls: self.tls.clone().map(|c| ("localhost".to_string(), c)) }
+        Target { addr: self.addr, tls: self.tls.clone().map(|c| ("localhost".to_string(), c)), socks5: None }
     }
 }
 

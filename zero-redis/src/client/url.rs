@@ -60,7 +60,7 @@ pub fn parse(url: &str) -> Result<(Target, ClientConfig), Error> {
         }
         false => None,
     };
-    Ok((Target { addr, tls }, config))
+    Ok((Target { addr, tls, socks5: None }, config))
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`; the port defaults to 6379.
