@@ -21,9 +21,10 @@
 //! A read built with [`Cmd::cached`]`(false)` always reaches the server (and its reply
 //! refreshes the entry).
 //!
-//! The cache is a [`SharedCache`]: the machine fills and empties it, and the blocking and
-//! Tokio clients answer single reads from it on the caller's own thread (a hit costs a lock
-//! and a copy, not a trip to the shard thread and back). The rules above hold there too: a
+//! The blocking and Tokio clients give their machines a [`SharedCache`]: the machine fills
+//! and empties it, and the clients answer single reads from it on the caller's own thread (a
+//! hit costs a lock and a copy, not a trip to the machine and back). A machine driven inline
+//! can keep a [`Cache`] of its own instead, without a lock ([`Store`]). The rules above hold there too: a
 //! caller's write is issued (so has evicted its keys) before its reply returns, and so before
 //! that caller's next read.
 //!
@@ -145,17 +146,52 @@ struct Entry {
     bytes: usize,
 }
 
+/// Where a client machine keeps its cached replies: a [`Cache`] of its own (inline on a
+/// shard, where nothing else reads it: no lock), or a [`SharedCache`] that callers on other
+/// threads answer reads from too (what the blocking and Tokio clients give their machines;
+/// locked for each use). The machine's driver chooses ([`super::Client`]'s type parameter);
+/// the machine itself takes no lock.
+pub trait Store: Send + 'static + sealed::Sealed {
+    /// A store for `config`.
+    fn open(config: CacheConfig) -> Self;
+    /// Runs `f` on the cache.
+    fn with<R>(&mut self, f: impl FnOnce(&mut Cache) -> R) -> R;
+}
+
+mod sealed {
+    /// Only this module's stores are stores.
+    pub trait Sealed {}
+    impl Sealed for super::Cache {}
+    impl Sealed for super::SharedCache {}
+}
+
+impl Store for Cache {
+    fn open(config: CacheConfig) -> Cache {
+        Cache::new(config)
+    }
+
+    fn with<R>(&mut self, f: impl FnOnce(&mut Cache) -> R) -> R {
+        f(self)
+    }
+}
+
+impl Store for SharedCache {
+    fn open(config: CacheConfig) -> SharedCache {
+        SharedCache(Arc::new(Mutex::new(Cache::new(config))))
+    }
+
+    fn with<R>(&mut self, f: impl FnOnce(&mut Cache) -> R) -> R {
+        f(&mut self.lock())
+    }
+}
+
 /// The client-side cache, shared by a machine and the threads that call it. See the module
 /// docs.
 #[derive(Debug, Clone)]
 pub struct SharedCache(Arc<Mutex<Cache>>);
 
 impl SharedCache {
-    pub(super) fn new(config: CacheConfig) -> SharedCache {
-        SharedCache(Arc::new(Mutex::new(Cache::new(config))))
-    }
-
-    pub(super) fn lock(&self) -> MutexGuard<'_, Cache> {
+    fn lock(&self) -> MutexGuard<'_, Cache> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -172,14 +208,14 @@ impl SharedCache {
 
     /// What the cache has done so far.
     pub fn stats(&self) -> CacheStats {
-        let cache = self.lock();
-        CacheStats { entries: cache.entries, ..cache.stats }
+        self.lock().stats()
     }
 }
 
-/// The cache's state, behind [`SharedCache`]'s lock.
+/// A client machine's cached replies and what keeps them from going stale (a machine's own,
+/// or behind [`SharedCache`]'s lock).
 #[derive(Debug)]
-pub(super) struct Cache {
+pub struct Cache {
     config: CacheConfig,
     keys: LruCache<Box<[u8]>, Replies>,
     /// Replies over all keys, and their [`weight`].
@@ -197,7 +233,12 @@ pub(super) struct Cache {
 }
 
 impl Cache {
-    pub(super) fn new(config: CacheConfig) -> Cache {
+    /// What the cache has done so far.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { entries: self.entries, ..self.stats }
+    }
+
+    fn new(config: CacheConfig) -> Cache {
         Cache {
             config,
             keys: LruCache::unbounded(),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use zero_core::machine::{Closed, Machine};
 
-use super::cache::{CacheConfig, Lookup, SharedCache};
+use super::cache::{CacheConfig, Lookup, SharedCache, Store};
 use crate::cmd::{is_read_only, without_header, Args, Cmd, ToArg};
 use crate::codec::{self, decode, encode_command, Frame, Limits, Scan};
 
@@ -287,18 +287,18 @@ impl Pending {
 
 /// The client machine for one connection. See the module docs.
 #[derive(Debug)]
-pub struct Client {
+pub struct Client<S: Store = SharedCache> {
     /// Received bytes; `rx_pos` is where the next frame starts.
     rx: Vec<u8>,
     rx_pos: usize,
     /// How far a large frame that has not all arrived has been scanned.
     scan: Scan,
-    core: Core,
+    core: Core<S>,
 }
 
 /// Everything but the receive buffer, so a frame borrowed from it can be routed.
 #[derive(Debug)]
-struct Core {
+struct Core<S: Store> {
     config: ClientConfig,
     link: Link,
     /// The protocol the current (or last) connection speaks.
@@ -326,7 +326,7 @@ struct Core {
     discard_input: bool,
     /// Replies to reads, and whether the server agreed to track this connection (so
     /// replies may be kept).
-    cache: Option<SharedCache>,
+    cache: Option<S>,
     tracking: bool,
     now: Instant,
 }
@@ -334,7 +334,7 @@ struct Core {
 /// The Redis client under zero-core's machine contract. A close the machine asks for
 /// (`poll_close`: a failure it has already handled, or [`Client::close`]) needs no report:
 /// `handle_closed` with [`Closed::Requested`] changes nothing.
-impl Machine for Client {
+impl<S: Store> Machine for Client<S> {
     fn wants_connect(&mut self, now: Instant) -> bool {
         match self.core.link {
             Link::Down { retry_at } if now >= retry_at => {
@@ -423,10 +423,19 @@ impl Machine for Client {
 }
 
 impl Client {
-    /// A machine that will connect as soon as its driver asks `wants_connect`.
+    /// A machine that will connect as soon as its driver asks `wants_connect`, with its cache
+    /// (if on) a [`SharedCache`].
     pub fn new(config: ClientConfig, now: Instant) -> Client {
+        Client::with_store(config, now)
+    }
+}
+
+impl<S: Store> Client<S> {
+    /// [`Client::new`] with the cache (if on) in a store of the caller's choice: a
+    /// [`Cache`](super::cache::Cache) of the machine's own needs no lock.
+    pub fn with_store(config: ClientConfig, now: Instant) -> Client<S> {
         let protocol = config.protocol;
-        let cache = config.cache.clone().map(SharedCache::new);
+        let cache = config.cache.clone().map(S::open);
         Client {
             rx: Vec::new(),
             rx_pos: 0,
@@ -475,8 +484,9 @@ impl Client {
         self.core.pending.len()
     }
 
-    /// The client-side cache, if it is on: other threads may answer reads from it.
-    pub fn cache(&self) -> Option<&SharedCache> {
+    /// The client-side cache, if it is on (a [`SharedCache`]: other threads may answer reads
+    /// from it).
+    pub fn cache(&self) -> Option<&S> {
         self.core.cache.as_ref()
     }
 
@@ -518,8 +528,8 @@ impl Client {
         }
         core.out.clear();
         (core.head, core.sent, core.setup_end) = (0, 0, 0);
-        if let Some(cache) = &core.cache {
-            cache.lock().reset();
+        if let Some(cache) = &mut core.cache {
+            cache.with(|c| c.reset());
         }
         core.close_requested = !matches!(core.link, Link::Down { .. } | Link::Closed);
         core.link = Link::Closed;
@@ -579,7 +589,7 @@ impl Client {
     }
 }
 
-impl Core {
+impl<S: Store> Core<S> {
     /// Appends a command written by `write` and returns its id.
     fn issue(&mut self, now: Instant, expect: Expect, write: impl FnOnce(&mut Vec<u8>)) -> RequestId {
         self.issue_with(now, expect, self.config.command_timeout, write)
@@ -612,8 +622,8 @@ impl Core {
         let id = RequestId(self.next_id);
         self.next_id += 1;
         let mut fill = false;
-        if let (Expect::Reply { cached, .. }, Some(cache)) = (expect, &self.cache) {
-            let lookup = cache.lock().issue(&self.out[start..], cached, now);
+        if let (Expect::Reply { cached, .. }, Some(cache)) = (expect, &mut self.cache) {
+            let lookup = cache.with(|c| c.issue(&self.out[start..], cached, now));
             match lookup {
                 Lookup::Hit(frame) => {
                     self.out.truncate(start);
@@ -775,8 +785,8 @@ impl Core {
         self.close_requested = true;
         self.discard_input = true;
         self.tracking = false;
-        if let Some(cache) = &self.cache {
-            cache.lock().invalidate_all();
+        if let Some(cache) = &mut self.cache {
+            cache.with(|c| c.invalidate_all());
         }
         let delay = self.backoff();
         self.failures += 1;
@@ -825,7 +835,7 @@ impl Core {
     fn rebuild(&mut self, mut keep: impl FnMut(&mut Pending, bool) -> bool) {
         let mut out = Vec::with_capacity(self.out.len() - self.head);
         let (mut at, mut sent) = (self.head, 0);
-        let cache = &self.cache;
+        let cache = &mut self.cache;
         self.pending.retain_mut(|p| {
             let written = at < self.sent;
             let kept = keep(p, written);
@@ -834,8 +844,8 @@ impl Core {
                 if written {
                     sent += p.len;
                 }
-            } else if let (true, Some(cache)) = (p.fill, cache) {
-                cache.lock().forget();
+            } else if let (true, Some(cache)) = (p.fill, cache.as_mut()) {
+                cache.with(|c| c.forget());
             }
             at += p.len;
             kept
@@ -886,7 +896,7 @@ impl Core {
             Frame::Array(items) if self.resp2_subscribed() && is_pubsub(&items) => items,
             reply => return self.reply(reply),
         };
-        if self.cache.as_ref().is_some_and(|cache| cache.lock().on_push(&push)) {
+        if self.cache.as_mut().is_some_and(|cache| cache.with(|c| c.on_push(&push))) {
             return None;
         }
         let verb = push.first().and_then(Frame::as_bytes).unwrap_or_default();
@@ -914,8 +924,9 @@ impl Core {
             self.lose(Error::UnexpectedReply);
             return None;
         };
-        if let (true, Some(cache)) = (p.fill, &self.cache) {
-            cache.lock().fill(&self.out[self.head..self.head + p.len], &frame, self.tracking, self.now);
+        if let (true, Some(cache)) = (p.fill, &mut self.cache) {
+            let (command, tracking, now) = (&self.out[self.head..self.head + p.len], self.tracking, self.now);
+            cache.with(|c| c.fill(command, &frame, tracking, now));
         }
         self.head += p.len;
         if self.head == self.out.len() {

@@ -15,7 +15,7 @@ pub mod tokio;
 pub mod url;
 
 pub use blocking::BlockingClient;
-pub use cache::{CacheConfig, CacheStats, SharedCache};
+pub use cache::{Cache, CacheConfig, CacheStats, SharedCache, Store};
 #[cfg(feature = "tokio")]
 pub use commands::AsyncCommands;
 pub use commands::Commands;

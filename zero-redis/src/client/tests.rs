@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use zero_core::machine::{Closed, Machine};
 use zero_core::CloseReason;
 
+use super::cache::Cache;
 use super::machine::*;
 use crate::cmd::cmd;
 use crate::codec::Frame;
@@ -12,7 +13,8 @@ use crate::Error;
 const HELLO_MAP: &[u8] = b"%1\r\n$6\r\nserver\r\n$5\r\nredis\r\n";
 
 struct Harness {
-    client: Client,
+    /// With a cache of its own: the machine's rules hold without a shared store.
+    client: Client<Cache>,
     now: Instant,
     /// Events drained when input arrived (the machine reads input as its events are polled,
     /// as a driver does before it transmits).
@@ -22,7 +24,7 @@ struct Harness {
 impl Harness {
     fn new(config: ClientConfig) -> Harness {
         let now = Instant::now();
-        Harness { client: Client::new(config, now), now, seen: Vec::new() }
+        Harness { client: Client::with_store(config, now), now, seen: Vec::new() }
     }
 
     /// Connects, takes the first set-up bytes (returned) and answers with `replies`.
