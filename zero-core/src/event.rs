@@ -12,7 +12,7 @@ use crate::ops::Ops;
 use crate::pool::{DetachedBuf, Pool, PoolStats};
 use crate::timer::TimerId;
 
-/// A payload borrowed from the shard until the next [`Io::poll`]. Reads as `&[u8]`;
+/// A payload borrowed from the shard until the next [`Io::poll`](crate::Io::poll). Reads as `&[u8]`;
 /// [`Payload::detach`] keeps it longer, on any thread.
 pub struct Payload<'a> {
     bytes: &'a [u8],
@@ -152,7 +152,7 @@ pub enum Event<'a> {
         /// The pool's state when it happened.
         stats: PoolStats,
     },
-    /// A message posted through [`IoHandle::post`].
+    /// A message posted through [`IoHandle::post`](crate::IoHandle::post).
     Message(Box<dyn Any + Send>),
     /// A connection given up with [`Ops::detach`] left this shard: its id is stale now, and
     /// the stream is ready for [`Ops::attach`] on any shard.

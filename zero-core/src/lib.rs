@@ -23,6 +23,39 @@
 //! Events borrow the pool until the next [`Io::poll`]; [`Payload::detach`] keeps a payload
 //! longer. Other threads use an [`IoHandle`]; [`IoCluster`] runs one shard per core.
 //!
+//! ## Protocols on top: the machine contract
+//! Every protocol crate splits the same way, and [`machine`] holds what they share:
+//! - a **codec**: bytes to frames and back, borrowing, no I/O, each refusal a typed error;
+//! - a **machine**: the protocol's rules, sans I/O. It takes time and input (`handle_*`, `now`
+//!   first) and yields output (`poll_*`); it reads no clock, no socket and takes no lock.
+//!   A connection-oriented client implements [`machine::Machine`]: `wants_connect`,
+//!   `handle_connected`, `handle_input`, `handle_closed` (with a typed [`machine::Closed`]),
+//!   `handle_timeout`, `poll_transmit`, `poll_close`, `poll_timeout`, `is_drained`, plus its
+//!   own `poll_event`. Frames that arrive in pieces wait in a [`machine::Unframed`];
+//! - **runners** from [`machine`], never written again per crate: [`machine::Driver`] inline on
+//!   a shard (the owner's handler feeds it events), [`machine::Background`] (a shard on a
+//!   thread of its own, for blocking callers) and `machine::Task` (a Tokio task over Tokio's
+//!   sockets, feature `tokio`). The last two serve callers through the crate's
+//!   [`machine::Service`]: commands in, events out to whoever waits. All three reach a
+//!   [`Target`] (TCP or TLS, directly or through SOCKS5) and run the machine the same way:
+//!   drain its events, send what it queued (closing after a requested close), reconnect when
+//!   it asks, keep one timer on its deadline.
+//!
+//! How to add a protocol crate (FIX, SMTP, FTP, DNS follow this):
+//! 1. `codec/`: frames in the protocol's vocabulary, with property tests (encode, decode,
+//!    every cut of the input) and a fuzz target.
+//! 2. `machine.rs` (or `client/machine.rs` and `server/...`): implement [`machine::Machine`]
+//!    for a client; a server machine takes `now` (and wall-clock time when it records it) from
+//!    its driver the same way. Unit-test it on a simulated clock; give it a fuzz target that
+//!    feeds arbitrary bytes in arbitrary pieces.
+//! 3. A [`machine::Service`] for the callers' side, then the blocking client over
+//!    [`machine::Background`] and the Tokio client over `machine::Task`: each only waits.
+//! 4. Tests against a real peer (`conformance/`), and a benchmark against the best
+//!    competitors in one run (`bench/`).
+//!
+//! Workspace lints hold the rest: `unsafe` is forbidden outside this crate's `ring` and
+//! `pool`, libraries do not print, and every public item has its doc comment.
+//!
 //! ## Dependencies, and why
 //! - `io-uring`: the maintained, complete binding of the ring interface (tokio-rs).
 //! - `socket2`: socket creation and options without hand-written `setsockopt` calls.
@@ -33,6 +66,8 @@
 //! - `httparse`: the HTTP/1.1 head of a WebSocket upgrade ([`ws`]): zero-copy, no
 //!   allocation, the parser tungstenite and hyper use. `ring` (SHA-1) and `base64` make its
 //!   accept key; `ring` is already rustls' provider.
+//! - `tokio`, `tokio-rustls` (feature `tokio` only): `machine::Task`, for Tokio users; the
+//!   same rustls configuration as the shard's.
 //!
 //! `unsafe` lives only in the `ring` (kernel boundary) and `pool` (shared slot memory)
 //! modules, each block with its `SAFETY` argument.

@@ -77,7 +77,7 @@ impl Ops {
         self.now
     }
 
-    /// Asks [`Io::run`] to return after this tick.
+    /// Asks [`Io::run`](crate::Io::run) to return after this tick.
     pub fn stop(&mut self) {
         self.stopped = true;
     }

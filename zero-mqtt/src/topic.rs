@@ -2,7 +2,7 @@
 //!
 //! Implements the rules of MQTT 5.0 / 3.1.1 section 4.7: validation of topic names and
 //! filters, parsing of `$share/<group>/<filter>` shared subscriptions, a reference
-//! matcher ([`matches`]) and [`TopicTree`], a trie that maps (filter, key) pairs to values
+//! matcher ([`matches()`]) and [`TopicTree`], a trie that maps (filter, key) pairs to values
 //! and finds every entry matching a published topic without allocating.
 //!
 //! Deep topics are legal (a 65,535 byte filter can have 32,768 levels), so every tree

@@ -1,14 +1,21 @@
-//! The one contract of a connection-oriented protocol machine, and what every machine shares.
+//! The one contract of a connection-oriented protocol machine, and the runners every machine
+//! shares.
 //!
 //! A machine is sans I/O (the shape of quinn-proto's `Connection`): it takes time and input
 //! (`handle_*`, time first) and yields output (`poll_*`); it reads no clock, no socket and
 //! takes no lock. [`Machine`] names that interface once for client machines (the MQTT and
-//! Redis clients implement it), [`Driver`] runs any of them inline on a shard (TCP, TLS or
-//! SOCKS5 through [`Target`]), and [`Unframed`] keeps the bytes of a frame not yet whole.
+//! Redis clients implement it); [`Unframed`] keeps the bytes of a frame not yet whole.
 //!
-//! How to add a protocol crate: a codec (bytes to frames, borrowing), a machine implementing
-//! [`Machine`] (its rules, tested on a simulated clock), [`Driver`] for the shard, and a fuzz
-//! target that feeds the machine arbitrary bytes in arbitrary pieces.
+//! The runners, each reaching a [`Target`](crate::Target) (TCP or TLS, directly or through
+//! SOCKS5):
+//! - [`Driver`]: inline on a shard the owner runs (its handler feeds the driver events);
+//! - [`Background`]: a shard on a thread of its own, serving callers on other threads;
+//! - `Task` (feature `tokio`): a task of the caller's Tokio runtime over Tokio's sockets.
+//!
+//! The last two serve callers through the protocol crate's [`Service`]. All run a machine the
+//! same way: drain its events, send what it queued (closing, after sending, when it asks),
+//! reconnect when it wants, and keep one timer on its next deadline. The crate docs say how
+//! a protocol crate is built on them.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,6 +1,6 @@
 //! TLS for the shard, built on rustls.
 //!
-//! A TLS connection is a TCP connection with a [`Session`] layered in: the shard feeds received
+//! A TLS connection is a TCP connection with a `Session` layered in: the shard feeds received
 //! ciphertext through rustls and delivers plaintext as `Event::Data`, and encrypts what the
 //! handler sends, once per tick. A handler sees exactly what it sees on plain TCP; the events
 //! that differ are the handshake's: `Accepted` / `Connected` come after it, and its failures

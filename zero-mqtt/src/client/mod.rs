@@ -1,6 +1,6 @@
 //! The MQTT 3.1.1 / 5.0 client: a sans-I/O [`machine`] (sessions, QoS flows, reconnects) and
 //! its drivers: inline on a zero-core shard ([`driver`]), a blocking API ([`blocking`]) and
-//! Tokio ([`tokio`], feature `tokio`). The blocking and Tokio drivers share [`Request`] and one
+//! Tokio ([`tokio`], feature `tokio`). The blocking and Tokio drivers share `Request` and one
 //! zero-core `Service` (`service`), so they differ only in how they wait.
 
 pub mod blocking;

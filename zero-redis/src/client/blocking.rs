@@ -1,5 +1,5 @@
 //! A blocking client: the client machine on a shard of its own thread (zero-core's
-//! [`Background`] serving [`service::Callers`]), with calls that wait for the server's
+//! [`Background`] serving `service::Callers`), with calls that wait for the server's
 //! answer. Any number of threads may share one client (it is `Sync`); their commands are
 //! pipelined on its one connection.
 

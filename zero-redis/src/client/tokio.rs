@@ -1,6 +1,6 @@
 //! The async client for Tokio (feature `tokio`), with calls that are futures: the client
 //! machine in a task of the caller's runtime over Tokio's sockets (zero-core's [`Task`]
-//! serving [`service::Callers`]). It is `Clone`: every clone shares the one connection, so
+//! serving `service::Callers`). It is `Clone`: every clone shares the one connection, so
 //! concurrent tasks' commands are pipelined on it.
 //!
 //! Why a task and not a zero-core shard on a thread of its own behind channels (as the
