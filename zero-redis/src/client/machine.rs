@@ -288,7 +288,9 @@ impl Pending {
 /// The client machine for one connection. See the module docs.
 #[derive(Debug)]
 pub struct Client<S: Store = SharedCache> {
-    /// Received bytes; `rx_pos` is where the next frame starts.
+    /// Received bytes; `rx_pos` is where the next frame starts. Not a zero-core `Unframed`
+    /// (which frames as bytes arrive): replies are decoded as events are polled and borrow
+    /// these bytes until the next poll, so the position moves apart from the bytes.
     rx: Vec<u8>,
     rx_pos: usize,
     /// How far a large frame that has not all arrived has been scanned.
@@ -582,12 +584,19 @@ impl<S: Store> Client<S> {
             self.rx.clear();
             self.rx_pos = 0;
             self.scan = Scan::default();
+            if self.rx.capacity() > RX_KEEP {
+                // A large reply is gone: so is its memory.
+                self.rx = Vec::new();
+            }
         } else if self.rx_pos >= 64 << 10 && self.rx_pos * 2 >= self.rx.len() {
             self.rx.drain(..self.rx_pos);
             self.rx_pos = 0;
         }
     }
 }
+
+/// Receive capacity kept once every received byte is consumed; larger buffers are freed.
+const RX_KEEP: usize = 64 << 10;
 
 impl<S: Store> Core<S> {
     /// Appends a command written by `write` and returns its id.
