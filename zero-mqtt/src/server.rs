@@ -160,7 +160,7 @@ impl BrokerHandler {
             Ok(batch) => {
                 let out = &mut Queues { ops, leaving: &mut self.leaving };
                 for m in *batch {
-                    self.broker.handle_shard_message(m, now, out);
+                    self.broker.handle_shard_message(now, m, out);
                 }
                 return;
             }
@@ -175,8 +175,8 @@ impl BrokerHandler {
         match ops.attach(stream) {
             Ok(conn) => {
                 let out = &mut Queues { ops, leaving: &mut self.leaving };
-                self.broker.handle_accept(conn, peer, now, out);
-                self.broker.handle_input(conn, &input, now, out);
+                self.broker.handle_accept(now, conn, peer, out);
+                self.broker.handle_input(now, conn, &input, out);
             }
             Err(error) => tracing::warn!(?peer, %error, "connection from another shard dropped"),
         }
@@ -223,14 +223,14 @@ impl Handler for BrokerHandler {
                 match event {
                     Event::Accepted { conn, .. } => {
                         let peer = out.ops.peer_addr(conn).ok();
-                        self.broker.handle_accept(conn, peer, now, out);
+                        self.broker.handle_accept(now, conn, peer, out);
                     }
-                    Event::Data { conn, data } => self.broker.handle_input(conn, &data, now, out),
+                    Event::Data { conn, data } => self.broker.handle_input(now, conn, &data, out),
                     Event::Closed { conn, reason } => {
                         tracing::trace!(%conn, ?reason, "closed");
-                        self.broker.handle_closed(conn, now, out);
+                        self.broker.handle_closed(now, conn, out);
                     }
-                    Event::Writable { conn } => self.broker.handle_writable(conn, now, out),
+                    Event::Writable { conn } => self.broker.handle_writable(now, conn, out),
                     Event::Timer { token, .. } if self.deadline.fired(token) => {
                         self.broker.handle_timeout(now, out);
                     }

@@ -25,16 +25,16 @@ fuzz_target!(|data: &[u8]| {
     let mut broker: Broker<u32> = Broker::new(BrokerConfig::default(), now, std::time::SystemTime::UNIX_EPOCH);
     let mut out = Sink::default();
     let peer = Some("127.0.0.1:1".parse().unwrap());
-    broker.handle_accept(1, peer, now, &mut out);
-    broker.handle_accept(2, peer, now, &mut out);
+    broker.handle_accept(now, 1, peer, &mut out);
+    broker.handle_accept(now, 2, peer, &mut out);
     for chunk in a.chunks(7).zip(b.chunks(5).map(Some).chain(std::iter::repeat(None))) {
-        broker.handle_input(1, chunk.0, now, &mut out);
+        broker.handle_input(now, 1, chunk.0, &mut out);
         if let Some(c) = chunk.1 {
-            broker.handle_input(2, c, now, &mut out);
+            broker.handle_input(now, 2, c, &mut out);
         }
         now += Duration::from_millis(250);
         broker.handle_timeout(now, &mut out);
     }
-    broker.handle_closed(1, now, &mut out);
-    broker.handle_closed(2, now, &mut out);
+    broker.handle_closed(now, 1, &mut out);
+    broker.handle_closed(now, 2, &mut out);
 });

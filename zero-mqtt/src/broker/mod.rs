@@ -157,9 +157,9 @@ impl<C: ConnKey> Broker<C> {
     /// `BrokerConfig::connect_timeout`.
     pub fn handle_accept(
         &mut self,
+        now: Instant,
         conn: C,
         peer: Option<SocketAddr>,
-        now: Instant,
         out: &mut impl Transmit<C>,
     ) {
         if self.conns.len() >= self.config.max_connections {
@@ -176,7 +176,7 @@ impl<C: ConnKey> Broker<C> {
             // The driver reused a slot before reporting its connection closed (zero-core
             // never does): that connection is gone, so its session must learn it first.
             tracing::warn!(?stale, ?conn, "a new connection in the slot of one not reported closed");
-            self.handle_closed(stale, now, out);
+            self.handle_closed(now, stale, out);
         }
         let loopback = peer.is_some_and(|p| p.ip().is_loopback());
         self.conns.insert(conn, Conn::new(self.timers.tick(now), loopback));
@@ -196,7 +196,7 @@ impl<C: ConnKey> Broker<C> {
     }
 
     /// Bytes arrived on `conn`.
-    pub fn handle_input(&mut self, conn: C, bytes: &[u8], now: Instant, out: &mut impl Transmit<C>) {
+    pub fn handle_input(&mut self, now: Instant, conn: C, bytes: &[u8], out: &mut impl Transmit<C>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if c.closing {
             return;
@@ -731,7 +731,7 @@ impl<C: ConnKey> Broker<C> {
     }
 
     /// A message from another shard of the cluster.
-    pub fn handle_shard_message(&mut self, message: ShardMessage, now: Instant, out: &mut impl Transmit<C>) {
+    pub fn handle_shard_message(&mut self, now: Instant, message: ShardMessage, out: &mut impl Transmit<C>) {
         match message {
             ShardMessage::Interest { shard, interest } => self.router.apply(shard, &interest),
             ShardMessage::Forward { mut message, groups } => {
@@ -1054,7 +1054,7 @@ impl<C: ConnKey> Broker<C> {
     }
 
     /// A connection is gone (closed by either side, or failed).
-    pub fn handle_closed(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
+    pub fn handle_closed(&mut self, now: Instant, conn: C, out: &mut impl Transmit<C>) {
         let session = self.unlink(conn);
         self.conns.remove(&conn);
         if let Some(index) = session {
@@ -1148,7 +1148,7 @@ impl<C: ConnKey> Broker<C> {
     }
 
     /// A connection's send queue drained after it was full: queued deliveries go out.
-    pub fn handle_writable(&mut self, conn: C, now: Instant, out: &mut impl Transmit<C>) {
+    pub fn handle_writable(&mut self, now: Instant, conn: C, out: &mut impl Transmit<C>) {
         if let Some(index) = self.conns.get(&conn).and_then(|c| c.session).map(|i| i as usize) {
             self.flush_queue(index, now, out);
         }

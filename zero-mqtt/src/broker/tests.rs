@@ -69,7 +69,7 @@ impl T {
     }
 
     fn input(&mut self, conn: u32, bytes: &[u8]) {
-        self.b.handle_input(conn, bytes, self.now, &mut self.net);
+        self.b.handle_input(self.now, conn, bytes, &mut self.net);
     }
 
     fn send(&mut self, conn: u32, packet: Packet<'_>) {
@@ -82,7 +82,7 @@ impl T {
     fn open(&mut self, conn: u32, c: Connect<'_>) -> (bool, ReasonCode) {
         self.protocols.insert(conn, c.protocol);
         let loopback: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        self.b.handle_accept(conn, Some(loopback), self.now, &mut self.net);
+        self.b.handle_accept(self.now, conn, Some(loopback), &mut self.net);
         self.send(conn, Packet::Connect(c));
         let frames = self.frames(conn);
         self.keep(conn, &frames[1..]);
@@ -150,7 +150,7 @@ impl T {
     }
 
     fn close(&mut self, conn: u32) {
-        self.b.handle_closed(conn, self.now, &mut self.net);
+        self.b.handle_closed(self.now, conn, &mut self.net);
     }
 
     fn disconnect_reason(&mut self, conn: u32) -> Option<ReasonCode> {
@@ -287,7 +287,7 @@ fn keep_alive_is_enforced_at_one_and_a_half() {
     assert!(t.net.closed.contains(&1));
     // A connection that never sends CONNECT is closed after the connect timeout.
     // Deadlines are kept in 100 ms ticks and never fire early, so up to two ticks late.
-    t.b.handle_accept(9, None, t.now, &mut t.net);
+    t.b.handle_accept(t.now, 9, None, &mut t.net);
     t.advance(9.9);
     assert!(!t.net.closed.contains(&9));
     t.advance(0.3);
@@ -476,7 +476,7 @@ fn bad_packets_close_only_their_connection() {
     t.input(4, &[0x01, 0x00, 0x00]); // its end, then a packet of reserved type 0
     assert!(t.net.closed.contains(&4));
     // Not MQTT at all before CONNECT: closed, no answer.
-    t.b.handle_accept(5, None, t.now, &mut t.net);
+    t.b.handle_accept(t.now, 5, None, &mut t.net);
     t.input(5, b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
     assert!(t.net.closed.contains(&5));
     t.open(6, connect("pub", V5));
@@ -488,14 +488,14 @@ fn bad_packets_close_only_their_connection() {
 #[test]
 fn unsupported_version_and_identifier_rejected() {
     let mut t = T::new();
-    t.b.handle_accept(1, None, t.now, &mut t.net);
+    t.b.handle_accept(t.now, 1, None, &mut t.net);
     t.input(1, &[0x10, 0x0c, 0, 4, b'M', b'Q', b'T', b'T', 9, 2, 0, 0, 0, 0]);
     assert_eq!(t.net.bufs[&1], [0x20, 2, 0, 1], "3.1.1 return code 1");
     let persistent_empty = Connect { clean_start: false, ..connect("", V311) };
     assert_eq!(t.open(2, persistent_empty), (false, ReasonCode::CLIENT_IDENTIFIER_NOT_VALID));
     // MQTT 5 with an empty id: the broker assigns one and says which.
     t.protocols.insert(3, V5);
-    t.b.handle_accept(3, Some("127.0.0.1:1".parse().unwrap()), t.now, &mut t.net);
+    t.b.handle_accept(t.now, 3, Some("127.0.0.1:1".parse().unwrap()), &mut t.net);
     t.send(3, Packet::Connect(connect("", V5)));
     let f = t.frames(3);
     let Packet::ConnAck(ack) = t.decode(3, &f[0]) else { panic!() };
@@ -510,7 +510,7 @@ fn anonymous_policy_and_passwords() {
     let mut t = T::with(config);
     let remote = |t: &mut T, conn, c: Connect<'_>| {
         t.protocols.insert(conn, c.protocol);
-        t.b.handle_accept(conn, Some("192.0.2.1:4000".parse().unwrap()), t.now, &mut t.net);
+        t.b.handle_accept(t.now, conn, Some("192.0.2.1:4000".parse().unwrap()), &mut t.net);
         t.send(conn, Packet::Connect(c));
         let f = t.frames(conn);
         let Packet::ConnAck(ack) = t.decode(conn, &f[0]) else { panic!() };
@@ -538,7 +538,7 @@ fn slow_subscriber_drops_qos0_first_and_keeps_qos1_in_a_bounded_queue() {
     // Queue of 3: q0, 1, 2; then 3 replaces q0; 4 finds no QoS 0 to replace and is dropped.
     assert_eq!(t.b.stats().dropped, 2, "the QoS 0 message and the fourth QoS 1 one");
     t.net.full.remove(&1);
-    t.b.handle_writable(1, t.now, &mut t.net);
+    t.b.handle_writable(t.now, 1, &mut t.net);
     let got: Vec<_> = t.publishes(1).into_iter().map(|p| p.1).collect();
     assert_eq!(got, [b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
     // QoS 0 waits in the queue too while the send queue is full, and keeps its order.
@@ -546,7 +546,7 @@ fn slow_subscriber_drops_qos0_first_and_keeps_qos1_in_a_bounded_queue() {
     t.send(2, Packet::Publish(publish("t", b"a", Q0, 0)));
     t.send(2, Packet::Publish(publish("t", b"b", Q1, 9)));
     t.net.full.remove(&1);
-    t.b.handle_writable(1, t.now, &mut t.net);
+    t.b.handle_writable(t.now, 1, &mut t.net);
     let got: Vec<_> = t.publishes(1).into_iter().map(|p| (p.1, p.2)).collect();
     assert_eq!(got, [(b"a".to_vec(), Q0), (b"b".to_vec(), Q1)]);
 }
