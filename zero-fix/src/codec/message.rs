@@ -1,0 +1,521 @@
+//! A received message, parsed in place: its fields as borrowed slices in wire order, the
+//! header fields found in O(1), repeating groups walked on demand.
+
+use super::frame::{self, Frame, Garbled, Limits, SOH};
+use super::tag;
+
+/// One field of a message: its tag and where its value lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// The tag number.
+    pub tag: u32,
+    start: u32,
+    len: u32,
+}
+
+/// Header fields looked up in O(1), and their slots in [`Message::header`]'s index.
+const HEADER_TAGS: [u32; 12] = [
+    tag::MSG_SEQ_NUM,
+    tag::SENDER_COMP_ID,
+    tag::TARGET_COMP_ID,
+    tag::SENDING_TIME,
+    tag::POSS_DUP_FLAG,
+    tag::POSS_RESEND,
+    tag::ORIG_SENDING_TIME,
+    tag::SENDER_SUB_ID,
+    tag::TARGET_SUB_ID,
+    tag::APPL_VER_ID,
+    tag::ON_BEHALF_OF_COMP_ID,
+    tag::DELIVER_TO_COMP_ID,
+];
+
+fn header_slot(tag: u32) -> Option<usize> {
+    HEADER_TAGS.iter().position(|&t| t == tag)
+}
+
+/// "Not present" in the header index.
+const ABSENT: u16 = u16::MAX;
+
+/// Why a message that framed correctly could not be read: what a session Reject says
+/// (SessionRejectReason, and RefTagID when there is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Malformed {
+    /// A field without `=`, or a tag that is not a positive number.
+    #[error("invalid tag number")]
+    InvalidTag,
+    /// A tag with an empty value.
+    #[error("tag {0} specified without a value")]
+    EmptyValue(u32),
+    /// A data field's length field does not match it.
+    #[error("the length field before tag {0} does not match its value")]
+    DataLength(u32),
+    /// More fields than the decoder takes in one message.
+    #[error("too many fields")]
+    TooManyFields,
+}
+
+impl Malformed {
+    /// The SessionRejectReason (373) for it.
+    pub fn reject_reason(&self) -> u32 {
+        match self {
+            Malformed::InvalidTag => 0,
+            Malformed::EmptyValue(_) => 4,
+            Malformed::DataLength(_) => 6,
+            Malformed::TooManyFields => 99,
+        }
+    }
+
+    /// The RefTagID (371) for it, if a tag is at fault.
+    pub fn ref_tag(&self) -> Option<u32> {
+        match self {
+            Malformed::EmptyValue(t) | Malformed::DataLength(t) => Some(*t),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Decoder::decode`] found at the start of its input.
+#[derive(Debug)]
+pub enum Decoded<'a> {
+    /// A message; it took `len` bytes of the input.
+    Message(Message<'a>),
+    /// A message that framed correctly (its checksum holds) but whose fields could not be
+    /// read: the session rejects it (it took `len` bytes; `seq_num` if that much was read).
+    Malformed {
+        /// Why.
+        why: Malformed,
+        /// Its MsgSeqNum, if it was readable.
+        seq_num: Option<u64>,
+        /// How many bytes it took.
+        len: usize,
+    },
+    /// Not enough bytes yet.
+    Partial,
+    /// Garbled: skip `skip` bytes and go on (the session ignores it, as the spec says).
+    Garbled {
+        /// Why.
+        why: Garbled,
+        /// How many bytes to drop.
+        skip: usize,
+    },
+}
+
+/// The pairs of (length field, data field) whose data may hold any byte, SOH included.
+#[derive(Debug, Clone)]
+pub struct DataFields(Vec<(u32, u32)>);
+
+impl Default for DataFields {
+    /// The standard pairs of FIX 4.2 to 5.0 SP2.
+    fn default() -> DataFields {
+        DataFields(vec![
+            (90, 91),
+            (93, 89),
+            (95, 96),
+            (212, 213),
+            (348, 349),
+            (350, 351),
+            (352, 353),
+            (354, 355),
+            (356, 357),
+            (358, 359),
+            (360, 361),
+            (362, 363),
+            (364, 365),
+            (445, 446),
+            (618, 619),
+            (621, 622),
+        ])
+    }
+}
+
+impl DataFields {
+    /// Adds a pair (a custom dictionary's LENGTH and DATA fields).
+    pub fn add(&mut self, length: u32, data: u32) {
+        if !self.0.contains(&(length, data)) {
+            self.0.push((length, data));
+        }
+    }
+
+    fn data_for(&self, length: u32) -> Option<u32> {
+        self.0.iter().find(|p| p.0 == length).map(|p| p.1)
+    }
+}
+
+/// Reads messages out of a byte stream. It keeps one field table that every message reuses,
+/// so decoding allocates nothing once the table has grown to the largest message seen.
+#[derive(Debug)]
+pub struct Decoder {
+    limits: Limits,
+    data: DataFields,
+    fields: Vec<Field>,
+    /// The most fields one message may have.
+    max_fields: usize,
+}
+
+impl Default for Decoder {
+    /// The default limits and the standard data fields.
+    fn default() -> Decoder {
+        Decoder::new(Limits::default(), DataFields::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder with these limits and data fields.
+    pub fn new(limits: Limits, data: DataFields) -> Decoder {
+        Decoder { limits, data, fields: Vec::with_capacity(64), max_fields: 10_000 }
+    }
+
+    /// The message at the start of `input`.
+    pub fn decode<'a>(&'a mut self, input: &'a [u8]) -> Decoded<'a> {
+        let framed = match frame::frame(input, &self.limits) {
+            Frame::Message(f) => f,
+            Frame::Partial => return Decoded::Partial,
+            Frame::Garbled { why, skip } => return Decoded::Garbled { why, skip },
+        };
+        let bytes = &input[..framed.len];
+        self.fields.clear();
+        let mut header = [ABSENT; HEADER_TAGS.len()];
+        let mut seq_num = None;
+        let mut at = framed.body.start;
+        let mut data_tag = None;
+        while at < framed.body.end {
+            let field = match read_field(bytes, at, framed.body.end, data_tag.take()) {
+                Ok(f) => f,
+                Err(why) => return Decoded::Malformed { why, seq_num, len: framed.len },
+            };
+            if self.fields.len() >= self.max_fields {
+                return Decoded::Malformed { why: Malformed::TooManyFields, seq_num, len: framed.len };
+            }
+            let value = &bytes[field.start as usize..(field.start + field.len) as usize];
+            if let Some(data) = self.data.data_for(field.tag) {
+                match parse_uint(value) {
+                    Some(n) if n <= bytes.len() as u64 => data_tag = Some((data, n as usize)),
+                    _ => {
+                        return Decoded::Malformed {
+                            why: Malformed::DataLength(data),
+                            seq_num,
+                            len: framed.len,
+                        }
+                    }
+                }
+            }
+            if let Some(slot) = header_slot(field.tag) {
+                if header[slot] == ABSENT {
+                    header[slot] = self.fields.len() as u16;
+                    if field.tag == tag::MSG_SEQ_NUM {
+                        seq_num = parse_uint(value);
+                    }
+                }
+            }
+            at = (field.start + field.len) as usize + 1;
+            self.fields.push(field);
+        }
+        if let Some((data, _)) = data_tag {
+            return Decoded::Malformed { why: Malformed::DataLength(data), seq_num, len: framed.len };
+        }
+        // MsgType must be the first field of the body.
+        if self.fields.first().is_none_or(|f| f.tag != tag::MSG_TYPE) {
+            return Decoded::Garbled { why: Garbled::BodyLength, skip: framed.len };
+        }
+        Decoded::Message(Message {
+            bytes,
+            begin_string: &bytes[framed.begin_string],
+            fields: &self.fields,
+            header,
+        })
+    }
+}
+
+/// Reads the field at `at`; `data`: it must be this data field, of this length.
+fn read_field(bytes: &[u8], at: usize, end: usize, data: Option<(u32, usize)>) -> Result<Field, Malformed> {
+    let mut tag = 0u32;
+    let mut i = at;
+    loop {
+        match bytes[i] {
+            d @ b'0'..=b'9' if i - at < 9 => tag = tag * 10 + u32::from(d - b'0'),
+            b'=' if i > at && tag != 0 && bytes[at] != b'0' => break,
+            _ => return Err(Malformed::InvalidTag),
+        }
+        i += 1;
+        if i >= end {
+            return Err(Malformed::InvalidTag);
+        }
+    }
+    let start = i + 1;
+    let len = match data {
+        Some((want, len)) => {
+            if tag != want || start + len >= end || bytes[start + len] != SOH {
+                return Err(Malformed::DataLength(want));
+            }
+            len
+        }
+        None => match bytes[start..end].iter().position(|&b| b == SOH) {
+            Some(0) => return Err(Malformed::EmptyValue(tag)),
+            Some(n) => n,
+            None => return Err(Malformed::InvalidTag),
+        },
+    };
+    Ok(Field { tag, start: start as u32, len: len as u32 })
+}
+
+/// A non-negative integer value (no sign, digits only).
+pub fn parse_uint(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
+}
+
+/// A message, borrowed from the receive buffer until the decoder reads the next one.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    bytes: &'a [u8],
+    begin_string: &'a [u8],
+    fields: &'a [Field],
+    header: [u16; HEADER_TAGS.len()],
+}
+
+impl<'a> Message<'a> {
+    /// The whole message, as it arrived.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// BeginString (8).
+    pub fn begin_string(&self) -> &'a [u8] {
+        self.begin_string
+    }
+
+    /// MsgType (35).
+    pub fn msg_type(&self) -> &'a [u8] {
+        self.value(&self.fields[0])
+    }
+
+    /// The value of `field`.
+    pub fn value(&self, field: &Field) -> &'a [u8] {
+        &self.bytes[field.start as usize..(field.start + field.len) as usize]
+    }
+
+    /// The body's fields in wire order (from MsgType on; BeginString, BodyLength and CheckSum
+    /// are not fields here).
+    pub fn fields(&self) -> &'a [Field] {
+        self.fields
+    }
+
+    /// The first value of `tag`: O(1) for the header fields of [`HEADER_TAGS`], else a scan.
+    pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
+        match header_slot(tag) {
+            Some(slot) => {
+                let i = self.header[slot];
+                (i != ABSENT).then(|| self.value(&self.fields[usize::from(i)]))
+            }
+            None => self.fields.iter().find(|f| f.tag == tag).map(|f| self.value(f)),
+        }
+    }
+
+    /// The first value of `tag` as a non-negative integer.
+    pub fn get_uint(&self, tag: u32) -> Option<u64> {
+        self.get(tag).and_then(parse_uint)
+    }
+
+    /// MsgSeqNum (34).
+    pub fn seq_num(&self) -> Option<u64> {
+        self.get_uint(tag::MSG_SEQ_NUM)
+    }
+
+    /// PossDupFlag (43) is `Y`.
+    pub fn poss_dup(&self) -> bool {
+        self.get(tag::POSS_DUP_FLAG) == Some(b"Y")
+    }
+
+    /// The entries of the repeating group whose count is `count_tag`: each entry starts with
+    /// `delimiter` and holds the fields up to the next `delimiter` or the first field that is
+    /// not in `members` (the group's tags, nested groups' included). `None` if the count is
+    /// absent; an error if the entries do not match the count.
+    pub fn group(
+        &self,
+        count_tag: u32,
+        delimiter: u32,
+        members: &[u32],
+    ) -> Option<Result<Group<'a>, GroupError>> {
+        let at = self.fields.iter().position(|f| f.tag == count_tag)?;
+        Some(self.group_at(at, delimiter, members))
+    }
+
+    /// [`Message::group`] for the count field at index `at` of [`Message::fields`] (a nested
+    /// group's count, inside an entry).
+    pub fn group_at(&self, at: usize, delimiter: u32, members: &[u32]) -> Result<Group<'a>, GroupError> {
+        let count_tag = self.fields[at].tag;
+        let count = parse_uint(self.value(&self.fields[at])).ok_or(GroupError::Count(count_tag))? as usize;
+        let mut starts = Vec::new();
+        let mut i = at + 1;
+        while let Some(f) = self.fields.get(i) {
+            if f.tag == delimiter {
+                starts.push(i);
+            } else if starts.is_empty() || !members.contains(&f.tag) {
+                break;
+            }
+            i += 1;
+        }
+        if starts.len() != count {
+            return Err(GroupError::Entries { count_tag, declared: count, found: starts.len() });
+        }
+        if self.fields.get(at + 1).is_some_and(|f| f.tag != delimiter) && count > 0 {
+            return Err(GroupError::Delimiter { count_tag, delimiter });
+        }
+        Ok(Group { message: *self, starts, end: i })
+    }
+}
+
+/// The entries of a repeating group.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    message: Message<'a>,
+    /// The index in the message's fields where each entry starts.
+    starts: Vec<usize>,
+    /// The index after the group's last field.
+    end: usize,
+}
+
+impl<'a> Group<'a> {
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Entry `i`'s fields.
+    pub fn entry(&self, i: usize) -> &'a [Field] {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.end);
+        &self.message.fields()[self.starts[i]..end]
+    }
+
+    /// The first value of `tag` in entry `i`.
+    pub fn get(&self, i: usize, tag: u32) -> Option<&'a [u8]> {
+        self.entry(i).iter().find(|f| f.tag == tag).map(|f| self.message.value(f))
+    }
+}
+
+/// A repeating group that does not match its count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The count is not a number.
+    #[error("the count of group {0} is not a number")]
+    Count(u32),
+    /// The entries found differ from the count (SessionRejectReason 16).
+    #[error("group {count_tag} declares {declared} entries, {found} found")]
+    Entries {
+        /// The group's count tag.
+        count_tag: u32,
+        /// What the count says.
+        declared: usize,
+        /// What is there.
+        found: usize,
+    },
+    /// The first field after the count is not the delimiter (SessionRejectReason 15).
+    #[error("group {count_tag} does not start with its delimiter {delimiter}")]
+    Delimiter {
+        /// The group's count tag.
+        count_tag: u32,
+        /// The tag every entry starts with.
+        delimiter: u32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::checksum;
+    use super::*;
+
+    fn message(body: &str) -> Vec<u8> {
+        let body = body.replace('|', "\x01");
+        let mut m = format!("8=FIX.4.4\x019={}\x01{body}", body.len()).into_bytes();
+        let sum = checksum(&m);
+        m.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+        m
+    }
+
+    const NOS: &str = "35=D|49=CLIENT|56=BROKER|34=215|52=20261207-09:30:00.123|11=ORD-1|21=1|55=ZERO|\
+                       54=1|60=20261207-09:30:00.123|38=100|40=2|44=10.25|59=0|";
+
+    #[test]
+    fn fields_and_header_lookups() {
+        let bytes = message(NOS);
+        let mut d = Decoder::default();
+        let Decoded::Message(m) = d.decode(&bytes) else { panic!() };
+        assert_eq!(m.begin_string(), b"FIX.4.4");
+        assert_eq!(m.msg_type(), b"D");
+        assert_eq!(m.seq_num(), Some(215));
+        assert_eq!(m.get(tag::SENDER_COMP_ID), Some(&b"CLIENT"[..]));
+        assert_eq!(m.get(44), Some(&b"10.25"[..]));
+        assert_eq!(m.get(9999), None);
+        assert_eq!(m.fields().len(), 14);
+        assert!(!m.poss_dup());
+    }
+
+    #[test]
+    fn data_fields_may_hold_soh() {
+        let bytes = message("35=B|148=x|95=5|96=a\x01b=c|10000=z|");
+        let mut d = Decoder::default();
+        let Decoded::Message(m) = d.decode(&bytes) else { panic!() };
+        assert_eq!(m.get(96), Some(&b"a\x01b=c"[..]));
+        assert_eq!(m.get(10000), Some(&b"z"[..]));
+        let wrong = message("35=B|95=7|96=a\x01b=c|");
+        assert!(matches!(
+            Decoder::default().decode(&wrong),
+            Decoded::Malformed { why: Malformed::DataLength(96), .. }
+        ));
+    }
+
+    #[test]
+    fn malformed_fields_are_session_rejects() {
+        for (body, why) in [
+            ("35=D|34=7|55=|", Malformed::EmptyValue(55)),
+            ("35=D|34=7|x5=a|", Malformed::InvalidTag),
+            ("35=D|34=7|055=a|", Malformed::InvalidTag),
+            ("35=D|34=7|55a|", Malformed::InvalidTag),
+        ] {
+            match Decoder::default().decode(&message(body)) {
+                Decoded::Malformed { why: got, seq_num, .. } => {
+                    assert_eq!(got, why, "{body}");
+                    assert_eq!(seq_num, Some(7));
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn msg_type_must_come_first() {
+        let bytes = message("49=A|35=0|");
+        assert!(
+            matches!(Decoder::default().decode(&bytes), Decoded::Garbled { skip, .. } if skip == bytes.len())
+        );
+    }
+
+    #[test]
+    fn groups_nest_and_are_counted() {
+        // NoPartyIDs (453) with a nested NoPartySubIDs (802).
+        let bytes = message("35=D|453=2|448=P1|447=D|452=1|802=1|523=S|803=1|448=P2|447=D|452=3|55=X|");
+        let mut d = Decoder::default();
+        let Decoded::Message(m) = d.decode(&bytes) else { panic!() };
+        let parties = m.group(453, 448, &[448, 447, 452, 802, 523, 803]).unwrap().unwrap();
+        assert_eq!(parties.len(), 2);
+        assert_eq!(parties.get(1, 448), Some(&b"P2"[..]));
+        assert_eq!(parties.get(0, 523), Some(&b"S"[..]));
+        assert_eq!(m.get(55), Some(&b"X"[..]));
+        let bad = message("35=D|453=3|448=P1|448=P2|55=X|");
+        let mut d = Decoder::default();
+        let Decoded::Message(m) = d.decode(&bad) else { panic!() };
+        assert_eq!(
+            m.group(453, 448, &[448]).unwrap().unwrap_err(),
+            GroupError::Entries { count_tag: 453, declared: 3, found: 2 }
+        );
+    }
+}
