@@ -10,11 +10,15 @@
 //! The [`dict`] module reads data dictionaries in the QuickFIX XML format (FIX 4.2, 4.4,
 //! FIXT 1.1 and FIX 5.0 SP2 are built in) and checks received messages against them as a
 //! session's [`dict::Validation`] says, with the SessionRejectReason a Reject carries.
+//! [`messages`] has typed views of the common order-entry messages, generated from the FIX 4.4
+//! dictionary at build time.
 //!
 //! ## Dependencies, and why
 //! - `thiserror`: the house error convention.
 //! - `roxmltree`: reads the QuickFIX XML dictionaries (the de-facto format for custom ones):
-//!   small, no dependencies of its own, read-only, which is all a dictionary needs.
+//!   small, no dependencies of its own, read-only, which is all a dictionary needs. The build
+//!   script uses it too, through the same reader (`src/dict/model.rs`).
 
 pub mod codec;
 pub mod dict;
+pub mod messages;

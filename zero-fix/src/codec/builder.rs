@@ -4,6 +4,7 @@
 
 use std::ops::Range;
 
+use super::decimal::Decimal;
 use super::frame::{checksum, SOH};
 use super::time::{Precision, Timestamp};
 
@@ -74,24 +75,11 @@ impl<'b> Builder<'b> {
         self.char(tag, if value { b'Y' } else { b'N' })
     }
 
-    /// Appends a decimal `mantissa` * 10^-`scale` (e.g. 1025, 2 for 10.25), exactly.
-    pub fn decimal(&mut self, tag: u32, mantissa: i64, scale: u32) -> &mut Self {
+    /// Appends a decimal, exactly as given (`Decimal::new(1025, 2)` is `10.25`).
+    pub fn decimal(&mut self, tag: u32, value: Decimal) -> &mut Self {
         push_uint(self.buf, u64::from(tag));
         self.buf.push(b'=');
-        if mantissa < 0 {
-            self.buf.push(b'-');
-        }
-        let m = mantissa.unsigned_abs();
-        let unit = 10u64.pow(scale.min(18));
-        push_uint(self.buf, m / unit);
-        if scale > 0 {
-            self.buf.push(b'.');
-            let frac = m % unit;
-            let at = self.buf.len();
-            push_uint(self.buf, frac);
-            let pad = scale as usize - (self.buf.len() - at);
-            self.buf.splice(at..at, std::iter::repeat_n(b'0', pad));
-        }
+        value.write(self.buf);
         self.buf.push(SOH);
         self
     }
@@ -171,7 +159,10 @@ mod tests {
             let mut buf = b"leading".to_vec();
             let mut b = Builder::new(&mut buf, b"FIX.4.4", b"D");
             b.str(49, b"CLIENT").str(56, b"BROKER").uint(34, 215).str(58, &vec![b'x'; extra + 1]);
-            b.decimal(44, 1025, 2).decimal(38, -5, 3).int(99, -42).bool(43, false);
+            b.decimal(44, Decimal::new(1025, 2))
+                .decimal(38, Decimal::new(-5, 3))
+                .int(99, -42)
+                .bool(43, false);
             let range = b.finish();
             assert_eq!(range.start, 7);
             let m = &buf[range.clone()];

@@ -267,6 +267,14 @@ pub fn parse_uint(value: &[u8]) -> Option<u64> {
     value.iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
 }
 
+/// An integer value (`-?digits`).
+pub fn parse_int(value: &[u8]) -> Option<i64> {
+    match value.split_first() {
+        Some((b'-', digits)) => parse_uint(digits).and_then(|n| i64::try_from(n).ok()).map(|n| -n),
+        _ => parse_uint(value).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
 /// A message, borrowed from the receive buffer until the decoder reads the next one.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
