@@ -22,3 +22,4 @@
 pub mod codec;
 pub mod dict;
 pub mod messages;
+pub mod session;

@@ -149,6 +149,8 @@ pub struct Decoder {
     limits: Limits,
     data: DataFields,
     fields: Vec<Field>,
+    /// The last message read: its length, BeginString and header index.
+    last: (usize, std::ops::Range<usize>, [u16; HEADER_TAGS.len()]),
     /// The most fields one message may have.
     max_fields: usize,
 }
@@ -163,7 +165,13 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder with these limits and data fields.
     pub fn new(limits: Limits, data: DataFields) -> Decoder {
-        Decoder { limits, data, fields: Vec::with_capacity(64), max_fields: 10_000 }
+        Decoder {
+            limits,
+            data,
+            fields: Vec::with_capacity(64),
+            last: (0, 0..0, [ABSENT; HEADER_TAGS.len()]),
+            max_fields: 10_000,
+        }
     }
 
     /// The message at the start of `input`.
@@ -218,12 +226,21 @@ impl Decoder {
         if self.fields.first().is_none_or(|f| f.tag != tag::MSG_TYPE) {
             return Decoded::Garbled { why: Garbled::BodyLength, skip: framed.len };
         }
-        Decoded::Message(Message {
-            bytes,
-            begin_string: &bytes[framed.begin_string],
+        self.last = (framed.len, framed.begin_string, header);
+        Decoded::Message(self.message(input))
+    }
+
+    /// The message [`Decoder::decode`] last returned, again, from the same `input`: a view
+    /// rebuilt without reading anything twice (for a caller that must let go of the first
+    /// one before it can hand the message on).
+    pub fn message<'a>(&'a self, input: &'a [u8]) -> Message<'a> {
+        let (len, begin_string, header) = &self.last;
+        Message {
+            bytes: &input[..*len],
+            begin_string: &input[begin_string.clone()],
             fields: &self.fields,
-            header,
-        })
+            header: *header,
+        }
     }
 }
 
