@@ -10,13 +10,16 @@ export CARGO_TERM_COLOR=never
 
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
 # against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
-# clients for MQTT, redis-server for the Redis client, Chromium for MQTT over WebSocket in a browser).
+# clients for MQTT, redis-server for the Redis client, Chromium for MQTT over WebSocket in a browser,
+# QuickFIX C++ (built into a small counterparty with g++) for FIX).
 need=()
 for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks" \
 	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub" "redis-server:redis-server" "redis-tools:redis-benchmark" \
-	"chromium:chromium"; do
+	"chromium:chromium" "g++:g++"; do
 	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
 done
+# QuickFIX C++: headers and library only (no binary to look for).
+[[ -f /usr/include/quickfix/Application.h ]] || need+=(libquickfix-dev)
 # paho-mqtt is the independent Python client of the MQTT tests (Debian's module, for /usr/bin/python3).
 /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need+=(python3-paho-mqtt)
 # python3-websockets is the independent WebSocket peer of zero-core's WebSocket tests.

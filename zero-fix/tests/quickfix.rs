@@ -1,0 +1,304 @@
+//! zero-fix's initiator against a QuickFIX C++ acceptor (Debian's libquickfix-dev, through
+//! `conformance/fix/quickfix_peer.cpp`): logon, orders answered by ExecutionReports, a message
+//! lost on the way and recovered by ResendRequest, and the acceptor killed (SIGKILL) and
+//! restarted in the middle, its sequence numbers recovered from its file store. Every order
+//! reaches QuickFIX once and every ExecutionReport reaches us once.
+//!
+//! What the restart exercises, as QuickFIX's event log shows it: a SIGKILL can cost QuickFIX
+//! the last incoming number it had not written yet (our ResendRequest), so after the restart it
+//! expects one less than our Logon carries, asks for a resend, and our session answers with a
+//! SequenceReset-GapFill over the session messages; the orders sent meanwhile wait in
+//! QuickFIX's queue and are processed once. `ZERO_KEEP=1` keeps QuickFIX's logs in the temp
+//! directory.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant, SystemTime};
+
+use zero_core::machine::{Closed, Driver, Machine};
+use zero_core::{Config, Event as IoEvent, Handler, Io, Ops, Target};
+use zero_fix::codec::{Decoded, Decoder};
+use zero_fix::session::{Event, MemoryStore, Role, Session, SessionConfig};
+
+/// Builds the QuickFIX peer once per build directory.
+fn peer_binary() -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/fix/quickfix_peer.cpp");
+    let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickfix_peer");
+    let fresh = |b: &Path| {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        modified(b).is_some_and(|b| modified(&source).is_some_and(|s| b >= s))
+    };
+    if !fresh(&binary) {
+        let status = Command::new("g++")
+            .args(["-std=c++11", "-O1", "-o"])
+            .arg(&binary)
+            .arg(&source)
+            .args(["-lquickfix", "-lpthread"])
+            .status()
+            .expect("g++ runs (scripts/test.sh installs g++ and libquickfix-dev)");
+        assert!(status.success(), "the QuickFIX peer does not build: is libquickfix-dev installed?");
+    }
+    binary
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A QuickFIX acceptor process and the lines it prints.
+struct QuickFix {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl QuickFix {
+    fn start(dir: &Path, port: u16) -> QuickFix {
+        let config = dir.join("acceptor.cfg");
+        std::fs::write(
+            &config,
+            format!(
+                "[DEFAULT]\nConnectionType=acceptor\nSocketAcceptPort={port}\nSocketReuseAddress=Y\n\
+                 StartTime=00:00:00\nEndTime=00:00:00\nFileStorePath={d}/store\nFileLogPath={d}/log\n\
+                 UseDataDictionary=N\n\n[SESSION]\nBeginString=FIX.4.4\nSenderCompID=BROKER\nTargetCompID=CLIENT\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(peer_binary())
+            .arg("acceptor")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the QuickFIX peer runs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut qf = QuickFix { child, lines, seen: Vec::new() };
+        qf.wait_for("LISTENING");
+        qf
+    }
+
+    fn wait_for(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.seen.iter().any(|l| l.starts_with(what)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("QuickFIX never said {what}: {:?}", self.seen),
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.drain();
+    }
+}
+
+impl Drop for QuickFix {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A session whose input loses one message, once: the frame holding `drop` (a byte string).
+struct Lossy {
+    session: Session,
+    drop: Option<&'static [u8]>,
+    held: Vec<u8>,
+}
+
+impl Machine for Lossy {
+    fn wants_connect(&mut self, now: Instant) -> bool {
+        self.session.wants_connect(now)
+    }
+    fn handle_connected(&mut self, now: Instant) {
+        self.held.clear();
+        self.session.handle_connected(now)
+    }
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        let Some(needle) = self.drop else { return self.session.handle_input(now, data) };
+        self.held.extend_from_slice(data);
+        let mut decoder = Decoder::default();
+        let mut at = 0;
+        while let Decoded::Message(m) = decoder.decode(&self.held[at..]) {
+            let frame = m.bytes();
+            at += frame.len();
+            if self.drop.is_some() && frame.windows(needle.len()).any(|w| w == needle) {
+                self.drop = None;
+                continue;
+            }
+            self.session.handle_input(now, frame);
+        }
+        self.held.drain(..at);
+        if self.drop.is_none() && !self.held.is_empty() {
+            let rest = std::mem::take(&mut self.held);
+            self.session.handle_input(now, &rest);
+        }
+    }
+    fn handle_closed(&mut self, now: Instant, cause: Closed) {
+        self.session.handle_closed(now, cause)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.session.handle_timeout(now)
+    }
+    fn poll_transmit(&mut self) -> Option<&[u8]> {
+        self.session.poll_transmit()
+    }
+    fn poll_close(&mut self) -> bool {
+        self.session.poll_close()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+    fn is_drained(&self) -> bool {
+        self.session.is_drained()
+    }
+}
+
+/// The initiator inline on a shard: orders go out when logged on; reports are counted.
+struct Trader {
+    driver: Driver<Lossy>,
+    logons: usize,
+    reports: HashMap<String, usize>,
+    poss_dup_reports: usize,
+    disconnects: Vec<String>,
+}
+
+impl Trader {
+    fn pump(&mut self, ops: &mut Ops) {
+        while let Some(event) = self.driver.machine().session.poll_event() {
+            match event {
+                Event::LoggedOn => self.logons += 1,
+                Event::Application(m) if m.msg_type() == b"8" => {
+                    let id = String::from_utf8_lossy(m.get(11).unwrap_or_default()).into_owned();
+                    *self.reports.entry(id).or_default() += 1;
+                    self.poss_dup_reports += usize::from(m.poss_dup());
+                }
+                Event::Disconnected(cause) => self.disconnects.push(format!("{cause:?}")),
+                _ => {}
+            }
+        }
+        self.driver.pump(ops);
+    }
+
+    fn order(&mut self, ops: &mut Ops, id: &str) {
+        let now = ops.now();
+        self.driver
+            .machine()
+            .session
+            .send(now, b"D", |b| {
+                b.str(11, id.as_bytes()).str(55, b"ZERO").char(54, b'1');
+                b.str(60, b"20261207-09:30:00.000").uint(38, 100).char(40, b'1');
+            })
+            .expect("logged on");
+    }
+}
+
+impl Handler for Trader {
+    fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+        self.driver.on_event(ops, &event);
+    }
+    fn on_batch_end(&mut self, ops: &mut Ops) {
+        self.pump(ops);
+    }
+}
+
+fn run_until(io: &mut Io, t: &mut Trader, what: &str, done: impl Fn(&Trader) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done(t) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {} logons, reports {:?}, {:?}",
+            t.logons,
+            t.reports,
+            t.disconnects
+        );
+        io.run_once(t, Some(Duration::from_millis(20))).unwrap();
+        t.pump(io);
+    }
+}
+
+#[test]
+fn zero_initiator_trades_with_a_quickfix_acceptor_through_loss_and_a_restart() {
+    let dir = std::env::temp_dir().join(format!("zero-fix-qf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let mut qf = QuickFix::start(&dir, port);
+
+    let mut config = SessionConfig::new(Role::Initiator, "CLIENT", "BROKER");
+    config.reconnect_interval = Duration::from_millis(100);
+    config.heart_bt_int = Duration::from_secs(5);
+    let now = Instant::now();
+    let session = Session::new(config, MemoryStore::default(), now, SystemTime::now().into());
+    let lossy = Lossy { session, drop: Some(b"\x0111=ORD-3\x01"), held: Vec::new() };
+    let target = Target::tcp(SocketAddr::from(([127, 0, 0, 1], port)));
+    let mut io = Io::new(Config::default()).unwrap();
+    let mut t = Trader {
+        driver: Driver::new(lossy, target, 0),
+        logons: 0,
+        reports: HashMap::new(),
+        poss_dup_reports: 0,
+        disconnects: Vec::new(),
+    };
+    t.pump(&mut io);
+    run_until(&mut io, &mut t, "the first logon", |t| t.logons == 1);
+
+    // Five orders; the report for ORD-3 is lost on the way in and comes back by resend.
+    for i in 1..=5 {
+        t.order(&mut io, &format!("ORD-{i}"));
+    }
+    run_until(&mut io, &mut t, "five reports", |t| t.reports.len() == 5);
+    assert_eq!(t.poss_dup_reports, 1, "the lost report came back as a PossDup resend");
+
+    // QuickFIX dies without a word and comes back with its file store.
+    qf.kill();
+    let first = std::mem::take(&mut qf.seen);
+    drop(qf);
+    let mut qf = QuickFix::start(&dir, port);
+    run_until(&mut io, &mut t, "the logon after the restart", |t| t.logons == 2);
+    for i in 6..=10 {
+        t.order(&mut io, &format!("ORD-{i}"));
+    }
+    run_until(&mut io, &mut t, "ten reports", |t| t.reports.len() == 10);
+    qf.drain();
+
+    assert!(t.reports.values().all(|&n| n == 1), "each report once: {:?}", t.reports);
+    // QuickFIX's application saw each order once, with increasing numbers across its restart.
+    let orders: Vec<(String, u64)> = first
+        .iter()
+        .chain(&qf.seen)
+        .filter_map(|l| l.strip_prefix("ORDER "))
+        .map(|l| {
+            let (id, seq) = l.split_once(' ').unwrap();
+            (id.to_string(), seq.parse().unwrap())
+        })
+        .collect();
+    let ids: Vec<&str> = orders.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, (1..=10).map(|i| format!("ORD-{i}")).collect::<Vec<_>>(), "QuickFIX saw {orders:?}");
+    assert!(orders.windows(2).all(|w| w[0].1 < w[1].1), "increasing numbers: {orders:?}");
+    drop(qf);
+    if std::env::var_os("ZERO_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
