@@ -66,6 +66,7 @@
 //! - `httparse`: the HTTP/1.1 head of a WebSocket upgrade ([`ws`]): zero-copy, no
 //!   allocation, the parser tungstenite and hyper use. `ring` (SHA-1) and `base64` make its
 //!   accept key; `ring` is already rustls' provider.
+//! - `crc32c`: the journal's record checksums ([`journal`]), hardware-accelerated.
 //! - `tokio`, `tokio-rustls` (feature `tokio` only): `machine::Task`, for Tokio users; the
 //!   same rustls configuration as the shard's.
 //!
@@ -82,6 +83,7 @@ mod event;
 mod handle;
 mod id;
 mod io;
+pub mod journal;
 pub mod machine;
 mod ops;
 #[allow(unsafe_code)] // shared slot memory; each block says why it is sound

@@ -39,9 +39,8 @@
 //! - `ring`: PBKDF2-HMAC-SHA512 and secure random salts for the password file; it is already
 //!   in the tree as rustls' crypto provider, so it costs no extra build.
 //! - `base64`: the salt and hash fields of mosquitto's password format.
-//! - `crc32c`: the journal's record checksums (hardware-accelerated CRC-32C), which tell a
-//!   torn tail from a whole record after a crash, and the hash that gives each client id its
-//!   home shard.
+//! - `crc32c`: the hash that gives each client id its home shard (hardware-accelerated; the
+//!   journal, zero-core's, checksums its records with it too).
 //! - `slab`: sessions by index, so timers and the subscription trie name a session in a word.
 //! - `hashbrown`: its `HashTable` finds a session by client id through a table of slab indices
 //!   (4 bytes a session, the id living only in the session); std's maps have no such API.

@@ -20,7 +20,7 @@ use zero_core::{
 
 use crate::bridge::{Bridge, BridgeConfig};
 use crate::broker::{Broker, BrokerConfig, Place, ShardMessage, Transmit, MAX_SHARDS};
-use crate::store::Journal;
+use crate::store::{Journal, Record};
 use crate::Error;
 
 /// The shard's send side as the broker's [`Transmit`].
@@ -92,7 +92,7 @@ impl BrokerHandler {
         let dir = config.persistence_location.clone();
         let failed = |source| Error::Journal { dir: dir.clone(), source };
         let opened = match config.persistence {
-            true => Some(Journal::open(&dir, config.fsync, now).map_err(failed)?),
+            true => Some(Journal::open(&dir, config.fsync, now, Record::is_valid).map_err(failed)?),
             false => None,
         };
         let mut broker = Broker::on_shard(config, now, SystemTime::now(), place);
@@ -189,7 +189,7 @@ impl BrokerHandler {
         let Some(journal) = &mut self.journal else { return Ok(()) };
         let now = ops.now();
         journal.append(&self.broker.take_journal(), now)?;
-        if journal.wants_compaction() {
+        if journal.grown() {
             journal.compact(&self.broker.snapshot(), now)?;
         }
         self.sync.follow(ops, journal.sync_due());

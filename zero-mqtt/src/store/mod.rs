@@ -18,14 +18,13 @@
 //!   `Fsync::Always` waits for the disk); compaction writes the whole live state at once.
 //!   Restored sessions start their expiry countdown afresh at restart.
 
-mod journal;
 mod record;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use journal::{Fsync, Journal};
 pub use record::Record;
+pub use zero_core::journal::{Fsync, Journal};
 
 use crate::broker::{Delivery, Message};
 

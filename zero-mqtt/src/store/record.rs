@@ -116,13 +116,13 @@ pub enum Record<'a> {
     },
 }
 
-const HEADER: usize = 8;
-
 impl<'a> Record<'a> {
     /// Appends the framed record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.extend_from_slice(&[0; HEADER]);
+        zero_core::journal::frame(out, |out| self.encode_body(out));
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>) {
         match *self {
             Record::Session { client, expiry } => {
                 out.push(1);
@@ -194,23 +194,18 @@ impl<'a> Record<'a> {
                 out.extend_from_slice(&packet_id.to_be_bytes());
             }
         }
-        let body = &out[start + HEADER..];
-        let (len, crc) = ((body.len() as u32).to_be_bytes(), crc32c::crc32c(body).to_be_bytes());
-        out[start..start + 4].copy_from_slice(&len);
-        out[start + 4..start + HEADER].copy_from_slice(&crc);
     }
 
     /// The record at the start of `buf` and its framed length; `None` if `buf` does not start
     /// with a whole, intact record (a torn or corrupt tail).
     pub fn decode(buf: &'a [u8]) -> Option<(Record<'a>, usize)> {
-        let len = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-        let crc = u32::from_be_bytes(buf.get(4..HEADER)?.try_into().ok()?);
-        let body = buf.get(HEADER..HEADER.checked_add(len)?)?;
-        if crc32c::crc32c(body) != crc {
-            return None;
-        }
-        let record = Record::decode_body(body).ok()?;
-        Some((record, HEADER + len))
+        let (body, len) = zero_core::journal::next_record(buf)?;
+        Some((Record::decode_body(body).ok()?, len))
+    }
+
+    /// Whether `body` is a record this version reads (the journal cuts a tail that is not).
+    pub fn is_valid(body: &[u8]) -> bool {
+        Record::decode_body(body).is_ok()
     }
 
     fn decode_body(body: &'a [u8]) -> Result<Record<'a>, DecodeError> {
