@@ -443,6 +443,11 @@ impl<S: MessageStore> Machine for Session<S> {
         if core.outbox.is_empty() {
             return None;
         }
+        // Write ahead: what accounts for these bytes is durable before they leave.
+        if let Err(e) = core.store.flush(core.now) {
+            core.store_failed(e);
+            return None;
+        }
         std::mem::swap(&mut core.outbox, &mut core.sending);
         core.outbox.clear();
         Some(&core.sending)

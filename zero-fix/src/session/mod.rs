@@ -1,12 +1,16 @@
 //! The FIX session layer: the [`Session`] machine, its [`SessionConfig`] and the
-//! [`MessageStore`] it keeps its numbers and sent messages in.
+//! [`MessageStore`] it keeps its numbers and sent messages in: in memory, or in the
+//! write-ahead log [`Wal`].
 
 mod config;
 mod machine;
 mod store;
 #[cfg(test)]
 mod tests;
+mod wal;
 
 pub use config::{ResendFilter, Role, SessionConfig};
 pub use machine::{Cause, Event, SendError, Session};
 pub use store::{MemoryStore, MessageStore};
+pub use wal::Wal;
+pub use zero_core::journal::Fsync;

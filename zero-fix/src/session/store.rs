@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::time::Instant;
 
 /// A session's durable state. Calls that change it may fail (a full disk): the session then
 /// stops sending rather than lose a number.
@@ -22,6 +23,12 @@ pub trait MessageStore {
     fn load(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> io::Result<()>;
     /// Starts over: both numbers back to 1, the messages forgotten.
     fn reset(&mut self) -> io::Result<()>;
+    /// Makes everything recorded so far durable as the store's policy says; the session calls
+    /// it before its output leaves. An error stops the session.
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        let _ = now;
+        Ok(())
+    }
 }
 
 /// A store in memory: for tests and for sessions that reset every day and may lose their
