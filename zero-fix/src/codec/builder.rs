@@ -133,19 +133,26 @@ fn count_digits(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
-/// Appends `n` in decimal.
-pub(crate) fn push_uint(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Appends `n` in decimal (tags and small numbers without a loop).
+#[inline]
+pub(crate) fn push_uint(buf: &mut Vec<u8>, n: u64) {
+    let d = |x: u64| b'0' + (x % 10) as u8;
+    match n {
+        0..=9 => buf.push(d(n)),
+        10..=99 => buf.extend_from_slice(&[d(n / 10), d(n)]),
+        100..=999 => buf.extend_from_slice(&[d(n / 100), d(n / 10), d(n)]),
+        1000..=9999 => buf.extend_from_slice(&[d(n / 1000), d(n / 100), d(n / 10), d(n)]),
+        _ => {
+            let mut digits = [0u8; 20];
+            let (mut i, mut n) = (digits.len(), n);
+            while n > 0 {
+                i -= 1;
+                digits[i] = d(n);
+                n /= 10;
+            }
+            buf.extend_from_slice(&digits[i..]);
         }
     }
-    buf.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]

@@ -13,24 +13,29 @@ pub struct Field {
     len: u32,
 }
 
-/// Header fields looked up in O(1), and their slots in [`Message::header`]'s index.
-const HEADER_TAGS: [u32; 12] = [
-    tag::MSG_SEQ_NUM,
-    tag::SENDER_COMP_ID,
-    tag::TARGET_COMP_ID,
-    tag::SENDING_TIME,
-    tag::POSS_DUP_FLAG,
-    tag::POSS_RESEND,
-    tag::ORIG_SENDING_TIME,
-    tag::SENDER_SUB_ID,
-    tag::TARGET_SUB_ID,
-    tag::APPL_VER_ID,
-    tag::ON_BEHALF_OF_COMP_ID,
-    tag::DELIVER_TO_COMP_ID,
-];
+/// How many header fields are looked up in O(1) ([`header_slot`] names them).
+const HEADER_SLOTS: usize = 12;
 
+/// The slot in [`Message::get`]'s O(1) index of a header field: MsgSeqNum, the CompIDs,
+/// SendingTime, the resend flags, OrigSendingTime, the SubIDs, ApplVerID, OnBehalfOfCompID and
+/// DeliverToCompID.
 fn header_slot(tag: u32) -> Option<usize> {
-    HEADER_TAGS.iter().position(|&t| t == tag)
+    // A match compiles to a jump table: no scan per field.
+    Some(match tag {
+        tag::MSG_SEQ_NUM => 0,
+        tag::SENDER_COMP_ID => 1,
+        tag::TARGET_COMP_ID => 2,
+        tag::SENDING_TIME => 3,
+        tag::POSS_DUP_FLAG => 4,
+        tag::POSS_RESEND => 5,
+        tag::ORIG_SENDING_TIME => 6,
+        tag::SENDER_SUB_ID => 7,
+        tag::TARGET_SUB_ID => 8,
+        tag::APPL_VER_ID => 9,
+        tag::ON_BEHALF_OF_COMP_ID => 10,
+        tag::DELIVER_TO_COMP_ID => 11,
+        _ => return None,
+    })
 }
 
 /// "Not present" in the header index.
@@ -103,12 +108,17 @@ pub enum Decoded<'a> {
 
 /// The pairs of (length field, data field) whose data may hold any byte, SOH included.
 #[derive(Debug, Clone)]
-pub struct DataFields(Vec<(u32, u32)>);
+pub struct DataFields {
+    pairs: Vec<(u32, u32)>,
+    /// Which tags under 1024 are length fields: one bit test per field, not a scan.
+    lengths: [u64; 16],
+}
 
 impl Default for DataFields {
     /// The standard pairs of FIX 4.2 to 5.0 SP2.
     fn default() -> DataFields {
-        DataFields(vec![
+        let mut d = DataFields { pairs: Vec::new(), lengths: [0; 16] };
+        for (length, data) in [
             (90, 91),
             (93, 89),
             (95, 96),
@@ -125,20 +135,29 @@ impl Default for DataFields {
             (445, 446),
             (618, 619),
             (621, 622),
-        ])
+        ] {
+            d.add(length, data);
+        }
+        d
     }
 }
 
 impl DataFields {
     /// Adds a pair (a custom dictionary's LENGTH and DATA fields).
     pub fn add(&mut self, length: u32, data: u32) {
-        if !self.0.contains(&(length, data)) {
-            self.0.push((length, data));
+        if !self.pairs.contains(&(length, data)) {
+            self.pairs.push((length, data));
+            if length < 1024 {
+                self.lengths[(length / 64) as usize] |= 1 << (length % 64);
+            }
         }
     }
 
     fn data_for(&self, length: u32) -> Option<u32> {
-        self.0.iter().find(|p| p.0 == length).map(|p| p.1)
+        if length < 1024 && self.lengths[(length / 64) as usize] & (1 << (length % 64)) == 0 {
+            return None;
+        }
+        self.pairs.iter().find(|p| p.0 == length).map(|p| p.1)
     }
 }
 
@@ -150,7 +169,7 @@ pub struct Decoder {
     data: DataFields,
     fields: Vec<Field>,
     /// The last message read: its length, BeginString and header index.
-    last: (usize, std::ops::Range<usize>, [u16; HEADER_TAGS.len()]),
+    last: (usize, std::ops::Range<usize>, [u16; HEADER_SLOTS]),
     /// The most fields one message may have.
     max_fields: usize,
 }
@@ -169,7 +188,7 @@ impl Decoder {
             limits,
             data,
             fields: Vec::with_capacity(64),
-            last: (0, 0..0, [ABSENT; HEADER_TAGS.len()]),
+            last: (0, 0..0, [ABSENT; HEADER_SLOTS]),
             max_fields: 10_000,
         }
     }
@@ -183,7 +202,7 @@ impl Decoder {
         };
         let bytes = &input[..framed.len];
         self.fields.clear();
-        let mut header = [ABSENT; HEADER_TAGS.len()];
+        let mut header = [ABSENT; HEADER_SLOTS];
         let mut seq_num = None;
         let mut at = framed.body.start;
         let mut data_tag = None;
@@ -245,35 +264,61 @@ impl Decoder {
 }
 
 /// Reads the field at `at`; `data`: it must be this data field, of this length.
+#[inline]
 fn read_field(bytes: &[u8], at: usize, end: usize, data: Option<(u32, usize)>) -> Result<Field, Malformed> {
+    let rest = &bytes[at..end];
+    // The tag: one to nine digits, no leading zero, then `=`.
     let mut tag = 0u32;
-    let mut i = at;
+    let mut eq = 0;
     loop {
-        match bytes[i] {
-            d @ b'0'..=b'9' if i - at < 9 => tag = tag * 10 + u32::from(d - b'0'),
-            b'=' if i > at && tag != 0 && bytes[at] != b'0' => break,
-            _ => return Err(Malformed::InvalidTag),
+        let Some(&c) = rest.get(eq) else { return Err(Malformed::InvalidTag) };
+        if c == b'=' {
+            break;
         }
-        i += 1;
-        if i >= end {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 || eq == 9 || (eq == 0 && digit == 0) {
             return Err(Malformed::InvalidTag);
         }
+        tag = tag * 10 + u32::from(digit);
+        eq += 1;
     }
-    let start = i + 1;
+    if eq == 0 {
+        return Err(Malformed::InvalidTag);
+    }
+    let value = &rest[eq + 1..];
     let len = match data {
         Some((want, len)) => {
-            if tag != want || start + len >= end || bytes[start + len] != SOH {
+            if tag != want || value.get(len) != Some(&SOH) {
                 return Err(Malformed::DataLength(want));
             }
             len
         }
-        None => match bytes[start..end].iter().position(|&b| b == SOH) {
+        None => match find_soh(value) {
             Some(0) => return Err(Malformed::EmptyValue(tag)),
             Some(n) => n,
             None => return Err(Malformed::InvalidTag),
         },
     };
-    Ok(Field { tag, start: start as u32, len: len as u32 })
+    Ok(Field { tag, start: (at + eq + 1) as u32, len: len as u32 })
+}
+
+/// The first SOH in `s`, eight bytes at a time.
+#[inline]
+fn find_soh(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        // A byte equal to SOH is zero in `x`; the lowest zero byte sets the lowest high bit.
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ ONES;
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == SOH).map(|p| at + p)
 }
 
 /// A non-negative integer value (no sign, digits only).
@@ -298,7 +343,7 @@ pub struct Message<'a> {
     bytes: &'a [u8],
     begin_string: &'a [u8],
     fields: &'a [Field],
-    header: [u16; HEADER_TAGS.len()],
+    header: [u16; HEADER_SLOTS],
 }
 
 impl<'a> Message<'a> {
@@ -328,7 +373,7 @@ impl<'a> Message<'a> {
         self.fields
     }
 
-    /// The first value of `tag`: O(1) for the header fields of [`HEADER_TAGS`], else a scan.
+    /// The first value of `tag`: O(1) for the header fields [`header_slot`] names, else a scan.
     pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
         match header_slot(tag) {
             Some(slot) => {
@@ -512,6 +557,22 @@ mod tests {
                     assert_eq!(seq_num, Some(7));
                 }
                 other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn find_soh_finds_the_first_at_every_position() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut s = vec![b'x'; len];
+                if at < len {
+                    s[at] = SOH;
+                    if at + 1 < len {
+                        s[at + 1] = SOH;
+                    }
+                }
+                assert_eq!(find_soh(&s), (at < len).then_some(at), "len {len}, at {at}");
             }
         }
     }
