@@ -17,7 +17,7 @@ fn nos(buf: &mut Vec<u8>) {
 fn decoding_reading_and_encoding_allocate_nothing_in_steady_state() {
     let mut decoder = Decoder::default();
     let mut buf = Vec::with_capacity(512);
-    let mut work = |decoder: &mut Decoder, buf: &mut Vec<u8>| {
+    let work = |decoder: &mut Decoder, buf: &mut Vec<u8>| {
         nos(buf);
         let Decoded::Message(m) = decoder.decode(buf) else { panic!("decodes") };
         let order = NewOrderSingle::new(m).expect("35=D");
