@@ -4,10 +4,11 @@
 //   quickfix_peer acceptor CONFIG        answers each NewOrderSingle with an ExecutionReport
 //                                        (ExecType/OrdStatus New), runs until SIGTERM
 //   quickfix_peer initiator CONFIG N     logs on, sends N NewOrderSingles (ClOrdID QF-1..N),
-//                                        waits for their ExecutionReports, logs out
+//                                        waits for each to come back (an ExecutionReport, or
+//                                        the order itself from an echo), logs out
 //
 // It prints one line per event on stdout: LOGON, LOGOUT, ORDER <ClOrdID> <MsgSeqNum>,
-// EXEC <ClOrdID> <MsgSeqNum>, DONE.
+// EXEC <ClOrdID> <MsgSeqNum>, ECHO <ClOrdID> <MsgSeqNum>, DONE.
 #include <quickfix/Application.h>
 #include <quickfix/FileLog.h>
 #include <quickfix/FileStore.h>
@@ -38,7 +39,7 @@ class Peer : public FIX::Application {
   std::atomic<int> execs{0};
   std::atomic<bool> on{false};
   FIX::SessionID session;
-  int orders = 0;
+  bool initiator = false;
 
   void onCreate(const FIX::SessionID& id) { session = id; }
   void onLogon(const FIX::SessionID&) { on = true; say("LOGON"); }
@@ -52,7 +53,10 @@ class Peer : public FIX::Application {
     std::string type = m.getHeader().getField(FIX::FIELD::MsgType);
     std::string seq = m.getHeader().getField(FIX::FIELD::MsgSeqNum);
     std::string clordid = m.isSetField(FIX::FIELD::ClOrdID) ? m.getField(FIX::FIELD::ClOrdID) : "-";
-    if (type == "D") {
+    if (type == "D" && initiator) {
+      say("ECHO " + clordid + " " + seq);
+      execs++;
+    } else if (type == "D") {
       say("ORDER " + clordid + " " + seq);
       FIX::Message er;
       er.getHeader().setField(FIX::FIELD::MsgType, "8");
@@ -100,6 +104,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     int n = argc > 3 ? std::stoi(argv[3]) : 10;
+    peer.initiator = true;
     FIX::SocketInitiator initiator(peer, store, settings, log);
     initiator.start();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

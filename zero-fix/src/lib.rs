@@ -19,6 +19,7 @@
 //!   small, no dependencies of its own, read-only, which is all a dictionary needs. The build
 //!   script uses it too, through the same reader (`src/dict/model.rs`).
 
+pub mod acceptor;
 pub mod codec;
 pub mod dict;
 pub mod messages;

@@ -302,3 +302,92 @@ fn zero_initiator_trades_with_a_quickfix_acceptor_through_loss_and_a_restart() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Runs QuickFIX's initiator once against `port`: it logs on, sends `n` orders, waits for each
+/// to come back and logs out. Returns its output.
+fn quickfix_initiator(dir: &Path, port: u16, n: usize) -> String {
+    let config = dir.join("initiator.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "[DEFAULT]\nConnectionType=initiator\nSocketConnectHost=127.0.0.1\nSocketConnectPort={port}\n\
+             ReconnectInterval=1\nHeartBtInt=5\nStartTime=00:00:00\nEndTime=00:00:00\n\
+             FileStorePath={d}/qf-store\nFileLogPath={d}/qf-log\nUseDataDictionary=N\n\n\
+             [SESSION]\nBeginString=FIX.4.4\nSenderCompID=CLIENT\nTargetCompID=BROKER\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(peer_binary()).arg("initiator").arg(&config).arg(n.to_string()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "QuickFIX's initiator failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// zero's acceptor (the built-in echo, a write-ahead log per session) on a shard thread.
+struct ZeroAcceptor {
+    handle: zero_core::IoHandle,
+    thread: Option<std::thread::JoinHandle<(u64, u64)>>,
+    port: u16,
+}
+
+impl ZeroAcceptor {
+    fn start(dir: &Path, port: u16) -> ZeroAcceptor {
+        let (tx, rx) = mpsc::channel();
+        let dir = dir.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            use zero_fix::acceptor::{Acceptor, Echo};
+            use zero_fix::session::{Fsync, Wal};
+            let now = Instant::now();
+            let wal = Wal::open(&dir.join("zero-wal"), Fsync::Always).unwrap();
+            let config = SessionConfig::new(Role::Acceptor, "BROKER", "CLIENT");
+            let session = Session::new(config, wal, now, SystemTime::now().into());
+            let echo = Echo::new(std::sync::Arc::new(zero_fix::dict::Dictionary::fix44().clone()));
+            let mut acceptor = Acceptor::new(vec![session], echo);
+            let mut io = Io::new(Config::default()).unwrap();
+            acceptor.listen(&mut io, SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+            tx.send(io.handle()).unwrap();
+            io.run(&mut acceptor).unwrap();
+            let s = acceptor.sessions().next().unwrap();
+            (s.next_in(), s.next_out())
+        });
+        ZeroAcceptor { handle: rx.recv().unwrap(), thread: Some(thread), port }
+    }
+
+    /// Stops it; returns the session's (next_in, next_out).
+    fn stop(mut self) -> (u64, u64) {
+        self.handle.stop().unwrap();
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+#[test]
+fn quickfix_initiator_trades_with_a_zero_acceptor_across_its_restart() {
+    let dir = std::env::temp_dir().join(format!("zero-fix-qfi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+
+    let zero = ZeroAcceptor::start(&dir, port);
+    let first = quickfix_initiator(&dir, zero.port, 20);
+    let echoes = |text: &str| text.lines().filter(|l| l.starts_with("ECHO ")).count();
+    assert_eq!(echoes(&first), 20, "{first}");
+    let (next_in, next_out) = zero.stop();
+    assert!(next_in >= 23 && next_out >= 23, "Logon, 20 orders and Logout each way: {next_in} {next_out}");
+
+    // zero's acceptor restarts from its write-ahead log; QuickFIX from its file store. Neither
+    // side resets, so the numbers must carry on.
+    let zero = ZeroAcceptor::start(&dir, port);
+    let second = quickfix_initiator(&dir, zero.port, 5);
+    assert_eq!(echoes(&second), 5, "{second}");
+    assert!(!second.contains("too low") && !second.contains("TIMEOUT"), "{second}");
+    let (again_in, again_out) = zero.stop();
+    assert!(again_in >= next_in + 7 && again_out >= next_out + 7, "carried on: {again_in} {again_out}");
+    if std::env::var_os("ZERO_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -32,6 +32,17 @@ impl<M: Machine> Driver<M> {
         &mut self.machine
     }
 
+    /// Binds an accepted connection to the machine (a server-side machine, which does not
+    /// connect by itself): it hears [`Machine::handle_connected`] now, and the connection's
+    /// events from here on. A connection the driver had is closed first.
+    pub fn attach(&mut self, ops: &mut Ops, conn: ConnId) {
+        if let Some(old) = self.conn.replace(conn) {
+            let _ = ops.close_now(old);
+            self.machine.handle_closed(ops.now(), Closed::Requested);
+        }
+        self.machine.handle_connected(ops.now());
+    }
+
     /// The machine, to read.
     pub fn machine_ref(&self) -> &M {
         &self.machine

@@ -14,6 +14,14 @@ pub use validate::{Reject, Validation};
 
 use crate::codec::DataFields;
 
+/// The tag a member stands for where it appears: a field's own, a group's count.
+pub fn member_tag(member: &Member) -> u32 {
+    match member {
+        Member::Field { tag, .. } => *tag,
+        Member::Group(g) => g.count_tag,
+    }
+}
+
 macro_rules! builtin {
     ($(#[$doc:meta])* $name:ident, $file:literal) => {
         $(#[$doc])*

@@ -1,7 +1,7 @@
 //! Checking a received message against a dictionary, as configured per session: what a
 //! session Reject (35=3) says when it fails (SessionRejectReason and RefTagID).
 
-use super::{Dictionary, FieldType, GroupDef, Member};
+use super::{member_tag, Dictionary, FieldType, GroupDef, Member};
 use crate::codec::{Field, Message, Timestamp};
 
 /// What a session checks in the messages it receives, beyond framing. The default checks
@@ -204,7 +204,7 @@ impl Validation {
             let mut seen = Seen::new();
             let mut last = 0;
             while let Some(field) = fields.get(at).copied() {
-                let Some(position) = group.members.iter().position(|m| tag_of(m) == field.tag) else {
+                let Some(position) = group.members.iter().position(|m| member_tag(m) == field.tag) else {
                     if group.tags.contains(&field.tag) {
                         return Err(Reject::new(15, Some(field.tag)));
                     }
@@ -270,16 +270,9 @@ impl Validation {
     }
 }
 
-fn tag_of(member: &Member) -> u32 {
-    match member {
-        Member::Field { tag, .. } => *tag,
-        Member::Group(g) => g.count_tag,
-    }
-}
-
 /// The member `tag` names at this level (a field, or a group by its count).
 fn find(members: &[Member], tag: u32) -> Option<&Member> {
-    members.iter().find(|m| tag_of(m) == tag)
+    members.iter().find(|m| member_tag(m) == tag)
 }
 
 /// Every required member of `members` was seen.

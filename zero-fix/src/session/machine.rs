@@ -239,17 +239,12 @@ impl<S: MessageStore> Session<S> {
         msg_type: &[u8],
         body: impl FnOnce(&mut Builder),
     ) -> Result<u64, SendError> {
-        let core = &mut self.core;
-        core.now = now;
-        if core.state != State::Active {
-            return Err(SendError::NotLoggedOn);
-        }
-        if core.store.next_out() + RESERVED_SEQ > core.config.max_seq_num {
-            core.logout(Some("sequence numbers exhausted"));
-            core.disconnect(Cause::SeqExhausted);
-            return Err(SendError::SeqExhausted);
-        }
-        core.send(msg_type, body)
+        self.core.send_app(now, msg_type, body)
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.core.config
     }
 
     /// Starts the Logout handshake (the connection closes when the counterparty answers, or
@@ -276,8 +271,14 @@ impl<S: MessageStore> Session<S> {
 
     /// The next event. An application message borrows the receive buffer until the next call.
     pub fn poll_event(&mut self) -> Option<Event<'_>> {
+        self.poll_event_replying().map(|(event, _)| event)
+    }
+
+    /// [`Session::poll_event`], with a [`Sender`] to answer on this session while the event
+    /// (a borrowed message) is still in hand: the application's inline reply path.
+    pub fn poll_event_replying(&mut self) -> Option<(Event<'_>, Sender<'_, S>)> {
         if let Some(event) = self.core.events.pop_front() {
-            return Some(event);
+            return Some((event, Sender { core: &mut self.core }));
         }
         self.compact();
         let Session { rx, rx_pos, decoder, core } = self;
@@ -294,7 +295,7 @@ impl<S: MessageStore> Session<S> {
                 Decoded::Partial => break,
                 Decoded::Garbled { why, skip } => {
                     *rx_pos += skip;
-                    return Some(Event::Garbled(why));
+                    return Some((Event::Garbled(why), Sender { core }));
                 }
                 Decoded::Malformed { why, seq_num, len } => {
                     *rx_pos += len;
@@ -313,12 +314,12 @@ impl<S: MessageStore> Session<S> {
                 }
             }
             if let Some(event) = core.events.pop_front() {
-                return Some(event);
+                return Some((event, Sender { core }));
             }
         }
         // Handed out only here, after the loop: a message borrowed inside it would keep the
         // buffer borrowed through the loop's later turns.
-        deliver.map(|start| Event::Application(decoder.message(&rx[start..])))
+        deliver.map(|start| (Event::Application(decoder.message(&rx[start..])), Sender { core }))
     }
 
     fn compact(&mut self) {
@@ -332,6 +333,24 @@ impl<S: MessageStore> Session<S> {
             self.rx.drain(..self.rx_pos);
             self.rx_pos = 0;
         }
+    }
+}
+
+/// Sends on a session while one of its received messages is in hand (see
+/// [`Session::poll_event_replying`]).
+pub struct Sender<'a, S: MessageStore> {
+    core: &'a mut Core<S>,
+}
+
+impl<S: MessageStore> Sender<'_, S> {
+    /// [`Session::send`].
+    pub fn send(
+        &mut self,
+        now: Instant,
+        msg_type: &[u8],
+        body: impl FnOnce(&mut Builder),
+    ) -> Result<u64, SendError> {
+        self.core.send_app(now, msg_type, body)
     }
 }
 
@@ -514,6 +533,25 @@ impl<S: MessageStore> Core<S> {
         }
         self.last_sent = self.now;
         Ok(seq)
+    }
+
+    /// An application message: only when logged on, and never into the numbers kept back.
+    fn send_app(
+        &mut self,
+        now: Instant,
+        msg_type: &[u8],
+        body: impl FnOnce(&mut Builder),
+    ) -> Result<u64, SendError> {
+        self.now = now;
+        if self.state != State::Active {
+            return Err(SendError::NotLoggedOn);
+        }
+        if self.store.next_out() + RESERVED_SEQ > self.config.max_seq_num {
+            self.logout(Some("sequence numbers exhausted"));
+            self.disconnect(Cause::SeqExhausted);
+            return Err(SendError::SeqExhausted);
+        }
+        self.send(msg_type, body)
     }
 
     fn send_logon(&mut self, reset: bool) -> Result<u64, SendError> {

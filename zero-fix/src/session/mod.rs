@@ -10,7 +10,7 @@ mod tests;
 mod wal;
 
 pub use config::{ResendFilter, Role, SessionConfig};
-pub use machine::{Cause, Event, SendError, Session};
+pub use machine::{Cause, Event, SendError, Sender, Session};
 pub use store::{MemoryStore, MessageStore};
 pub use wal::Wal;
 pub use zero_core::journal::Fsync;
