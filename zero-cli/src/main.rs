@@ -4,6 +4,7 @@ mod bench;
 mod bench_echo;
 mod bench_mqtt;
 mod bench_redis;
+mod fix;
 mod mqtt;
 mod redis;
 
@@ -35,6 +36,11 @@ enum Command {
     },
     /// Run one Redis command and print its reply (or, for SUBSCRIBE, the messages).
     Redis(redis::RedisArgs),
+    /// FIX sessions and tools.
+    Fix {
+        #[command(subcommand)]
+        command: fix::FixCommand,
+    },
     /// Load generators.
     Bench {
         #[command(subcommand)]
@@ -159,6 +165,7 @@ fn main() -> ExitCode {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
         Command::Mqtt { command } => mqtt::run(command),
         Command::Redis(args) => redis::run(args),
+        Command::Fix { command } => fix::run(command),
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),

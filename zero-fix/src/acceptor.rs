@@ -116,6 +116,7 @@ impl<S: MessageStore, A: Application> Acceptor<S, A> {
         let p = self.pending.remove(&conn).expect("checked above");
         match found {
             Some(i) if self.entries[i].driver.conn().is_none() => {
+                tracing::debug!(%conn, session = i, "a Logon binds the connection to its session");
                 let driver = &mut self.entries[i].driver;
                 driver.attach(ops, conn);
                 driver.machine().handle_input(ops.now(), &p.bytes);
@@ -152,6 +153,7 @@ impl<S: MessageStore, A: Application> Handler for Acceptor<S, A> {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
         match &event {
             IoEvent::Accepted { conn, .. } => {
+                tracing::debug!(%conn, "accepted");
                 self.pending.insert(*conn, Pending { bytes: Vec::new(), since: ops.now() });
                 return;
             }
@@ -183,6 +185,7 @@ impl<S: MessageStore, A: Application> Handler for Acceptor<S, A> {
         let stale: Vec<ConnId> =
             self.pending.iter().filter(|(_, p)| now >= p.since + LOGON_WAIT).map(|(c, _)| *c).collect();
         for conn in stale {
+            tracing::debug!(%conn, "no Logon in time; closing");
             self.pending.remove(&conn);
             let _ = ops.close_now(conn);
         }

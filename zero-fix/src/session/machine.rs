@@ -579,6 +579,7 @@ impl<S: MessageStore> Core<S> {
 
     /// Closes the connection (after what is queued), saying why once.
     fn disconnect(&mut self, cause: Cause) {
+        tracing::debug!(?cause, session = %self.config.sender_comp_id, "FIX session closing its connection");
         if !self.told {
             self.events.push_back(Event::Disconnected(cause));
             self.told = true;

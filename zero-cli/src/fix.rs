@@ -1,0 +1,246 @@
+//! `zero fix`: an acceptor serving FIX sessions from a TOML file (QuickFIX's settings under
+//! their own names), with the built-in echo counterparty; and `zero fix parse`, a log viewer
+//! that names every field from the data dictionary.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Deserialize;
+use zero_core::{Config, Io};
+use zero_fix::acceptor::{Acceptor, Echo};
+use zero_fix::codec::{Decoded, Decoder, Precision};
+use zero_fix::dict::{Dictionary, Validation};
+use zero_fix::session::{Fsync, Role, Session, SessionConfig, Wal};
+
+/// `zero fix` commands.
+#[derive(Subcommand, Debug)]
+pub enum FixCommand {
+    /// Serve the sessions of a TOML file (see `zero fix acceptor --help`).
+    Acceptor(AcceptorArgs),
+    /// Print FIX messages (from a file, or standard input) with field names and values from
+    /// the data dictionary; SOH or `|` separates fields.
+    Parse(ParseArgs),
+}
+
+/// Options of `zero fix acceptor`.
+#[derive(Args, Debug)]
+pub struct AcceptorArgs {
+    /// The settings file:
+    ///
+    /// listen = "127.0.0.1:9880"   store = "fix-data"   fsync = "always" (or "never", "10ms")
+    ///
+    /// [[session]] begin_string = "FIX.4.4", sender_comp_id = "BROKER", target_comp_id =
+    /// "CLIENT", heart_bt_int = 30, reset_on_logon = false, data_dictionary = "FIX44" (FIX42,
+    /// FIX44, FIXT11, FIX50SP2 or a QuickFIX XML file), validate = true,
+    /// timestamp_precision = "millis" (seconds, millis, micros, nanos)
+    #[arg(long)]
+    config: PathBuf,
+    /// The application: `echo` sends back each application message the dictionary defines
+    /// and refuses the others with BusinessMessageReject.
+    #[arg(long, value_enum, default_value = "echo")]
+    app: App,
+}
+
+/// The built-in applications.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum App {
+    /// The echo counterparty.
+    Echo,
+}
+
+/// Options of `zero fix parse`.
+#[derive(Args, Debug)]
+pub struct ParseArgs {
+    /// The file (standard input if absent).
+    file: Option<PathBuf>,
+    /// The dictionary (FIX42, FIX44, FIXT11, FIX50SP2 or a QuickFIX XML file); by default
+    /// the one of each message's BeginString.
+    #[arg(long)]
+    dictionary: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: SocketAddr,
+    store: PathBuf,
+    #[serde(default = "always")]
+    fsync: String,
+    session: Vec<SessionFile>,
+}
+
+fn always() -> String {
+    "always".into()
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct SessionFile {
+    #[serde(default = "fix44")]
+    begin_string: String,
+    sender_comp_id: String,
+    target_comp_id: String,
+    #[serde(default = "thirty")]
+    heart_bt_int: u64,
+    #[serde(default)]
+    reset_on_logon: bool,
+    data_dictionary: Option<String>,
+    #[serde(default = "yes")]
+    validate: bool,
+    #[serde(default)]
+    timestamp_precision: Option<String>,
+}
+
+fn fix44() -> String {
+    "FIX.4.4".into()
+}
+
+fn thirty() -> u64 {
+    30
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A built-in dictionary by name, or one read from a file.
+fn dictionary(name: &str) -> Result<Arc<Dictionary>, String> {
+    let builtin = match name {
+        "FIX42" => Some(Dictionary::fix42()),
+        "FIX44" => Some(Dictionary::fix44()),
+        "FIXT11" => Some(Dictionary::fixt11()),
+        "FIX50SP2" => Some(Dictionary::fix50sp2()),
+        _ => None,
+    };
+    match builtin {
+        Some(d) => Ok(Arc::new(d.clone())),
+        None => {
+            let text = std::fs::read_to_string(name).map_err(|e| format!("{name}: {e}"))?;
+            Dictionary::from_xml(&text).map(Arc::new).map_err(|e| format!("{name}: {e}"))
+        }
+    }
+}
+
+fn fsync(text: &str) -> Result<Fsync, String> {
+    match text {
+        "always" => Ok(Fsync::Always),
+        "never" => Ok(Fsync::Never),
+        other => other
+            .strip_suffix("ms")
+            .and_then(|ms| ms.parse().ok())
+            .map(|ms| Fsync::Every(Duration::from_millis(ms)))
+            .ok_or_else(|| format!("fsync: {other} is not always, never or <N>ms")),
+    }
+}
+
+/// Runs a `zero fix` command.
+pub fn run(command: FixCommand) -> Result<(), String> {
+    match command {
+        FixCommand::Acceptor(args) => acceptor(args),
+        FixCommand::Parse(args) => parse(args),
+    }
+}
+
+fn acceptor(args: AcceptorArgs) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let file: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let fsync = fsync(&file.fsync)?;
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let mut sessions = Vec::new();
+    let mut echo_dictionary = None;
+    for s in &file.session {
+        let mut config = SessionConfig::new(Role::Acceptor, &s.sender_comp_id, &s.target_comp_id);
+        config.begin_string = s.begin_string.clone();
+        config.heart_bt_int = Duration::from_secs(s.heart_bt_int);
+        config.reset_on_logon = s.reset_on_logon;
+        // FIX.4.4 -> FIX44, FIXT.1.1 -> FIXT11.
+        let name = s.data_dictionary.clone().unwrap_or_else(|| s.begin_string.replace('.', ""));
+        let dict = dictionary(&name)?;
+        echo_dictionary.get_or_insert_with(|| dict.clone());
+        config.dictionary = Some(dict);
+        config.validation = if s.validate { Validation::default() } else { Validation::lenient() };
+        config.precision = match s.timestamp_precision.as_deref() {
+            None | Some("millis") => Precision::Millis,
+            Some("seconds") => Precision::Seconds,
+            Some("micros") => Precision::Micros,
+            Some("nanos") => Precision::Nanos,
+            Some(other) => return Err(format!("timestamp_precision: {other}?")),
+        };
+        let dir = file.store.join(format!("{}-{}-{}", s.begin_string, s.sender_comp_id, s.target_comp_id));
+        let wal = Wal::open(&dir, fsync).map_err(|e| format!("{}: {e}", dir.display()))?;
+        sessions.push(Session::new(config, wal, now, wall.into()));
+    }
+    let dict = echo_dictionary.ok_or("the file names no [[session]]")?;
+    let App::Echo = args.app;
+    let mut acceptor = Acceptor::new(sessions, Echo::new(dict));
+    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    let addr = acceptor.listen(&mut io, file.listen).map_err(|e| format!("{}: {e}", file.listen))?;
+    eprintln!("zero fix acceptor: {} session(s) on {addr}", file.session.len());
+    io.run(&mut acceptor).map_err(|e| e.to_string())
+}
+
+fn parse(args: ParseArgs) -> Result<(), String> {
+    let mut input = Vec::new();
+    match &args.file {
+        Some(path) => input = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => drop(std::io::stdin().read_to_end(&mut input).map_err(|e| e.to_string())?),
+    }
+    if !input.contains(&1) {
+        input.iter_mut().filter(|b| **b == b'|').for_each(|b| *b = 1);
+    }
+    let fixed = args.dictionary.as_deref().map(dictionary).transpose()?;
+    let mut decoder = Decoder::default();
+    let mut at = 0;
+    while at < input.len() {
+        // Lines of a log may carry a timestamp before the message: start at the next 8=FIX.
+        let Some(start) = input[at..].windows(5).position(|w| w == b"8=FIX") else { break };
+        at += start;
+        match decoder.decode(&input[at..]) {
+            Decoded::Message(m) => {
+                at += m.bytes().len();
+                let begin = String::from_utf8_lossy(m.begin_string()).into_owned();
+                let dict = fixed
+                    .clone()
+                    .or_else(|| Dictionary::for_begin_string(&begin).map(|d| Arc::new(d.clone())));
+                print_message(&begin, m.fields().iter().map(|f| (f.tag, m.value(f))), dict.as_deref());
+            }
+            Decoded::Malformed { why, len, .. } => {
+                println!("malformed message ({why}), {len} bytes skipped");
+                at += len;
+            }
+            Decoded::Garbled { why, skip } => {
+                println!("garbled ({why}), {skip} bytes skipped");
+                at += skip;
+            }
+            Decoded::Partial => {
+                println!("an incomplete message at the end ({} bytes)", input.len() - at);
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_message<'a>(begin: &str, fields: impl Iterator<Item = (u32, &'a [u8])>, dict: Option<&Dictionary>) {
+    println!("8 BeginString = {begin}");
+    for (tag, value) in fields {
+        let value = String::from_utf8_lossy(value);
+        let def = dict.and_then(|d| d.field(tag));
+        let name = def.map_or("?", |d| d.name.as_str());
+        let message = (tag == 35).then(|| dict.and_then(|d| d.message(value.as_bytes()))).flatten();
+        let meaning = match message {
+            Some(m) => format!(" ({})", m.name),
+            None => def
+                .and_then(|d| d.values.iter().find(|(v, _)| &**v == value.as_bytes()))
+                .map(|(_, m)| format!(" ({m})"))
+                .unwrap_or_default(),
+        };
+        println!("{tag} {name} = {value}{meaning}");
+    }
+    println!();
+}
