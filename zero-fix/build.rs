@@ -170,7 +170,13 @@ fn constant(description: &str) -> String {
     while out.contains("__") {
         out = out.replace("__", "_");
     }
-    let out = out.trim_matches('_').to_string();
+    let mut out = out.trim_matches('_').to_string();
+    // Some descriptions are sentences: keep the first words (a name, not a file-name-breaking
+    // essay; a clash gets the value appended).
+    if out.len() > 40 {
+        let cut = out[..40].rfind('_').unwrap_or(40);
+        out.truncate(cut);
+    }
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         format!("V_{out}")
     } else {

@@ -373,7 +373,9 @@ impl<'a> Message<'a> {
         self.fields
     }
 
-    /// The first value of `tag`: O(1) for the header fields [`header_slot`] names, else a scan.
+    /// The first value of `tag`: O(1) for the header fields (MsgSeqNum, the CompIDs, SendingTime, the
+    /// resend flags, OrigSendingTime, the SubIDs, ApplVerID, OnBehalfOf- and DeliverToCompID),
+    /// else a scan.
     pub fn get(&self, tag: u32) -> Option<&'a [u8]> {
         match header_slot(tag) {
             Some(slot) => {
