@@ -9,16 +9,27 @@
 #   serialize  a message of the same fields built from their values and encoded (BodyLength
 #              and CheckSum filled in)
 #
-# Prints ns per message for each and the ratios; the last line is
-#   ratio quickfix/zero parse NewOrderSingle: X
-# (The session round trip NewOrderSingle -> ExecutionReport, zero against QuickFIX, comes with
-# zero-fix's acceptor; it is not measured yet.)
+# Then session round trips, one order at a time (the next sent from the callback that
+# receives the previous one's ExecutionReport), acceptor on CPU 0 and initiator on CPU 1:
+#   zero      `zero fix acceptor --app exec` and `zero bench fix`, write-ahead logs on both
+#             sides with fsync never
+#   quickfix  conformance/fix/quickfix_peer.cpp as acceptor and as initiator (`bench`), file
+#             stores on both sides (QuickFIX's FileStore does not fsync by default)
+# neither side validating against a data dictionary (QuickFIX's UseDataDictionary=N).
 #
-# Environment: ITERATIONS=1000000, CARGO_TARGET_DIR.
+# Prints ns per message for each codec and the ratios, then round-trip p50/p99/p99.9; the
+# last line is
+#   ratio quickfix/zero roundtrip p50: X
+#
+# Environment: ITERATIONS=1000000, ORDERS=100000 (round trips measured, after WARMUP=10000),
+# CARGO_TARGET_DIR.
 set -euo pipefail
 export LC_ALL=C
 ITERATIONS="${ITERATIONS:-1000000}"
+ORDERS="${ORDERS:-100000}"
+WARMUP="${WARMUP:-10000}"
 CPU=1
+SERVER_CPU=0
 log() { printf 'fix.sh: %s\n' "$*" >&2; }
 
 cd "$(dirname "$0")/.."
@@ -31,9 +42,13 @@ qf_bin="$CARGO_TARGET_DIR/fix-quickfix-bench"
 	log "installing libquickfix-dev and g++"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libquickfix-dev g++ >/dev/null
 }
-log "building the Rust codecs (release) and the QuickFIX program"
+log "building zero (release), the Rust codecs and the QuickFIX programs"
+cargo build --release -q -p zero-cli
+zero_bin="$CARGO_TARGET_DIR/release/zero"
 CARGO_TARGET_DIR="$rust_dir" cargo build --release -q --manifest-path bench/fix-codecs/Cargo.toml
-g++ -std=c++11 -O2 -o "$qf_bin" bench/fix-quickfix/main.cpp -lquickfix -lpthread
+g++ -std=c++11 -O2 -Wno-deprecated -o "$qf_bin" bench/fix-quickfix/main.cpp -lquickfix -lpthread
+peer_bin="$CARGO_TARGET_DIR/quickfix-peer"
+g++ -std=c++11 -O2 -Wno-deprecated -o "$peer_bin" conformance/fix/quickfix_peer.cpp -lquickfix -lpthread
 
 declare -A ns
 run() {
@@ -63,4 +78,52 @@ for message in NewOrderSingle ExecutionReport; do
 		printf '%-16s %-10s %10s %10s %10s %16s %14s\n' "$message" "$op" "$z" "$q" "$h" "$(ratio "$q" "$z")" "$(ratio "$h" "$z")"
 	done
 done
+
+work=$(mktemp -d)
+server_pid=""
+stop_server() {
+	[[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	server_pid=""
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; log "nothing listens on $1"; exit 1; }
+declare -A rtt
+rtt_of() {
+	local line
+	line=$(grep '^RESULT' <<<"$2")
+	for q in p50 p99 p999; do rtt[$1,$q]=$(sed "s/.* ${q}_us=\([^ ]*\).*/\1/" <<<"$line"); done
+}
+
+log "round trips: zero"
+port=$(free_port)
+printf 'listen = "127.0.0.1:%s"\nstore = "%s/zero"\nfsync = "never"\n\n[[session]]\nsender_comp_id = "BROKER"\ntarget_comp_id = "CLIENT"\nvalidate = false\n' \
+	"$port" "$work" >"$work/zero.toml"
+taskset -c "$SERVER_CPU" "$zero_bin" fix acceptor --config "$work/zero.toml" --app exec 2>/dev/null &
+server_pid=$!
+wait_port "$port"
+rtt_of zero "$(taskset -c "$CPU" "$zero_bin" bench fix --target "127.0.0.1:$port" --store "$work/zero-initiator" \
+	--orders "$ORDERS" --warmup "$WARMUP")"
+stop_server
+
+log "round trips: QuickFIX"
+port=$(free_port)
+common="StartTime=00:00:00\nEndTime=00:00:00\nUseDataDictionary=N\nResetOnLogon=Y\nHeartBtInt=30\nBeginString=FIX.4.4"
+printf "[DEFAULT]\nConnectionType=acceptor\nSocketAcceptPort=%s\nSocketReuseAddress=Y\nFileStorePath=%s/qf-a\n$common\n\n[SESSION]\nSenderCompID=BROKER\nTargetCompID=CLIENT\n" \
+	"$port" "$work" >"$work/qf-acceptor.cfg"
+printf "[DEFAULT]\nConnectionType=initiator\nSocketConnectHost=127.0.0.1\nSocketConnectPort=%s\nReconnectInterval=1\nFileStorePath=%s/qf-i\n$common\n\n[SESSION]\nSenderCompID=CLIENT\nTargetCompID=BROKER\n" \
+	"$port" "$work" >"$work/qf-initiator.cfg"
+taskset -c "$SERVER_CPU" "$peer_bin" acceptor "$work/qf-acceptor.cfg" >/dev/null &
+server_pid=$!
+wait_port "$port"
+rtt_of quickfix "$(taskset -c "$CPU" "$peer_bin" bench "$work/qf-initiator.cfg" "$ORDERS" "$WARMUP")"
+stop_server
+
+echo
+printf '%-10s %10s %10s %10s\n' roundtrip p50-us p99-us p99.9-us
+for impl in zero quickfix; do
+	printf '%-10s %10s %10s %10s\n' "$impl" "${rtt[$impl,p50]}" "${rtt[$impl,p99]}" "${rtt[$impl,p999]}"
+done
 echo "ratio quickfix/zero parse NewOrderSingle: $(ratio "${ns[quickfix,NewOrderSingle,parse]}" "${ns[zero,NewOrderSingle,parse]}")"
+echo "ratio quickfix/zero roundtrip p99: $(ratio "${rtt[quickfix,p99]}" "${rtt[zero,p99]}")"
+echo "ratio quickfix/zero roundtrip p50: $(ratio "${rtt[quickfix,p50]}" "${rtt[zero,p50]}")"

@@ -6,6 +6,10 @@
 //   quickfix_peer initiator CONFIG N     logs on, sends N NewOrderSingles (ClOrdID QF-1..N),
 //                                        waits for each to come back (an ExecutionReport, or
 //                                        the order itself from an echo), logs out
+//   quickfix_peer bench CONFIG N WARMUP  round trips: one order at a time, the next sent from
+//                                        the callback that receives the previous one's report;
+//                                        prints RESULT impl=quickfix orders=N p50_us= p99_us=
+//                                        p999_us= over the N after WARMUP
 //
 // It prints one line per event on stdout: LOGON, LOGOUT, ORDER <ClOrdID> <MsgSeqNum>,
 // EXEC <ClOrdID> <MsgSeqNum>, ECHO <ClOrdID> <MsgSeqNum>, DONE.
@@ -18,8 +22,11 @@
 #include <quickfix/SocketAcceptor.h>
 #include <quickfix/SocketInitiator.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <vector>
 #include <csignal>
 #include <iostream>
 #include <mutex>
@@ -40,9 +47,34 @@ class Peer : public FIX::Application {
   std::atomic<bool> on{false};
   FIX::SessionID session;
   bool initiator = false;
+  // Round-trip mode.
+  bool bench = false;
+  int total = 0, warmup = 0, sent = 0;
+  std::chrono::steady_clock::time_point sent_at;
+  std::vector<double> rtts;
+  std::atomic<bool> finished{false};
+
+  void order() {
+    sent++;
+    FIX::Message nos;
+    nos.getHeader().setField(FIX::FIELD::MsgType, "D");
+    nos.setField(FIX::FIELD::ClOrdID, "QF-" + std::to_string(sent));
+    nos.setField(FIX::FIELD::Symbol, "ZERO");
+    nos.setField(FIX::FIELD::Side, "1");
+    nos.setField(FIX::FIELD::TransactTime, "20261207-09:30:00.000");
+    nos.setField(FIX::FIELD::OrderQty, "100");
+    nos.setField(FIX::FIELD::OrdType, "2");
+    nos.setField(FIX::FIELD::Price, "10.25");
+    sent_at = std::chrono::steady_clock::now();
+    FIX::Session::sendToTarget(nos, session);
+  }
 
   void onCreate(const FIX::SessionID& id) { session = id; }
-  void onLogon(const FIX::SessionID&) { on = true; say("LOGON"); }
+  void onLogon(const FIX::SessionID&) {
+    on = true;
+    say("LOGON");
+    if (bench) order();
+  }
   void onLogout(const FIX::SessionID&) { on = false; say("LOGOUT"); }
   void toAdmin(FIX::Message&, const FIX::SessionID&) {}
   void toApp(FIX::Message&, const FIX::SessionID&) throw(FIX::DoNotSend) {}
@@ -71,6 +103,13 @@ class Peer : public FIX::Application {
       er.setField(FIX::FIELD::CumQty, "0");
       er.setField(FIX::FIELD::AvgPx, "0");
       FIX::Session::sendToTarget(er, id);
+    } else if (type == "8" && bench) {
+      auto rtt = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - sent_at).count();
+      if (sent > warmup) rtts.push_back(rtt);
+      if (sent < warmup + total)
+        order();
+      else
+        finished = true;
     } else if (type == "8") {
       say("EXEC " + clordid + " " + seq);
       execs++;
@@ -105,6 +144,24 @@ int main(int argc, char** argv) {
     }
     int n = argc > 3 ? std::stoi(argv[3]) : 10;
     peer.initiator = true;
+    if (role == "bench") {
+      peer.bench = true;
+      peer.total = n;
+      peer.warmup = argc > 4 ? std::stoi(argv[4]) : 0;
+      FIX::SocketInitiator initiator(peer, store, settings, log);
+      initiator.start();
+      auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(600);
+      while (!peer.finished && !stop && std::chrono::steady_clock::now() < limit)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      initiator.stop();
+      std::vector<double>& r = peer.rtts;
+      if (r.empty()) return 1;
+      std::sort(r.begin(), r.end());
+      auto at = [&](double q) { return r[std::min(r.size() - 1, size_t(q * r.size()))]; };
+      std::printf("RESULT impl=quickfix orders=%zu p50_us=%.1f p99_us=%.1f p999_us=%.1f\n", r.size(), at(0.5), at(0.99),
+                  at(0.999));
+      return 0;
+    }
     FIX::SocketInitiator initiator(peer, store, settings, log);
     initiator.start();
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
 use zero_core::{Config, Io};
-use zero_fix::acceptor::{Acceptor, Echo};
+use zero_fix::acceptor::{Acceptor, Application, Echo, Exec};
 use zero_fix::codec::{Decoded, Decoder, Precision};
 use zero_fix::dict::{Dictionary, Validation};
 use zero_fix::session::{Fsync, Role, Session, SessionConfig, Wal};
@@ -35,12 +35,14 @@ pub struct AcceptorArgs {
     ///
     /// [[session]] begin_string = "FIX.4.4", sender_comp_id = "BROKER", target_comp_id =
     /// "CLIENT", heart_bt_int = 30, reset_on_logon = false, data_dictionary = "FIX44" (FIX42,
-    /// FIX44, FIXT11, FIX50SP2 or a QuickFIX XML file), validate = true,
+    /// FIX44, FIXT11, FIX50SP2 or a QuickFIX XML file), validate = true (false: the session
+    /// layer's checks only, like QuickFIX's UseDataDictionary=N),
     /// timestamp_precision = "millis" (seconds, millis, micros, nanos)
     #[arg(long)]
     config: PathBuf,
     /// The application: `echo` sends back each application message the dictionary defines
-    /// and refuses the others with BusinessMessageReject.
+    /// and refuses the others with BusinessMessageReject; `exec` answers each
+    /// NewOrderSingle with an ExecutionReport (for round-trip benchmarks).
     #[arg(long, value_enum, default_value = "echo")]
     app: App,
 }
@@ -50,6 +52,8 @@ pub struct AcceptorArgs {
 pub enum App {
     /// The echo counterparty.
     Echo,
+    /// An ExecutionReport for each NewOrderSingle.
+    Exec,
 }
 
 /// Options of `zero fix parse`.
@@ -162,8 +166,11 @@ fn acceptor(args: AcceptorArgs) -> Result<(), String> {
         let name = s.data_dictionary.clone().unwrap_or_else(|| s.begin_string.replace('.', ""));
         let dict = dictionary(&name)?;
         echo_dictionary.get_or_insert_with(|| dict.clone());
-        config.dictionary = Some(dict);
-        config.validation = if s.validate { Validation::default() } else { Validation::lenient() };
+        // validate = false: the session layer's checks only (QuickFIX's UseDataDictionary=N).
+        if s.validate {
+            config.dictionary = Some(dict);
+            config.validation = Validation::default();
+        }
         config.precision = match s.timestamp_precision.as_deref() {
             None | Some("millis") => Precision::Millis,
             Some("seconds") => Precision::Seconds,
@@ -176,11 +183,20 @@ fn acceptor(args: AcceptorArgs) -> Result<(), String> {
         sessions.push(Session::new(config, wal, now, wall.into()));
     }
     let dict = echo_dictionary.ok_or("the file names no [[session]]")?;
-    let App::Echo = args.app;
-    let mut acceptor = Acceptor::new(sessions, Echo::new(dict));
+    match args.app {
+        App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), file.listen, file.session.len()),
+        App::Exec => serve(Acceptor::new(sessions, Exec::default()), file.listen, file.session.len()),
+    }
+}
+
+fn serve<A: Application>(
+    mut acceptor: Acceptor<Wal, A>,
+    listen: SocketAddr,
+    sessions: usize,
+) -> Result<(), String> {
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
-    let addr = acceptor.listen(&mut io, file.listen).map_err(|e| format!("{}: {e}", file.listen))?;
-    eprintln!("zero fix acceptor: {} session(s) on {addr}", file.session.len());
+    let addr = acceptor.listen(&mut io, listen).map_err(|e| format!("{listen}: {e}"))?;
+    eprintln!("zero fix acceptor: {sessions} session(s) on {addr}");
     io.run(&mut acceptor).map_err(|e| e.to_string())
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_echo;
+mod bench_fix;
 mod bench_mqtt;
 mod bench_redis;
 mod fix;
@@ -91,6 +92,8 @@ enum BenchCommand {
     Mqtt(bench_mqtt::MqttLoad),
     /// Drive any Redis server with zero-redis: operations/s and per client CPU-second.
     Redis(bench_redis::RedisLoad),
+    /// Round trips NewOrderSingle -> ExecutionReport against a FIX acceptor: p50/p99/p99.9.
+    Fix(bench_fix::FixLoad),
 }
 
 #[derive(Args)]
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),
+        Command::Bench { command: BenchCommand::Fix(load) } => bench_fix::run(load),
         Command::Conformance { command: ConformanceCommand::Redis { target, only } } => {
             let outcomes = match target {
                 Some(addr) => Ok(zero_conformance::redis::run_against(addr, only.as_deref())),

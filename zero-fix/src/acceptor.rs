@@ -18,7 +18,7 @@ use zero_core::{ConnId, Event as IoEvent, Handler, Ops, Target};
 
 use crate::codec::{tag, Decoded, Decoder, Message};
 use crate::dict::Dictionary;
-use crate::session::{Cause, Event, MessageStore, Sender, Session};
+use crate::session::{Cause, Event, MessageStore, SendError, Sender, Session};
 
 /// How many bytes an unbound connection may send before its Logon is whole.
 const MAX_PENDING: usize = 64 * 1024;
@@ -224,15 +224,62 @@ impl Application for Echo {
                 }
             })
         } else {
-            reply.send(now, b"j", |b| {
-                b.uint(tag::REF_SEQ_NUM, m.seq_num().unwrap_or(0))
-                    .str(tag::REF_MSG_TYPE, m.msg_type())
-                    .uint(tag::BUSINESS_REJECT_REASON, 3)
-                    .str(tag::TEXT, b"Unsupported Message Type");
-            })
+            unsupported(now, m, reply)
         };
         if let Err(e) = sent {
             tracing::warn!(error = %e, "echo could not answer");
+        }
+    }
+}
+
+/// A BusinessMessageReject of `m`, reason 3 "Unsupported Message Type".
+fn unsupported<S: MessageStore>(
+    now: Instant,
+    m: &Message<'_>,
+    reply: &mut Sender<'_, S>,
+) -> Result<u64, SendError> {
+    reply.send(now, b"j", |b| {
+        b.uint(tag::REF_SEQ_NUM, m.seq_num().unwrap_or(0))
+            .str(tag::REF_MSG_TYPE, m.msg_type())
+            .uint(tag::BUSINESS_REJECT_REASON, 3)
+            .str(tag::TEXT, b"Unsupported Message Type");
+    })
+}
+
+/// A minimal exchange for round trips: each NewOrderSingle is acknowledged with an
+/// ExecutionReport (ExecType and OrdStatus New, nothing filled); any other application message
+/// is refused with a BusinessMessageReject.
+#[derive(Debug, Default)]
+pub struct Exec {
+    next_id: u64,
+}
+
+impl Application for Exec {
+    fn on_message<S: MessageStore>(
+        &mut self,
+        now: Instant,
+        _: usize,
+        m: &Message<'_>,
+        reply: &mut Sender<'_, S>,
+    ) {
+        let sent = if m.msg_type() == b"D" {
+            self.next_id += 1;
+            let mut id = [0u8; 20];
+            let id = crate::codec::builder::uint_text(self.next_id, &mut id);
+            reply.send(now, b"8", |b| {
+                b.str(37, id).str(17, id).char(150, b'0').char(39, b'0');
+                for t in [11, 55, 54] {
+                    if let Some(v) = m.get(t) {
+                        b.str(t, v);
+                    }
+                }
+                b.str(151, m.get(38).unwrap_or(b"0")).char(14, b'0').char(6, b'0');
+            })
+        } else {
+            unsupported(now, m, reply)
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "exec could not answer");
         }
     }
 }

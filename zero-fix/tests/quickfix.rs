@@ -24,24 +24,31 @@ use zero_core::{Config, Event as IoEvent, Handler, Io, Ops, Target};
 use zero_fix::codec::{Decoded, Decoder};
 use zero_fix::session::{Event, MemoryStore, Role, Session, SessionConfig};
 
-/// Builds the QuickFIX peer once per build directory.
+/// Builds the QuickFIX peer once per build directory (and once per test process: the tests run
+/// in parallel, and a binary must not be run while it is being written).
 fn peer_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_peer).clone()
+}
+
+fn build_peer() -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/fix/quickfix_peer.cpp");
     let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickfix_peer");
-    let fresh = |b: &Path| {
-        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        modified(b).is_some_and(|b| modified(&source).is_some_and(|s| b >= s))
-    };
-    if !fresh(&binary) {
-        let status = Command::new("g++")
-            .args(["-std=c++11", "-O1", "-o"])
-            .arg(&binary)
-            .arg(&source)
-            .args(["-lquickfix", "-lpthread"])
-            .status()
-            .expect("g++ runs (scripts/test.sh installs g++ and libquickfix-dev)");
-        assert!(status.success(), "the QuickFIX peer does not build: is libquickfix-dev installed?");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&binary).is_some_and(|b| modified(&source).is_some_and(|s| b >= s)) {
+        return binary;
     }
+    // Written aside and renamed into place, so that no one runs a half-written file.
+    let partial = binary.with_extension(format!("partial-{}", std::process::id()));
+    let status = Command::new("g++")
+        .args(["-std=c++11", "-O1", "-Wno-deprecated", "-o"])
+        .arg(&partial)
+        .arg(&source)
+        .args(["-lquickfix", "-lpthread"])
+        .status()
+        .expect("g++ runs (scripts/test.sh installs g++ and libquickfix-dev)");
+    assert!(status.success(), "the QuickFIX peer does not build: is libquickfix-dev installed?");
+    std::fs::rename(&partial, &binary).unwrap();
     binary
 }
 

@@ -133,6 +133,20 @@ fn count_digits(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
+/// `n` in decimal, written into `buf`.
+pub(crate) fn uint_text(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
 /// Appends `n` in decimal (tags and small numbers without a loop).
 #[inline]
 pub(crate) fn push_uint(buf: &mut Vec<u8>, n: u64) {
@@ -142,16 +156,7 @@ pub(crate) fn push_uint(buf: &mut Vec<u8>, n: u64) {
         10..=99 => buf.extend_from_slice(&[d(n / 10), d(n)]),
         100..=999 => buf.extend_from_slice(&[d(n / 100), d(n / 10), d(n)]),
         1000..=9999 => buf.extend_from_slice(&[d(n / 1000), d(n / 100), d(n / 10), d(n)]),
-        _ => {
-            let mut digits = [0u8; 20];
-            let (mut i, mut n) = (digits.len(), n);
-            while n > 0 {
-                i -= 1;
-                digits[i] = d(n);
-                n /= 10;
-            }
-            buf.extend_from_slice(&digits[i..]);
-        }
+        _ => buf.extend_from_slice(uint_text(n, &mut [0; 20])),
     }
 }
 
