@@ -82,12 +82,14 @@ done
 work=$(mktemp -d)
 server_pid=""
 stop_server() {
-	[[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+	[[ -n $server_pid ]] || return 0
+	kill "$server_pid" 2>/dev/null || true
+	wait "$server_pid" 2>/dev/null || true
 	server_pid=""
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; log "nothing listens on $1"; exit 1; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; log "nothing listens on $1: $(cat "$work"/*.err 2>/dev/null)"; exit 1; }
 declare -A rtt
 rtt_of() {
 	local line
@@ -108,12 +110,12 @@ stop_server
 
 log "round trips: QuickFIX"
 port=$(free_port)
-common="StartTime=00:00:00\nEndTime=00:00:00\nUseDataDictionary=N\nResetOnLogon=Y\nHeartBtInt=30\nBeginString=FIX.4.4"
+common="StartTime=00:00:00\nEndTime=00:00:00\nFileLogPath=$work/qf-log\nUseDataDictionary=N\nResetOnLogon=Y\nHeartBtInt=30\nBeginString=FIX.4.4"
 printf "[DEFAULT]\nConnectionType=acceptor\nSocketAcceptPort=%s\nSocketReuseAddress=Y\nFileStorePath=%s/qf-a\n$common\n\n[SESSION]\nSenderCompID=BROKER\nTargetCompID=CLIENT\n" \
 	"$port" "$work" >"$work/qf-acceptor.cfg"
 printf "[DEFAULT]\nConnectionType=initiator\nSocketConnectHost=127.0.0.1\nSocketConnectPort=%s\nReconnectInterval=1\nFileStorePath=%s/qf-i\n$common\n\n[SESSION]\nSenderCompID=CLIENT\nTargetCompID=BROKER\n" \
 	"$port" "$work" >"$work/qf-initiator.cfg"
-taskset -c "$SERVER_CPU" "$peer_bin" acceptor "$work/qf-acceptor.cfg" >/dev/null &
+taskset -c "$SERVER_CPU" "$peer_bin" acceptor "$work/qf-acceptor.cfg" >/dev/null 2>"$work/qf-acceptor.err" &
 server_pid=$!
 wait_port "$port"
 rtt_of quickfix "$(taskset -c "$CPU" "$peer_bin" bench "$work/qf-initiator.cfg" "$ORDERS" "$WARMUP")"
