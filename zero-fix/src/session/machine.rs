@@ -687,11 +687,17 @@ impl<S: MessageStore> Core<S> {
         }
         let expected = self.store.next_in();
         if seq > expected {
-            if msg_type == b"A" {
-                self.logon(m);
-            } else if msg_type == b"5" {
-                self.logout_received(m);
-                return Fate::Done;
+            match msg_type {
+                b"A" => self.logon(m),
+                b"5" => {
+                    self.logout_received(m);
+                    return Fate::Done;
+                }
+                // Answered at once, as QuickFIX does: if both sides held each other's
+                // ResendRequest until their own gap was filled, neither gap would ever be.
+                // The counterparty's gap fill covers its number later.
+                b"2" => self.resend(m),
+                _ => {}
             }
             if self.resend_until.is_none() && self.state == State::Active {
                 let _ = self.send(b"2", |b| {
@@ -699,7 +705,7 @@ impl<S: MessageStore> Core<S> {
                 });
             }
             self.resend_until = Some(self.resend_until.map_or(seq, |u| u.max(seq)));
-            return if msg_type == b"A" { Fate::Done } else { Fate::Hold(seq) };
+            return if matches!(msg_type, b"A" | b"2") { Fate::Done } else { Fate::Hold(seq) };
         }
         if seq < expected {
             if !m.poss_dup() {

@@ -499,3 +499,27 @@ fn a_message_beyond_a_gap_is_not_delivered_twice_when_resent() {
     assert_eq!(apps, ["app 8 #2 E-1", "app 8 #3 E-2"]);
     let _ = tag::MSG_SEQ_NUM;
 }
+
+#[test]
+fn a_resend_request_beyond_a_gap_is_answered_at_once() {
+    // Both sides have a gap: if each held the other's ResendRequest until its own gap was
+    // filled, neither would ever be (the crash test found this).
+    let mut p = Pair::new();
+    p.connect();
+    let now = p.now;
+    order(&mut p.i.s, now, "ORD-1"); // 2
+    p.i.drain();
+    p.i.wire.clear();
+    // Their ResendRequest arrives numbered 5 while we expect 2.
+    p.i.s.handle_input(p.now, &raw("BROKER", "CLIENT", "2", 5, "7=1|16=0|"));
+    p.i.drain();
+    let sent = p.i.sent();
+    assert!(
+        sent.iter().any(|m| m.contains("|35=D|") && m.contains("|43=Y|") && m.contains("|11=ORD-1|")),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().any(|m| m.contains("|35=2|") && m.contains("|7=2|16=0|")),
+        "and asks for its own gap: {sent:?}"
+    );
+}
