@@ -41,6 +41,9 @@ impl Rng {
     }
 }
 
+/// What identifies a report: ClOrdID, OrderID, ExecID.
+type Report = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// The initiator's side: its session, its connection, what it saw.
 struct Trader {
     session: Session,
@@ -48,7 +51,7 @@ struct Trader {
     /// Raw frames read, for the resend check.
     wire: Vec<u8>,
     /// Every ExecutionReport seen on the wire: number -> (ClOrdID, OrderID, ExecID).
-    seen: HashMap<u64, (Vec<u8>, Vec<u8>, Vec<u8>)>,
+    seen: HashMap<u64, Report>,
     resent: usize,
     /// ResendRequests from the acceptor (orders it had not kept when it was killed).
     asked: usize,
