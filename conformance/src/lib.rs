@@ -8,10 +8,13 @@
 //! - [`mqtt`]: MQTT 3.1.1 and 5.0 brokers, through a raw client that sends exactly the bytes
 //!   a check needs (malformed ones included).
 //! - [`redis`]: zero-redis's client against redis-server.
+//! - [`fix`]: the FIX session layer of any acceptor, this suite playing the counterparty.
 //!
-//! Dependencies: `zero-mqtt` for its codec only (the checks encode and decode packets with
-//! it; the broker under test is a black box); `zero-redis`, the client under test.
+//! Dependencies: `zero-mqtt` and `zero-fix` for their codecs only (the checks encode and
+//! decode with them; the server under test is a black box); `zero-redis`, the client under
+//! test.
 
+pub mod fix;
 pub mod mqtt;
 pub mod redis;
 

@@ -66,6 +66,26 @@ enum ConformanceCommand {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Check a FIX acceptor's session layer (this suite plays the initiator, CLIENT to BROKER
+    /// by default, logging on with ResetSeqNumFlag=Y); prints a table and fails if any check
+    /// fails.
+    Fix {
+        /// The acceptor.
+        #[arg(long)]
+        target: SocketAddr,
+        /// Our SenderCompID.
+        #[arg(long, default_value = "CLIENT")]
+        sender: String,
+        /// The acceptor's CompID.
+        #[arg(long, default_value = "BROKER")]
+        target_comp_id: String,
+        /// BeginString.
+        #[arg(long, default_value = "FIX.4.4")]
+        begin_string: String,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Check zero-redis's client against redis-server: started on a spare port, or the server
     /// at --target (which must allow DEBUG; the restart check is skipped there).
     Redis {
@@ -188,6 +208,16 @@ fn main() -> ExitCode {
                     n => Err(format!("{n} check(s) failed")),
                 }
             })
+        }
+        Command::Conformance {
+            command: ConformanceCommand::Fix { target, sender, target_comp_id, begin_string, only },
+        } => {
+            let ids = zero_conformance::fix::Ids { begin_string, sender, target: target_comp_id };
+            let outcomes = zero_conformance::fix::run(target, &ids, only.as_deref());
+            match zero_conformance::print_table(&format!("FIX session conformance of {target}"), &outcomes) {
+                0 => Ok(()),
+                n => Err(format!("{n} check(s) failed")),
+            }
         }
         Command::Conformance { command: ConformanceCommand::Mqtt { target, only } } => {
             let outcomes = zero_conformance::mqtt::run(target, only.as_deref());

@@ -1,3 +1,6 @@
+//! zero-fix against QuickFIX C++, both ways, and the FIX conformance suite against both
+//! acceptors.
+//!
 //! zero-fix's initiator against a QuickFIX C++ acceptor (Debian's libquickfix-dev, through
 //! `conformance/fix/quickfix_peer.cpp`): logon, orders answered by ExecutionReports, a message
 //! lost on the way and recovered by ResendRequest, and the acceptor killed (SIGKILL) and
@@ -24,32 +27,8 @@ use zero_core::{Config, Event as IoEvent, Handler, Io, Ops, Target};
 use zero_fix::codec::{Decoded, Decoder};
 use zero_fix::session::{Event, MemoryStore, Role, Session, SessionConfig};
 
-/// Builds the QuickFIX peer once per build directory (and once per test process: the tests run
-/// in parallel, and a binary must not be run while it is being written).
 fn peer_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(build_peer).clone()
-}
-
-fn build_peer() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/fix/quickfix_peer.cpp");
-    let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickfix_peer");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&binary).is_some_and(|b| modified(&source).is_some_and(|s| b >= s)) {
-        return binary;
-    }
-    // Written aside and renamed into place, so that no one runs a half-written file.
-    let partial = binary.with_extension(format!("partial-{}", std::process::id()));
-    let status = Command::new("g++")
-        .args(["-std=c++11", "-O1", "-Wno-deprecated", "-o"])
-        .arg(&partial)
-        .arg(&source)
-        .args(["-lquickfix", "-lpthread"])
-        .status()
-        .expect("g++ runs (scripts/test.sh installs g++ and libquickfix-dev)");
-    assert!(status.success(), "the QuickFIX peer does not build: is libquickfix-dev installed?");
-    std::fs::rename(&partial, &binary).unwrap();
-    binary
+    zero_conformance::fix::quickfix_peer(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 fn free_port() -> u16 {
@@ -397,4 +376,28 @@ fn quickfix_initiator_trades_with_a_zero_acceptor_across_its_restart() {
     if std::env::var_os("ZERO_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// The suite passes against zero's acceptor (in this process) and QuickFIX's.
+#[test]
+fn the_session_suite_passes_against_zero_and_quickfix_acceptors() {
+    let dir = std::env::temp_dir().join(format!("zero-fix-suite-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ids = zero_conformance::fix::Ids::default();
+
+    let zero = ZeroAcceptor::start(&dir, free_port());
+    let outcomes = zero_conformance::fix::run(SocketAddr::from(([127, 0, 0, 1], zero.port)), &ids, None);
+    zero.stop();
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+    assert!(failed.is_empty(), "zero: {failed:?}");
+
+    let port = free_port();
+    let qf = QuickFix::start(&dir, port);
+    let outcomes = zero_conformance::fix::run(SocketAddr::from(([127, 0, 0, 1], port)), &ids, None);
+    drop(qf);
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+    assert!(failed.is_empty(), "QuickFIX: {failed:?}");
+    assert_eq!(outcomes.len(), 13);
+    let _ = std::fs::remove_dir_all(&dir);
 }
