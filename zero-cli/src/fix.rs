@@ -1,6 +1,7 @@
 //! `zero fix`: an acceptor serving FIX sessions from a TOML file (QuickFIX's settings under
-//! their own names), with the built-in echo counterparty; and `zero fix parse`, a log viewer
-//! that names every field from the data dictionary.
+//! their own names), with the built-in echo counterparty; `zero fix send`, one-off messages to
+//! an acceptor; and `zero fix parse`, a log viewer that names every field from the data
+//! dictionary.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -24,6 +25,8 @@ pub enum FixCommand {
     /// Print FIX messages (from a file, or standard input) with field names and values from
     /// the data dictionary; SOH or `|` separates fields.
     Parse(ParseArgs),
+    /// Log on to an acceptor (ResetSeqNumFlag=Y), send messages, print the answers, log out.
+    Send(crate::fix_send::SendArgs),
 }
 
 /// Options of `zero fix acceptor`.
@@ -146,6 +149,7 @@ pub fn run(command: FixCommand) -> Result<(), String> {
     match command {
         FixCommand::Acceptor(args) => acceptor(args),
         FixCommand::Parse(args) => parse(args),
+        FixCommand::Send(args) => crate::fix_send::run(args),
     }
 }
 
@@ -242,7 +246,12 @@ fn parse(args: ParseArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn print_message<'a>(begin: &str, fields: impl Iterator<Item = (u32, &'a [u8])>, dict: Option<&Dictionary>) {
+/// Prints a message, a field a line, named from `dict`.
+pub(crate) fn print_message<'a>(
+    begin: &str,
+    fields: impl Iterator<Item = (u32, &'a [u8])>,
+    dict: Option<&Dictionary>,
+) {
     println!("8 BeginString = {begin}");
     for (tag, value) in fields {
         let value = String::from_utf8_lossy(value);

@@ -6,6 +6,7 @@ mod bench_fix;
 mod bench_mqtt;
 mod bench_redis;
 mod fix;
+mod fix_send;
 mod mqtt;
 mod redis;
 

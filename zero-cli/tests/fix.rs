@@ -2,7 +2,8 @@
 //! initiators over plain sockets: application messages come back unchanged; an unknown
 //! MsgType gets a session Reject (373=11) where the dictionary is enforced and a
 //! BusinessMessageReject where it is not; the sequence numbers survive a restart of the
-//! acceptor (its write-ahead log). `zero fix parse` names what it prints.
+//! acceptor (its write-ahead log). `zero fix send` sends one-off messages; `zero fix parse`
+//! names what it prints.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -148,6 +149,18 @@ fn the_acceptor_echoes_rejects_and_keeps_its_numbers_across_a_restart() {
     // Logout 5; after the restart Logon 6 and ORD-3 7 (numbers reset to 1 would have been
     // "too low" for us, and ended the session).
     assert_eq!(session.next_in(), 8);
+    // zero fix send: a one-off session (reset at logon) on the other CompID.
+    let out = zero()
+        .args(["fix", "send", "--target", &addr, "--sender", "LENIENT", "--wait", "1"])
+        .args(["35=D|11=ORD-SEND|55=ZERO|54=1|60=20261207-09:30:00|38=5|40=1", "35=ZZ|11=ODD"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("11 ClOrdID = ORD-SEND") && text.contains("35 MsgType = j (BusinessMessageReject)"),
+        "{text}"
+    );
     drop(server);
 
     let log = dir.join("messages.log");
