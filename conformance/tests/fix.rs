@@ -401,3 +401,51 @@ fn the_session_suite_passes_against_zero_and_quickfix_acceptors() {
     assert_eq!(outcomes.len(), 13);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// zero-fix's blocking and Tokio sessions (the runner kit) trade with zero's acceptor.
+#[test]
+fn blocking_and_tokio_sessions_trade_with_the_acceptor() {
+    use zero_fix::client::{AsyncSession, BlockingSession, Incoming};
+
+    let dir = std::env::temp_dir().join(format!("zero-fix-clients-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let zero = ZeroAcceptor::start(&dir, free_port());
+    let target = Target::tcp(SocketAddr::from(([127, 0, 0, 1], zero.port)));
+    let order = |id: &str| {
+        let f = |t: u32, v: &str| (t, v.as_bytes().to_vec());
+        vec![f(11, id), f(55, "ZERO"), f(54, "1"), f(60, "20261207-09:30:00"), f(38, "100"), f(40, "1")]
+    };
+    let session = || {
+        let mut config = SessionConfig::new(Role::Initiator, "CLIENT", "BROKER");
+        config.reset_on_logon = true;
+        Session::new(config, MemoryStore::default(), Instant::now(), SystemTime::now().into())
+    };
+    let echoed = |bytes: &[u8], id: &str| {
+        let mut d = Decoder::default();
+        matches!(d.decode(bytes), Decoded::Message(m) if m.get(11) == Some(id.as_bytes()))
+    };
+
+    let blocking = BlockingSession::start(session(), target.clone()).unwrap();
+    assert!(matches!(blocking.recv(Duration::from_secs(10)), Some(Incoming::LoggedOn)));
+    assert_eq!(blocking.send(b"D", order("B-1")), Ok(2));
+    match blocking.recv(Duration::from_secs(10)) {
+        Some(Incoming::Message(bytes)) => assert!(echoed(&bytes, "B-1")),
+        other => panic!("{other:?}"),
+    }
+    blocking.close(Duration::from_secs(5));
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut s = AsyncSession::start(session(), target);
+        assert!(matches!(s.recv().await, Some(Incoming::LoggedOn)));
+        assert_eq!(s.send(b"D", order("T-1")).await, Ok(2));
+        match s.recv().await {
+            Some(Incoming::Message(bytes)) => assert!(echoed(&bytes, "T-1")),
+            other => panic!("{other:?}"),
+        }
+        s.close(Duration::from_secs(5)).await;
+    });
+    zero.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,8 @@
 //!   write-ahead log [`session::Wal`].
 //! - [`acceptor`]: many sessions on one port on a zero-core shard, the application called
 //!   inline; [`acceptor::Echo`] is the built-in counterparty.
+//! - [`client`]: a session for callers off the shard, on zero-core's runner kit: blocking
+//!   (`Background`) and Tokio (`Task`, feature `tokio`).
 //!
 //! ## Dependencies, and why
 //! - `zero-core`: the shard, the machine contract and its runners, the journal the
@@ -25,6 +27,7 @@
 //!   script uses it too, through the same reader (`src/dict/model.rs`).
 
 pub mod acceptor;
+pub mod client;
 pub mod codec;
 pub mod dict;
 pub mod messages;
