@@ -11,17 +11,21 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
-use zero_core::{Config, Io};
+use zero_core::machine::Driver;
+use zero_core::{Config, Handler, Io, Target};
 use zero_fix::acceptor::{Acceptor, Application, Echo, Exec};
 use zero_fix::codec::{Decoded, Decoder, Precision};
 use zero_fix::dict::{Dictionary, Validation};
-use zero_fix::session::{Fsync, Role, Session, SessionConfig, Wal};
+use zero_fix::session::{Event, Fsync, Role, Session, SessionConfig, Wal};
 
 /// `zero fix` commands.
 #[derive(Subcommand, Debug)]
 pub enum FixCommand {
     /// Serve the sessions of a TOML file (see `zero fix acceptor --help`).
     Acceptor(AcceptorArgs),
+    /// Run the sessions of a TOML file as initiators (each `[[session]]` with `connect =
+    /// "HOST:PORT"`), printing what they receive; they reconnect until stopped.
+    Initiator(InitiatorArgs),
     /// Print FIX messages (from a file, or standard input) with field names and values from
     /// the data dictionary; SOH or `|` separates fields.
     Parse(ParseArgs),
@@ -50,6 +54,15 @@ pub struct AcceptorArgs {
     app: App,
 }
 
+/// Options of `zero fix initiator`.
+#[derive(Args, Debug)]
+pub struct InitiatorArgs {
+    /// The settings file, as for `zero fix acceptor`, each `[[session]]` with `connect =
+    /// "HOST:PORT"` (and `reconnect_interval` in seconds); `listen` is not needed.
+    #[arg(long)]
+    config: PathBuf,
+}
+
 /// The built-in applications.
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum App {
@@ -73,7 +86,8 @@ pub struct ParseArgs {
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct File {
-    listen: SocketAddr,
+    /// The acceptor's address (`zero fix acceptor`).
+    listen: Option<SocketAddr>,
     store: PathBuf,
     #[serde(default = "always")]
     fsync: String,
@@ -87,6 +101,11 @@ fn always() -> String {
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct SessionFile {
+    /// The acceptor to connect to (`zero fix initiator`).
+    connect: Option<SocketAddr>,
+    /// Seconds before the first reconnect (an initiator's; it doubles up to 16x).
+    #[serde(default = "five")]
+    reconnect_interval: u64,
     #[serde(default = "fix44")]
     begin_string: String,
     sender_comp_id: String,
@@ -108,6 +127,10 @@ fn fix44() -> String {
 
 fn thirty() -> u64 {
     30
+}
+
+fn five() -> u64 {
+    5
 }
 
 fn yes() -> bool {
@@ -148,28 +171,29 @@ fn fsync(text: &str) -> Result<Fsync, String> {
 pub fn run(command: FixCommand) -> Result<(), String> {
     match command {
         FixCommand::Acceptor(args) => acceptor(args),
+        FixCommand::Initiator(args) => initiator(args),
         FixCommand::Parse(args) => parse(args),
         FixCommand::Send(args) => crate::fix_send::run(args),
     }
 }
 
-fn acceptor(args: AcceptorArgs) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
-    let file: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+/// The sessions of a settings file in `role`, each with its write-ahead log, and the
+/// dictionary of the first.
+fn sessions(file: &File, role: Role) -> Result<(Vec<Session<Wal>>, Arc<Dictionary>), String> {
     let fsync = fsync(&file.fsync)?;
     let (now, wall) = (Instant::now(), SystemTime::now());
     let mut sessions = Vec::new();
-    let mut echo_dictionary = None;
+    let mut first = None;
     for s in &file.session {
-        let mut config = SessionConfig::new(Role::Acceptor, &s.sender_comp_id, &s.target_comp_id);
+        let mut config = SessionConfig::new(role, &s.sender_comp_id, &s.target_comp_id);
         config.begin_string = s.begin_string.clone();
         config.heart_bt_int = Duration::from_secs(s.heart_bt_int);
+        config.reconnect_interval = Duration::from_secs(s.reconnect_interval);
         config.reset_on_logon = s.reset_on_logon;
         // FIX.4.4 -> FIX44, FIXT.1.1 -> FIXT11.
         let name = s.data_dictionary.clone().unwrap_or_else(|| s.begin_string.replace('.', ""));
         let dict = dictionary(&name)?;
-        echo_dictionary.get_or_insert_with(|| dict.clone());
+        first.get_or_insert_with(|| dict.clone());
         // validate = false: the session layer's checks only (QuickFIX's UseDataDictionary=N).
         if s.validate {
             config.dictionary = Some(dict);
@@ -186,11 +210,78 @@ fn acceptor(args: AcceptorArgs) -> Result<(), String> {
         let wal = Wal::open(&dir, fsync).map_err(|e| format!("{}: {e}", dir.display()))?;
         sessions.push(Session::new(config, wal, now, wall.into()));
     }
-    let dict = echo_dictionary.ok_or("the file names no [[session]]")?;
+    Ok((sessions, first.ok_or("the file names no [[session]]")?))
+}
+
+fn read(path: &std::path::Path) -> Result<File, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn acceptor(args: AcceptorArgs) -> Result<(), String> {
+    let file = read(&args.config)?;
+    let listen = file.listen.ok_or("an acceptor's file needs listen = \"HOST:PORT\"")?;
+    let (sessions, dict) = sessions(&file, Role::Acceptor)?;
     match args.app {
-        App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), file.listen, file.session.len()),
-        App::Exec => serve(Acceptor::new(sessions, Exec::default()), file.listen, file.session.len()),
+        App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), listen, file.session.len()),
+        App::Exec => serve(Acceptor::new(sessions, Exec::default()), listen, file.session.len()),
     }
+}
+
+/// The sessions of `zero fix initiator`, inline on one shard: each logs on (and back on after
+/// every loss), and what they receive is printed.
+struct Initiators {
+    drivers: Vec<Driver<Session<Wal>>>,
+    dictionary: Arc<Dictionary>,
+}
+
+impl Handler for Initiators {
+    fn on_event(&mut self, ops: &mut zero_core::Ops, event: zero_core::Event<'_>) {
+        let _ = self.drivers.iter_mut().any(|d| d.on_event(ops, &event));
+    }
+
+    fn on_batch_end(&mut self, ops: &mut zero_core::Ops) {
+        for d in &mut self.drivers {
+            let name = format!(
+                "{}->{}",
+                d.machine_ref().config().sender_comp_id,
+                d.machine_ref().config().target_comp_id
+            );
+            while let Some(event) = d.machine().poll_event() {
+                match event {
+                    Event::LoggedOn => println!("{name}: logged on"),
+                    Event::Application(m) => {
+                        let begin = String::from_utf8_lossy(m.begin_string()).into_owned();
+                        print_message(
+                            &begin,
+                            m.fields().iter().map(|f| (f.tag, m.value(f))),
+                            Some(&self.dictionary),
+                        );
+                    }
+                    Event::Disconnected(cause) => println!("{name}: down: {cause:?}"),
+                    _ => {}
+                }
+            }
+            d.pump(ops);
+        }
+    }
+}
+
+fn initiator(args: InitiatorArgs) -> Result<(), String> {
+    let file = read(&args.config)?;
+    let (sessions, dictionary) = sessions(&file, Role::Initiator)?;
+    let mut drivers = Vec::new();
+    for (i, (session, s)) in sessions.into_iter().zip(&file.session).enumerate() {
+        let at = s
+            .connect
+            .ok_or_else(|| format!("session {}: an initiator needs connect = \"HOST:PORT\"", i + 1))?;
+        drivers.push(Driver::new(session, Target::tcp(at), i as u64));
+    }
+    let mut initiators = Initiators { drivers, dictionary };
+    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    initiators.on_batch_end(&mut io);
+    eprintln!("zero fix initiator: {} session(s)", initiators.drivers.len());
+    io.run(&mut initiators).map_err(|e| e.to_string())
 }
 
 fn serve<A: Application>(

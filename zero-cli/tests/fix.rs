@@ -2,8 +2,8 @@
 //! initiators over plain sockets: application messages come back unchanged; an unknown
 //! MsgType gets a session Reject (373=11) where the dictionary is enforced and a
 //! BusinessMessageReject where it is not; the sequence numbers survive a restart of the
-//! acceptor (its write-ahead log). `zero fix send` sends one-off messages; `zero fix parse`
-//! names what it prints.
+//! acceptor (its write-ahead log). `zero fix send` sends one-off messages, `zero fix initiator`
+//! runs a session from its own file, and `zero fix parse` names what it prints.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -161,6 +161,31 @@ fn the_acceptor_echoes_rejects_and_keeps_its_numbers_across_a_restart() {
         text.contains("11 ClOrdID = ORD-SEND") && text.contains("35 MsgType = j (BusinessMessageReject)"),
         "{text}"
     );
+    // zero fix initiator: a session of its own file logs on and stays up until stopped.
+    let initiator_config = dir.join("initiator.toml");
+    std::fs::write(
+        &initiator_config,
+        format!(
+            "store = \"{}\"\n\n[[session]]\nconnect = \"{addr}\"\nsender_comp_id = \"LENIENT\"\n\
+             target_comp_id = \"BROKER\"\nreset_on_logon = true\n",
+            dir.join("initiator-data").display()
+        ),
+    )
+    .unwrap();
+    let mut initiator = Server(
+        zero()
+            .args(["fix", "initiator", "--config"])
+            .arg(&initiator_config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = initiator.0.kill();
+    let mut out = String::new();
+    initiator.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("LENIENT->BROKER: logged on"), "{out}");
     drop(server);
 
     let log = dir.join("messages.log");

@@ -654,7 +654,13 @@ impl<S: MessageStore> Core<S> {
         }
         let msg_type = m.msg_type();
         if matches!(self.state, State::AwaitingLogon { .. } | State::LogonSent { .. }) && msg_type != b"A" {
-            self.disconnect(Cause::BadLogon("the first message was not a Logon"));
+            if msg_type == b"5" {
+                // A refused Logon: the counterparty's text says why (a number too low, ...).
+                let text = m.get(tag::TEXT).map(|t| String::from_utf8_lossy(t).into_owned());
+                self.disconnect(Cause::LoggedOut(text));
+            } else {
+                self.disconnect(Cause::BadLogon("the first message was not a Logon"));
+            }
             return Fate::Done;
         }
         if m.get(tag::SENDER_COMP_ID) != Some(self.config.target_comp_id.as_bytes())

@@ -523,3 +523,18 @@ fn a_resend_request_beyond_a_gap_is_answered_at_once() {
         "and asks for its own gap: {sent:?}"
     );
 }
+
+#[test]
+fn a_refused_logon_reports_the_counterpartys_text() {
+    let mut p = Pair::new();
+    assert!(p.i.s.wants_connect(p.now));
+    p.i.s.handle_connected(p.now);
+    p.i.drain();
+    p.i.s.handle_input(
+        p.now,
+        &raw("BROKER", "CLIENT", "5", 7, "58=MsgSeqNum too low, expecting 9 but received 1|"),
+    );
+    p.i.drain();
+    assert!(p.i.has("LoggedOut(Some(\"MsgSeqNum too low, expecting 9 but received 1\"))"), "{:?}", p.i.seen);
+    assert!(p.i.s.poll_close());
+}
