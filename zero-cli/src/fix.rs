@@ -315,10 +315,8 @@ fn parse(args: ParseArgs) -> Result<(), String> {
             Decoded::Message(m) => {
                 at += m.bytes().len();
                 let begin = String::from_utf8_lossy(m.begin_string()).into_owned();
-                let dict = fixed
-                    .clone()
-                    .or_else(|| Dictionary::for_begin_string(&begin).map(|d| Arc::new(d.clone())));
-                print_message(&begin, m.fields().iter().map(|f| (f.tag, m.value(f))), dict.as_deref());
+                let dict = fixed.as_deref().or_else(|| Dictionary::for_begin_string(&begin));
+                print_message(&begin, m.fields().iter().map(|f| (f.tag, m.value(f))), dict);
             }
             Decoded::Malformed { why, len, .. } => {
                 println!("malformed message ({why}), {len} bytes skipped");

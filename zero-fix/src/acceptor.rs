@@ -198,12 +198,15 @@ impl<S: MessageStore, A: Application> Handler for Acceptor<S, A> {
 #[derive(Debug)]
 pub struct Echo {
     dictionary: Arc<Dictionary>,
+    /// The standard header's tags: not echoed (the session writes its own header).
+    header: Vec<u32>,
 }
 
 impl Echo {
     /// An echo for messages of `dictionary`.
     pub fn new(dictionary: Arc<Dictionary>) -> Echo {
-        Echo { dictionary }
+        let header = dictionary.header().iter().map(crate::dict::member_tag).collect();
+        Echo { dictionary, header }
     }
 }
 
@@ -215,7 +218,7 @@ impl Application for Echo {
         m: &Message<'_>,
         reply: &mut Sender<'_, S>,
     ) {
-        let header: Vec<u32> = self.dictionary.header().iter().map(crate::dict::member_tag).collect();
+        let header = &self.header;
         let supported = self.dictionary.message(m.msg_type()).is_some_and(|def| !def.admin);
         let sent = if supported {
             reply.send(now, m.msg_type(), |b| {
