@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zero_core::machine::{Driver, Machine};
-use zero_core::{ConnId, Event as IoEvent, Handler, Ops, Target};
+use zero_core::{ConnId, Deadline, Event as IoEvent, Handler, Ops, Target};
 
 use crate::codec::{tag, Decoded, Decoder, Message};
 use crate::dict::Dictionary;
@@ -63,9 +63,16 @@ pub struct Acceptor<S: MessageStore, A: Application> {
     /// (our SenderCompID, our TargetCompID) -> entry.
     by_comp_ids: HashMap<(String, String), usize>,
     pending: HashMap<ConnId, Pending>,
+    /// The timer that closes pending connections whose Logon is overdue.
+    logon_wait: Deadline,
     bound: HashMap<ConnId, usize>,
+    /// Sessions that had events this batch: only they are pumped at its end.
+    touched: Vec<usize>,
     app: A,
 }
+
+/// The token of [`Acceptor::logon_wait`]'s timer (sessions use their index).
+const LOGON_WAIT_TOKEN: u64 = u64::MAX;
 
 impl<S: MessageStore, A: Application> Acceptor<S, A> {
     /// An acceptor for `sessions` (acceptor sessions), calling `app`.
@@ -82,7 +89,15 @@ impl<S: MessageStore, A: Application> Acceptor<S, A> {
                 Entry { driver: Driver::new(session, nowhere, i as u64) }
             })
             .collect();
-        Acceptor { entries, by_comp_ids, pending: HashMap::new(), bound: HashMap::new(), app }
+        Acceptor {
+            entries,
+            by_comp_ids,
+            pending: HashMap::new(),
+            logon_wait: Deadline::new(LOGON_WAIT_TOKEN),
+            bound: HashMap::new(),
+            touched: Vec::new(),
+            app,
+        }
     }
 
     /// Listens on `addr`; returns the address bound (port 0 picks one).
@@ -121,7 +136,7 @@ impl<S: MessageStore, A: Application> Acceptor<S, A> {
                 driver.attach(ops, conn);
                 driver.machine().handle_input(ops.now(), &p.bytes);
                 self.bound.insert(conn, i);
-                self.pump(ops, i);
+                self.touched.push(i);
             }
             other => {
                 tracing::info!(%conn, session = ?other, "closing a connection that is not a Logon of a free session");
@@ -143,9 +158,6 @@ impl<S: MessageStore, A: Application> Acceptor<S, A> {
             }
         }
         driver.pump(ops);
-        if driver.conn().is_none() {
-            self.bound.retain(|_, &mut e| e != i);
-        }
     }
 }
 
@@ -165,30 +177,47 @@ impl<S: MessageStore, A: Application> Handler for Acceptor<S, A> {
             _ => {}
         }
         let i = match &event {
+            // A bound connection's end: the mapping goes with it (zero-core reuses no slot
+            // before its Closed event is handed out).
+            IoEvent::Closed { conn, .. } => self.bound.remove(conn),
             IoEvent::Data { conn, .. }
-            | IoEvent::Closed { conn, .. }
             | IoEvent::Connected { conn }
             | IoEvent::ConnectFailed { conn, .. } => self.bound.get(conn).copied(),
+            IoEvent::Timer { token, .. } if self.logon_wait.fired(*token) => {
+                let now = ops.now();
+                let stale: Vec<ConnId> = self
+                    .pending
+                    .iter()
+                    .filter(|(_, p)| now >= p.since + LOGON_WAIT)
+                    .map(|(c, _)| *c)
+                    .collect();
+                for conn in stale {
+                    tracing::debug!(%conn, "no Logon in time; closing");
+                    self.pending.remove(&conn);
+                    let _ = ops.close_now(conn);
+                }
+                None
+            }
             IoEvent::Timer { token, .. } => usize::try_from(*token).ok().filter(|&t| t < self.entries.len()),
             _ => None,
         };
         if let Some(i) = i {
             self.entries[i].driver.on_event(ops, &event);
+            self.touched.push(i);
         }
     }
 
     fn on_batch_end(&mut self, ops: &mut Ops) {
-        for i in 0..self.entries.len() {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for &i in &touched {
             self.pump(ops, i);
         }
-        let now = ops.now();
-        let stale: Vec<ConnId> =
-            self.pending.iter().filter(|(_, p)| now >= p.since + LOGON_WAIT).map(|(c, _)| *c).collect();
-        for conn in stale {
-            tracing::debug!(%conn, "no Logon in time; closing");
-            self.pending.remove(&conn);
-            let _ = ops.close_now(conn);
-        }
+        touched.clear();
+        self.touched = touched;
+        let overdue = self.pending.values().map(|p| p.since + LOGON_WAIT).min();
+        self.logon_wait.follow(ops, overdue);
     }
 }
 
