@@ -5,28 +5,20 @@
 //! time from the order's send to its report's arrival, both sides' session layers and stores
 //! included. The last line is `RESULT impl=zero orders=N p50_us=.. p99_us=.. p999_us=..`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use clap::Args;
 use hdrhistogram::Histogram;
 use zero_core::machine::Driver;
 use zero_core::{Config, Event as IoEvent, Handler, Io, Ops, Target};
-use zero_fix::session::{Event, Fsync, Role, Session, SessionConfig, Wal};
+use zero_fix::session::{Event, Session, Wal};
 
 /// Options of `zero bench fix`.
 #[derive(Args, Debug)]
 pub struct FixLoad {
-    /// The acceptor.
-    #[arg(long)]
-    target: SocketAddr,
-    /// Our SenderCompID.
-    #[arg(long, default_value = "CLIENT")]
-    sender: String,
-    /// Our TargetCompID.
-    #[arg(long, default_value = "BROKER")]
-    target_comp_id: String,
+    #[command(flatten)]
+    to: crate::fix::Counterparty,
     /// Orders measured (after `--warmup` more).
     #[arg(long, default_value_t = 100_000)]
     orders: u64,
@@ -113,20 +105,14 @@ impl Handler for Bench {
 
 /// Runs the round trips and prints the percentiles.
 pub fn run(load: FixLoad) -> Result<(), String> {
-    let fsync = match load.fsync.as_str() {
-        "always" => Fsync::Always,
-        "never" => Fsync::Never,
-        other => Fsync::Every(Duration::from_millis(
-            other.strip_suffix("ms").and_then(|n| n.parse().ok()).ok_or(format!("--fsync {other}?"))?,
-        )),
-    };
+    let fsync = crate::fix::fsync(&load.fsync)?;
     let wal = Wal::open(&load.store, fsync).map_err(|e| format!("{}: {e}", load.store.display()))?;
-    let mut config = SessionConfig::new(Role::Initiator, &load.sender, &load.target_comp_id);
+    let mut config = load.to.config();
     // Both sides start over: a benchmark run is its own trading day.
     config.reset_on_logon = true;
     let session = Session::new(config, wal, Instant::now(), SystemTime::now().into());
     let mut bench = Bench {
-        driver: Driver::new(session, Target::tcp(load.target), 0),
+        driver: Driver::new(session, Target::tcp(load.to.target), 0),
         sent_at: None,
         sent: 0,
         done: 0,

@@ -72,6 +72,33 @@ pub enum App {
     Exec,
 }
 
+/// Where a one-connection command (`zero fix send`, `zero bench fix`, `zero conformance fix`)
+/// finds its acceptor, and who it is there.
+#[derive(Args, Debug, Clone)]
+pub struct Counterparty {
+    /// The acceptor.
+    #[arg(long)]
+    pub target: SocketAddr,
+    /// Our SenderCompID.
+    #[arg(long, default_value = "CLIENT")]
+    pub sender: String,
+    /// The acceptor's CompID.
+    #[arg(long, default_value = "BROKER")]
+    pub target_comp_id: String,
+    /// BeginString.
+    #[arg(long, default_value = "FIX.4.4")]
+    pub begin_string: String,
+}
+
+impl Counterparty {
+    /// An initiator session's settings for it.
+    pub fn config(&self) -> SessionConfig {
+        let mut config = SessionConfig::new(Role::Initiator, &self.sender, &self.target_comp_id);
+        config.begin_string = self.begin_string.clone();
+        config
+    }
+}
+
 /// Options of `zero fix parse`.
 #[derive(Args, Debug)]
 pub struct ParseArgs {
@@ -155,7 +182,8 @@ fn dictionary(name: &str) -> Result<Arc<Dictionary>, String> {
     }
 }
 
-fn fsync(text: &str) -> Result<Fsync, String> {
+/// An fsync policy as the settings and `--fsync` write it: always, never or `<N>ms`.
+pub(crate) fn fsync(text: &str) -> Result<Fsync, String> {
     match text {
         "always" => Ok(Fsync::Always),
         "never" => Ok(Fsync::Never),

@@ -1,30 +1,19 @@
 //! `zero fix send`: log on to an acceptor, send messages given as `tag=value|...` (the
 //! session writes the header), print what comes back (named from the dictionary), log out.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 use zero_core::machine::Driver;
 use zero_core::{Config, Event as IoEvent, Handler, Io, Ops, Target};
 use zero_fix::dict::Dictionary;
-use zero_fix::session::{Event, MemoryStore, Role, Session, SessionConfig};
+use zero_fix::session::{Event, MemoryStore, Session};
 
 /// Options of `zero fix send`.
 #[derive(Args, Debug)]
 pub struct SendArgs {
-    /// The acceptor.
-    #[arg(long)]
-    target: SocketAddr,
-    /// Our SenderCompID.
-    #[arg(long, default_value = "CLIENT")]
-    sender: String,
-    /// The acceptor's CompID.
-    #[arg(long, default_value = "BROKER")]
-    target_comp_id: String,
-    /// BeginString.
-    #[arg(long, default_value = "FIX.4.4")]
-    begin_string: String,
+    #[command(flatten)]
+    to: crate::fix::Counterparty,
     /// How long to wait for answers after the last message.
     #[arg(long, default_value_t = 2)]
     wait: u64,
@@ -121,17 +110,16 @@ fn parse(text: &str) -> Result<Outgoing, String> {
 /// Runs `zero fix send`.
 pub fn run(args: SendArgs) -> Result<(), String> {
     let messages = args.messages.iter().map(|m| parse(m)).collect::<Result<Vec<_>, _>>()?;
-    let mut config = SessionConfig::new(Role::Initiator, &args.sender, &args.target_comp_id);
-    config.begin_string = args.begin_string.clone();
+    let mut config = args.to.config();
     config.reset_on_logon = true;
     let session = Session::new(config, MemoryStore::default(), Instant::now(), SystemTime::now().into());
     let mut sender = Sender {
-        driver: Driver::new(session, Target::tcp(args.target), 0),
+        driver: Driver::new(session, Target::tcp(args.to.target), 0),
         messages,
         sent: false,
         quiet_from: None,
         wait: Duration::from_secs(args.wait),
-        dictionary: Dictionary::for_begin_string(&args.begin_string),
+        dictionary: Dictionary::for_begin_string(&args.to.begin_string),
         failed: None,
     };
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
@@ -145,7 +133,7 @@ pub fn run(args: SendArgs) -> Result<(), String> {
     }
     match sender.failed {
         Some(why) if !why.starts_with("LoggedOut") => Err(why),
-        _ if !sender.sent => Err(format!("no logon at {} within 10 s", args.target)),
+        _ if !sender.sent => Err(format!("no logon at {} within 10 s", args.to.target)),
         _ => Ok(()),
     }
 }

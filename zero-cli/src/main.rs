@@ -71,18 +71,8 @@ enum ConformanceCommand {
     /// by default, logging on with ResetSeqNumFlag=Y); prints a table and fails if any check
     /// fails.
     Fix {
-        /// The acceptor.
-        #[arg(long)]
-        target: SocketAddr,
-        /// Our SenderCompID.
-        #[arg(long, default_value = "CLIENT")]
-        sender: String,
-        /// The acceptor's CompID.
-        #[arg(long, default_value = "BROKER")]
-        target_comp_id: String,
-        /// BeginString.
-        #[arg(long, default_value = "FIX.4.4")]
-        begin_string: String,
+        #[command(flatten)]
+        to: fix::Counterparty,
         /// Run only the checks whose name contains this.
         #[arg(long)]
         only: Option<String>,
@@ -210,12 +200,17 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Conformance {
-            command: ConformanceCommand::Fix { target, sender, target_comp_id, begin_string, only },
-        } => {
-            let ids = zero_conformance::fix::Ids { begin_string, sender, target: target_comp_id };
-            let outcomes = zero_conformance::fix::run(target, &ids, only.as_deref());
-            match zero_conformance::print_table(&format!("FIX session conformance of {target}"), &outcomes) {
+        Command::Conformance { command: ConformanceCommand::Fix { to, only } } => {
+            let ids = zero_conformance::fix::Ids {
+                begin_string: to.begin_string,
+                sender: to.sender,
+                target: to.target_comp_id,
+            };
+            let outcomes = zero_conformance::fix::run(to.target, &ids, only.as_deref());
+            match zero_conformance::print_table(
+                &format!("FIX session conformance of {}", to.target),
+                &outcomes,
+            ) {
                 0 => Ok(()),
                 n => Err(format!("{n} check(s) failed")),
             }
