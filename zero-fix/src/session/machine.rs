@@ -768,12 +768,14 @@ impl<S: MessageStore> Core<S> {
                 self.logon(m);
             }
             _ => {
-                if let Some(dict) = self.config.dictionary.clone() {
-                    if let Err(reject) = self.config.validation.check(&dict, m) {
-                        self.reject(seq, Some(msg_type), reject);
-                        self.advance();
-                        return Fate::Done;
-                    }
+                let checked = match &self.config.dictionary {
+                    Some(dict) => self.config.validation.check(dict, m),
+                    None => Ok(()),
+                };
+                if let Err(reject) = checked {
+                    self.reject(seq, Some(msg_type), reject);
+                    self.advance();
+                    return Fate::Done;
                 }
                 self.advance();
                 return Fate::Deliver;
