@@ -12,11 +12,12 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Deserialize;
 use zero_core::machine::Driver;
+use zero_core::tls::{ClientTls, ServerTls};
 use zero_core::{Config, Handler, Io, Target};
 use zero_fix::acceptor::{Acceptor, Application, Echo, Exec};
 use zero_fix::codec::{Decoded, Decoder, Precision};
 use zero_fix::dict::{Dictionary, Validation};
-use zero_fix::session::{Event, Fsync, Role, Session, SessionConfig, Wal};
+use zero_fix::session::{Event, Fsync, Role, Schedule, Session, SessionConfig, Wal};
 
 /// `zero fix` commands.
 #[derive(Subcommand, Debug)]
@@ -45,6 +46,14 @@ pub struct AcceptorArgs {
     /// FIX44, FIXT11, FIX50SP2 or a QuickFIX XML file), validate = true (false: the session
     /// layer's checks only, like QuickFIX's UseDataDictionary=N),
     /// timestamp_precision = "millis" (seconds, millis, micros, nanos)
+    ///
+    /// A schedule (none: always up): start_time = "08:00:00", end_time = "17:00:00",
+    /// time_zone = "America/New_York" (UTC if absent), and start_day = "Sun", end_day = "Fri"
+    /// for a weekly window, or weekdays = ["Mon", "Tue"] for the days a daily one opens.
+    ///
+    /// TLS: tls_cert = "cert.pem", tls_key = "key.pem" (the acceptor's, at the top level);
+    /// tls = true, tls_ca = "ca.pem" (system roots if absent), tls_server_name (the connect
+    /// host if absent) in an initiator's [[session]].
     #[arg(long)]
     config: PathBuf,
     /// The application: `echo` sends back each application message the dictionary defines
@@ -58,7 +67,8 @@ pub struct AcceptorArgs {
 #[derive(Args, Debug)]
 pub struct InitiatorArgs {
     /// The settings file, as for `zero fix acceptor`, each `[[session]]` with `connect =
-    /// "HOST:PORT"` (and `reconnect_interval` in seconds); `listen` is not needed.
+    /// "HOST:PORT"`, `failover = ["HOST:PORT", ...]` tried in turn while logons fail, and
+    /// `reconnect_interval` in seconds; `listen` is not needed.
     #[arg(long)]
     config: PathBuf,
 }
@@ -118,6 +128,9 @@ struct File {
     store: PathBuf,
     #[serde(default = "always")]
     fsync: String,
+    /// The acceptor's certificate chain and key (PEM): it listens over TLS.
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     session: Vec<SessionFile>,
 }
 
@@ -130,6 +143,15 @@ fn always() -> String {
 struct SessionFile {
     /// The acceptor to connect to (`zero fix initiator`).
     connect: Option<SocketAddr>,
+    /// Where to go when logons at `connect` fail, in order.
+    #[serde(default)]
+    failover: Vec<SocketAddr>,
+    /// Connect over TLS, trusting `tls_ca` (system roots if absent) for `tls_server_name`
+    /// (the connect address if absent).
+    #[serde(default)]
+    tls: bool,
+    tls_ca: Option<PathBuf>,
+    tls_server_name: Option<String>,
     /// Seconds before the first reconnect (an initiator's; it doubles up to 16x).
     #[serde(default = "five")]
     reconnect_interval: u64,
@@ -146,6 +168,64 @@ struct SessionFile {
     validate: bool,
     #[serde(default)]
     timestamp_precision: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    start_day: Option<String>,
+    end_day: Option<String>,
+    #[serde(default)]
+    weekdays: Vec<String>,
+    time_zone: Option<String>,
+}
+
+impl SessionFile {
+    fn name(&self) -> String {
+        format!("{}->{}", self.sender_comp_id, self.target_comp_id)
+    }
+
+    /// The schedule, if the session has one.
+    fn schedule(&self) -> Result<Option<Schedule>, String> {
+        let problem = |e: &dyn std::fmt::Display| format!("session {}: {e}", self.name());
+        match (&self.start_time, &self.end_time) {
+            (None, None) if self.start_day.is_none() && self.weekdays.is_empty() => Ok(None),
+            (Some(start), Some(end)) => Schedule::from_settings(
+                start,
+                end,
+                self.start_day.as_deref(),
+                self.end_day.as_deref(),
+                &self.weekdays,
+                self.time_zone.as_deref(),
+            )
+            .map(Some)
+            .map_err(|e| problem(&e)),
+            _ => Err(problem(&"a schedule needs both start_time and end_time")),
+        }
+    }
+
+    /// Where an initiator connects: the primary target, then the failover ones.
+    fn targets(&self) -> Result<Vec<Target>, String> {
+        let primary = self
+            .connect
+            .ok_or_else(|| format!("session {}: an initiator needs connect = \"HOST:PORT\"", self.name()))?;
+        let tls = if self.tls {
+            let tls = match &self.tls_ca {
+                Some(ca) => ClientTls::with_ca_file(ca),
+                None => ClientTls::system_roots(),
+            };
+            Some(tls.and_then(ClientTls::build).map_err(|e| format!("session {}: {e}", self.name()))?)
+        } else {
+            None
+        };
+        Ok(std::iter::once(primary)
+            .chain(self.failover.iter().copied())
+            .map(|addr| match &tls {
+                Some(config) => {
+                    let name = self.tls_server_name.clone().unwrap_or_else(|| addr.ip().to_string());
+                    Target::tls(addr, name, config.clone())
+                }
+                None => Target::tcp(addr),
+            })
+            .collect())
+    }
 }
 
 fn fix44() -> String {
@@ -218,6 +298,7 @@ fn sessions(file: &File, role: Role) -> Result<(Vec<Session<Wal>>, Arc<Dictionar
         config.heart_bt_int = Duration::from_secs(s.heart_bt_int);
         config.reconnect_interval = Duration::from_secs(s.reconnect_interval);
         config.reset_on_logon = s.reset_on_logon;
+        config.schedule = s.schedule()?;
         // FIX.4.4 -> FIX44, FIXT.1.1 -> FIXT11.
         let name = s.data_dictionary.clone().unwrap_or_else(|| s.begin_string.replace('.', ""));
         let dict = dictionary(&name)?;
@@ -250,9 +331,17 @@ fn acceptor(args: AcceptorArgs) -> Result<(), String> {
     let file = read(&args.config)?;
     let listen = file.listen.ok_or("an acceptor's file needs listen = \"HOST:PORT\"")?;
     let (sessions, dict) = sessions(&file, Role::Acceptor)?;
+    let tls = match (&file.tls_cert, &file.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ServerTls::from_pem_files(cert, key).and_then(ServerTls::build).map_err(|e| e.to_string())?.0,
+        ),
+        (None, None) => None,
+        _ => return Err("tls_cert and tls_key go together".into()),
+    };
+    let listen = Listen { addr: listen, tls, sessions: file.session.len() };
     match args.app {
-        App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), listen, file.session.len()),
-        App::Exec => serve(Acceptor::new(sessions, Exec::default()), listen, file.session.len()),
+        App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), listen),
+        App::Exec => serve(Acceptor::new(sessions, Exec::default()), listen),
     }
 }
 
@@ -300,10 +389,9 @@ fn initiator(args: InitiatorArgs) -> Result<(), String> {
     let (sessions, dictionary) = sessions(&file, Role::Initiator)?;
     let mut drivers = Vec::new();
     for (i, (session, s)) in sessions.into_iter().zip(&file.session).enumerate() {
-        let at = s
-            .connect
-            .ok_or_else(|| format!("session {}: an initiator needs connect = \"HOST:PORT\"", i + 1))?;
-        drivers.push(Driver::new(session, Target::tcp(at), i as u64));
+        let mut targets = s.targets()?.into_iter();
+        let primary = targets.next().expect("a primary target");
+        drivers.push(Driver::new(session, primary, i as u64).with_failover(targets));
     }
     let mut initiators = Initiators { drivers, dictionary };
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
@@ -312,14 +400,22 @@ fn initiator(args: InitiatorArgs) -> Result<(), String> {
     io.run(&mut initiators).map_err(|e| e.to_string())
 }
 
-fn serve<A: Application>(
-    mut acceptor: Acceptor<Wal, A>,
-    listen: SocketAddr,
+/// Where and how the acceptor listens.
+struct Listen {
+    addr: SocketAddr,
+    tls: Option<Arc<zero_core::rustls::ServerConfig>>,
     sessions: usize,
-) -> Result<(), String> {
+}
+
+fn serve<A: Application>(mut acceptor: Acceptor<Wal, A>, listen: Listen) -> Result<(), String> {
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
-    let addr = acceptor.listen(&mut io, listen).map_err(|e| format!("{listen}: {e}"))?;
-    eprintln!("zero fix acceptor: {sessions} session(s) on {addr}");
+    let tls = if listen.tls.is_some() { " (TLS)" } else { "" };
+    let addr = match listen.tls {
+        Some(config) => acceptor.listen_tls(&mut io, listen.addr, config),
+        None => acceptor.listen(&mut io, listen.addr),
+    }
+    .map_err(|e| format!("{}: {e}", listen.addr))?;
+    eprintln!("zero fix acceptor: {} session(s) on {addr}{tls}", listen.sessions);
     io.run(&mut acceptor).map_err(|e| e.to_string())
 }
 

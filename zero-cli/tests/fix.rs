@@ -207,3 +207,59 @@ fn the_acceptor_echoes_rejects_and_keeps_its_numbers_across_a_restart() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_initiator_fails_over_to_a_tls_acceptor_within_its_schedule() {
+    let dir = std::env::temp_dir().join(format!("zero-cli-fix-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = zero_core::tls::SelfSigned::generate(&["127.0.0.1"]).unwrap();
+    std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+    let spare = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (addr, dead) = (spare(), spare());
+    std::fs::write(
+        dir.join("acceptor.toml"),
+        format!(
+            "listen = \"{addr}\"\nstore = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[[session]]\n\
+             sender_comp_id = \"BROKER\"\ntarget_comp_id = \"CLIENT\"\n\
+             start_time = \"00:00:00\"\nend_time = \"00:00:00\"\ntime_zone = \"Europe/London\"\n",
+            dir.join("acceptor-data").display(),
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display()
+        ),
+    )
+    .unwrap();
+    let server = acceptor(&dir.join("acceptor.toml"), &addr.to_string());
+    // The primary address has nobody listening: the initiator moves on to the failover one,
+    // over TLS, trusting the acceptor's certificate.
+    std::fs::write(
+        dir.join("initiator.toml"),
+        format!(
+            "store = \"{}\"\n\n[[session]]\nconnect = \"{dead}\"\nfailover = [\"{addr}\"]\n\
+             reconnect_interval = 1\ntls = true\ntls_ca = \"{}\"\nsender_comp_id = \"CLIENT\"\n\
+             target_comp_id = \"BROKER\"\nstart_time = \"00:00:00\"\nend_time = \"00:00:00\"\n",
+            dir.join("initiator-data").display(),
+            dir.join("cert.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut initiator = Server(
+        zero()
+            .args(["fix", "initiator", "--config"])
+            .arg(dir.join("initiator.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(3000));
+    let _ = initiator.0.kill();
+    let mut out = String::new();
+    initiator.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains("CLIENT->BROKER: down: Connection(ConnectFailed"), "{out}");
+    // Logged on over TLS (the acceptor speaks nothing else), on the second address.
+    assert!(out.contains("CLIENT->BROKER: logged on"), "{out}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -106,6 +106,18 @@ impl<S: MessageStore, A: Application> Acceptor<S, A> {
         ops.listener_addr(listener)
     }
 
+    /// [`Acceptor::listen`] over TLS (FIX over TLS, as QuickFIX's SSL acceptor serves it):
+    /// sessions see plain bytes, the shard does the TLS.
+    pub fn listen_tls(
+        &mut self,
+        ops: &mut Ops,
+        addr: SocketAddr,
+        tls: Arc<zero_core::rustls::ServerConfig>,
+    ) -> zero_core::Result<SocketAddr> {
+        let listener = ops.tls_listen(addr, tls)?;
+        ops.listener_addr(listener)
+    }
+
     /// The sessions, by index.
     pub fn sessions(&self) -> impl Iterator<Item = &Session<S>> {
         self.entries.iter().map(|e| e.driver.machine_ref())

@@ -25,6 +25,9 @@
 //! - `roxmltree`: reads the QuickFIX XML dictionaries (the de-facto format for custom ones):
 //!   small, no dependencies of its own, read-only, which is all a dictionary needs. The build
 //!   script uses it too, through the same reader (`src/dict/model.rs`).
+//! - `jiff`: time zones for session schedules (a window opens at 08:00 in New York, DST and
+//!   all). It reads the system's tz database and carries a bundled copy for machines without
+//!   one; a schedule is evaluated only at its boundaries, never per message.
 
 pub mod acceptor;
 pub mod client;

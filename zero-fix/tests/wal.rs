@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Instant, SystemTime};
 
 use zero_core::machine::Machine;
+use zero_fix::codec::Timestamp;
 use zero_fix::session::{
     Cause, Event, Fsync, MemoryStore, MessageStore, Role, SendError, Session, SessionConfig, Wal,
 };
@@ -60,7 +61,7 @@ fn compaction_keeps_the_numbers_and_the_retained_messages_and_bounds_the_file() 
         wal.set_next_in(seq + 1).unwrap();
         wal.flush(now).unwrap();
     }
-    wal.reset().unwrap();
+    wal.reset(Timestamp(1_796_635_800)).unwrap();
     wal.save(1, b"after the reset").unwrap();
     wal.flush(now).unwrap();
     let size = std::fs::metadata(dir.join("journal")).unwrap().len();
@@ -69,6 +70,7 @@ fn compaction_keeps_the_numbers_and_the_retained_messages_and_bounds_the_file() 
     let wal = Wal::open_with(&dir, Fsync::Never, 5, 4096).unwrap();
     assert_eq!((wal.next_out(), wal.next_in()), (2, 1));
     assert_eq!(loaded(&wal, 1, 3000), [(1, b"after the reset".to_vec())]);
+    assert_eq!(wal.created(), Some(Timestamp(1_796_635_800)), "when the numbers began survives compaction");
     drop(wal);
     let mut wal = Wal::open_with(&dir, Fsync::Never, 5, 4096).unwrap();
     for seq in 2..=50 {

@@ -8,14 +8,16 @@ use crate::tls::Target;
 
 use super::{Closed, Machine};
 
-/// A [`Machine`] bound to a shard: it opens (and reopens) the connection to its [`Target`],
+/// A [`Machine`] bound to a shard: it opens (and reopens) the connection to its [`Target`]
+/// (or to the failover target the machine picks, see [`Machine::target`]),
 /// moves bytes both ways and keeps one shard timer on the machine's next deadline. A handler
 /// that owns the shard (or shares it with other work) passes each event to
 /// [`Driver::on_event`], works with [`Driver::machine`], and calls [`Driver::pump`] after.
 #[derive(Debug)]
 pub struct Driver<M> {
     machine: M,
-    target: Target,
+    /// The primary target, then the failover ones.
+    targets: Vec<Target>,
     conn: Option<ConnId>,
     /// The shard timer following the machine's next deadline.
     deadline: Deadline,
@@ -24,7 +26,14 @@ pub struct Driver<M> {
 impl<M: Machine> Driver<M> {
     /// A driver for `machine`; `token` marks its shard timers (distinct from the owner's).
     pub fn new(machine: M, target: Target, token: u64) -> Driver<M> {
-        Driver { machine, target, conn: None, deadline: Deadline::new(token) }
+        Driver { machine, targets: vec![target], conn: None, deadline: Deadline::new(token) }
+    }
+
+    /// Adds failover targets, tried after the primary in order when [`Machine::target`]
+    /// counts up.
+    pub fn with_failover(mut self, targets: impl IntoIterator<Item = Target>) -> Driver<M> {
+        self.targets.extend(targets);
+        self
     }
 
     /// The machine: issue commands on it and drain its events.
@@ -93,7 +102,8 @@ impl<M: Machine> Driver<M> {
             }
         }
         if self.conn.is_none() && self.machine.wants_connect(now) {
-            match ops.connect_to(&self.target) {
+            let target = &self.targets[self.machine.target() % self.targets.len()];
+            match ops.connect_to(target) {
                 Ok(conn) => self.conn = Some(conn),
                 Err(error) => {
                     self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into()))

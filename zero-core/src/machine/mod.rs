@@ -84,6 +84,11 @@ pub trait Machine {
     /// Whether the machine was closed for good and wants nothing more of its driver (no
     /// connection, no timer): a runner that owns it may stop.
     fn is_drained(&self) -> bool;
+    /// Which of the driver's targets (primary first) the connection asked for goes to, taken
+    /// modulo their number: a machine that fails over counts up. The primary by default.
+    fn target(&self) -> usize {
+        0
+    }
 }
 
 /// The start of a frame that has not fully arrived: a machine frames what is complete and

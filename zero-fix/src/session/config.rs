@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::schedule::Schedule;
 use crate::codec::{Message, Precision};
 use crate::dict::{Dictionary, Validation};
 
@@ -57,6 +58,9 @@ pub struct SessionConfig {
     pub default_appl_ver_id: Option<String>,
     /// Which stored application messages are resent; `None`: all.
     pub resend_filter: Option<ResendFilter>,
+    /// When the session runs (StartTime, EndTime, StartDay, EndDay, Weekdays, TimeZone);
+    /// `None`: always, never starting over by itself (NonStopSession).
+    pub schedule: Option<Schedule>,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -91,6 +95,7 @@ impl SessionConfig {
             max_seq_num: i32::MAX as u64,
             default_appl_ver_id: None,
             resend_filter: None,
+            schedule: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use zero_core::machine::{Closed, Machine};
 
 use super::config::{Role, SessionConfig};
+use super::schedule::Window;
 use super::store::{MemoryStore, MessageStore};
 use crate::codec::{tag, Builder, Decoded, Decoder, Garbled, Malformed, Message, Timestamp};
 use crate::dict::Reject;
@@ -79,6 +80,8 @@ pub enum Cause {
     LogonTimeout,
     /// No answer to a TestRequest in time.
     HeartbeatTimeout,
+    /// The session's schedule is closed (a connection outside its window is refused).
+    OutsideSchedule,
     /// The sequence numbers ran out (see `SessionConfig::max_seq_num`): reset before sending.
     SeqExhausted,
     /// The store failed (a full disk): the session stopped sending rather than lose a number.
@@ -167,6 +170,10 @@ struct Core<S> {
     /// Our Logon asked for a reset.
     reset_sent: bool,
     failures: u32,
+    /// Connections opened since the last Logon: the driver's target for the next one.
+    failover: usize,
+    /// The open schedule window closes then (`None`: no schedule, or not checked yet).
+    window_end: Option<Instant>,
 }
 
 impl<S: MessageStore> Session<S> {
@@ -201,6 +208,8 @@ impl<S: MessageStore> Session<S> {
                 held: BTreeMap::new(),
                 reset_sent: false,
                 failures: 0,
+                failover: 0,
+                window_end: None,
             },
         }
     }
@@ -358,8 +367,13 @@ impl<S: MessageStore> Machine for Session<S> {
     fn wants_connect(&mut self, now: Instant) -> bool {
         match self.core.state {
             State::Down { retry_at: Some(at) } if at <= now && !self.core.ending => {
+                self.core.now = now;
+                if let Some(next) = self.core.check_schedule() {
+                    self.core.state = State::Down { retry_at: Some(next) };
+                    return false;
+                }
                 self.core.state = State::Connecting;
-                true
+                !self.core.ending
             }
             _ => false,
         }
@@ -370,11 +384,14 @@ impl<S: MessageStore> Machine for Session<S> {
         core.now = now;
         core.last_received = now;
         core.told = false;
+        if core.check_schedule().is_some() {
+            return core.disconnect(Cause::OutsideSchedule);
+        }
         match core.config.role {
             Role::Initiator if core.state == State::Connecting => {
                 core.state = State::LogonSent { deadline: now + core.config.logon_timeout };
                 if core.config.reset_on_logon {
-                    if let Err(e) = core.store.reset() {
+                    if let Err(e) = core.store.reset(core.wall()) {
                         return core.store_failed(e);
                     }
                 }
@@ -416,6 +433,10 @@ impl<S: MessageStore> Machine for Session<S> {
         core.state = if core.ending {
             State::Closed
         } else if core.config.role == Role::Initiator {
+            if !matches!(core.state, State::Active | State::LogoutSent { .. }) {
+                // Never logged on over this one: the next goes to the next address.
+                core.failover = core.failover.wrapping_add(1);
+            }
             core.failures = (core.failures + 1).min(5);
             let backoff = core.config.reconnect_interval * (1 << (core.failures - 1)).min(16);
             State::Down { retry_at: Some(now + backoff) }
@@ -427,6 +448,19 @@ impl<S: MessageStore> Machine for Session<S> {
     fn handle_timeout(&mut self, now: Instant) {
         let core = &mut self.core;
         core.now = now;
+        if core.window_end.is_some_and(|end| now >= end) {
+            core.window_end = None;
+            match core.state {
+                State::Active => {
+                    tracing::info!(session = %core.config.sender_comp_id, "FIX session window closed; logging out");
+                    core.logout(Some("End of session window"));
+                }
+                State::AwaitingLogon { .. } | State::LogonSent { .. } => {
+                    core.disconnect(Cause::OutsideSchedule)
+                }
+                _ => {}
+            }
+        }
         match core.state {
             State::AwaitingLogon { deadline } | State::LogonSent { deadline } if now >= deadline => {
                 core.disconnect(Cause::LogonTimeout);
@@ -478,21 +512,28 @@ impl<S: MessageStore> Machine for Session<S> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let core = &self.core;
-        match core.state {
-            State::Down { retry_at } => retry_at,
+        let due = match core.state {
+            State::Down { retry_at } => return retry_at,
             State::AwaitingLogon { deadline }
             | State::LogonSent { deadline }
-            | State::LogoutSent { deadline } => Some(deadline),
+            | State::LogoutSent { deadline } => deadline,
             State::Active => {
                 let receive = core.test_request.unwrap_or(core.last_received + core.heart_bt_int * 6 / 5);
-                Some(receive.min(core.last_sent + core.heart_bt_int))
+                receive.min(core.last_sent + core.heart_bt_int)
             }
-            State::Connecting | State::Closed => None,
-        }
+            State::Connecting | State::Closed => return None,
+        };
+        Some(core.window_end.map_or(due, |end| due.min(end)))
     }
 
     fn is_drained(&self) -> bool {
         self.core.state == State::Closed && !self.core.close
+    }
+
+    /// An initiator fails over: each connection that did not log on moves the next to the
+    /// next address; a Logon brings it back to the primary.
+    fn target(&self) -> usize {
+        self.core.failover
     }
 }
 
@@ -506,6 +547,30 @@ impl<S: MessageStore> Core<S> {
         let (at, wall) = self.clock;
         let since = self.now.saturating_duration_since(at).as_nanos() as u64;
         Timestamp(wall.0 + since)
+    }
+
+    /// Applies the schedule now. Outside a window: returns when the next opens. Inside one:
+    /// notes when it closes, and starts the numbers over if they began before it opened.
+    fn check_schedule(&mut self) -> Option<Instant> {
+        let schedule = self.config.schedule.as_ref()?;
+        let wall = self.wall();
+        let after = |t: Timestamp| self.now + Duration::from_nanos(t.0.saturating_sub(wall.0));
+        match schedule.window(wall) {
+            Window::Closed { next } => {
+                self.window_end = None;
+                Some(after(next))
+            }
+            Window::Open { start, end } => {
+                self.window_end = Some(after(end));
+                if self.store.created().is_none_or(|began| began < start) {
+                    tracing::info!(session = %self.config.sender_comp_id, "a new FIX session window: numbers start over");
+                    if let Err(e) = self.store.reset(wall) {
+                        self.store_failed(e);
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// Writes a message with the next number and stores it before it can leave.
@@ -685,7 +750,7 @@ impl<S: MessageStore> Core<S> {
         }
         if msg_type == b"A" && m.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y") {
             // Their numbers start over at this Logon; ours do too unless our Logon did it.
-            let ours = if self.reset_sent { Ok(()) } else { self.store.reset() };
+            let ours = if self.reset_sent { Ok(()) } else { self.store.reset(self.wall()) };
             if let Err(e) = ours.and_then(|_| self.store.set_next_in(1)) {
                 self.store_failed(e);
                 return Fate::Done;
@@ -802,12 +867,13 @@ impl<S: MessageStore> Core<S> {
             State::LogonSent { .. } => {
                 self.state = State::Active;
                 self.failures = 0;
+                self.failover = 0;
                 self.reset_sent = false;
                 self.events.push_back(Event::LoggedOn);
             }
             State::Active if m.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y") => {
                 // An in-session reset: both sides start over at 1.
-                if let Err(e) = self.store.reset().and_then(|_| self.store.set_next_in(2)) {
+                if let Err(e) = self.store.reset(self.wall()).and_then(|_| self.store.set_next_in(2)) {
                     return self.store_failed(e);
                 }
                 let _ = self.send_logon(true);

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::time::Instant;
 
+use crate::codec::Timestamp;
+
 /// A session's durable state. Calls that change it may fail (a full disk): the session then
 /// stops sending rather than lose a number.
 pub trait MessageStore {
@@ -21,8 +23,11 @@ pub trait MessageStore {
     fn set_next_in(&mut self, next: u64) -> io::Result<()>;
     /// Calls `each` with every stored message with a number in `begin..=end`, in order.
     fn load(&self, begin: u64, end: u64, each: &mut dyn FnMut(u64, &[u8])) -> io::Result<()>;
-    /// Starts over: both numbers back to 1, the messages forgotten.
-    fn reset(&mut self) -> io::Result<()>;
+    /// Starts over at `at`: both numbers back to 1, the messages forgotten.
+    fn reset(&mut self, at: Timestamp) -> io::Result<()>;
+    /// When the numbers last started over (`None`: never recorded). A scheduled session
+    /// starts over when this is before its current window.
+    fn created(&self) -> Option<Timestamp>;
     /// Makes everything recorded so far durable as the store's policy says; the session calls
     /// it before its output leaves. An error stops the session.
     fn flush(&mut self, now: Instant) -> io::Result<()> {
@@ -40,6 +45,7 @@ pub struct MemoryStore {
     next_in: u64,
     messages: BTreeMap<u64, Vec<u8>>,
     capacity: usize,
+    created: Option<Timestamp>,
 }
 
 impl Default for MemoryStore {
@@ -51,7 +57,7 @@ impl Default for MemoryStore {
 impl MemoryStore {
     /// A store keeping at most `capacity` sent messages.
     pub fn new(capacity: usize) -> MemoryStore {
-        MemoryStore { next_out: 1, next_in: 1, messages: BTreeMap::new(), capacity }
+        MemoryStore { next_out: 1, next_in: 1, messages: BTreeMap::new(), capacity, created: None }
     }
 }
 
@@ -90,8 +96,13 @@ impl MessageStore for MemoryStore {
         Ok(())
     }
 
-    fn reset(&mut self) -> io::Result<()> {
+    fn reset(&mut self, at: Timestamp) -> io::Result<()> {
         *self = MemoryStore::new(self.capacity);
+        self.created = Some(at);
         Ok(())
+    }
+
+    fn created(&self) -> Option<Timestamp> {
+        self.created
     }
 }

@@ -450,8 +450,11 @@ fn a_failing_store_stops_the_session_before_anything_leaves() {
         fn load(&self, b: u64, e: u64, each: &mut dyn FnMut(u64, &[u8])) -> std::io::Result<()> {
             self.0.load(b, e, each)
         }
-        fn reset(&mut self) -> std::io::Result<()> {
-            self.0.reset()
+        fn reset(&mut self, at: Timestamp) -> std::io::Result<()> {
+            self.0.reset(at)
+        }
+        fn created(&self) -> Option<Timestamp> {
+            self.0.created()
         }
     }
     let now = Instant::now();
@@ -537,4 +540,69 @@ fn a_refused_logon_reports_the_counterpartys_text() {
     p.i.drain();
     assert!(p.i.has("LoggedOut(Some(\"MsgSeqNum too low, expecting 9 but received 1\"))"), "{:?}", p.i.seen);
     assert!(p.i.s.poll_close());
+}
+
+#[test]
+fn a_schedule_opens_closes_with_a_logout_and_starts_numbers_over_in_the_next_window() {
+    // WALL is Monday 2026-12-07 09:30 UTC; the window is 10:00-11:00 UTC every day.
+    let hour = Duration::from_secs(3600);
+    let schedule = Schedule::from_settings("10:00:00", "11:00:00", None, None, &[], None).unwrap();
+    let (mut i, mut a) = (config(Role::Initiator), config(Role::Acceptor));
+    i.schedule = Some(schedule.clone());
+    a.schedule = Some(schedule);
+    let mut p = Pair::with(i, a);
+    // Closed: the initiator waits for 10:00, the acceptor refuses a connection.
+    assert!(!p.i.s.wants_connect(p.now));
+    assert_eq!(p.i.s.poll_timeout(), Some(p.now + hour / 2));
+    p.a.s.handle_connected(p.now);
+    p.a.drain();
+    assert!(p.a.has("OutsideSchedule") && p.a.s.poll_close(), "{:?}", p.a.seen);
+    p.a.s.handle_closed(p.now, Closed::Requested);
+    p.advance(hour / 2);
+    p.connect();
+    assert!(p.i.has("LoggedOn") && p.a.has("LoggedOn"), "{:?} {:?}", p.i.seen, p.a.seen);
+    let now = p.now;
+    order(&mut p.i.s, now, "O1");
+    p.run();
+    assert!(p.a.has("app D #2 O1"));
+    // 11:00: the initiator logs out, the acceptor answers, and nobody reconnects until 10:00.
+    for _ in 0..60 {
+        p.advance(Duration::from_secs(60));
+    }
+    assert!(p.a.has("LoggedOut(Some(\"End of session window\"))"), "{:?}", p.a.seen);
+    assert!(!p.i.up && !p.a.up);
+    p.advance(Duration::from_secs(60));
+    assert!(!p.i.s.wants_connect(p.now));
+    assert!(
+        p.i.s.next_out() > 3 && p.i.s.next_out() == p.a.s.next_in(),
+        "numbers are kept until the next window"
+    );
+    // The next day's window starts both sides over at 1.
+    p.advance(hour * 23 - Duration::from_secs(60));
+    p.connect();
+    assert_eq!(p.i.seen.iter().filter(|s| s.contains("LoggedOn")).count(), 2, "{:?}", p.i.seen);
+    assert_eq!((p.i.s.next_out(), p.i.s.next_in(), p.a.s.next_out(), p.a.s.next_in()), (2, 2, 2, 2));
+}
+
+#[test]
+fn an_initiator_fails_over_until_a_logon_then_returns_to_the_primary() {
+    let now = Instant::now();
+    let mut s = Session::new(config(Role::Initiator), MemoryStore::default(), now, WALL);
+    let mut at = now;
+    let mut targets = Vec::new();
+    for _ in 0..3 {
+        at += Duration::from_secs(600);
+        assert!(s.wants_connect(at));
+        targets.push(s.target());
+        s.handle_closed(at, Closed::ConnectFailed("refused".into()));
+    }
+    assert_eq!(targets, [0, 1, 2]);
+    at += Duration::from_secs(600);
+    assert!(s.wants_connect(at));
+    s.handle_connected(at);
+    s.handle_input(at, &raw("BROKER", "CLIENT", "A", 1, "98=0|108=30|"));
+    while s.poll_event().is_some() {}
+    assert!(s.is_logged_on());
+    s.handle_closed(at, Closed::Lost(CloseReason::PeerClosed));
+    assert_eq!(s.target(), 0, "after a logon the primary comes first again");
 }

@@ -2,7 +2,7 @@
 //! [`Journal`] of its own directory.
 //!
 //! - **Records.** Every sent message (with its number), every change of either sequence
-//!   number, and resets, each a CRC-32C-framed record. They collect in memory while the
+//!   number, and resets (with their time), each a CRC-32C-framed record. They collect in memory while the
 //!   session works and are written in one `write` when its output is about to leave
 //!   ([`MessageStore::flush`]), then synced as the [`Fsync`] policy says. So no byte leaves
 //!   before the records that account for it are in the file.
@@ -31,6 +31,7 @@ use std::time::Instant;
 use zero_core::journal::{self, Fsync, Journal};
 
 use super::store::MessageStore;
+use crate::codec::Timestamp;
 
 const MESSAGE: u8 = 1;
 const NEXT_OUT: u8 = 2;
@@ -46,6 +47,7 @@ pub struct Wal {
     journal: Journal,
     next_out: u64,
     next_in: u64,
+    created: Option<Timestamp>,
     /// Retained sent messages: number -> (offset of the message's bytes, their length).
     index: BTreeMap<u64, (u64, u32)>,
     /// Records not written yet.
@@ -60,8 +62,7 @@ pub struct Wal {
 fn valid(body: &[u8]) -> bool {
     match body.split_first() {
         Some((&MESSAGE, rest)) => rest.len() > 8,
-        Some((&NEXT_OUT | &NEXT_IN, rest)) => rest.len() == 8,
-        Some((&RESET, rest)) => rest.is_empty(),
+        Some((&NEXT_OUT | &NEXT_IN | &RESET, rest)) => rest.len() == 8,
         _ => false,
     }
 }
@@ -85,6 +86,7 @@ impl Wal {
             journal,
             next_out: 1,
             next_in: 1,
+            created: None,
             index: BTreeMap::new(),
             batch: Vec::new(),
             retain: retain.max(1),
@@ -105,6 +107,7 @@ impl Wal {
                 _ => {
                     wal.index.clear();
                     (wal.next_out, wal.next_in) = (1, 1);
+                    wal.created = Some(Timestamp(u64_at(rest)));
                 }
             }
             at += len;
@@ -134,6 +137,12 @@ impl Wal {
     /// Rewrites the journal as the numbers and the retained messages.
     fn compact(&mut self, now: Instant) -> io::Result<()> {
         let mut snapshot = Vec::new();
+        if let Some(at) = self.created {
+            journal::frame(&mut snapshot, |out| {
+                out.push(RESET);
+                out.extend_from_slice(&at.0.to_be_bytes());
+            });
+        }
         let mut index = BTreeMap::new();
         let mut message = Vec::new();
         for (&seq, &(offset, len)) in &self.index {
@@ -208,11 +217,15 @@ impl MessageStore for Wal {
         Ok(())
     }
 
-    fn reset(&mut self) -> io::Result<()> {
-        self.record(RESET, |_| {})?;
+    fn reset(&mut self, at: Timestamp) -> io::Result<()> {
+        self.record(RESET, |out| out.extend_from_slice(&at.0.to_be_bytes()))?;
         self.index.clear();
-        (self.next_out, self.next_in) = (1, 1);
+        (self.next_out, self.next_in, self.created) = (1, 1, Some(at));
         Ok(())
+    }
+
+    fn created(&self) -> Option<Timestamp> {
+        self.created
     }
 
     fn flush(&mut self, now: Instant) -> io::Result<()> {
