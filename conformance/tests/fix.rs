@@ -398,7 +398,7 @@ fn the_session_suite_passes_against_zero_and_quickfix_acceptors() {
     drop(qf);
     let failed: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
     assert!(failed.is_empty(), "QuickFIX: {failed:?}");
-    assert_eq!(outcomes.len(), 13);
+    assert_eq!(outcomes.len(), 18);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

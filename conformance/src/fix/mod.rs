@@ -12,7 +12,8 @@ pub use quickfix::quickfix_peer;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use peer::Peer;
+use peer::{Header, Peer};
+use zero_fix::codec::Timestamp;
 
 use crate::Outcome;
 
@@ -49,6 +50,11 @@ const CHECKS: &[(&str, &str, Check)] = &[
     ("sequence-reset", "SequenceReset-Reset sets the next number", sequence_reset),
     ("reset-in-session", "Logon 141=Y in session restarts both at 1", reset_in_session),
     ("logout", "Logout answered by Logout, then disconnect", logout),
+    ("logout-too-high", "a Logout numbered beyond a gap is still answered", logout_too_high),
+    ("sending-time", "SendingTime 10 min off: Reject 373=10, Logout", sending_time),
+    ("comp-id", "a wrong SenderCompID in session: Reject 373=9, Logout", comp_id),
+    ("gap-fill-backwards", "GapFill to a lower NewSeqNo: Reject 373=5 on 36", gap_fill_backwards),
+    ("poss-dup-no-orig", "a PossDup resend without OrigSendingTime: Reject 373=1 on 122", poss_dup_no_orig),
 ];
 
 /// Runs every check (or those whose name contains `only`) against the acceptor at `target`.
@@ -210,4 +216,64 @@ fn logout(ids: &Ids, addr: SocketAddr) -> Result<(), String> {
         return Err("the connection stayed open after the Logout handshake".into());
     }
     Ok(())
+}
+
+fn logout_too_high(ids: &Ids, addr: SocketAddr) -> Result<(), String> {
+    let mut p = logged_on(ids, addr)?;
+    p.send(5, "5", &[])?;
+    p.expect("5", WAIT)?;
+    if !p.closed(WAIT) {
+        return Err("the connection stayed open after the Logout handshake".into());
+    }
+    Ok(())
+}
+
+/// Reads a session Reject of `reason`, then a Logout if `logout`. A RefTagID, if there, must
+/// be `ref_tag` (the spec makes it conditional: QuickFIX leaves it out of some rejects).
+fn rejected(p: &mut Peer, reason: &str, ref_tag: Option<&str>, logout: bool) -> Result<(), String> {
+    let reject = p.expect("3", WAIT)?;
+    let wrong_tag = reject.get(371).is_some_and(|t| ref_tag.is_some_and(|r| r != t));
+    if reject.get(373) != Some(reason) || wrong_tag {
+        return Err(format!(
+            "Reject 373={:?} 371={:?}, not {reason} {ref_tag:?}",
+            reject.get(373),
+            reject.get(371)
+        ));
+    }
+    if logout {
+        p.expect("5", WAIT).map_err(|e| format!("no Logout after the Reject: {e}"))?;
+    }
+    Ok(())
+}
+
+fn sending_time(ids: &Ids, addr: SocketAddr) -> Result<(), String> {
+    let mut p = logged_on(ids, addr)?;
+    let header = Header::now(p.ids());
+    let late = Header { sent: Timestamp(header.sent.0 - 600_000_000_000), ..header };
+    p.send_with(&late, 2, "1", &[(112, "late")])?;
+    rejected(&mut p, "10", None, true)
+}
+
+fn comp_id(ids: &Ids, addr: SocketAddr) -> Result<(), String> {
+    let mut p = logged_on(ids, addr)?;
+    let intruder = Header { sender: format!("{}X", ids.sender), ..Header::now(p.ids()) };
+    p.send_with(&intruder, 2, "1", &[(112, "who")])?;
+    rejected(&mut p, "9", None, true)
+}
+
+fn gap_fill_backwards(ids: &Ids, addr: SocketAddr) -> Result<(), String> {
+    let mut p = logged_on(ids, addr)?;
+    expects(&mut p, 2)?;
+    expects(&mut p, 3)?;
+    p.send(4, "4", &[(123, "Y"), (36, "2")])?;
+    rejected(&mut p, "5", Some("36"), false)
+}
+
+fn poss_dup_no_orig(ids: &Ids, addr: SocketAddr) -> Result<(), String> {
+    let mut p = logged_on(ids, addr)?;
+    expects(&mut p, 2)?;
+    let resend = Header { poss_dup: true, orig_sent: None, ..Header::now(p.ids()) };
+    p.send_with(&resend, 2, "1", &[(112, "again")])?;
+    rejected(&mut p, "1", Some("122"), false)?;
+    expects(&mut p, 3)
 }

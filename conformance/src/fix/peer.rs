@@ -24,6 +24,27 @@ impl Msg {
     }
 }
 
+/// The header fields a check may bend.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// SenderCompID.
+    pub sender: String,
+    /// SendingTime.
+    pub sent: Timestamp,
+    /// PossDupFlag.
+    pub poss_dup: bool,
+    /// OrigSendingTime (written with PossDupFlag only).
+    pub orig_sent: Option<Timestamp>,
+}
+
+impl Header {
+    /// Ours, as a well-behaved peer writes it now.
+    pub fn now(ids: &Ids) -> Header {
+        let now = Timestamp::from(SystemTime::now());
+        Header { sender: ids.sender.clone(), sent: now, poss_dup: false, orig_sent: Some(now) }
+    }
+}
+
 /// A connection to the acceptor.
 pub struct Peer {
     tcp: TcpStream,
@@ -40,18 +61,23 @@ impl Peer {
         Ok(Peer { tcp, ids: ids.clone(), held: Vec::new(), eof: false })
     }
 
-    /// A message numbered `seq` with our header and `fields`.
+    /// A message numbered `seq` with our header and `fields`, sent now.
     pub fn encode(&self, seq: u64, msg_type: &str, fields: &[(u32, &str)], poss_dup: bool) -> Vec<u8> {
+        let header = Header { poss_dup, ..Header::now(&self.ids) };
+        self.encode_with(&header, seq, msg_type, fields)
+    }
+
+    /// A message numbered `seq` with `header` and `fields`.
+    pub fn encode_with(&self, header: &Header, seq: u64, msg_type: &str, fields: &[(u32, &str)]) -> Vec<u8> {
         let mut out = Vec::new();
-        let now = Timestamp::from(SystemTime::now());
         let mut b = Builder::new(&mut out, self.ids.begin_string.as_bytes(), msg_type.as_bytes());
-        b.str(49, self.ids.sender.as_bytes()).str(56, self.ids.target.as_bytes()).uint(34, seq);
-        if poss_dup {
+        b.str(49, header.sender.as_bytes()).str(56, self.ids.target.as_bytes()).uint(34, seq);
+        if header.poss_dup {
             b.bool(43, true);
         }
-        b.timestamp(52, now, Precision::Millis);
-        if poss_dup {
-            b.timestamp(122, now, Precision::Millis);
+        b.timestamp(52, header.sent, Precision::Millis);
+        if let Some(orig) = header.orig_sent.filter(|_| header.poss_dup) {
+            b.timestamp(122, orig, Precision::Millis);
         }
         for (tag, value) in fields {
             b.str(*tag, value.as_bytes());
@@ -70,6 +96,23 @@ impl Peer {
     pub fn send_poss_dup(&mut self, seq: u64, msg_type: &str, fields: &[(u32, &str)]) -> Result<(), String> {
         let bytes = self.encode(seq, msg_type, fields, true);
         self.raw(&bytes)
+    }
+
+    /// Sends a message numbered `seq` with `header`.
+    pub fn send_with(
+        &mut self,
+        header: &Header,
+        seq: u64,
+        msg_type: &str,
+        fields: &[(u32, &str)],
+    ) -> Result<(), String> {
+        let bytes = self.encode_with(header, seq, msg_type, fields);
+        self.raw(&bytes)
+    }
+
+    /// Who this peer is.
+    pub fn ids(&self) -> &Ids {
+        &self.ids
     }
 
     /// Sends bytes as they are.

@@ -58,6 +58,10 @@ pub struct SessionConfig {
     pub default_appl_ver_id: Option<String>,
     /// Which stored application messages are resent; `None`: all.
     pub resend_filter: Option<ResendFilter>,
+    /// How far a received SendingTime may be from our clock before the message is rejected
+    /// (reason 10) and the session logged out; `None`: not checked (CheckLatency,
+    /// MaxLatency).
+    pub max_latency: Option<Duration>,
     /// When the session runs (StartTime, EndTime, StartDay, EndDay, Weekdays, TimeZone);
     /// `None`: always, never starting over by itself (NonStopSession).
     pub schedule: Option<Schedule>,
@@ -77,7 +81,8 @@ impl std::fmt::Debug for SessionConfig {
 
 impl SessionConfig {
     /// A FIX 4.4 session from `sender` to `target` with the usual settings: 30 s heartbeats,
-    /// 10 s to log on, 2 s to log out, millisecond timestamps, no dictionary.
+    /// 10 s to log on, 2 s to log out, millisecond timestamps, SendingTime within 120 s, no
+    /// dictionary.
     pub fn new(role: Role, sender: &str, target: &str) -> SessionConfig {
         SessionConfig {
             begin_string: "FIX.4.4".into(),
@@ -96,6 +101,7 @@ impl SessionConfig {
             default_appl_ver_id: None,
             resend_filter: None,
             schedule: None,
+            max_latency: Some(Duration::from_secs(120)),
         }
     }
 }

@@ -743,6 +743,15 @@ impl<S: MessageStore> Core<S> {
             self.disconnect(Cause::NoSeqNum);
             return Fate::Done;
         };
+        if let Some(reject) = self.bad_time(m) {
+            // SendingTime out of bounds (a replay, or a clock gone wrong): Reject, Logout.
+            if seq == self.store.next_in() && msg_type != b"A" {
+                self.advance();
+            }
+            self.reject(seq, Some(msg_type), reject);
+            self.logout(Some(reject.text));
+            return Fate::Done;
+        }
         let gap_fill = m.get(tag::GAP_FILL_FLAG) == Some(b"Y");
         if msg_type == b"4" && !gap_fill {
             self.sequence_reset(m, seq);
@@ -779,7 +788,11 @@ impl<S: MessageStore> Core<S> {
             return if matches!(msg_type, b"A" | b"2") { Fate::Done } else { Fate::Hold(seq) };
         }
         if seq < expected {
-            if !m.poss_dup() {
+            if m.poss_dup() && msg_type != b"4" && m.get(tag::ORIG_SENDING_TIME).is_none() {
+                let reject =
+                    Reject { reason: 1, tag: Some(tag::ORIG_SENDING_TIME), text: "Required tag missing" };
+                self.reject(seq, Some(msg_type), reject);
+            } else if !m.poss_dup() {
                 let text = format!("MsgSeqNum too low, expecting {expected} but received {seq}");
                 self.logout(Some(&text));
                 self.disconnect(Cause::SeqTooLow { expected, received: seq });
@@ -880,6 +893,21 @@ impl<S: MessageStore> Core<S> {
             }
             _ => {}
         }
+    }
+
+    /// A SendingTime further than `max_latency` from our clock, or a resend whose
+    /// OrigSendingTime is after its SendingTime: SessionRejectReason 10.
+    fn bad_time(&self, m: &Message) -> Option<Reject> {
+        let sending = m.get(tag::SENDING_TIME).and_then(Timestamp::parse)?;
+        let bad = Reject { reason: 10, tag: Some(tag::SENDING_TIME), text: "SendingTime accuracy problem" };
+        if let Some(max) = self.config.max_latency {
+            let (ours, max) = (self.wall().0, max.as_nanos() as u64);
+            if sending.0.abs_diff(ours) > max {
+                return Some(bad);
+            }
+        }
+        let orig = m.get(tag::ORIG_SENDING_TIME).and_then(Timestamp::parse);
+        orig.filter(|orig| m.poss_dup() && orig.0 > sending.0).map(|_| bad)
     }
 
     fn logout_received(&mut self, m: &Message) {

@@ -155,11 +155,16 @@ fn order(s: &mut Session, now: Instant, id: &str) -> u64 {
 }
 
 /// A message as `sender` would send it to `target`, with `fields` (tag=value|...) after the
-/// standard header.
+/// standard header, sent at WALL.
 fn raw(sender: &str, target: &str, msg_type: &str, seq: u64, fields: &str) -> Vec<u8> {
+    raw_at("20261207-09:30:00.000", sender, target, msg_type, seq, fields)
+}
+
+/// [`raw`] with SendingTime `sent`.
+fn raw_at(sent: &str, sender: &str, target: &str, msg_type: &str, seq: u64, fields: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let mut b = Builder::new(&mut out, b"FIX.4.4", msg_type.as_bytes());
-    b.str(49, sender.as_bytes()).str(56, target.as_bytes()).uint(34, seq).str(52, b"20261207-09:30:00.000");
+    b.str(49, sender.as_bytes()).str(56, target.as_bytes()).uint(34, seq).str(52, sent.as_bytes());
     for field in fields.split('|').filter(|f| !f.is_empty()) {
         let (t, v) = field.split_once('=').unwrap();
         b.str(t.parse().unwrap(), v.as_bytes());
@@ -587,7 +592,9 @@ fn a_schedule_opens_closes_with_a_logout_and_starts_numbers_over_in_the_next_win
 #[test]
 fn an_initiator_fails_over_until_a_logon_then_returns_to_the_primary() {
     let now = Instant::now();
-    let mut s = Session::new(config(Role::Initiator), MemoryStore::default(), now, WALL);
+    let mut c = config(Role::Initiator);
+    c.max_latency = None; // the hand-written Logon is stamped WALL, long before `at`
+    let mut s = Session::new(c, MemoryStore::default(), now, WALL);
     let mut at = now;
     let mut targets = Vec::new();
     for _ in 0..3 {
@@ -605,4 +612,24 @@ fn an_initiator_fails_over_until_a_logon_then_returns_to_the_primary() {
     assert!(s.is_logged_on());
     s.handle_closed(at, Closed::Lost(CloseReason::PeerClosed));
     assert_eq!(s.target(), 0, "after a logon the primary comes first again");
+}
+
+#[test]
+fn a_sending_time_out_of_bounds_is_rejected_with_reason_10_and_logged_out() {
+    let mut p = Pair::new();
+    p.connect();
+    // Ten minutes behind our clock (WALL): a replay, or a clock gone wrong.
+    let late = raw_at("20261207-09:20:00.000", "CLIENT", "BROKER", "1", 2, "112=late|");
+    p.a.s.handle_input(p.now, &late);
+    p.a.drain();
+    let sent = p.a.sent();
+    assert!(
+        sent.iter().any(|m| m.contains("35=3|") && m.contains("|373=10|") && m.contains("|371=52|")),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().any(|m| m.contains("35=5|") && m.contains("SendingTime accuracy problem")),
+        "{sent:?}"
+    );
+    assert_eq!(p.a.s.next_in(), 3, "the rejected message counted");
 }
