@@ -161,12 +161,21 @@ impl DataFields {
     }
 }
 
+/// Tags below this are classified by one table lookup per field ([`Decoder`]'s `marks`).
+const MARKED: usize = 1024;
+
+/// In `marks`: the tag is a data field's length field.
+const LENGTH: u8 = 0x80;
+
 /// Reads messages out of a byte stream. It keeps one field table that every message reuses,
 /// so decoding allocates nothing once the table has grown to the largest message seen.
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
     data: DataFields,
+    /// Per tag below [`MARKED`]: its header slot + 1 (0: none), and [`LENGTH`]. One load tells
+    /// the common field (neither) from the few that need more work.
+    marks: Box<[u8; MARKED]>,
     fields: Vec<Field>,
     /// The last message read: its length, BeginString and header index.
     last: (usize, std::ops::Range<usize>, [u16; HEADER_SLOTS]),
@@ -184,9 +193,18 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder with these limits and data fields.
     pub fn new(limits: Limits, data: DataFields) -> Decoder {
+        let mut marks = Box::new([0u8; MARKED]);
+        for (tag, mark) in marks.iter_mut().enumerate() {
+            let tag = tag as u32;
+            *mark = header_slot(tag).map_or(0, |slot| slot as u8 + 1);
+            if data.data_for(tag).is_some() {
+                *mark |= LENGTH;
+            }
+        }
         Decoder {
             limits,
             data,
+            marks,
             fields: Vec::with_capacity(64),
             last: (0, 0..0, [ABSENT; HEADER_SLOTS]),
             max_fields: 10_000,
@@ -200,36 +218,38 @@ impl Decoder {
             Frame::Partial => return Decoded::Partial,
             Frame::Garbled { why, skip } => return Decoded::Garbled { why, skip },
         };
-        let bytes = &input[..framed.len];
+        // The body, up to and including its last SOH: every field read lies in it.
+        let body = &input[..framed.body.end];
         self.fields.clear();
         let mut header = [ABSENT; HEADER_SLOTS];
         let mut seq_num = None;
         let mut at = framed.body.start;
         let mut data_tag = None;
-        while at < framed.body.end {
-            let field = match read_field(bytes, at, framed.body.end, data_tag.take()) {
+        // Every field takes at least four bytes (`1=x<SOH>`): only a body that could hold more
+        // than the limit needs counting.
+        let counted = framed.body.len() / 4 >= self.max_fields;
+        let malformed = |why, seq_num| Decoded::Malformed { why, seq_num, len: framed.len };
+        while at < body.len() {
+            let field = match read_field(body, at, data_tag.take()) {
                 Ok(f) => f,
-                Err(why) => return Decoded::Malformed { why, seq_num, len: framed.len },
+                Err(why) => return malformed(why, seq_num),
             };
-            if self.fields.len() >= self.max_fields {
-                return Decoded::Malformed { why: Malformed::TooManyFields, seq_num, len: framed.len };
+            if counted && self.fields.len() >= self.max_fields {
+                return malformed(Malformed::TooManyFields, seq_num);
             }
-            let value = &bytes[field.start as usize..(field.start + field.len) as usize];
-            if let Some(data) = self.data.data_for(field.tag) {
-                match parse_uint(value) {
-                    Some(n) if n <= bytes.len() as u64 => data_tag = Some((data, n as usize)),
-                    _ => {
-                        return Decoded::Malformed {
-                            why: Malformed::DataLength(data),
-                            seq_num,
-                            len: framed.len,
-                        }
+            let mark = if (field.tag as usize) < MARKED { self.marks[field.tag as usize] } else { 0 };
+            if mark != 0 {
+                let value = &body[field.start as usize..(field.start + field.len) as usize];
+                if mark & LENGTH != 0 {
+                    let data = self.data.data_for(field.tag).expect("marked as a length field");
+                    match parse_uint(value) {
+                        Some(n) if n <= body.len() as u64 => data_tag = Some((data, n as usize)),
+                        _ => return malformed(Malformed::DataLength(data), seq_num),
                     }
                 }
-            }
-            if let Some(slot) = header_slot(field.tag) {
-                if header[slot] == ABSENT {
-                    header[slot] = self.fields.len() as u16;
+                let slot = usize::from(mark & !LENGTH);
+                if slot != 0 && header[slot - 1] == ABSENT {
+                    header[slot - 1] = self.fields.len() as u16;
                     if field.tag == tag::MSG_SEQ_NUM {
                         seq_num = parse_uint(value);
                     }
@@ -239,7 +259,7 @@ impl Decoder {
             self.fields.push(field);
         }
         if let Some((data, _)) = data_tag {
-            return Decoded::Malformed { why: Malformed::DataLength(data), seq_num, len: framed.len };
+            return malformed(Malformed::DataLength(data), seq_num);
         }
         // MsgType must be the first field of the body.
         if self.fields.first().is_none_or(|f| f.tag != tag::MSG_TYPE) {
@@ -263,27 +283,42 @@ impl Decoder {
     }
 }
 
-/// Reads the field at `at`; `data`: it must be this data field, of this length.
-#[inline]
-fn read_field(bytes: &[u8], at: usize, end: usize, data: Option<(u32, usize)>) -> Result<Field, Malformed> {
-    let rest = &bytes[at..end];
-    // The tag: one to nine digits, no leading zero, then `=`.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The index of the first byte of `word` (little-endian) equal to `byte`: the lowest byte the
+/// zero-byte trick flags is exact (borrows only run upwards from it).
+#[inline(always)]
+fn first_in_word(word: u64, byte: u8) -> Option<usize> {
+    let x = word ^ (ONES * u64::from(byte));
+    let found = x.wrapping_sub(ONES) & !x & HIGHS;
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
+/// Reads the field at `at` of `body` (which ends with a SOH); `data`: it must be this data
+/// field, of this length.
+#[inline(always)]
+fn read_field(body: &[u8], at: usize, data: Option<(u32, usize)>) -> Result<Field, Malformed> {
+    let rest = &body[at..];
+    // The tag: one to nine digits, no leading zero, then `=`; its `=` is found eight bytes at
+    // a time.
+    let eq = match rest.get(..8) {
+        Some(word) => first_in_word(u64::from_le_bytes(word.try_into().expect("eight bytes")), b'='),
+        None => None,
+    }
+    .or_else(|| rest.iter().take(10).position(|&c| c == b'='))
+    .ok_or(Malformed::InvalidTag)?;
+    let digits = &rest[..eq];
+    if digits.is_empty() || digits.len() > 9 || digits[0] == b'0' {
+        return Err(Malformed::InvalidTag);
+    }
     let mut tag = 0u32;
-    let mut eq = 0;
-    loop {
-        let Some(&c) = rest.get(eq) else { return Err(Malformed::InvalidTag) };
-        if c == b'=' {
-            break;
-        }
+    for &c in digits {
         let digit = c.wrapping_sub(b'0');
-        if digit > 9 || eq == 9 || (eq == 0 && digit == 0) {
+        if digit > 9 {
             return Err(Malformed::InvalidTag);
         }
         tag = tag * 10 + u32::from(digit);
-        eq += 1;
-    }
-    if eq == 0 {
-        return Err(Malformed::InvalidTag);
     }
     let value = &rest[eq + 1..];
     let len = match data {
@@ -303,18 +338,13 @@ fn read_field(bytes: &[u8], at: usize, end: usize, data: Option<(u32, usize)>) -
 }
 
 /// The first SOH in `s`, eight bytes at a time.
-#[inline]
+#[inline(always)]
 fn find_soh(s: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut chunks = s.chunks_exact(8);
     let mut at = 0;
     for chunk in &mut chunks {
-        // A byte equal to SOH is zero in `x`; the lowest zero byte sets the lowest high bit.
-        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ ONES;
-        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
-        if zero != 0 {
-            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        if let Some(i) = first_in_word(u64::from_le_bytes(chunk.try_into().expect("eight bytes")), SOH) {
+            return Some(at + i);
         }
         at += 8;
     }
