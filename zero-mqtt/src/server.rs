@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use zero_core::rustls::ServerConfig;
 use zero_core::ws::WsServer;
@@ -61,6 +61,11 @@ impl Transmit<ConnId> for Queues<'_> {
     }
 }
 
+/// The first step of a graceful stop ([`BrokerCluster::stop`]): the shard stops taking
+/// input from clients, and says so once everything it accepted so far has been journaled and
+/// posted to the other shards.
+struct Quiesce(mpsc::Sender<()>);
+
 /// Shard timer tokens.
 const MACHINE_TIMER: u64 = 0;
 const SYNC_TIMER: u64 = 1;
@@ -78,6 +83,10 @@ pub struct BrokerHandler {
     /// Why the journal failed, which stopped the shard (and its cluster); shared by the
     /// shards of a cluster.
     failure: Arc<Mutex<Option<Error>>>,
+    /// Stopping: only other shards' messages are handled (see [`Quiesce`]).
+    quiescing: bool,
+    /// Told at the end of the batch that quiesced this shard.
+    quiesced: Option<mpsc::Sender<()>>,
 }
 
 impl BrokerHandler {
@@ -112,6 +121,8 @@ impl BrokerHandler {
             deadline: Deadline::new(MACHINE_TIMER),
             sync: Deadline::new(SYNC_TIMER),
             failure: Arc::default(),
+            quiescing: false,
+            quiesced: None,
         })
     }
 
@@ -162,6 +173,14 @@ impl BrokerHandler {
                 for m in *batch {
                     self.broker.handle_shard_message(now, m, out);
                 }
+                return;
+            }
+            Err(other) => other,
+        };
+        let message = match message.downcast::<Quiesce>() {
+            Ok(quiesce) => {
+                self.quiescing = true;
+                self.quiesced = Some(quiesce.0);
                 return;
             }
             Err(other) => other,
@@ -218,6 +237,10 @@ impl Handler for BrokerHandler {
                 }
             }
             Event::HandshakeFailed { error, .. } => tracing::debug!(%error, "TLS handshake failed"),
+            // Stopping: nothing more from clients is taken (nor acknowledged); what they sent
+            // unacknowledged, they send again to the next broker.
+            Event::Accepted { conn, .. } if self.quiescing => drop(ops.close_now(conn)),
+            _ if self.quiescing => {}
             event => {
                 let out = &mut Queues { ops, leaving: &mut self.leaving };
                 match event {
@@ -245,6 +268,9 @@ impl Handler for BrokerHandler {
         match self.write_ahead(ops) {
             Ok(()) => self.post_outbox(ops),
             Err(error) => self.fail(ops, error),
+        }
+        if let Some(quiesced) = self.quiesced.take() {
+            let _ = quiesced.send(());
         }
     }
 }
@@ -327,8 +353,22 @@ impl BrokerCluster {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().map_or(Ok(()), Err)
     }
 
-    /// Stops every shard and waits for them.
+    /// Stops every shard and waits for them. First every shard stops taking client input and
+    /// posts what it accepted to the others; only then are they stopped, so each handles
+    /// (and journals) every message forwarded to it before it ends: nothing acknowledged is
+    /// lost in a shard's queue.
     pub fn stop(self) -> Result<(), Error> {
+        let (tx, quiesced) = mpsc::channel();
+        let asked = self.cluster.handles().iter().filter(|h| h.post(Quiesce(tx.clone())).is_ok()).count();
+        drop(tx);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for _ in 0..asked {
+            // A shard that failed (and so stopped) never answers; the rest still stop.
+            if quiesced.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
+                tracing::warn!("a shard did not quiesce in time; stopping anyway");
+                break;
+            }
+        }
         for h in self.cluster.handles() {
             let _ = h.stop();
         }
