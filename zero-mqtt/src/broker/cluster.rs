@@ -21,7 +21,9 @@
 //!
 //! What it costs: a subscription takes effect on other shards one hop (a shard wake-up) after
 //! its SUBACK is queued, and an acknowledged publish is journaled by the shards it was
-//! forwarded to one hop after the publisher's own. Persistence keeps one journal per shard;
+//! forwarded to one hop after the publisher's own. A graceful stop waits for that hop (the
+//! shards quiesce first); a crash within it loses the forwarded copies, as a crash of
+//! mosquitto loses what it took since its last autosave. Persistence keeps one journal per shard;
 //! the shard count must stay the same across restarts, since it decides where sessions live.
 
 use std::sync::Arc;
