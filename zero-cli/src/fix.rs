@@ -299,9 +299,17 @@ fn sessions(file: &File, role: Role) -> Result<(Vec<Session<Wal>>, Arc<Dictionar
         config.reconnect_interval = Duration::from_secs(s.reconnect_interval);
         config.reset_on_logon = s.reset_on_logon;
         config.schedule = s.schedule()?;
-        // FIX.4.4 -> FIX44, FIXT.1.1 -> FIXT11.
-        let name = s.data_dictionary.clone().unwrap_or_else(|| s.begin_string.replace('.', ""));
-        let dict = dictionary(&name)?;
+        // Application messages are checked: FIX.4.4 -> FIX44, and FIXT.1.1 -> FIX50SP2 (its
+        // default application version; the session layer checks its own messages).
+        let name = s.data_dictionary.clone().unwrap_or_else(|| match s.begin_string.as_str() {
+            "FIXT.1.1" => "FIX50SP2".into(),
+            other => other.replace('.', ""),
+        });
+        let mut dict = dictionary(&name)?;
+        if s.begin_string == "FIXT.1.1" {
+            // A custom FIX 5.0 dictionary leaves the header to the transport's.
+            dict = Arc::new(Arc::unwrap_or_clone(dict).over_transport(Dictionary::fixt11()));
+        }
         first.get_or_insert_with(|| dict.clone());
         // validate = false: the session layer's checks only (QuickFIX's UseDataDictionary=N).
         if s.validate {
@@ -439,7 +447,7 @@ fn parse(args: ParseArgs) -> Result<(), String> {
             Decoded::Message(m) => {
                 at += m.bytes().len();
                 let begin = String::from_utf8_lossy(m.begin_string()).into_owned();
-                let dict = fixed.as_deref().or_else(|| Dictionary::for_begin_string(&begin));
+                let dict = fixed.as_deref().or_else(|| Dictionary::for_message(&begin, m.msg_type()));
                 print_message(&begin, m.fields().iter().map(|f| (f.tag, m.value(f))), dict);
             }
             Decoded::Malformed { why, len, .. } => {

@@ -31,7 +31,6 @@ struct Sender {
     sent: bool,
     quiet_from: Option<Instant>,
     wait: Duration,
-    dictionary: Option<&'static Dictionary>,
     failed: Option<String>,
 }
 
@@ -47,7 +46,7 @@ impl Sender {
                     crate::fix::print_message(
                         &begin,
                         m.fields().iter().map(|f| (f.tag, m.value(f))),
-                        self.dictionary,
+                        Dictionary::for_message(&begin, m.msg_type()),
                     );
                     self.quiet_from = Some(now);
                 }
@@ -119,7 +118,6 @@ pub fn run(args: SendArgs) -> Result<(), String> {
         sent: false,
         quiet_from: None,
         wait: Duration::from_secs(args.wait),
-        dictionary: Dictionary::for_begin_string(&args.to.begin_string),
         failed: None,
     };
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;

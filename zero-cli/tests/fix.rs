@@ -263,3 +263,37 @@ fn an_initiator_fails_over_to_a_tls_acceptor_within_its_schedule() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fixt_session_checks_application_messages_against_fix50sp2() {
+    let dir = std::env::temp_dir().join(format!("zero-cli-fixt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    std::fs::write(
+        dir.join("acceptor.toml"),
+        format!(
+            "listen = \"{addr}\"\nstore = \"{}\"\n\n[[session]]\nbegin_string = \"FIXT.1.1\"\n\
+             sender_comp_id = \"BROKER\"\ntarget_comp_id = \"CLIENT\"\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let server = acceptor(&dir.join("acceptor.toml"), &addr);
+    let out = zero()
+        .args(["fix", "send", "--target", &addr, "--begin-string", "FIXT.1.1", "--wait", "1"])
+        .args([
+            "35=D|11=ORD-T|55=ZERO|54=1|60=20261207-09:30:00|38=5|40=1",
+            "35=D|11=NO-SIDE|55=ZERO|60=20261207-09:30:00|38=5|40=1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    // Echoed, and named from FIX 5.0 SP2; the order without Side (54) rejected: required
+    // tag missing (reason 1).
+    assert!(text.contains("35 MsgType = D (NewOrderSingle)") && text.contains("ClOrdID = ORD-T"), "{text}");
+    assert!(text.contains("Reject of Some(3): reason Some(1)") && !text.contains("NO-SIDE"), "{text}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,12 +23,15 @@ pub fn member_tag(member: &Member) -> u32 {
 }
 
 macro_rules! builtin {
-    ($(#[$doc:meta])* $name:ident, $file:literal) => {
+    ($(#[$doc:meta])* $name:ident, $file:literal $(, over $transport:ident)?) => {
         $(#[$doc])*
         pub fn $name() -> &'static Dictionary {
             static DICT: OnceLock<Dictionary> = OnceLock::new();
             DICT.get_or_init(|| {
-                Dictionary::from_xml(include_str!(concat!("../../dict/", $file))).expect("the built-in dictionary reads")
+                let dict = Dictionary::from_xml(include_str!(concat!("../../dict/", $file)))
+                    .expect("the built-in dictionary reads");
+                $(let dict = dict.over_transport(Dictionary::$transport());)?
+                dict
             })
         }
     };
@@ -51,9 +54,10 @@ impl Dictionary {
         "FIXT11.xml"
     );
     builtin!(
-        /// FIX 5.0 SP2: application messages over FIXT 1.1.
+        /// FIX 5.0 SP2: application messages, with FIXT 1.1's header and trailer.
         fix50sp2,
-        "FIX50SP2.xml"
+        "FIX50SP2.xml",
+        over fixt11
     );
 
     /// The built-in dictionary for a BeginString (`FIX.4.2`, `FIX.4.4`, `FIXT.1.1`).
@@ -63,6 +67,16 @@ impl Dictionary {
             "FIX.4.4" => Some(Dictionary::fix44()),
             "FIXT.1.1" => Some(Dictionary::fixt11()),
             _ => None,
+        }
+    }
+
+    /// The built-in dictionary that defines messages of `msg_type` under `begin_string`: under
+    /// FIXT 1.1 the session's own messages are FIXT 1.1's and application messages FIX 5.0
+    /// SP2's (QuickFIX's TransportDataDictionary and AppDataDictionary).
+    pub fn for_message(begin_string: &str, msg_type: &[u8]) -> Option<&'static Dictionary> {
+        match begin_string {
+            "FIXT.1.1" if !is_admin(msg_type) => Some(Dictionary::fix50sp2()),
+            _ => Dictionary::for_begin_string(begin_string),
         }
     }
 
@@ -80,6 +94,12 @@ impl Dictionary {
         }
         pairs
     }
+}
+
+/// Whether `msg_type` is one of the session layer's own messages (Heartbeat, TestRequest,
+/// ResendRequest, Reject, SequenceReset, Logout, Logon).
+pub fn is_admin(msg_type: &[u8]) -> bool {
+    matches!(msg_type, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
 }
 
 #[cfg(test)]

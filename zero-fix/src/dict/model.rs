@@ -193,6 +193,26 @@ impl Dictionary {
         Ok(Dictionary { version, fields, names, header, trailer, messages })
     }
 
+    /// This application dictionary (FIX 5.0's have an empty header) with the header and
+    /// trailer of `transport` (FIXT 1.1's) and the definitions of their fields: messages
+    /// under FIXT are checked as QuickFIX checks them with its transport and application
+    /// dictionaries.
+    pub fn over_transport(mut self, transport: &Dictionary) -> Dictionary {
+        if self.header.is_empty() {
+            self.header = transport.header.clone();
+        }
+        if self.trailer.is_empty() {
+            self.trailer = transport.trailer.clone();
+        }
+        for (tag, def) in &transport.fields {
+            if !self.fields.contains_key(tag) {
+                self.names.insert(def.name.clone(), *tag);
+                self.fields.insert(*tag, def.clone());
+            }
+        }
+        self
+    }
+
     /// The definition of `tag`.
     pub fn field(&self, tag: u32) -> Option<&FieldDef> {
         self.fields.get(&tag)

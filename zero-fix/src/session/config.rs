@@ -54,7 +54,7 @@ pub struct SessionConfig {
     /// The highest sequence number used: sending stops before it, with an error, rather than
     /// wrap (many engines keep sequence numbers in 32 bits).
     pub max_seq_num: u64,
-    /// FIXT 1.1 only: DefaultApplVerID sent on Logon (`9` is FIX 5.0 SP2).
+    /// FIXT 1.1 only: DefaultApplVerID sent on Logon (`None`: `9`, FIX 5.0 SP2).
     pub default_appl_ver_id: Option<String>,
     /// Which stored application messages are resent; `None`: all.
     pub resend_filter: Option<ResendFilter>,

@@ -172,6 +172,8 @@ struct Core<S> {
     failures: u32,
     /// Connections opened since the last Logon: the driver's target for the next one.
     failover: usize,
+    /// FIXT 1.1: the counterparty's DefaultApplVerID, from its Logon.
+    their_appl_ver_id: Option<String>,
     /// The open schedule window closes then (`None`: no schedule, or not checked yet).
     window_end: Option<Instant>,
 }
@@ -209,6 +211,7 @@ impl<S: MessageStore> Session<S> {
                 reset_sent: false,
                 failures: 0,
                 failover: 0,
+                their_appl_ver_id: None,
                 window_end: None,
             },
         }
@@ -233,6 +236,11 @@ impl<S: MessageStore> Session<S> {
     /// The number expected next from the counterparty.
     pub fn next_in(&self) -> u64 {
         self.core.store.next_in()
+    }
+
+    /// FIXT 1.1: the DefaultApplVerID the counterparty's Logon named (`9` is FIX 5.0 SP2).
+    pub fn counterparty_appl_ver_id(&self) -> Option<&str> {
+        self.core.their_appl_ver_id.as_deref()
     }
 
     /// The store.
@@ -621,7 +629,8 @@ impl<S: MessageStore> Core<S> {
 
     fn send_logon(&mut self, reset: bool) -> Result<u64, SendError> {
         let heart_bt_int = self.heart_bt_int.as_secs();
-        let appl_ver = self.config.default_appl_ver_id.clone();
+        let fixt = self.config.begin_string == "FIXT.1.1";
+        let appl_ver = fixt.then(|| self.config.default_appl_ver_id.clone().unwrap_or_else(|| "9".into()));
         self.send(b"A", |b| {
             b.uint(tag::ENCRYPT_METHOD, 0).uint(tag::HEART_BT_INT, heart_bt_int);
             if reset {
@@ -863,6 +872,15 @@ impl<S: MessageStore> Core<S> {
     }
 
     fn logon(&mut self, m: &Message) {
+        let opening = matches!(self.state, State::AwaitingLogon { .. } | State::LogonSent { .. });
+        if opening && self.config.begin_string == "FIXT.1.1" {
+            // FIXT 1.1: the Logon names the application version its messages default to.
+            let Some(version) = m.get(tag::DEFAULT_APPL_VER_ID) else {
+                self.logout(Some("DefaultApplVerID missing"));
+                return self.disconnect(Cause::BadLogon("no DefaultApplVerID"));
+            };
+            self.their_appl_ver_id = Some(String::from_utf8_lossy(version).into_owned());
+        }
         match self.state {
             State::AwaitingLogon { .. } => {
                 let Some(heart_bt_int) = m.get_uint(tag::HEART_BT_INT) else {

@@ -633,3 +633,33 @@ fn a_sending_time_out_of_bounds_is_rejected_with_reason_10_and_logged_out() {
     );
     assert_eq!(p.a.s.next_in(), 3, "the rejected message counted");
 }
+
+#[test]
+fn fixt_logons_carry_default_appl_ver_id_and_one_without_it_is_refused() {
+    let fixt = |role| {
+        let mut c = config(role);
+        c.begin_string = "FIXT.1.1".into();
+        c
+    };
+    let mut p = Pair::with(fixt(Role::Initiator), fixt(Role::Acceptor));
+    p.connect();
+    assert!(p.i.has("LoggedOn") && p.a.has("LoggedOn"), "{:?} {:?}", p.i.seen, p.a.seen);
+    assert_eq!(p.a.s.counterparty_appl_ver_id(), Some("9"));
+    assert_eq!(p.i.s.counterparty_appl_ver_id(), Some("9"));
+
+    let now = Instant::now();
+    let mut a = Session::new(fixt(Role::Acceptor), MemoryStore::default(), now, WALL);
+    a.handle_connected(now);
+    let mut logon = Vec::new();
+    let mut b = Builder::new(&mut logon, b"FIXT.1.1", b"A");
+    b.str(49, b"CLIENT").str(56, b"BROKER").uint(34, 1).str(52, b"20261207-09:30:00.000");
+    b.uint(98, 0).uint(108, 30);
+    b.finish();
+    a.handle_input(now, &logon);
+    let mut seen = Vec::new();
+    while let Some(e) = a.poll_event() {
+        seen.push(format!("{e:?}"));
+    }
+    assert!(seen.iter().any(|e| e.contains("no DefaultApplVerID")), "{seen:?}");
+    assert!(a.poll_close());
+}
