@@ -12,13 +12,15 @@
 # Then session round trips, one order at a time (the next sent from the callback that
 # receives the previous one's ExecutionReport), acceptor on CPU 0 and initiator on CPU 1:
 #   zero      `zero fix acceptor --app exec` and `zero bench fix`, write-ahead logs on both
-#             sides with fsync never
+#             sides with fsync never; once sleeping when idle (zero-core's default), once with
+#             both shards spinning up to 1 ms for input before they sleep (`busy_poll_us`,
+#             zero's low-latency setting: it costs each side its core while it waits)
 #   quickfix  conformance/fix/quickfix_peer.cpp as acceptor and as initiator (`bench`), file
 #             stores on both sides (QuickFIX's FileStore does not fsync by default)
 # neither side validating against a data dictionary (QuickFIX's UseDataDictionary=N).
 #
-# Prints ns per message for each codec and the ratios, then round-trip p50/p99/p99.9; the
-# last line is
+# Prints ns per message for each codec and the ratios, then round-trip p50/p99/p99.9, and the
+# ratios for both zero settings; the last line (zero's low-latency setting) is
 #   ratio quickfix/zero roundtrip p50: X
 #
 # Environment: ITERATIONS=1000000, ORDERS=100000 (round trips measured, after WARMUP=10000),
@@ -97,16 +99,22 @@ rtt_of() {
 	for q in p50 p99 p999; do rtt[$1,$q]=$(sed "s/.* ${q}_us=\([^ ]*\).*/\1/" <<<"$line"); done
 }
 
-log "round trips: zero"
-port=$(free_port)
-printf 'listen = "127.0.0.1:%s"\nstore = "%s/zero"\nfsync = "never"\n\n[[session]]\nsender_comp_id = "BROKER"\ntarget_comp_id = "CLIENT"\nvalidate = false\n' \
-	"$port" "$work" >"$work/zero.toml"
-taskset -c "$SERVER_CPU" "$zero_bin" fix acceptor --config "$work/zero.toml" --app exec 2>/dev/null &
-server_pid=$!
-wait_port "$port"
-rtt_of zero "$(taskset -c "$CPU" "$zero_bin" bench fix --target "127.0.0.1:$port" --store "$work/zero-initiator" \
-	--orders "$ORDERS" --warmup "$WARMUP")"
-stop_server
+zero_rtt() { # name, busy-poll microseconds (empty: none)
+	log "round trips: $1"
+	port=$(free_port)
+	local spin="" spin_arg=()
+	[[ -z $2 ]] || { spin="busy_poll_us = $2"; spin_arg=(--busy-poll-us "$2"); }
+	printf 'listen = "127.0.0.1:%s"\nstore = "%s/%s"\nfsync = "never"\n%s\n\n[[session]]\nsender_comp_id = "BROKER"\ntarget_comp_id = "CLIENT"\nvalidate = false\n' \
+		"$port" "$work" "$1" "$spin" >"$work/$1.toml"
+	taskset -c "$SERVER_CPU" "$zero_bin" fix acceptor --config "$work/$1.toml" --app exec 2>/dev/null &
+	server_pid=$!
+	wait_port "$port"
+	rtt_of "$1" "$(taskset -c "$CPU" "$zero_bin" bench fix --target "127.0.0.1:$port" --store "$work/$1-initiator" \
+		--orders "$ORDERS" --warmup "$WARMUP" "${spin_arg[@]}")"
+	stop_server
+}
+zero_rtt zero ""
+zero_rtt zero-spin 1000
 
 log "round trips: QuickFIX"
 port=$(free_port)
@@ -123,9 +131,10 @@ stop_server
 
 echo
 printf '%-10s %10s %10s %10s\n' roundtrip p50-us p99-us p99.9-us
-for impl in zero quickfix; do
+for impl in zero zero-spin quickfix; do
 	printf '%-10s %10s %10s %10s\n' "$impl" "${rtt[$impl,p50]}" "${rtt[$impl,p99]}" "${rtt[$impl,p999]}"
 done
 echo "ratio quickfix/zero parse NewOrderSingle: $(ratio "${ns[quickfix,NewOrderSingle,parse]}" "${ns[zero,NewOrderSingle,parse]}")"
-echo "ratio quickfix/zero roundtrip p99: $(ratio "${rtt[quickfix,p99]}" "${rtt[zero,p99]}")"
-echo "ratio quickfix/zero roundtrip p50: $(ratio "${rtt[quickfix,p50]}" "${rtt[zero,p50]}")"
+echo "ratio quickfix/zero-sleeping roundtrip p50: $(ratio "${rtt[quickfix,p50]}" "${rtt[zero,p50]}") p99: $(ratio "${rtt[quickfix,p99]}" "${rtt[zero,p99]}")"
+echo "ratio quickfix/zero roundtrip p99: $(ratio "${rtt[quickfix,p99]}" "${rtt[zero-spin,p99]}")"
+echo "ratio quickfix/zero roundtrip p50: $(ratio "${rtt[quickfix,p50]}" "${rtt[zero-spin,p50]}")"

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use hdrhistogram::Histogram;
 use zero_core::machine::Driver;
-use zero_core::{Config, Event as IoEvent, Handler, Io, Ops, Target};
+use zero_core::{Event as IoEvent, Handler, Io, Ops, Target};
 use zero_fix::session::{Event, Session, Wal};
 
 /// Options of `zero bench fix`.
@@ -31,6 +31,10 @@ pub struct FixLoad {
     /// The log's fsync policy: always, never, or <N>ms.
     #[arg(long, default_value = "never")]
     fsync: String,
+    /// Microseconds the shard spins for input before it sleeps (see zero-core's
+    /// `Config::busy_poll`); none by default.
+    #[arg(long)]
+    busy_poll_us: Option<u64>,
 }
 
 struct Bench {
@@ -121,7 +125,7 @@ pub fn run(load: FixLoad) -> Result<(), String> {
         histogram: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
         failed: None,
     };
-    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    let mut io = Io::new(crate::fix::busy_polling(load.busy_poll_us)).map_err(|e| e.to_string())?;
     bench.driver.pump(&mut io);
     let started = Instant::now();
     io.run(&mut bench).map_err(|e| e.to_string())?;

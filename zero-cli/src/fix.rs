@@ -128,6 +128,9 @@ struct File {
     store: PathBuf,
     #[serde(default = "always")]
     fsync: String,
+    /// Microseconds the shard spins for input before it sleeps (the latency path's option:
+    /// it costs the core while waiting); none by default.
+    busy_poll_us: Option<u64>,
     /// The acceptor's certificate chain and key (PEM): it listens over TLS.
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -175,6 +178,20 @@ struct SessionFile {
     #[serde(default)]
     weekdays: Vec<String>,
     time_zone: Option<String>,
+}
+
+impl File {
+    /// The shard's settings.
+    fn io(&self) -> Config {
+        busy_polling(self.busy_poll_us)
+    }
+}
+
+/// Shard settings, spinning `busy_poll_us` microseconds before sleeping if given.
+pub(crate) fn busy_polling(busy_poll_us: Option<u64>) -> Config {
+    let mut config = Config::default();
+    config.busy_poll = busy_poll_us.map(Duration::from_micros);
+    config
 }
 
 impl SessionFile {
@@ -346,7 +363,7 @@ fn acceptor(args: AcceptorArgs) -> Result<(), String> {
         (None, None) => None,
         _ => return Err("tls_cert and tls_key go together".into()),
     };
-    let listen = Listen { addr: listen, tls, sessions: file.session.len() };
+    let listen = Listen { addr: listen, tls, sessions: file.session.len(), io: file.io() };
     match args.app {
         App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), listen),
         App::Exec => serve(Acceptor::new(sessions, Exec::default()), listen),
@@ -402,7 +419,7 @@ fn initiator(args: InitiatorArgs) -> Result<(), String> {
         drivers.push(Driver::new(session, primary, i as u64).with_failover(targets));
     }
     let mut initiators = Initiators { drivers, dictionary };
-    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    let mut io = Io::new(file.io()).map_err(|e| e.to_string())?;
     initiators.on_batch_end(&mut io);
     eprintln!("zero fix initiator: {} session(s)", initiators.drivers.len());
     io.run(&mut initiators).map_err(|e| e.to_string())
@@ -413,10 +430,11 @@ struct Listen {
     addr: SocketAddr,
     tls: Option<Arc<zero_core::rustls::ServerConfig>>,
     sessions: usize,
+    io: Config,
 }
 
 fn serve<A: Application>(mut acceptor: Acceptor<Wal, A>, listen: Listen) -> Result<(), String> {
-    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    let mut io = Io::new(listen.io).map_err(|e| e.to_string())?;
     let tls = if listen.tls.is_some() { " (TLS)" } else { "" };
     let addr = match listen.tls {
         Some(config) => acceptor.listen_tls(&mut io, listen.addr, config),

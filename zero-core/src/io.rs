@@ -107,6 +107,15 @@ impl Io {
         } else {
             Some(Duration::ZERO)
         };
+        if let Some(spin) = self.ops.config.busy_poll.filter(|_| wait != Some(Duration::ZERO)) {
+            // A zero timeout runs the ring's deferred work and returns: completions arrive
+            // without the shard ever sleeping, until the spin's budget (or the wait) runs out.
+            let until = self.ops.now + wait.map_or(spin, |w| w.min(spin));
+            while !self.ring.ready() && Instant::now() < until {
+                self.ring.submit_and_wait(1, Some(Duration::ZERO))?;
+                std::hint::spin_loop();
+            }
+        }
         self.ring.submit_and_wait(1, wait)?;
         self.ops.now = Instant::now();
         self.reap();

@@ -245,6 +245,11 @@ impl Ring {
         self.push(e.user_data(Token::new(Op::Wake, 0, 0).encode()))
     }
 
+    /// Whether completions are waiting to be reaped.
+    pub fn ready(&mut self) -> bool {
+        !self.uring.completion().is_empty()
+    }
+
     /// Submits what is queued and waits up to `timeout` for at least `want` completions.
     pub fn submit_and_wait(&mut self, want: usize, timeout: Option<Duration>) -> Result<()> {
         let res = match (want, timeout) {

@@ -63,3 +63,41 @@ fn a_deadline_rearms_only_when_it_moves_earlier() {
     d.follow(&mut io, Some(start + Duration::from_millis(200)));
     assert_eq!(io.timers_pending(), 1, "armed again after firing");
 }
+
+/// A shard that spins for input before it sleeps still fires its timers in order and on time
+/// (never early), and still hears a handle's post (through its wake-up completion).
+#[test]
+fn a_busy_polling_shard_fires_timers_on_time_and_hears_posts() {
+    struct Seen(Vec<(u64, Instant)>, bool);
+    impl Handler for Seen {
+        fn on_event(&mut self, _: &mut Ops, event: Event<'_>) {
+            match event {
+                Event::Timer { token, .. } => self.0.push((token, Instant::now())),
+                Event::Message(_) => self.1 = true,
+                _ => {}
+            }
+        }
+    }
+    let mut config = Config::default();
+    config.busy_poll = Some(Duration::from_millis(5));
+    let mut io = Io::new(config).unwrap();
+    let start = Instant::now();
+    io.timer(Duration::from_millis(30), 2);
+    io.timer(Duration::from_millis(10), 1);
+    let handle = io.handle();
+    let poster = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        handle.post(()).unwrap();
+    });
+    let mut seen = Seen(Vec::new(), false);
+    while !(seen.1 && seen.0.len() == 2) {
+        io.run_once(&mut seen, None).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5), "{:?} {}", seen.0, seen.1);
+    }
+    poster.join().unwrap();
+    let order: Vec<u64> = seen.0.iter().map(|t| t.0).collect();
+    assert_eq!(order, [1, 2]);
+    for ((_, at), ms) in seen.0.iter().zip([10, 30]) {
+        assert!(at.duration_since(start) >= Duration::from_millis(ms), "fired early");
+    }
+}
