@@ -1,0 +1,32 @@
+//! # zero-dns
+//!
+//! DNS for zero, in the codec / machine / driver split of zero-core:
+//!
+//! - [`wire`]: queries and the checks a response must pass (id, question, case), through
+//!   hickory-proto; TCP framing.
+//! - [`resolver`]: the stub resolver, a sans-I/O machine ([`resolver::Resolver`]): several
+//!   name servers tried by measured round-trip time, per-try timeouts and retries, TCP when
+//!   an answer is truncated, the search list and `ndots`, `/etc/hosts`, a cache with negative
+//!   entries (RFC 2308) and one question in flight per name and type, CNAME chains followed.
+//!   Its driver runs it on a zero-core shard, a UDP socket (a random source port) per query.
+//! - [`config`]: `/etc/resolv.conf` and `/etc/hosts`.
+//! - [`cache`]: answers for their TTL.
+//!
+//! ## Dependencies, and why
+//! - `zero-core`: the shard, UDP and TCP.
+//! - `hickory-proto`: the DNS wire format, every record type, name compression and EDNS, from
+//!   the maintained successor of trust-dns-proto; writing our own would be a second copy of
+//!   a hard codec. Without default features it brings no runtime.
+//! - `rand`: query ids and DNS 0x20 case (hickory-proto's own choice and version).
+//! - `lru`: the cache's bound.
+//! - `thiserror`, `tracing`: the house error and logging conventions.
+
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod resolver;
+pub mod wire;
+
+pub use config::{Hosts, ResolverConfig};
+pub use error::{ResolveError, Source};
+pub use hickory_proto::rr::{Name, RData, Record, RecordType};
