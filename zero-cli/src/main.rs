@@ -5,6 +5,7 @@ mod bench_echo;
 mod bench_fix;
 mod bench_mqtt;
 mod bench_redis;
+mod dns;
 mod fix;
 mod fix_send;
 mod mqtt;
@@ -38,6 +39,11 @@ enum Command {
     },
     /// Run one Redis command and print its reply (or, for SUBSCRIBE, the messages).
     Redis(redis::RedisArgs),
+    /// DNS lookups.
+    Dns {
+        #[command(subcommand)]
+        command: dns::DnsCommand,
+    },
     /// FIX sessions and tools.
     Fix {
         #[command(subcommand)]
@@ -180,6 +186,11 @@ fn main() -> ExitCode {
         Command::Mqtt { command } => mqtt::run(command),
         Command::Redis(args) => redis::run(args),
         Command::Fix { command } => fix::run(command),
+        // dig's exit codes: 0 for any answer (NXDOMAIN included), 9 for no reply.
+        Command::Dns { command } => match dns::run(command) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Bench { command: BenchCommand::Echo(load) } => bench_echo::run(load),
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),

@@ -170,8 +170,13 @@ mod tests {
 
     #[test]
     fn hosts_both_ways() {
-        let h = Hosts::parse("127.0.0.1 localhost\n::1 localhost ip6-localhost # x\n10.1.1.1 Box.Lan box\nbad line\n");
-        assert_eq!(h.addresses("LOCALHOST."), ["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+        let h = Hosts::parse(
+            "127.0.0.1 localhost\n::1 localhost ip6-localhost # x\n10.1.1.1 Box.Lan box\nbad line\n",
+        );
+        assert_eq!(
+            h.addresses("LOCALHOST."),
+            ["127.0.0.1".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+        );
         assert_eq!(h.addresses("box"), ["10.1.1.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(h.name_of("10.1.1.1".parse().unwrap()), Some("box.lan"));
         assert!(h.addresses("nowhere").is_empty());

@@ -41,7 +41,13 @@ pub fn query(id: u16, name: &Name, rtype: RecordType, edns_size: u16) -> Vec<u8>
 
 /// The response in `bytes`, if it answers query `id` for `name` `rtype` (with the name's case
 /// exactly as sent when `exact_case`).
-pub fn response(bytes: &[u8], id: u16, name: &Name, rtype: RecordType, exact_case: bool) -> Result<Message, Mismatch> {
+pub fn response(
+    bytes: &[u8],
+    id: u16,
+    name: &Name,
+    rtype: RecordType,
+    exact_case: bool,
+) -> Result<Message, Mismatch> {
     let m = Message::from_vec(bytes).map_err(|_| Mismatch::Malformed)?;
     if m.metadata.message_type != MessageType::Response {
         return Err(Mismatch::NotResponse);
@@ -60,7 +66,7 @@ pub fn response(bytes: &[u8], id: u16, name: &Name, rtype: RecordType, exact_cas
 
 fn same_name(a: &Name, b: &Name, exact_case: bool) -> bool {
     if exact_case {
-        a.iter().eq(b.iter())
+        a.eq_case(b)
     } else {
         a == b
     }
@@ -83,11 +89,10 @@ pub fn tcp_unframe(input: &[u8]) -> Option<(&[u8], usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
 
     #[test]
     fn a_response_must_match_id_question_and_case() {
-        let name = Name::from_str("WwW.Zero.Test.").unwrap();
+        let name = Name::from_ascii("WwW.Zero.Test.").unwrap();
         let q = query(7, &name, RecordType::A, 1232);
         let mut m = Message::from_vec(&q).unwrap();
         m.metadata.message_type = MessageType::Response;
@@ -95,7 +100,7 @@ mod tests {
         assert!(response(&reply, 7, &name, RecordType::A, true).is_ok());
         assert_eq!(response(&reply, 8, &name, RecordType::A, true).unwrap_err(), Mismatch::Id);
         assert_eq!(response(&reply, 7, &name, RecordType::AAAA, true).unwrap_err(), Mismatch::Question);
-        let lower = Name::from_str("www.zero.test.").unwrap();
+        let lower = Name::from_ascii("www.zero.test.").unwrap();
         assert_eq!(response(&reply, 7, &lower, RecordType::A, true).unwrap_err(), Mismatch::Question);
         assert!(response(&reply, 7, &lower, RecordType::A, false).is_ok());
         assert_eq!(response(&q, 7, &name, RecordType::A, true).unwrap_err(), Mismatch::NotResponse);

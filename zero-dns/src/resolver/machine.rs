@@ -209,7 +209,7 @@ impl Resolver {
                 return id;
             }
         };
-        if let Some(answer) = self.from_hosts(&candidates, rtype) {
+        if let Some(answer) = self.hosts_answer(&candidates, rtype) {
             self.events.push_back(Event::Answer { lookup: id, result: Ok(answer) });
             return id;
         }
@@ -217,8 +217,14 @@ impl Resolver {
             self.events.push_back(Event::Answer { lookup: id, result: Err(ResolveError::NoServers) });
             return id;
         }
-        let lookup =
-            Lookup { asked: name.to_string(), rtype, candidates, next: 0, chain: Vec::new(), last_error: None };
+        let lookup = Lookup {
+            asked: name.to_string(),
+            rtype,
+            candidates,
+            next: 0,
+            chain: Vec::new(),
+            last_error: None,
+        };
         self.lookups.insert(id.0, lookup);
         self.advance(now, id);
         id
@@ -291,7 +297,8 @@ impl Resolver {
 
     /// Time passed: questions whose try ran out move on to the next server.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<u64> = self.questions.iter().filter(|(_, q)| q.deadline <= now).map(|(&id, _)| id).collect();
+        let due: Vec<u64> =
+            self.questions.iter().filter(|(_, q)| q.deadline <= now).map(|(&id, _)| id).collect();
         for qid in due {
             if let Some(q) = self.questions.get(&qid) {
                 if let Some(&server) = q.next_try.checked_sub(1).and_then(|i| q.order.get(i)) {
@@ -335,7 +342,7 @@ impl Resolver {
         Ok(out)
     }
 
-    fn from_hosts(&self, candidates: &[Name], rtype: RecordType) -> Option<Answer> {
+    fn hosts_answer(&self, candidates: &[Name], rtype: RecordType) -> Option<Answer> {
         let hosts = &self.config.hosts;
         if hosts.is_empty() || !matches!(rtype, RecordType::A | RecordType::AAAA) {
             return None;
@@ -367,7 +374,8 @@ impl Resolver {
             let Some(l) = self.lookups.get(&lid.0) else { return };
             let Some(name) = l.candidates.get(l.next).cloned() else {
                 let l = self.lookups.remove(&lid.0).expect("present");
-                let error = l.last_error.unwrap_or(ResolveError::NxDomain { name: l.asked, server: Source::Cache });
+                let error =
+                    l.last_error.unwrap_or(ResolveError::NxDomain { name: l.asked, server: Source::Cache });
                 self.events.push_back(Event::Answer { lookup: lid, result: Err(error) });
                 return;
             };
@@ -381,10 +389,13 @@ impl Resolver {
                     if !l.chain.is_empty() {
                         return self.conclude(now, lid, &name, Outcome::NxDomain(Source::Cache));
                     }
-                    l.last_error = Some(ResolveError::NxDomain { name: name.to_ascii(), server: Source::Cache });
+                    l.last_error =
+                        Some(ResolveError::NxDomain { name: name.to_ascii(), server: Source::Cache });
                     l.next += 1;
                 }
-                Some(Cached::NoData) => return self.conclude(now, lid, &name, Outcome::NoData(Source::Cache)),
+                Some(Cached::NoData) => {
+                    return self.conclude(now, lid, &name, Outcome::NoData(Source::Cache))
+                }
                 None => return self.ask(now, lid, name, rtype),
             }
         }
@@ -438,7 +449,7 @@ impl Resolver {
             .chars()
             .map(|c| if self.rng.random::<bool>() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
             .collect();
-        Name::from_str(&text).unwrap_or_else(|_| name.clone())
+        Name::from_ascii(&text).unwrap_or_else(|_| name.clone())
     }
 
     /// Sends the question to its next server, or gives up.
@@ -474,7 +485,8 @@ impl Resolver {
         q.attempts.push(attempt);
         let bytes = if tcp { wire::tcp_frame(&bytes) } else { bytes };
         let addr = self.servers[server].addr;
-        self.attempts.insert(attempt.0, Attempt { question: qid, server, id, tcp, sent: now, rx: Vec::new() });
+        self.attempts
+            .insert(attempt.0, Attempt { question: qid, server, id, tcp, sent: now, rx: Vec::new() });
         self.transmits.push_back(Transmit { attempt, server: addr, tcp, bytes });
     }
 
@@ -560,7 +572,11 @@ impl Resolver {
         let last = q.waiting.len() - 1;
         let mut outcome = Some(outcome);
         for (i, lid) in q.waiting.iter().enumerate() {
-            let this = if i == last { outcome.take().expect("once") } else { outcome.as_ref().expect("kept").copy() };
+            let this = if i == last {
+                outcome.take().expect("once")
+            } else {
+                outcome.as_ref().expect("kept").copy()
+            };
             self.conclude(now, *lid, &q.name, this);
         }
     }
@@ -625,7 +641,8 @@ impl Resolver {
                 self.events.push_back(Event::Answer { lookup: lid, result: Err(error) });
             }
             Outcome::NoData(source) => {
-                let error = ResolveError::NoData { name: name.to_ascii(), rtype: rtype.to_string(), server: source };
+                let error =
+                    ResolveError::NoData { name: name.to_ascii(), rtype: rtype.to_string(), server: source };
                 self.lookups.remove(&lid.0);
                 self.events.push_back(Event::Answer { lookup: lid, result: Err(error) });
             }

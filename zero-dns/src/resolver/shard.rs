@@ -108,7 +108,11 @@ impl ResolverDriver {
                 self.forget(ops, attempt);
             }
             let Some(t) = self.resolver.poll_transmit() else { break };
-            let opened = if t.tcp { self.open_tcp(ops, &t.server, t.bytes, t.attempt) } else { self.send_udp(ops, t.server, &t.bytes, t.attempt) };
+            let opened = if t.tcp {
+                self.open_tcp(ops, &t.server, t.bytes, t.attempt)
+            } else {
+                self.send_udp(ops, t.server, &t.bytes, t.attempt)
+            };
             if let Err(error) = opened {
                 tracing::debug!(%error, server = %t.server, "DNS query not sent");
                 self.forget(ops, t.attempt);
@@ -118,7 +122,13 @@ impl ResolverDriver {
         self.deadline.follow(ops, self.resolver.poll_timeout());
     }
 
-    fn send_udp(&mut self, ops: &mut Ops, server: SocketAddr, bytes: &[u8], attempt: AttemptId) -> zero_core::Result<()> {
+    fn send_udp(
+        &mut self,
+        ops: &mut Ops,
+        server: SocketAddr,
+        bytes: &[u8],
+        attempt: AttemptId,
+    ) -> zero_core::Result<()> {
         let any: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("valid");
         let udp = ops.udp_bind(any)?;
         self.carriers.insert(attempt, Carrier::Udp(udp));
@@ -126,7 +136,13 @@ impl ResolverDriver {
         ops.send_to(udp, server, bytes)
     }
 
-    fn open_tcp(&mut self, ops: &mut Ops, server: &SocketAddr, bytes: Vec<u8>, attempt: AttemptId) -> zero_core::Result<()> {
+    fn open_tcp(
+        &mut self,
+        ops: &mut Ops,
+        server: &SocketAddr,
+        bytes: Vec<u8>,
+        attempt: AttemptId,
+    ) -> zero_core::Result<()> {
         let conn = ops.connect_to(&Target::tcp(*server))?;
         self.carriers.insert(attempt, Carrier::Tcp(conn, Some(bytes)));
         self.tcp.insert(conn, attempt);
@@ -136,7 +152,11 @@ impl ResolverDriver {
 
 /// One lookup on a shard of its own, blocking until it is answered (what `zero dns query`
 /// does).
-pub fn lookup_blocking(config: ResolverConfig, name: &str, rtype: RecordType) -> Result<Answer, ResolveError> {
+pub fn lookup_blocking(
+    config: ResolverConfig,
+    name: &str,
+    rtype: RecordType,
+) -> Result<Answer, ResolveError> {
     struct One {
         driver: ResolverDriver,
         answer: Option<Result<Answer, ResolveError>>,

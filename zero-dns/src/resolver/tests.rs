@@ -98,7 +98,16 @@ fn an_answer_from_the_first_server() {
     let sent = n.sent();
     assert_eq!(sent.len(), 1);
     assert!(!sent[0].tcp);
-    n.answer(&sent[0], &reply(&sent[0].bytes, ResponseCode::NoError, vec![a("www.zero.test.", "10.0.0.1", 60)], false, false));
+    n.answer(
+        &sent[0],
+        &reply(
+            &sent[0].bytes,
+            ResponseCode::NoError,
+            vec![a("www.zero.test.", "10.0.0.1", 60)],
+            false,
+            false,
+        ),
+    );
     let (lid, result) = &n.answers[0];
     assert_eq!(*lid, id);
     let answer = result.as_ref().unwrap();
@@ -121,7 +130,16 @@ fn a_silent_server_is_skipped_after_its_timeout_and_tried_last_after() {
     n.wait(Duration::from_secs(2));
     let second = n.sent();
     assert_eq!(second[0].server, addr("127.0.0.1:5302"));
-    n.answer(&second[0], &reply(&second[0].bytes, ResponseCode::NoError, vec![a("a.zero.test.", "10.0.0.2", 60)], false, false));
+    n.answer(
+        &second[0],
+        &reply(
+            &second[0].bytes,
+            ResponseCode::NoError,
+            vec![a("a.zero.test.", "10.0.0.2", 60)],
+            false,
+            false,
+        ),
+    );
     assert!(n.answers[0].1.is_ok());
     // The first server timed out: the next question goes to the second first.
     n.r.lookup(n.now, "b.zero.test", RecordType::A);
@@ -149,7 +167,10 @@ fn servfail_moves_on_and_the_last_failure_is_reported() {
         n.answer(&t, &reply(&t.bytes, ResponseCode::ServFail, vec![], false, false));
     }
     let error = n.answers[0].1.as_ref().unwrap_err();
-    assert!(matches!(error, ResolveError::ServerFailure { rcode, .. } if rcode.contains("Server Failure")), "{error}");
+    assert!(
+        matches!(error, ResolveError::ServerFailure { rcode, .. } if rcode.contains("Server Failure")),
+        "{error}"
+    );
 }
 
 #[test]
@@ -227,7 +248,10 @@ fn identical_questions_in_flight_are_asked_once() {
     let ids: Vec<LookupId> = (0..5).map(|_| n.r.lookup(n.now, "f.zero.test", RecordType::A)).collect();
     let sent = n.sent();
     assert_eq!(sent.len(), 1);
-    n.answer(&sent[0], &reply(&sent[0].bytes, ResponseCode::NoError, vec![a("f.zero.test.", "10.0.0.6", 60)], false, false));
+    n.answer(
+        &sent[0],
+        &reply(&sent[0].bytes, ResponseCode::NoError, vec![a("f.zero.test.", "10.0.0.6", 60)], false, false),
+    );
     let answered: Vec<LookupId> = n.answers.iter().map(|(id, _)| *id).collect();
     assert_eq!(answered, ids);
     assert!(n.answers.iter().all(|(_, r)| r.is_ok()));
@@ -239,11 +263,15 @@ fn cname_chains_are_followed_and_loops_stopped() {
     n.r.lookup(n.now, "alias.zero.test", RecordType::A);
     let t = n.sent().remove(0);
     // Only the CNAME: the resolver asks about its target.
-    let cname = Record::from_rdata(name("alias.zero.test."), 60, RData::CNAME(CNAME(name("real.zero.test."))));
+    let cname =
+        Record::from_rdata(name("alias.zero.test."), 60, RData::CNAME(CNAME(name("real.zero.test."))));
     n.answer(&t, &reply(&t.bytes, ResponseCode::NoError, vec![cname.clone()], false, false));
     let t = n.sent().remove(0);
     assert_eq!(Message::from_vec(&t.bytes).unwrap().queries[0].name(), &name("real.zero.test."));
-    n.answer(&t, &reply(&t.bytes, ResponseCode::NoError, vec![a("real.zero.test.", "10.0.0.7", 60)], false, false));
+    n.answer(
+        &t,
+        &reply(&t.bytes, ResponseCode::NoError, vec![a("real.zero.test.", "10.0.0.7", 60)], false, false),
+    );
     let answer = n.answers[0].1.as_ref().unwrap();
     assert_eq!(answer.records.len(), 2);
     assert_eq!(answer.name, name("real.zero.test."));
@@ -290,10 +318,20 @@ fn case_randomization_requires_the_case_back() {
     let asked = Message::from_vec(&t.bytes).unwrap().queries[0].name().to_ascii();
     assert_ne!(asked, "mixedcase.zero.test.", "the case was mixed");
     // A server (or spoofer) that lowers the case is not believed.
-    let mut lowered = Message::from_vec(&reply(&t.bytes, ResponseCode::NoError, vec![], false, false)).unwrap();
-    lowered.queries[0].set_name(name("mixedcase.zero.test."));
+    let mut lowered =
+        Message::from_vec(&reply(&t.bytes, ResponseCode::NoError, vec![], false, false)).unwrap();
+    lowered.queries[0].set_name(Name::from_ascii("mixedcase.zero.test.").unwrap());
     n.r.handle_datagram(n.now, t.attempt, t.server, &lowered.to_vec().unwrap());
     assert_eq!(n.r.dropped(), 1);
-    n.answer(&t, &reply(&t.bytes, ResponseCode::NoError, vec![a("mixedcase.zero.test.", "10.0.0.8", 60)], false, false));
+    n.answer(
+        &t,
+        &reply(
+            &t.bytes,
+            ResponseCode::NoError,
+            vec![a("mixedcase.zero.test.", "10.0.0.8", 60)],
+            false,
+            false,
+        ),
+    );
     assert!(n.answers[0].1.is_ok());
 }
