@@ -9,11 +9,14 @@
 //!   a check needs (malformed ones included).
 //! - [`redis`]: zero-redis's client against redis-server.
 //! - [`fix`]: the FIX session layer of any acceptor, this suite playing the counterparty.
+//! - [`dns`]: what a stub resolver relies on in any DNS server, and the real servers (unbound,
+//!   dnsmasq) the resolver is tested against.
 //!
-//! Dependencies: `zero-mqtt` and `zero-fix` for their codecs only (the checks encode and
+//! Dependencies: `zero-mqtt`, `zero-fix` and `zero-dns` for their codecs only (the checks encode and
 //! decode with them; the server under test is a black box); `zero-redis`, the client under
 //! test.
 
+pub mod dns;
 pub mod fix;
 pub mod mqtt;
 pub mod redis;

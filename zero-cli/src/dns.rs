@@ -23,7 +23,7 @@ pub enum DnsCommand {
 pub struct QueryArgs {
     /// NAME, TYPE (A by default), @SERVER[:PORT] (the resolv.conf servers by default), +tcp
     /// (TCP only), +search (apply the search list; the name is absolute otherwise), +0x20
-    /// (randomise the name's case), in any order.
+    /// (randomise the name's case), +time=N (seconds per try), +tries=N, in any order.
     #[arg(required = true, num_args = 1..)]
     words: Vec<String>,
     /// The resolver configuration read when no @SERVER is given.
@@ -46,6 +46,10 @@ struct Query {
     tcp: bool,
     search: bool,
     mixed_case: bool,
+    /// +time=N: seconds per try.
+    time: Option<u64>,
+    /// +tries=N: rounds over the servers.
+    tries: Option<u32>,
 }
 
 fn words(words: &[String]) -> Result<Query, String> {
@@ -56,6 +60,8 @@ fn words(words: &[String]) -> Result<Query, String> {
         tcp: false,
         search: false,
         mixed_case: false,
+        time: None,
+        tries: None,
     };
     for word in words {
         if let Some(server) = word.strip_prefix('@') {
@@ -65,7 +71,19 @@ fn words(words: &[String]) -> Result<Query, String> {
                 "tcp" | "vc" => q.tcp = true,
                 "search" => q.search = true,
                 "0x20" => q.mixed_case = true,
-                other => return Err(format!("+{other}: not an option (+tcp, +search, +0x20)")),
+                other => match other.split_once('=') {
+                    Some(("time", n)) => {
+                        q.time = Some(n.parse().map_err(|_| format!("+time={n}: not a number"))?)
+                    }
+                    Some(("tries", n)) => {
+                        q.tries = Some(n.parse().map_err(|_| format!("+tries={n}: not a number"))?)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "+{other}: not an option (+tcp, +search, +0x20, +time=N, +tries=N)"
+                        ))
+                    }
+                },
             }
         } else if q.name.is_empty() {
             // The first plain word is the name, the second the type.
@@ -101,6 +119,12 @@ fn query(args: QueryArgs) -> Result<ExitCode, String> {
         }
     };
     config.tcp_only = q.tcp;
+    if let Some(secs) = q.time {
+        config.timeout = std::time::Duration::from_secs(secs.max(1));
+    }
+    if let Some(tries) = q.tries {
+        config.attempts = tries.max(1);
+    }
     config.case_randomization = q.mixed_case;
     config.cache_size = 0;
     let name = if q.search || q.name.ends_with('.') { q.name.clone() } else { format!("{}.", q.name) };

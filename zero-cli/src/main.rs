@@ -63,6 +63,25 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConformanceCommand {
+    /// Check a DNS server (recursive or authoritative) for what stub resolvers rely on: UDP
+    /// and TCP, EDNS, the question's case, unknown types, NXDOMAIN with SOA, truncation.
+    Dns {
+        /// The server.
+        #[arg(long)]
+        target: SocketAddr,
+        /// A name with an A record.
+        #[arg(long, default_value = "www.zero.test.")]
+        name: String,
+        /// A name whose TXT answer is over 512 bytes.
+        #[arg(long, default_value = "big.zero.test.")]
+        big: String,
+        /// The zone a missing name is asked under.
+        #[arg(long, default_value = "zero.test.")]
+        zone: String,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Check an MQTT 3.1.1 / 5.0 broker (it must accept anonymous clients); prints a table and
     /// fails if any check fails.
     Mqtt {
@@ -222,6 +241,14 @@ fn main() -> ExitCode {
                 &format!("FIX session conformance of {}", to.target),
                 &outcomes,
             ) {
+                0 => Ok(()),
+                n => Err(format!("{n} check(s) failed")),
+            }
+        }
+        Command::Conformance { command: ConformanceCommand::Dns { target, name, big, zone, only } } => {
+            let probe = zero_conformance::dns::Probe { name, big, zone };
+            let outcomes = zero_conformance::dns::run(target, &probe, only.as_deref());
+            match zero_conformance::print_table(&format!("DNS server conformance of {target}"), &outcomes) {
                 0 => Ok(()),
                 n => Err(format!("{n} check(s) failed")),
             }

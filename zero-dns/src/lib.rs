@@ -29,4 +29,5 @@ pub mod wire;
 
 pub use config::{Hosts, ResolverConfig};
 pub use error::{ResolveError, Source};
+pub use hickory_proto as proto;
 pub use hickory_proto::rr::{Name, RData, Record, RecordType};

@@ -1,99 +1,24 @@
-//! The resolver against unbound serving a local zone on loopback, each answer compared with
-//! dig's from the same server: every record type the resolver names, NXDOMAIN, NODATA,
-//! REFUSED, a truncated answer retried over TCP, a dead server skipped, CNAMEs followed.
+//! zero-dns's resolver against unbound serving a local zone on loopback, each answer compared
+//! with dig's from the same server: every record type the resolver names, NXDOMAIN, NODATA,
+//! REFUSED, a truncated answer retried over TCP, a dead server skipped, CNAMEs followed. And
+//! the DNS server suite (`zero conformance dns`) against unbound and dnsmasq.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use zero_conformance::dns::{big_strings, Dnsmasq, Probe, Unbound};
 use zero_dns::resolver::lookup_blocking;
 use zero_dns::{RecordType, ResolveError, ResolverConfig, Source};
 
-/// unbound on a spare loopback port with the zone `zero.test.`, killed on drop.
-struct Unbound {
-    child: Child,
-    addr: SocketAddr,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tool(name: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
-    assert!(
-        found.status.success(),
-        "{name} is missing: run scripts/test.sh (it installs unbound and bind9-dnsutils)"
-    );
-}
-
-/// A TXT string of 200 bytes: five of them make an answer no 512-byte datagram holds.
-fn long_text(i: usize) -> String {
-    format!("{i}{}", "x".repeat(199))
-}
-
-impl Unbound {
-    fn start() -> Unbound {
-        tool("unbound");
-        let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = std::env::temp_dir().join(format!("zero-dns-unbound-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut data = vec![
-            "zero.test. 3600 IN SOA ns.zero.test. admin.zero.test. 1 3600 600 86400 60".to_string(),
-            "www.zero.test. 300 IN A 10.0.0.1".into(),
-            "www.zero.test. 300 IN A 10.0.0.2".into(),
-            "www.zero.test. 300 IN AAAA 2001:db8::1".into(),
-            "zero.test. 300 IN MX 10 mx1.zero.test.".into(),
-            "zero.test. 300 IN MX 5 mx0.zero.test.".into(),
-            "txt.zero.test. 300 IN TXT \"hello world\"".into(),
-            "_sip._tcp.zero.test. 300 IN SRV 10 60 5060 sip1.zero.test.".into(),
-            "alias.zero.test. 300 IN CNAME www.zero.test.".into(),
-            "zero.test. 300 IN CAA 0 issue \"letsencrypt.org\"".into(),
-        ];
-        data.extend((0..5).map(|i| format!("big.zero.test. 300 IN TXT \"{}\"", long_text(i))));
-        let local_data: String = data.iter().map(|d| format!("  local-data: '{d}'\n")).collect();
-        let conf = format!(
-            "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n\
-             \x20 use-syslog: no\n  logfile: \"\"\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n\
-             \x20 module-config: \"iterator\"\n  pidfile: \"\"\n  local-zone: \".\" refuse\n\
-             \x20 local-zone: \"zero.test.\" static\n{local_data}  local-data-ptr: \"10.0.0.1 www.zero.test.\"\n"
-        );
-        let path = dir.join("unbound.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("unbound")
-            .arg("-d")
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let u = Unbound { child, addr, dir };
-        // Up when it answers.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while dig(addr, "www.zero.test", "A", &[]).is_empty() {
-            assert!(Instant::now() < deadline, "unbound never answered on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        u
-    }
-
-    fn config(&self) -> ResolverConfig {
-        let mut c = ResolverConfig::with_servers(&[self.addr]);
-        c.timeout = Duration::from_secs(2);
-        c
-    }
+fn config(server: SocketAddr) -> ResolverConfig {
+    let mut c = ResolverConfig::with_servers(&[server]);
+    c.timeout = Duration::from_secs(2);
+    c
 }
 
 /// dig's answer (`+short`), sorted.
 fn dig(server: SocketAddr, name: &str, rtype: &str, extra: &[&str]) -> Vec<String> {
-    tool("dig");
     let out = Command::new("dig")
         .arg(format!("@{}", server.ip()))
         .args(["-p", &server.port().to_string(), "+short", "+time=2", "+tries=1", name, rtype])
@@ -132,7 +57,7 @@ fn every_record_type_matches_dig() {
     ] {
         let want = dig(u.addr, name, &rtype.to_string(), &[]);
         assert!(!want.is_empty(), "dig got nothing for {name} {rtype}");
-        let got = ours(u.config(), name, rtype);
+        let got = ours(config(u.addr), name, rtype);
         // TXT: dig quotes each string; hickory prints it bare.
         let got: Vec<String> =
             if rtype == RecordType::TXT { got.iter().map(|t| format!("\"{t}\"")).collect() } else { got };
@@ -143,7 +68,7 @@ fn every_record_type_matches_dig() {
     let mut want = dig(u.addr, "alias.zero.test.", "A", &[]);
     want.extend(dig(u.addr, "www.zero.test.", "A", &[]));
     want.sort();
-    assert_eq!(ours(u.config(), "alias.zero.test.", RecordType::A), want);
+    assert_eq!(ours(config(u.addr), "alias.zero.test.", RecordType::A), want);
 }
 
 /// The forms dig and hickory-proto print differently: CAA's flags and quoting, case.
@@ -154,11 +79,11 @@ fn normalize(lines: &[String]) -> Vec<String> {
 #[test]
 fn negative_answers_say_what_they_are() {
     let u = Unbound::start();
-    let nx = lookup_blocking(u.config(), "nothere.zero.test.", RecordType::A).unwrap_err();
+    let nx = lookup_blocking(config(u.addr), "nothere.zero.test.", RecordType::A).unwrap_err();
     assert!(matches!(&nx, ResolveError::NxDomain { server: Source::Server(s), .. } if *s == u.addr), "{nx}");
-    let nodata = lookup_blocking(u.config(), "txt.zero.test.", RecordType::AAAA).unwrap_err();
+    let nodata = lookup_blocking(config(u.addr), "txt.zero.test.", RecordType::AAAA).unwrap_err();
     assert!(matches!(nodata, ResolveError::NoData { .. }), "{nodata}");
-    let refused = lookup_blocking(u.config(), "example.com.", RecordType::A).unwrap_err();
+    let refused = lookup_blocking(config(u.addr), "example.com.", RecordType::A).unwrap_err();
     assert!(
         matches!(&refused, ResolveError::ServerFailure { rcode, server, .. } if rcode.contains("Refused") && *server == u.addr),
         "{refused}"
@@ -169,11 +94,11 @@ fn negative_answers_say_what_they_are() {
 #[test]
 fn a_truncated_answer_is_fetched_over_tcp_whole() {
     let u = Unbound::start();
-    let mut config = u.config();
+    let mut config = config(u.addr);
     config.edns_size = 0; // 512-byte datagrams: the five long TXT strings do not fit
     let got = ours(config, "big.zero.test.", RecordType::TXT);
     assert_eq!(got.len(), 5);
-    let want: Vec<String> = (0..5).map(long_text).collect();
+    let want = big_strings();
     assert_eq!(got, want);
     // dig says the same over TCP.
     assert_eq!(dig(u.addr, "big.zero.test.", "TXT", &["+tcp"]).len(), 5);
@@ -193,4 +118,21 @@ fn a_dead_server_is_skipped_and_tcp_only_works() {
     config.tcp_only = true;
     config.servers = vec![u.addr];
     assert_eq!(ours(config, "www.zero.test.", RecordType::A), ["10.0.0.1", "10.0.0.2"]);
+}
+
+/// The server suite passes against unbound; against dnsmasq all but what dnsmasq does not do.
+#[test]
+fn the_server_suite_against_unbound_and_dnsmasq() {
+    let u = Unbound::start();
+    let outcomes = zero_conformance::dns::run(u.addr, &Probe::default(), None);
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+    assert!(failed.is_empty(), "unbound: {failed:?}");
+    assert_eq!(outcomes.len(), 7);
+    let d = Dnsmasq::start();
+    let outcomes = zero_conformance::dns::run(d.addr, &Probe::default(), None);
+    let failed: Vec<&str> = outcomes.iter().filter(|o| o.failure.is_some()).map(|o| o.name).collect();
+    // dnsmasq answers NXDOMAIN for its --local domain without a SOA (it is no authority for
+    // it), so a resolver cannot tell how long to remember it: zero's then does not (RFC 2308
+    // 5). Everything else passes.
+    assert_eq!(failed, ["nxdomain-soa"], "dnsmasq: {outcomes:?}");
 }

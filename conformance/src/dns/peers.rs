@@ -1,0 +1,163 @@
+//! Real DNS servers on loopback, serving the test zone `zero.test.`: unbound (its
+//! `local-data`) and dnsmasq (its host, TXT and SRV records). Each is killed on drop.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The zone's records in zone-file syntax: a SOA, two A and one AAAA for `www`, MX, TXT
+/// (`txt`, and five 200-byte strings at `big`, over 512 bytes together), SRV, a CNAME
+/// (`alias` to `www`), CAA.
+pub const ZONE_DATA: &[&str] = &[
+    "zero.test. 3600 IN SOA ns.zero.test. admin.zero.test. 1 3600 600 86400 60",
+    "www.zero.test. 300 IN A 10.0.0.1",
+    "www.zero.test. 300 IN A 10.0.0.2",
+    "www.zero.test. 300 IN AAAA 2001:db8::1",
+    "zero.test. 300 IN MX 10 mx1.zero.test.",
+    "zero.test. 300 IN MX 5 mx0.zero.test.",
+    "txt.zero.test. 300 IN TXT \"hello world\"",
+    "_sip._tcp.zero.test. 300 IN SRV 10 60 5060 sip1.zero.test.",
+    "alias.zero.test. 300 IN CNAME www.zero.test.",
+    "zero.test. 300 IN CAA 0 issue \"letsencrypt.org\"",
+];
+
+/// The five strings of `big.zero.test.`'s TXT records.
+pub fn big_strings() -> Vec<String> {
+    (0..5).map(|i| format!("{i}{}", "x".repeat(199))).collect()
+}
+
+fn tool(name: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "{name} is missing: run scripts/test.sh (it installs unbound, dnsmasq and dig)"
+    );
+}
+
+fn spare_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").expect("a UDP port").local_addr().expect("bound").port()
+}
+
+fn temp_dir(what: &str, port: u16) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zero-{what}-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+/// Waits until something answers DNS at `addr`.
+fn wait_up(addr: SocketAddr, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let query = zero_dns::wire::query(
+        1,
+        &zero_dns::Name::from_ascii("www.zero.test.").expect("valid"),
+        zero_dns::RecordType::A,
+        0,
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("a UDP port");
+    sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    loop {
+        let _ = sock.send_to(&query, addr);
+        if sock.recv(&mut [0; 1024]).is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} never answered on {addr}");
+    }
+}
+
+/// A running server.
+struct Running {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// unbound with `zero.test.` as a static local zone, refusing everything else.
+pub struct Unbound {
+    /// Where it answers (UDP and TCP).
+    pub addr: SocketAddr,
+    _running: Running,
+}
+
+impl Unbound {
+    /// Starts it on a spare port.
+    pub fn start() -> Unbound {
+        tool("unbound");
+        let port = spare_port();
+        let dir = temp_dir("unbound", port);
+        let mut data: Vec<String> = ZONE_DATA.iter().map(|d| d.to_string()).collect();
+        data.extend(big_strings().iter().map(|s| format!("big.zero.test. 300 IN TXT \"{s}\"")));
+        let local: String = data.iter().map(|d| format!("  local-data: '{d}'\n")).collect();
+        let conf = format!(
+            "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n  \
+             use-syslog: no\n  logfile: \"\"\n  pidfile: \"\"\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
+             module-config: \"iterator\"\n  local-zone: \".\" refuse\n  local-zone: \"zero.test.\" static\n{local}  \
+             local-data-ptr: \"10.0.0.1 www.zero.test.\"\n"
+        );
+        let path = dir.join("unbound.conf");
+        std::fs::write(&path, conf).expect("unbound.conf written");
+        let child = Command::new("unbound")
+            .arg("-d")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unbound starts");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let running = Running { child, dir };
+        wait_up(addr, "unbound");
+        Unbound { addr, _running: running }
+    }
+}
+
+/// dnsmasq answering `zero.test.` from its own records (no upstream, no hosts file).
+pub struct Dnsmasq {
+    /// Where it answers (UDP and TCP).
+    pub addr: SocketAddr,
+    _running: Running,
+}
+
+impl Dnsmasq {
+    /// Starts it on a spare port.
+    pub fn start() -> Dnsmasq {
+        tool("dnsmasq");
+        let port = spare_port();
+        let dir = temp_dir("dnsmasq", port);
+        let mut args = vec![
+            "--keep-in-foreground".to_string(),
+            "--no-resolv".into(),
+            "--no-hosts".into(),
+            "--no-daemon".into(),
+            "--bind-interfaces".into(),
+            "--listen-address=127.0.0.1".into(),
+            format!("--port={port}"),
+            "--user=root".into(),
+            format!("--pid-file={}", dir.join("pid").display()),
+            "--local=/zero.test/".into(),
+            "--host-record=www.zero.test,10.0.0.1".into(),
+            "--txt-record=txt.zero.test,\"hello world\"".into(),
+            "--srv-host=_sip._tcp.zero.test,sip1.zero.test,5060,10,60".into(),
+            "--mx-host=zero.test,mx1.zero.test,10".into(),
+            "--cname=alias.zero.test,www.zero.test".into(),
+        ];
+        args.extend(big_strings().iter().map(|s| format!("--txt-record=big.zero.test,{s}")));
+        let child = Command::new("dnsmasq")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq starts");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let running = Running { child, dir };
+        wait_up(addr, "dnsmasq");
+        Dnsmasq { addr, _running: running }
+    }
+}

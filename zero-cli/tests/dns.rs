@@ -1,0 +1,39 @@
+//! `zero dns query` against unbound (its answer, as dig prints it, and dig's exit codes), and
+//! `zero conformance dns` against the same server.
+
+use std::process::Command;
+
+use zero_conformance::dns::Unbound;
+
+fn zero() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zero"))
+}
+
+#[test]
+fn query_prints_like_dig_and_the_suite_passes() {
+    let u = Unbound::start();
+    let at = format!("@{}", u.addr);
+    let out = zero().args(["dns", "query", "zero.test", "MX", &at]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("status: NOERROR") && text.contains(";; flags: qr aa rd ra;"), "{text}");
+    assert!(text.contains(";; ANSWER SECTION:") && text.contains("MX\t5 mx0.zero.test."), "{text}");
+    assert!(text.contains(&format!(";; SERVER: 127.0.0.1#{}(127.0.0.1) (UDP)", u.addr.port())), "{text}");
+    // Over TCP, and an answer that is NXDOMAIN (still exit 0, as dig).
+    let out = zero().args(["dns", "query", &at, "+tcp", "www.zero.test"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10.0.0.1") && text.contains("(TCP)"), "{text}");
+    let out = zero().args(["dns", "query", "nothere.zero.test", &at]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("status: NXDOMAIN"), "{text}");
+    // Nobody answers: dig's exit code 9.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let at_silent = format!("@{}", silent.local_addr().unwrap());
+    let out =
+        zero().args(["dns", "query", "www.zero.test", &at_silent, "+time=1", "+tries=1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(9), "{}", String::from_utf8_lossy(&out.stdout));
+    // The server suite.
+    let out = zero().args(["conformance", "dns", "--target", &u.addr.to_string()]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("7 checks, 7 passed, 0 failed"), "{text}");
+}
