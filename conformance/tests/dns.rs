@@ -136,3 +136,19 @@ fn the_server_suite_against_unbound_and_dnsmasq() {
     // 5). Everything else passes.
     assert_eq!(failed, ["nxdomain-soa"], "dnsmasq: {outcomes:?}");
 }
+
+/// DNS over TLS to unbound's TLS port: the certificate is checked for the configured name,
+/// and a name it does not carry fails with the TLS error, not a timeout.
+#[test]
+fn dns_over_tls_checks_the_servers_name() {
+    let u = Unbound::start_tls();
+    let (tls_addr, ca) = u.tls.clone().unwrap();
+    let tls_config = zero_core::tls::ClientTls::with_ca_pem(ca.as_bytes()).unwrap().build().unwrap();
+    let mut c = config(tls_addr);
+    c.tls = Some(zero_dns::DnsTls { server_name: "dns.zero.test".into(), config: tls_config.clone() });
+    assert_eq!(ours(c.clone(), "www.zero.test.", RecordType::A), ["10.0.0.1", "10.0.0.2"]);
+    c.tls = Some(zero_dns::DnsTls { server_name: "other.zero.test".into(), config: tls_config });
+    c.attempts = 1;
+    let e = lookup_blocking(c, "www.zero.test.", RecordType::A).unwrap_err();
+    assert!(matches!(&e, ResolveError::Connection { why, .. } if why.contains("certificate")), "{e}");
+}

@@ -7,8 +7,9 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use zero_core::tls::ClientTls;
 use zero_dns::resolver::{lookup_blocking, Answer};
-use zero_dns::{Hosts, RecordType, ResolveError, ResolverConfig, Source};
+use zero_dns::{DnsTls, Hosts, RecordType, ResolveError, ResolverConfig, Source};
 
 /// `zero dns` commands.
 #[derive(Subcommand, Debug)]
@@ -22,7 +23,8 @@ pub enum DnsCommand {
 #[derive(Args, Debug)]
 pub struct QueryArgs {
     /// NAME, TYPE (A by default), @SERVER[:PORT] (the resolv.conf servers by default), +tcp
-    /// (TCP only), +search (apply the search list; the name is absolute otherwise), +0x20
+    /// (TCP only), +tls (DNS over TLS, port 853; +tls-name=NAME for the certificate, the
+    /// server's address by default; +tls-ca=FILE to trust, the system's roots by default), +search (apply the search list; the name is absolute otherwise), +0x20
     /// (randomise the name's case), +time=N (seconds per try), +tries=N, in any order.
     #[arg(required = true, num_args = 1..)]
     words: Vec<String>,
@@ -50,6 +52,12 @@ struct Query {
     time: Option<u64>,
     /// +tries=N: rounds over the servers.
     tries: Option<u32>,
+    /// +tls: DNS over TLS (port 853 unless the server names one).
+    tls: bool,
+    /// +tls-name=NAME: the name the server's certificate must carry.
+    tls_name: Option<String>,
+    /// +tls-ca=FILE: the CA to trust instead of the system's.
+    tls_ca: Option<PathBuf>,
 }
 
 fn words(words: &[String]) -> Result<Query, String> {
@@ -62,25 +70,32 @@ fn words(words: &[String]) -> Result<Query, String> {
         mixed_case: false,
         time: None,
         tries: None,
+        tls: false,
+        tls_name: None,
+        tls_ca: None,
     };
+    let mut server: Option<String> = None;
     for word in words {
-        if let Some(server) = word.strip_prefix('@') {
-            q.server = Some(server_addr(server)?);
+        if let Some(at) = word.strip_prefix('@') {
+            server = Some(at.to_string());
         } else if let Some(option) = word.strip_prefix('+') {
             match option {
                 "tcp" | "vc" => q.tcp = true,
                 "search" => q.search = true,
                 "0x20" => q.mixed_case = true,
+                "tls" => q.tls = true,
                 other => match other.split_once('=') {
                     Some(("time", n)) => {
                         q.time = Some(n.parse().map_err(|_| format!("+time={n}: not a number"))?)
                     }
+                    Some(("tls-name", name)) => q.tls_name = Some(name.to_string()),
+                    Some(("tls-ca", file)) => q.tls_ca = Some(file.into()),
                     Some(("tries", n)) => {
                         q.tries = Some(n.parse().map_err(|_| format!("+tries={n}: not a number"))?)
                     }
                     _ => {
                         return Err(format!(
-                            "+{other}: not an option (+tcp, +search, +0x20, +time=N, +tries=N)"
+                            "+{other}: not an option (+tcp, +tls, +tls-name=NAME, +tls-ca=FILE, +search, +0x20, +time=N, +tries=N)"
                         ))
                     }
                 },
@@ -96,13 +111,15 @@ fn words(words: &[String]) -> Result<Query, String> {
     if q.name.is_empty() {
         return Err("no name to look up".into());
     }
+    let port = if q.tls { 853 } else { 53 };
+    q.server = server.map(|s| server_addr(&s, port)).transpose()?;
     Ok(q)
 }
 
-/// `1.2.3.4`, `1.2.3.4:5300`, `::1`, `[::1]:5300`.
-fn server_addr(text: &str) -> Result<SocketAddr, String> {
+/// `1.2.3.4`, `1.2.3.4:5300`, `::1`, `[::1]:5300` (`port` if none is given).
+fn server_addr(text: &str, port: u16) -> Result<SocketAddr, String> {
     text.parse::<SocketAddr>()
-        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, port)))
         .map_err(|_| format!("@{text}: not an address (IP or IP:PORT)"))
 }
 
@@ -119,6 +136,17 @@ fn query(args: QueryArgs) -> Result<ExitCode, String> {
         }
     };
     config.tcp_only = q.tcp;
+    if q.tls {
+        let tls = match &q.tls_ca {
+            Some(ca) => ClientTls::with_ca_file(ca),
+            None => ClientTls::system_roots(),
+        }
+        .and_then(ClientTls::build)
+        .map_err(|e| e.to_string())?;
+        let name = q.tls_name.clone().or_else(|| q.server.map(|s| s.ip().to_string()));
+        let server_name = name.ok_or("+tls needs @SERVER or +tls-name=NAME")?;
+        config.tls = Some(DnsTls { server_name, config: tls });
+    }
     if let Some(secs) = q.time {
         config.timeout = std::time::Duration::from_secs(secs.max(1));
     }
@@ -154,7 +182,13 @@ fn query(args: QueryArgs) -> Result<ExitCode, String> {
     };
     println!("\n;; Query time: {} msec", took.as_millis());
     if let Ok(Answer { source, .. }) = &result {
-        let via = if q.tcp { "TCP" } else { "UDP" };
+        let via = if q.tls {
+            "TLS"
+        } else if q.tcp {
+            "TCP"
+        } else {
+            "UDP"
+        };
         match source {
             Source::Server(addr) => {
                 println!(";; SERVER: {}#{}({}) ({via})", addr.ip(), addr.port(), addr.ip())

@@ -5,7 +5,10 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use zero_core::rustls::ClientConfig;
 
 /// How the resolver works.
 #[derive(Debug, Clone)]
@@ -29,6 +32,9 @@ pub struct ResolverConfig {
     pub case_randomization: bool,
     /// Use TCP for every query.
     pub tcp_only: bool,
+    /// DNS over TLS (RFC 7858): every query over TLS (port 853), the servers' certificates
+    /// checked for this name.
+    pub tls: Option<DnsTls>,
     /// Entries the cache keeps (0: no cache).
     pub cache_size: usize,
     /// The longest a negative answer is remembered (RFC 2308 leaves it to the resolver; 15
@@ -52,6 +58,7 @@ impl Default for ResolverConfig {
             edns_size: 1232,
             case_randomization: false,
             tcp_only: false,
+            tls: None,
             cache_size: 4096,
             max_negative_ttl: Duration::from_secs(900),
             max_cnames: 8,
@@ -103,6 +110,22 @@ impl ResolverConfig {
             }
         }
         config
+    }
+}
+
+/// DNS over TLS: the name the servers' certificates must carry (sent as SNI), and the rustls
+/// configuration (zero-core's `ClientTls`: system roots or a given CA).
+#[derive(Clone)]
+pub struct DnsTls {
+    /// The servers' name.
+    pub server_name: String,
+    /// The client configuration.
+    pub config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for DnsTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsTls").field("server_name", &self.server_name).finish_non_exhaustive()
     }
 }
 

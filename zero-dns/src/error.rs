@@ -34,6 +34,17 @@ pub enum ResolveError {
         /// The last server that answered so.
         server: SocketAddr,
     },
+    /// The last try's connection failed (TCP refused, a TLS certificate that does not check
+    /// out, ...), and no server answered.
+    #[error("{name}: {why} ({server})")]
+    Connection {
+        /// The name.
+        name: String,
+        /// What failed.
+        why: String,
+        /// The last server tried.
+        server: SocketAddr,
+    },
     /// No answer in time.
     #[error("{name}: timed out after {tries} tries of {servers} servers")]
     Timeout {

@@ -27,7 +27,7 @@ pub mod error;
 pub mod resolver;
 pub mod wire;
 
-pub use config::{Hosts, ResolverConfig};
+pub use config::{DnsTls, Hosts, ResolverConfig};
 pub use error::{ResolveError, Source};
 pub use hickory_proto as proto;
 pub use hickory_proto::rr::{Name, RData, Record, RecordType};

@@ -83,20 +83,48 @@ impl Drop for Running {
 pub struct Unbound {
     /// Where it answers (UDP and TCP).
     pub addr: SocketAddr,
+    /// DNS over TLS ([`Unbound::start_tls`]): where, and the PEM certificate (its own CA) it
+    /// presents for `dns.zero.test`.
+    pub tls: Option<(SocketAddr, String)>,
     _running: Running,
 }
 
 impl Unbound {
     /// Starts it on a spare port.
     pub fn start() -> Unbound {
+        Unbound::run(false)
+    }
+
+    /// [`Unbound::start`], serving DNS over TLS too, on another spare port, with a
+    /// self-signed certificate for `dns.zero.test`.
+    pub fn start_tls() -> Unbound {
+        Unbound::run(true)
+    }
+
+    fn run(tls: bool) -> Unbound {
         tool("unbound");
         let port = spare_port();
         let dir = temp_dir("unbound", port);
+        let mut listen = format!("  interface: 127.0.0.1@{port}\n");
+        let mut served = None;
+        if tls {
+            let tls_port = spare_port();
+            let cert = zero_core::tls::SelfSigned::generate(&["dns.zero.test"]).expect("a certificate");
+            std::fs::write(dir.join("cert.pem"), &cert.cert_pem).expect("cert.pem written");
+            std::fs::write(dir.join("key.pem"), &cert.key_pem).expect("key.pem written");
+            listen += &format!(
+                "  interface: 127.0.0.1@{tls_port}\n  tls-port: {tls_port}\n  tls-service-key: \"{}\"\n  \
+                 tls-service-pem: \"{}\"\n",
+                dir.join("key.pem").display(),
+                dir.join("cert.pem").display()
+            );
+            served = Some((SocketAddr::from(([127, 0, 0, 1], tls_port)), cert.cert_pem));
+        }
         let mut data: Vec<String> = ZONE_DATA.iter().map(|d| d.to_string()).collect();
         data.extend(big_strings().iter().map(|s| format!("big.zero.test. 300 IN TXT \"{s}\"")));
         let local: String = data.iter().map(|d| format!("  local-data: '{d}'\n")).collect();
         let conf = format!(
-            "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n  \
+            "server:\n{listen}  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n  \
              use-syslog: no\n  logfile: \"\"\n  pidfile: \"\"\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
              module-config: \"iterator\"\n  local-zone: \".\" refuse\n  local-zone: \"zero.test.\" static\n{local}  \
              local-data-ptr: \"10.0.0.1 www.zero.test.\"\n"
@@ -114,7 +142,7 @@ impl Unbound {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let running = Running { child, dir };
         wait_up(addr, "unbound");
-        Unbound { addr, _running: running }
+        Unbound { addr, tls: served, _running: running }
     }
 }
 

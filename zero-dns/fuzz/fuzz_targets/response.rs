@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(t) = open.get(usize::from(chunk[0]) % open.len().max(1)).cloned() {
             let bytes = if mode & 0x80 != 0 { splice(&t, chunk) } else { chunk.to_vec() };
             match (t.tcp, chunk[0] & 3) {
-                (true, 0) => r.handle_closed(now, t.attempt),
+                (true, 0) => r.handle_closed(now, t.attempt, None),
                 (true, _) => r.handle_stream(now, t.attempt, &wire::tcp_frame(&bytes)),
                 (false, 0) => r.handle_datagram(now, t.attempt, "127.0.0.1:9".parse().unwrap(), &bytes),
                 (false, _) => r.handle_datagram(now, t.attempt, t.server, &bytes),

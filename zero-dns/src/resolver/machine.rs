@@ -106,6 +106,13 @@ pub enum Event {
     },
 }
 
+/// Why a try failed, for the error if every try does.
+#[derive(Debug, Clone)]
+enum Failure {
+    Rcode(ResponseCode),
+    Connection(String),
+}
+
 /// What a question's server said.
 enum Outcome {
     Records(Vec<Record>, Option<Box<Message>>, Source),
@@ -145,7 +152,7 @@ struct Question {
     order: Vec<usize>,
     next_try: usize,
     deadline: Instant,
-    last_failure: Option<(ResponseCode, SocketAddr)>,
+    last_failure: Option<(Failure, SocketAddr)>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,17 +289,25 @@ impl Resolver {
         }
     }
 
-    /// `attempt`'s socket or connection failed or closed: a TCP attempt that had not
-    /// answered moves the question on to the next server at once.
-    pub fn handle_closed(&mut self, now: Instant, attempt: AttemptId) {
+    /// `attempt`'s socket or connection failed or closed (`why`, if it failed): a TCP attempt
+    /// that had not answered moves the question on to the next server at once.
+    pub fn handle_closed(&mut self, now: Instant, attempt: AttemptId, why: Option<String>) {
         let Some(a) = self.attempts.remove(&attempt.0) else { return };
         let qid = a.question;
         if let Some(q) = self.questions.get_mut(&qid) {
             q.attempts.retain(|&x| x != attempt);
+            if let Some(why) = why {
+                q.last_failure = Some((Failure::Connection(why), self.servers[a.server].addr));
+            }
             if a.tcp {
                 self.try_next(now, qid);
             }
         }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ResolverConfig {
+        &self.config
     }
 
     /// Time passed: questions whose try ran out move on to the next server.
@@ -456,12 +471,15 @@ impl Resolver {
     fn try_next(&mut self, now: Instant, qid: u64) {
         let Some(q) = self.questions.get_mut(&qid) else { return };
         let Some(&server) = q.order.get(q.next_try) else {
-            let error = match q.last_failure {
-                Some((rcode, server)) => ResolveError::ServerFailure {
+            let error = match q.last_failure.clone() {
+                Some((Failure::Rcode(rcode), server)) => ResolveError::ServerFailure {
                     name: q.name.to_ascii().to_ascii_lowercase(),
                     rcode: rcode.to_string(),
                     server,
                 },
+                Some((Failure::Connection(why), server)) => {
+                    ResolveError::Connection { name: q.name.to_ascii().to_ascii_lowercase(), why, server }
+                }
                 None => ResolveError::Timeout {
                     name: q.name.to_ascii().to_ascii_lowercase(),
                     tries: q.next_try as u32,
@@ -472,7 +490,7 @@ impl Resolver {
         };
         q.next_try += 1;
         q.deadline = now + self.config.timeout;
-        let tcp = self.config.tcp_only;
+        let tcp = self.config.tcp_only || self.config.tls.is_some();
         self.send_attempt(now, qid, server, tcp);
     }
 
@@ -538,7 +556,7 @@ impl Resolver {
             }
             rcode => {
                 let q = self.questions.get_mut(&qid).expect("present");
-                q.last_failure = Some((rcode, addr));
+                q.last_failure = Some((Failure::Rcode(rcode), addr));
                 self.try_next(now, qid);
             }
         }

@@ -61,8 +61,8 @@ impl ResolverDriver {
                 let Some(&attempt) = self.tcp.get(conn) else { return false };
                 if let Some(Carrier::Tcp(_, query)) = self.carriers.get_mut(&attempt) {
                     if let Some(bytes) = query.take() {
-                        if ops.send(*conn, &bytes).is_err() {
-                            self.lost(ops, attempt);
+                        if let Err(e) = ops.send(*conn, &bytes) {
+                            self.lost(ops, attempt, Some(e.to_string()));
                         }
                     }
                 }
@@ -71,9 +71,13 @@ impl ResolverDriver {
                 let Some(&attempt) = self.tcp.get(conn) else { return false };
                 self.resolver.handle_stream(now, attempt, data);
             }
-            IoEvent::ConnectFailed { conn, .. } | IoEvent::Closed { conn, .. } => {
+            IoEvent::ConnectFailed { conn, error } => {
                 let Some(&attempt) = self.tcp.get(conn) else { return false };
-                self.lost(ops, attempt);
+                self.lost(ops, attempt, Some(error.to_string()));
+            }
+            IoEvent::Closed { conn, .. } => {
+                let Some(&attempt) = self.tcp.get(conn) else { return false };
+                self.lost(ops, attempt, None);
             }
             IoEvent::Timer { token, .. } if self.deadline.fired(*token) => self.resolver.handle_timeout(now),
             _ => return false,
@@ -81,9 +85,9 @@ impl ResolverDriver {
         true
     }
 
-    fn lost(&mut self, ops: &mut Ops, attempt: AttemptId) {
+    fn lost(&mut self, ops: &mut Ops, attempt: AttemptId, why: Option<String>) {
         self.forget(ops, attempt);
-        self.resolver.handle_closed(ops.now(), attempt);
+        self.resolver.handle_closed(ops.now(), attempt, why);
     }
 
     fn forget(&mut self, ops: &mut Ops, attempt: AttemptId) {
@@ -115,8 +119,7 @@ impl ResolverDriver {
             };
             if let Err(error) = opened {
                 tracing::debug!(%error, server = %t.server, "DNS query not sent");
-                self.forget(ops, t.attempt);
-                self.resolver.handle_closed(ops.now(), t.attempt);
+                self.lost(ops, t.attempt, Some(error.to_string()));
             }
         }
         self.deadline.follow(ops, self.resolver.poll_timeout());
@@ -143,7 +146,11 @@ impl ResolverDriver {
         bytes: Vec<u8>,
         attempt: AttemptId,
     ) -> zero_core::Result<()> {
-        let conn = ops.connect_to(&Target::tcp(*server))?;
+        let target = match &self.resolver.config().tls {
+            Some(tls) => Target::tls(*server, tls.server_name.clone(), tls.config.clone()),
+            None => Target::tcp(*server),
+        };
+        let conn = ops.connect_to(&target)?;
         self.carriers.insert(attempt, Carrier::Tcp(conn, Some(bytes)));
         self.tcp.insert(conn, attempt);
         Ok(())
