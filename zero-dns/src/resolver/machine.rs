@@ -29,6 +29,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use super::answer::Answer;
 use crate::cache::{Cache, Cached};
 use crate::config::ResolverConfig;
 use crate::error::{ResolveError, Source};
@@ -57,40 +58,6 @@ pub struct Transmit {
     pub tcp: bool,
     /// What to send.
     pub bytes: Vec<u8>,
-}
-
-/// A lookup's answer.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// The name whose records answered (the last of the CNAME chain).
-    pub name: Name,
-    /// The type asked for.
-    pub rtype: RecordType,
-    /// The records: the CNAME chain first, then those of `rtype`.
-    pub records: Vec<Record>,
-    /// Where it came from.
-    pub source: Source,
-    /// The server's whole last response (none from the cache or `/etc/hosts`).
-    pub response: Option<Box<Message>>,
-}
-
-impl Answer {
-    /// The addresses among the records (A and AAAA).
-    pub fn ips(&self) -> Vec<IpAddr> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(IpAddr::V4(a.0)),
-                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The records of the type asked for (the chain's CNAMEs left out).
-    pub fn of_type(&self) -> impl Iterator<Item = &Record> {
-        self.records.iter().filter(move |r| r.record_type() == self.rtype)
-    }
 }
 
 /// What the resolver tells its driver.
@@ -235,6 +202,12 @@ impl Resolver {
         self.lookups.insert(id.0, lookup);
         self.advance(now, id);
         id
+    }
+
+    /// Starts lookups of `name`'s A and AAAA records together (what Happy Eyeballs, RFC 8305,
+    /// wants: both in flight at once, each answered as it comes).
+    pub fn lookup_addresses(&mut self, now: Instant, name: &str) -> [LookupId; 2] {
+        [self.lookup(now, name, RecordType::AAAA), self.lookup(now, name, RecordType::A)]
     }
 
     /// The next query to send.

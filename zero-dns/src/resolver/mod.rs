@@ -1,9 +1,11 @@
 //! The stub resolver: the [`Resolver`] machine, and its driver on a zero-core shard.
 
+mod answer;
 mod machine;
 mod shard;
 #[cfg(test)]
 mod tests;
 
-pub use machine::{Answer, AttemptId, Event, LookupId, Resolver, Transmit};
+pub use answer::Answer;
+pub use machine::{AttemptId, Event, LookupId, Resolver, Transmit};
 pub use shard::{lookup_blocking, ResolverDriver};

@@ -9,7 +9,8 @@ use std::time::Instant;
 use hickory_proto::rr::RecordType;
 use zero_core::{Config, ConnId, Deadline, Event as IoEvent, Handler, Io, Ops, Target, UdpId};
 
-use super::machine::{Answer, AttemptId, Event, Resolver};
+use super::answer::Answer;
+use super::machine::{AttemptId, Event, Resolver};
 use crate::config::ResolverConfig;
 use crate::error::ResolveError;
 

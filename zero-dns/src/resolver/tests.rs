@@ -335,3 +335,39 @@ fn case_randomization_requires_the_case_back() {
     );
     assert!(n.answers[0].1.is_ok());
 }
+
+#[test]
+fn mx_by_preference_and_srv_in_rfc_2782_order() {
+    use hickory_proto::rr::rdata::{MX, SRV};
+    let rec = |data| Record::from_rdata(name("zero.test."), 60, data);
+    let answer = Answer {
+        name: name("zero.test."),
+        rtype: RecordType::MX,
+        records: vec![
+            rec(RData::MX(MX::new(20, name("b.zero.test.")))),
+            rec(RData::MX(MX::new(5, name("a.zero.test.")))),
+            rec(RData::SRV(SRV::new(10, 0, 1, name("zero-weight.zero.test.")))),
+            rec(RData::SRV(SRV::new(10, 60, 2, name("heavy.zero.test.")))),
+            rec(RData::SRV(SRV::new(1, 0, 3, name("first.zero.test.")))),
+            rec(RData::SRV(SRV::new(10, 40, 4, name("light.zero.test.")))),
+        ],
+        source: Source::Cache,
+        response: None,
+    };
+    let mx: Vec<u16> = answer.mx().iter().map(|(p, _)| *p).collect();
+    assert_eq!(mx, [5, 20]);
+    // Priority 1 first; then a draw of 0 takes the zero-weight target, a draw of the total
+    // (100) the last of the running sums (the heaviest), and the light one is left.
+    let mut draws = [0, 0, 100, 40].into_iter();
+    let ports: Vec<u16> = answer.srv(|_| draws.next().unwrap()).iter().map(|s| s.1).collect();
+    assert_eq!(ports, [3, 1, 2, 4]);
+}
+
+#[test]
+fn a_and_aaaa_are_asked_together() {
+    let mut n = Net::new(two_servers());
+    let [v6, v4] = n.r.lookup_addresses(n.now, "both.zero.test");
+    let sent = n.sent();
+    assert_eq!(sent.len(), 2, "both in flight at once");
+    assert_ne!(v6, v4);
+}
