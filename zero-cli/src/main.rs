@@ -1,6 +1,7 @@
 //! `zero`: run zero's servers, clients and load generators from the command line.
 
 mod bench;
+mod bench_dns;
 mod bench_echo;
 mod bench_fix;
 mod bench_mqtt;
@@ -130,6 +131,8 @@ enum BenchCommand {
     Redis(bench_redis::RedisLoad),
     /// Round trips NewOrderSingle -> ExecutionReport against a FIX acceptor: p50/p99/p99.9.
     Fix(bench_fix::FixLoad),
+    /// Lookups of distinct names against any DNS server: queries/s, per CPU-second, latency.
+    Dns(bench_dns::DnsLoad),
 }
 
 #[derive(Args)]
@@ -214,6 +217,7 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Mqtt(load) } => bench_mqtt::run(load),
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),
         Command::Bench { command: BenchCommand::Fix(load) } => bench_fix::run(load),
+        Command::Bench { command: BenchCommand::Dns(load) } => bench_dns::run(load),
         Command::Conformance { command: ConformanceCommand::Redis { target, only } } => {
             let outcomes = match target {
                 Some(addr) => Ok(zero_conformance::redis::run_against(addr, only.as_deref())),

@@ -365,11 +365,16 @@ impl Ops {
 
     // ---- UDP -------------------------------------------------------------------------------
 
-    /// Binds a UDP socket (port 0 picks one: see [`Ops::udp_addr`]).
+    /// Binds a UDP socket (port 0 picks one: see [`Ops::udp_addr`]). A given port is bound
+    /// with `SO_REUSEADDR` (so that several sockets can share a multicast group's port); port
+    /// 0 is not, or the kernel could hand two sockets the same ephemeral port and deliver one's
+    /// replies to the other.
     pub fn udp_bind(&mut self, addr: SocketAddr) -> Result<UdpId> {
         let sock = Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), Some(Protocol::UDP))
             .map_err(|e| IoError::sys("socket(udp)", e))?;
-        sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
+        if addr.port() != 0 {
+            sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
+        }
         sock.bind(&SockAddr::from(addr)).map_err(|e| IoError::sys(format!("bind udp {addr}"), e))?;
         let (index, gen) = self.insert(sock, Kind::Udp(Box::new(Udp::new())))?;
         Ok(UdpId::new(index, gen))

@@ -124,3 +124,17 @@ fn multicast_join_and_leave_on_loopback() {
     io.udp_join_ssm(u, Ipv4Addr::new(232, 1, 2, 3), Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST).unwrap();
     io.udp_leave_ssm(u, Ipv4Addr::new(232, 1, 2, 3), Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST).unwrap();
 }
+
+/// Sockets bound to port 0 at the same time never share a port (with `SO_REUSEADDR` on them
+/// the kernel may hand two the same ephemeral port and deliver one's datagrams to the other:
+/// a resolver then saw answers under the wrong query id).
+#[test]
+fn ephemeral_ports_are_never_shared() {
+    let mut io = zero_core::Io::new(zero_core::Config::default()).unwrap();
+    let mut ports = std::collections::HashSet::new();
+    for _ in 0..2000 {
+        let udp = io.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = io.udp_addr(udp).unwrap().port();
+        assert!(ports.insert(port), "port {port} handed out twice");
+    }
+}

@@ -290,6 +290,7 @@ impl Resolver {
         for qid in due {
             if let Some(q) = self.questions.get(&qid) {
                 if let Some(&server) = q.next_try.checked_sub(1).and_then(|i| q.order.get(i)) {
+                    tracing::debug!(name = %q.name, server = %self.servers[server].addr, "DNS try timed out");
                     self.servers[server].penalized_until = Some(now + PENALTY);
                 }
             }
