@@ -77,6 +77,7 @@ for impl in zero hickory; do
 	printf '%-10s %12s %16s %10s %10s %8s\n' "$impl" "${r[$impl,qps]}" "${r[$impl,q_per_cpu_s]}" "${r[$impl,p50_us]}" "${r[$impl,p99_us]}" "${r[$impl,errors]}"
 done
 printf '%-10s %12s\n' dnsperf "${dnsperf_qps%.*}"
+echo "hickory-proto (zero-dns's codec): $(taskset -c "$CPU" "$hickory_bin" codec 1000000 | sed 's/^RESULT impl=hickory-proto //')"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "ratio zero/hickory queries/s: $(ratio "${r[zero,qps]}" "${r[hickory,qps]}")"
 echo "ratio zero/hickory: $(ratio "${r[zero,q_per_cpu_s]}" "${r[hickory,q_per_cpu_s]}")"

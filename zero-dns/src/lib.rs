@@ -16,7 +16,11 @@
 //! - `zero-core`: the shard, UDP and TCP.
 //! - `hickory-proto`: the DNS wire format, every record type, name compression and EDNS, from
 //!   the maintained successor of trust-dns-proto; writing our own would be a second copy of
-//!   a hard codec. Without default features it brings no runtime.
+//!   a hard codec. Without default features it brings no runtime. What it costs: about 0.8 us
+//!   to encode a query and 0.9 us to decode a two-record answer on this machine
+//!   (`dns-hickory-bench codec`, run by bench/dns.sh), some 7% of the 25 us of CPU a lookup
+//!   takes end to end (`zero bench dns`: 40,000 lookups per CPU-second); the kernel's UDP path
+//!   and a socket per query (a random source port each) take most of the rest.
 //! - `rand`: query ids and DNS 0x20 case (hickory-proto's own choice and version).
 //! - `lru`: the cache's bound.
 //! - `thiserror`, `tracing`: the house error and logging conventions.
