@@ -11,14 +11,16 @@
 //! - [`fix`]: the FIX session layer of any acceptor, this suite playing the counterparty.
 //! - [`dns`]: what a stub resolver relies on in any DNS server, and the real servers (unbound,
 //!   dnsmasq) the resolver is tested against.
+//! - [`ntp`]: chrony and a scripted Kiss-o'-Death server, for zero-ntp's client.
 //!
-//! Dependencies: `zero-mqtt`, `zero-fix` and `zero-dns` for their codecs only (the checks encode and
+//! Dependencies: `zero-mqtt`, `zero-fix`, `zero-dns` and `zero-ntp` for their codecs only (the checks encode and
 //! decode with them; the server under test is a black box); `zero-redis`, the client under
 //! test.
 
 pub mod dns;
 pub mod fix;
 pub mod mqtt;
+pub mod ntp;
 pub mod redis;
 
 /// The outcome of one check.

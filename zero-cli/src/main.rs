@@ -10,6 +10,7 @@ mod dns;
 mod fix;
 mod fix_send;
 mod mqtt;
+mod ntp;
 mod redis;
 
 use std::net::SocketAddr;
@@ -44,6 +45,11 @@ enum Command {
     Dns {
         #[command(subcommand)]
         command: dns::DnsCommand,
+    },
+    /// NTP queries (the clock is never set).
+    Ntp {
+        #[command(subcommand)]
+        command: ntp::NtpCommand,
     },
     /// FIX sessions and tools.
     Fix {
@@ -210,6 +216,10 @@ fn main() -> ExitCode {
         Command::Fix { command } => fix::run(command),
         // dig's exit codes: 0 for any answer (NXDOMAIN included), 9 for no reply.
         Command::Dns { command } => match dns::run(command) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
+        Command::Ntp { command } => match ntp::run(command) {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
