@@ -152,3 +152,25 @@ fn dns_over_tls_checks_the_servers_name() {
     let e = lookup_blocking(c, "www.zero.test.", RecordType::A).unwrap_err();
     assert!(matches!(&e, ResolveError::Connection { why, .. } if why.contains("certificate")), "{e}");
 }
+
+/// The same comparison with dnsmasq as the server (its own records of the zone).
+#[test]
+fn answers_from_dnsmasq_match_dig() {
+    let d = Dnsmasq::start();
+    for (name, rtype) in [
+        ("www.zero.test.", RecordType::A),
+        ("txt.zero.test.", RecordType::TXT),
+        ("_sip._tcp.zero.test.", RecordType::SRV),
+        ("zero.test.", RecordType::MX),
+        ("alias.zero.test.", RecordType::A),
+    ] {
+        let want = dig(d.addr, name, &rtype.to_string(), &[]);
+        assert!(!want.is_empty(), "dig got nothing for {name} {rtype}");
+        let got = ours(config(d.addr), name, rtype);
+        let got: Vec<String> =
+            if rtype == RecordType::TXT { got.iter().map(|t| format!("\"{t}\"")).collect() } else { got };
+        assert_eq!(normalize(&got), normalize(&want), "{name} {rtype}");
+    }
+    let nx = lookup_blocking(config(d.addr), "nothere.zero.test.", RecordType::A).unwrap_err();
+    assert!(matches!(nx, ResolveError::NxDomain { .. }), "{nx}");
+}

@@ -171,7 +171,7 @@ impl Dnsmasq {
             format!("--pid-file={}", dir.join("pid").display()),
             "--local=/zero.test/".into(),
             "--host-record=www.zero.test,10.0.0.1".into(),
-            "--txt-record=txt.zero.test,\"hello world\"".into(),
+            "--txt-record=txt.zero.test,hello world".into(),
             "--srv-host=_sip._tcp.zero.test,sip1.zero.test,5060,10,60".into(),
             "--mx-host=zero.test,mx1.zero.test,10".into(),
             "--cname=alias.zero.test,www.zero.test".into(),
