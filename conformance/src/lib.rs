@@ -23,6 +23,15 @@ pub mod mqtt;
 pub mod ntp;
 pub mod redis;
 
+/// Fails (pointing at scripts/test.sh, which installs it) unless `command` is installed.
+pub(crate) fn require(command: &str) {
+    let found = std::process::Command::new("sh").arg("-c").arg(format!("command -v {command}")).output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "{command} is missing: run scripts/test.sh (it installs the peers the tests run against)"
+    );
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {

@@ -55,13 +55,7 @@ fn every_record_type_matches_dig() {
         ("zero.test.", RecordType::CAA),
         ("zero.test.", RecordType::SOA),
     ] {
-        let want = dig(u.addr, name, &rtype.to_string(), &[]);
-        assert!(!want.is_empty(), "dig got nothing for {name} {rtype}");
-        let got = ours(config(u.addr), name, rtype);
-        // TXT: dig quotes each string; hickory prints it bare.
-        let got: Vec<String> =
-            if rtype == RecordType::TXT { got.iter().map(|t| format!("\"{t}\"")).collect() } else { got };
-        assert_eq!(normalize(&got), normalize(&want), "{name} {rtype}");
+        same_as_dig(u.addr, name, rtype);
     }
     // unbound answers a CNAME of its local data alone; the resolver follows it, and the answer
     // is the chain and the target's records, as dig shows them asked one after the other.
@@ -69,6 +63,17 @@ fn every_record_type_matches_dig() {
     want.extend(dig(u.addr, "www.zero.test.", "A", &[]));
     want.sort();
     assert_eq!(ours(config(u.addr), "alias.zero.test.", RecordType::A), want);
+}
+
+/// Our answer to `name` `rtype` from `server` is dig's.
+fn same_as_dig(server: SocketAddr, name: &str, rtype: RecordType) {
+    let want = dig(server, name, &rtype.to_string(), &[]);
+    assert!(!want.is_empty(), "dig got nothing for {name} {rtype}");
+    let got = ours(config(server), name, rtype);
+    // TXT: dig quotes each string; hickory prints it bare.
+    let got: Vec<String> =
+        if rtype == RecordType::TXT { got.iter().map(|t| format!("\"{t}\"")).collect() } else { got };
+    assert_eq!(normalize(&got), normalize(&want), "{name} {rtype}");
 }
 
 /// The forms dig and hickory-proto print differently: CAA's flags and quoting, case.
@@ -164,12 +169,7 @@ fn answers_from_dnsmasq_match_dig() {
         ("zero.test.", RecordType::MX),
         ("alias.zero.test.", RecordType::A),
     ] {
-        let want = dig(d.addr, name, &rtype.to_string(), &[]);
-        assert!(!want.is_empty(), "dig got nothing for {name} {rtype}");
-        let got = ours(config(d.addr), name, rtype);
-        let got: Vec<String> =
-            if rtype == RecordType::TXT { got.iter().map(|t| format!("\"{t}\"")).collect() } else { got };
-        assert_eq!(normalize(&got), normalize(&want), "{name} {rtype}");
+        same_as_dig(d.addr, name, rtype);
     }
     let nx = lookup_blocking(config(d.addr), "nothere.zero.test.", RecordType::A).unwrap_err();
     assert!(matches!(nx, ResolveError::NxDomain { .. }), "{nx}");

@@ -27,14 +27,6 @@ pub fn big_strings() -> Vec<String> {
     (0..5).map(|i| format!("{i}{}", "x".repeat(199))).collect()
 }
 
-fn tool(name: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "{name} is missing: run scripts/test.sh (it installs unbound, dnsmasq and dig)"
-    );
-}
-
 fn spare_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").expect("a UDP port").local_addr().expect("bound").port()
 }
@@ -102,7 +94,7 @@ impl Unbound {
     }
 
     fn run(tls: bool) -> Unbound {
-        tool("unbound");
+        crate::require("unbound");
         let port = spare_port();
         let dir = temp_dir("unbound", port);
         let mut listen = format!("  interface: 127.0.0.1@{port}\n");
@@ -156,7 +148,7 @@ pub struct Dnsmasq {
 impl Dnsmasq {
     /// Starts it on a spare port.
     pub fn start() -> Dnsmasq {
-        tool("dnsmasq");
+        crate::require("dnsmasq");
         let port = spare_port();
         let dir = temp_dir("dnsmasq", port);
         let mut args = vec![
