@@ -30,11 +30,7 @@ impl Drop for Chrony {
 impl Chrony {
     /// Starts it (`-x`: it never sets the clock) with `local stratum 8`.
     pub fn start() -> Chrony {
-        let found = Command::new("sh").arg("-c").arg("command -v chronyd").output();
-        assert!(
-            found.is_ok_and(|o| o.status.success()),
-            "chronyd is missing: run scripts/test.sh (it installs chrony)"
-        );
+        crate::require("chronyd");
         let port = UdpSocket::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
         let dir = std::env::temp_dir().join(format!("zero-chrony-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
