@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use clap::Args;
 use hdrhistogram::Histogram;
 use zero_core::machine::Driver;
-use zero_core::{Event as IoEvent, Handler, Io, Ops, Target};
+use zero_core::{Deadline, Event as IoEvent, Handler, Io, Ops, Target};
 use zero_fix::session::{Event, Session, Wal};
 
 /// Options of `zero bench fix`.
@@ -35,7 +35,14 @@ pub struct FixLoad {
     /// `Config::busy_poll`); none by default.
     #[arg(long)]
     busy_poll_us: Option<u64>,
+    /// Seconds to wait for an order's ExecutionReport (or the Logon) before giving up (an
+    /// acceptor that answers orders with something else would stall the run).
+    #[arg(long, default_value_t = 10)]
+    stall_secs: u64,
 }
+
+/// The token of the timer that notices a stalled run (the session's driver uses 0).
+const STALL: u64 = 1;
 
 struct Bench {
     driver: Driver<Session<Wal>>,
@@ -46,6 +53,11 @@ struct Bench {
     warmup: u64,
     histogram: Histogram<u64>,
     failed: Option<String>,
+    /// How long an order (or the Logon) may wait; and when the current wait began.
+    stall: std::time::Duration,
+    waiting_since: Instant,
+    /// One shard timer following `waiting_since + stall`.
+    stall_timer: Deadline,
 }
 
 impl Bench {
@@ -60,6 +72,7 @@ impl Bench {
             let left = cursor.len();
             &id[..24 - left]
         };
+        self.waiting_since = now;
         match self.driver.machine().send(now, b"D", |b| {
             b.str(11, id).str(55, b"ZERO").char(54, b'1').str(60, b"20261207-09:30:00.000");
             b.uint(38, 100).char(40, b'2').str(44, b"10.25");
@@ -96,11 +109,24 @@ impl Bench {
 
 impl Handler for Bench {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+        if let IoEvent::Timer { token, .. } = event {
+            // The stall check runs at the batch's end; the timer only has to wake the shard.
+            if self.stall_timer.fired(token) {
+                return;
+            }
+        }
         self.driver.on_event(ops, &event);
     }
 
     fn on_batch_end(&mut self, ops: &mut Ops) {
         self.pump(ops);
+        if self.failed.is_none() && ops.now().duration_since(self.waiting_since) >= self.stall {
+            self.failed = Some(format!(
+                "nothing in {} s: is the acceptor answering NewOrderSingle with ExecutionReport (--app exec)?",
+                self.stall.as_secs()
+            ));
+        }
+        self.stall_timer.follow(ops, Some(self.waiting_since + self.stall));
         if self.failed.is_some() || self.done >= self.warmup + self.total {
             ops.stop();
         }
@@ -124,9 +150,13 @@ pub fn run(load: FixLoad) -> Result<(), String> {
         warmup: load.warmup,
         histogram: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
         failed: None,
+        stall: std::time::Duration::from_secs(load.stall_secs.max(1)),
+        waiting_since: Instant::now(),
+        stall_timer: Deadline::new(STALL),
     };
     let mut io = Io::new(crate::fix::busy_polling(load.busy_poll_us)).map_err(|e| e.to_string())?;
     bench.driver.pump(&mut io);
+    bench.stall_timer.follow(&mut io, Some(bench.waiting_since + bench.stall));
     let started = Instant::now();
     io.run(&mut bench).map_err(|e| e.to_string())?;
     if let Some(why) = bench.failed {

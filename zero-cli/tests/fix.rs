@@ -297,3 +297,63 @@ fn a_fixt_session_checks_application_messages_against_fix50sp2() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `zero bench fix` against the exec counterparty prints its percentiles; against the echo
+/// counterparty (which never sends an ExecutionReport) it gives up after --stall-secs.
+#[test]
+fn bench_fix_measures_round_trips_and_stops_when_nothing_answers() {
+    let dir = std::env::temp_dir().join(format!("zero-cli-bench-fix-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (app, ok) in [("exec", true), ("echo", false)] {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let config = dir.join(format!("{app}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{addr}\"\nstore = \"{}\"\nfsync = \"never\"\n\n[[session]]\n\
+                 sender_comp_id = \"BROKER\"\ntarget_comp_id = \"CLIENT\"\nvalidate = false\n",
+                dir.join(format!("{app}-data")).display()
+            ),
+        )
+        .unwrap();
+        let child = zero()
+            .args(["fix", "acceptor", "--app", app, "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn();
+        let server = Server(child.unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "the acceptor never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let store = dir.join(format!("{app}-initiator"));
+        let out = zero()
+            .args([
+                "bench",
+                "fix",
+                "--target",
+                &addr,
+                "--orders",
+                "300",
+                "--warmup",
+                "30",
+                "--stall-secs",
+                "1",
+            ])
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.success(), ok, "{app}: {stdout}{stderr}");
+        if ok {
+            assert!(stdout.contains("RESULT impl=zero orders=300 p50_us="), "{stdout}");
+        } else {
+            assert!(stderr.contains("nothing in 1 s"), "{stderr}");
+        }
+        drop(server);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
