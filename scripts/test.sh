@@ -22,6 +22,8 @@ done
 [[ -f /usr/include/quickfix/Application.h ]] || need+=(libquickfix-dev)
 # paho-mqtt is the independent Python client of the MQTT tests (Debian's module, for /usr/bin/python3).
 /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need+=(python3-paho-mqtt)
+# python3-zeroconf is the independent mDNS/DNS-SD peer of zero-dns's responder and browser.
+/usr/bin/python3 -c 'import zeroconf' 2>/dev/null || need+=(python3-zeroconf)
 # python3-websockets is the independent WebSocket peer of zero-core's WebSocket tests.
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 if ((${#need[@]})); then

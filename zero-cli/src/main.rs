@@ -9,6 +9,7 @@ mod bench_redis;
 mod dns;
 mod fix;
 mod fix_send;
+mod mdns;
 mod mqtt;
 mod ntp;
 mod redis;
@@ -45,6 +46,11 @@ enum Command {
     Dns {
         #[command(subcommand)]
         command: dns::DnsCommand,
+    },
+    /// DNS-SD over multicast DNS: announce and browse services on a link.
+    Mdns {
+        #[command(subcommand)]
+        command: mdns::MdnsCommand,
     },
     /// NTP queries (the clock is never set).
     Ntp {
@@ -219,6 +225,7 @@ fn main() -> ExitCode {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Command::Mdns { command } => mdns::run(command),
         Command::Ntp { command } => match ntp::run(command) {
             Ok(code) => return code,
             Err(e) => Err(e),

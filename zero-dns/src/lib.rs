@@ -28,6 +28,7 @@
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod mdns;
 pub mod resolver;
 pub mod wire;
 

@@ -1,0 +1,169 @@
+//! `zero mdns register` and `zero mdns browse`: DNS-SD over multicast DNS on one interface.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use zero_core::{Config, Event as IoEvent, Handler, Io, Ops};
+use zero_dns::mdns::browser::{self, Browser};
+use zero_dns::mdns::responder::{self, Responder};
+use zero_dns::mdns::{Endpoint, MdnsDriver, MdnsSocket, Service};
+
+/// `zero mdns` commands.
+#[derive(Subcommand, Debug)]
+pub enum MdnsCommand {
+    /// Announce a service (`zero mdns register "My Printer" _ipp._tcp 631 rp=queue`) until
+    /// stopped (or `--for` seconds), then say goodbye.
+    Register(RegisterArgs),
+    /// Print the instances of a service type as they come and go.
+    Browse(BrowseArgs),
+}
+
+/// Options of `zero mdns register`.
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    /// The instance name.
+    name: String,
+    /// The service type, `_http._tcp`.
+    service_type: String,
+    /// The port.
+    port: u16,
+    /// TXT strings, `key=value`.
+    txt: Vec<String>,
+    /// The interface (its IPv4 address) to announce on.
+    #[arg(long, default_value = "127.0.0.1")]
+    interface: Ipv4Addr,
+    /// The host name announced (`NAME.local.`).
+    #[arg(long, default_value = "zero")]
+    host: String,
+    /// The host's addresses (the interface's by default).
+    #[arg(long)]
+    address: Vec<IpAddr>,
+    /// Seconds to stay before the goodbye (forever by default).
+    #[arg(long = "for")]
+    duration: Option<f64>,
+}
+
+/// Options of `zero mdns browse`.
+#[derive(Args, Debug)]
+pub struct BrowseArgs {
+    /// The service type, `_http._tcp`.
+    service_type: String,
+    /// The interface (its IPv4 address) to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    interface: Ipv4Addr,
+    /// Seconds to browse (forever by default).
+    #[arg(long = "for")]
+    duration: Option<f64>,
+}
+
+/// Runs a `zero mdns` command.
+pub fn run(command: MdnsCommand) -> Result<(), String> {
+    match command {
+        MdnsCommand::Register(args) => register(args),
+        MdnsCommand::Browse(args) => browse(args),
+    }
+}
+
+/// An endpoint on a shard for a while, printing its events.
+struct Run<E> {
+    driver: MdnsDriver<E>,
+    until: Option<Instant>,
+    print: fn(&mut E),
+}
+
+impl<E: Endpoint> Handler for Run<E> {
+    fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+        self.driver.on_event(ops, &event);
+    }
+
+    fn on_batch_end(&mut self, ops: &mut Ops) {
+        (self.print)(self.driver.endpoint());
+        if self.until.is_some_and(|t| ops.now() >= t) {
+            ops.stop();
+        }
+        self.driver.pump(ops);
+    }
+}
+
+fn run_endpoint<E: Endpoint>(
+    interface: Ipv4Addr,
+    endpoint: impl FnOnce(Instant) -> E,
+    duration: Option<f64>,
+    print: fn(&mut E),
+) -> Result<(Io, Run<E>), String> {
+    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    let udp = MdnsSocket::open(&mut io, interface).map_err(|e| format!("mDNS on {interface}: {e}"))?;
+    let now = Instant::now();
+    let until = duration.map(|s| now + Duration::from_secs_f64(s));
+    if let Some(s) = duration {
+        io.timer(Duration::from_secs_f64(s), u64::MAX);
+    }
+    let mut run = Run { driver: MdnsDriver::new(endpoint(now), udp, 0), until, print };
+    run.on_batch_end(&mut io);
+    io.run(&mut run).map_err(|e| e.to_string())?;
+    Ok((io, run))
+}
+
+fn register(args: RegisterArgs) -> Result<(), String> {
+    let addresses =
+        if args.address.is_empty() { vec![IpAddr::V4(args.interface)] } else { args.address.clone() };
+    let service = Service {
+        instance: args.name.clone(),
+        service_type: args.service_type.clone(),
+        port: args.port,
+        txt: args.txt.clone(),
+    };
+    let print = |r: &mut Responder| {
+        while let Some(event) = r.poll_event() {
+            match event {
+                responder::Event::Registered { name, .. } => println!("registered {name}"),
+                responder::Event::Renamed { from, to, .. } => {
+                    println!("renamed {from} -> {to} (name conflict)")
+                }
+                _ => {}
+            }
+        }
+    };
+    let (mut io, mut run) = run_endpoint(
+        args.interface,
+        |now| {
+            let mut r = Responder::new(&args.host, &addresses, rand_seed());
+            r.register(now, service);
+            r
+        },
+        args.duration,
+        print,
+    )?;
+    // The goodbye.
+    run.driver.endpoint().shutdown(Instant::now());
+    run.driver.pump(&mut io);
+    io.run_once(&mut run, Some(Duration::from_millis(50))).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn browse(args: BrowseArgs) -> Result<(), String> {
+    let print = |b: &mut Browser| {
+        while let Some(event) = b.poll_event() {
+            match event {
+                browser::Event::Added(i) => {
+                    println!("added {} at {}:{} {:?} txt {:?}", i.name, i.host, i.port, i.addresses, i.txt)
+                }
+                browser::Event::Updated(i) => {
+                    println!("updated {} at {}:{} {:?} txt {:?}", i.name, i.host, i.port, i.addresses, i.txt)
+                }
+                browser::Event::Removed(name) => println!("removed {name}"),
+                _ => {}
+            }
+        }
+    };
+    let browser = Browser::new(&args.service_type, Instant::now())
+        .ok_or_else(|| format!("{}: not a service type", args.service_type))?;
+    run_endpoint(args.interface, move |_| browser, args.duration, print)?;
+    Ok(())
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
+}

@@ -1,0 +1,397 @@
+//! The mDNS responder (RFC 6762, sans I/O): it owns a host name and its addresses and the
+//! services registered on it.
+//!
+//! A service is **probed** first (8.1): three queries for its instance name, 250 ms apart,
+//! carrying the records it proposes. An answer for that name with other data is a conflict:
+//! the instance is renamed `Name (2)`, `Name (3)`, ... and probed again (9). A simultaneous
+//! probe is settled by comparing the proposed records (8.2): the lexicographically later set
+//! wins, the loser waits a second and probes again. A service that survives probing is
+//! **announced** twice, a second apart (8.3), then **answered** for: PTR for its type and for
+//! `_services._dns-sd._udp.local.`, SRV and TXT for its instance, A and AAAA for the host,
+//! with the instance's SRV, TXT and addresses as additional records (RFC 6763 12). Known
+//! answers the querier lists with at least half their TTL left are not repeated (7.1); a
+//! question with the QU bit, or a query from a port other than 5353 (a one-shot legacy
+//! query, 6.7), is answered by unicast. Unregistering (and [`Responder::shutdown`]) sends
+//! **goodbyes**: the records with TTL 0 (10.1).
+//!
+//! The host name is assumed unique on the link (its probing is not done).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::{A, AAAA, PTR, SRV, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use super::{instance_name, type_name, Endpoint, Service, Transmit, PORT};
+
+/// TTL of records naming the host (RFC 6762 10: 120 s).
+const HOST_TTL: u32 = 120;
+/// TTL of the others (75 minutes).
+const OTHER_TTL: u32 = 4500;
+/// Between probes.
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A registered service's handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServiceId(pub usize);
+
+/// What the responder tells its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The service survived probing and was announced under `name`.
+    Registered {
+        /// The service.
+        id: ServiceId,
+        /// Its instance name now.
+        name: String,
+    },
+    /// A conflict: the service is probed again under a new name.
+    Renamed {
+        /// The service.
+        id: ServiceId,
+        /// Its old instance name.
+        from: String,
+        /// Its new one.
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Probing,
+    Announcing,
+    Live,
+}
+
+struct Entry {
+    service: Service,
+    state: State,
+    count: u8,
+    next: Instant,
+}
+
+/// The responder.
+pub struct Responder {
+    host: Name,
+    addresses: Vec<IpAddr>,
+    entries: Vec<Option<Entry>>,
+    out: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    rng: StdRng,
+}
+
+impl Responder {
+    /// A responder for host `host` (`zerobox`: it answers for `zerobox.local.`) at
+    /// `addresses`; `seed` seeds its probe delays.
+    pub fn new(host: &str, addresses: &[IpAddr], seed: u64) -> Responder {
+        let host =
+            Name::from_ascii(format!("{}.local.", host.trim_end_matches(".local").trim_end_matches('.')))
+                .unwrap_or_else(|_| Name::from_ascii("zero.local.").expect("valid"));
+        Responder {
+            host,
+            addresses: addresses.to_vec(),
+            entries: Vec::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Registers `service`: it is probed (after a random 0-250 ms, 8.1), then announced.
+    pub fn register(&mut self, now: Instant, service: Service) -> ServiceId {
+        let delay = Duration::from_millis(self.rng.random_range(0..250));
+        self.entries.push(Some(Entry { service, state: State::Probing, count: 0, next: now + delay }));
+        ServiceId(self.entries.len() - 1)
+    }
+
+    /// Unregisters a service, sending its goodbye if it was announced.
+    pub fn unregister(&mut self, _now: Instant, id: ServiceId) {
+        if let Some(entry) = self.entries.get_mut(id.0).and_then(Option::take) {
+            if entry.state != State::Probing {
+                let records = self.records(&entry.service, true, 0);
+                self.send(None, MessageType::Response, 0, Vec::new(), records, Vec::new(), Vec::new());
+            }
+        }
+    }
+
+    /// Unregisters every service (goodbyes for all).
+    pub fn shutdown(&mut self, now: Instant) {
+        for id in 0..self.entries.len() {
+            self.unregister(now, ServiceId(id));
+        }
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The instance name service `id` has now.
+    pub fn name_of(&self, id: ServiceId) -> Option<&str> {
+        Some(self.entries.get(id.0)?.as_ref()?.service.instance.as_str())
+    }
+
+    /// The service's records: PTRs (shared), SRV and TXT (unique), and the host's addresses
+    /// (unique) when `with_host`; `ttl` 0 for goodbyes.
+    fn records(&self, s: &Service, with_host: bool, ttl: u32) -> Vec<Record> {
+        let (Some(instance), Some(kind)) =
+            (instance_name(&s.instance, &s.service_type), type_name(&s.service_type))
+        else {
+            return Vec::new();
+        };
+        let pick = |normal: u32| if ttl == 0 { 0 } else { normal };
+        let mut out =
+            vec![Record::from_rdata(kind.clone(), pick(OTHER_TTL), RData::PTR(PTR(instance.clone())))];
+        if let Ok(services) = Name::from_ascii("_services._dns-sd._udp.local.") {
+            out.push(Record::from_rdata(services, pick(OTHER_TTL), RData::PTR(PTR(kind))));
+        }
+        let txt = if s.txt.is_empty() { vec![String::new()] } else { s.txt.clone() };
+        let srv = RData::SRV(SRV::new(0, 0, s.port, self.host.clone()));
+        out.push(unique(Record::from_rdata(instance.clone(), pick(HOST_TTL), srv)));
+        out.push(unique(Record::from_rdata(instance, pick(OTHER_TTL), RData::TXT(TXT::new(txt)))));
+        if with_host {
+            out.extend(self.address_records(pick(HOST_TTL)));
+        }
+        out
+    }
+
+    fn address_records(&self, ttl: u32) -> Vec<Record> {
+        self.addresses
+            .iter()
+            .map(|ip| match ip {
+                IpAddr::V4(a) => RData::A(A(*a)),
+                IpAddr::V6(a) => RData::AAAA(AAAA(*a)),
+            })
+            .map(|data| unique(Record::from_rdata(self.host.clone(), ttl, data)))
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        to: Option<SocketAddr>,
+        kind: MessageType,
+        id: u16,
+        queries: Vec<Query>,
+        answers: Vec<Record>,
+        authorities: Vec<Record>,
+        additionals: Vec<Record>,
+    ) {
+        let mut m = Message::new(id, kind, OpCode::Query);
+        m.metadata.authoritative = kind == MessageType::Response;
+        m.queries = queries;
+        m.answers = answers;
+        m.authorities = authorities;
+        m.additionals = additionals;
+        if let Ok(bytes) = m.to_vec() {
+            self.out.push_back(Transmit { to, bytes });
+        }
+    }
+
+    fn probe(&mut self, i: usize) {
+        let Some(entry) = &self.entries[i] else { return };
+        let Some(name) = instance_name(&entry.service.instance, &entry.service.service_type) else { return };
+        let mut q = Query::query(name.clone(), RecordType::ANY);
+        q.set_mdns_unicast_response(entry.count == 0);
+        let proposed: Vec<Record> =
+            self.records(&entry.service, false, 1).into_iter().filter(|r| r.name == name).collect();
+        let proposed = proposed.into_iter().map(|mut r| {
+            r.ttl = HOST_TTL;
+            r.mdns_cache_flush = false;
+            r
+        });
+        self.send(None, MessageType::Query, 0, vec![q], Vec::new(), proposed.collect(), Vec::new());
+    }
+
+    /// Service `i` lost its name: the next one, probed from the start.
+    fn conflict(&mut self, now: Instant, i: usize) {
+        let Some(entry) = self.entries[i].as_mut() else { return };
+        let from = entry.service.instance.clone();
+        entry.service.instance = next_name(&from);
+        (entry.state, entry.count, entry.next) = (State::Probing, 0, now + PROBE_INTERVAL);
+        let to = entry.service.instance.clone();
+        tracing::info!(%from, %to, "mDNS name conflict; renamed");
+        self.events.push_back(Event::Renamed { id: ServiceId(i), from, to });
+    }
+
+    /// Our answers to `question` from live services, less the querier's known answers.
+    fn answers_to(&self, q: &Query, known: &[Record]) -> (Vec<Record>, Vec<Record>) {
+        let (mut answers, mut additionals) = (Vec::new(), Vec::new());
+        let wanted = |r: &Record| {
+            r.name == *q.name() && (q.query_type() == RecordType::ANY || q.query_type() == r.record_type())
+        };
+        for entry in self.entries.iter().flatten().filter(|e| e.state != State::Probing) {
+            let records = self.records(&entry.service, false, 1);
+            for r in records.iter().filter(|r| wanted(r)) {
+                let known_already =
+                    known.iter().any(|k| k.name == r.name && k.data == r.data && k.ttl >= r.ttl / 2);
+                if !known_already && !answers.contains(r) {
+                    answers.push(r.clone());
+                }
+            }
+            // A PTR to the instance brings its SRV, TXT and the host's addresses (RFC 6763 12.1).
+            if answers.iter().any(|r| matches!(&r.data, RData::PTR(p) if records.iter().any(|x| x.name == p.0 && x.record_type() == RecordType::SRV))) {
+                additionals.extend(records.into_iter().filter(|r| matches!(r.record_type(), RecordType::SRV | RecordType::TXT)));
+                additionals.extend(self.address_records(HOST_TTL));
+            }
+        }
+        if q.name() == &self.host {
+            answers.extend(self.address_records(HOST_TTL).into_iter().filter(|r| wanted(r)));
+        }
+        additionals.retain(|r| !answers.contains(r));
+        (answers, additionals)
+    }
+
+    fn answer(&mut self, from: SocketAddr, m: &Message) {
+        let legacy = from.port() != PORT;
+        for q in &m.queries {
+            let (mut answers, mut additionals) = self.answers_to(q, &m.answers);
+            if answers.is_empty() {
+                continue;
+            }
+            if legacy {
+                // RFC 6762 6.7: the query's id and question back, short TTLs, no cache-flush bits.
+                for r in answers.iter_mut().chain(additionals.iter_mut()) {
+                    r.ttl = r.ttl.min(10);
+                    r.mdns_cache_flush = false;
+                }
+                let id = m.metadata.id;
+                self.send(
+                    Some(from),
+                    MessageType::Response,
+                    id,
+                    vec![q.clone()],
+                    answers,
+                    Vec::new(),
+                    additionals,
+                );
+            } else {
+                let to = q.mdns_unicast_response.then_some(from);
+                self.send(to, MessageType::Response, 0, Vec::new(), answers, Vec::new(), additionals);
+            }
+        }
+    }
+}
+
+impl Endpoint for Responder {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        let Ok(m) = Message::from_vec(bytes) else { return };
+        if m.metadata.op_code != OpCode::Query
+            || m.metadata.response_code != hickory_proto::op::ResponseCode::NoError
+        {
+            return;
+        }
+        let is_response = m.metadata.message_type == MessageType::Response;
+        for i in 0..self.entries.len() {
+            let Some(entry) = &self.entries[i] else { continue };
+            let Some(name) = instance_name(&entry.service.instance, &entry.service.service_type) else {
+                continue;
+            };
+            let ours = self.records(&entry.service, false, 1);
+            let theirs: Vec<&Record> = if is_response {
+                m.answers.iter().chain(&m.additionals).filter(|r| r.name == name).collect()
+            } else {
+                m.authorities.iter().filter(|r| r.name == name).collect()
+            };
+            // Our own packets come back over the loop: the same data is no conflict.
+            let differs = theirs.iter().any(|t| {
+                matches!(t.record_type(), RecordType::SRV | RecordType::TXT)
+                    && t.ttl > 0
+                    && !ours.iter().any(|o| o.record_type() == t.record_type() && o.data == t.data)
+            });
+            if !differs {
+                continue;
+            }
+            if is_response {
+                // RFC 6762 9: a response with other data for our unique name.
+                self.conflict(now, i);
+            } else if entry.state == State::Probing {
+                // 8.2: simultaneous probes; the lexicographically later proposal wins.
+                let key = |records: Vec<Vec<u8>>| {
+                    let mut r = records;
+                    r.sort();
+                    r
+                };
+                let ours = key(ours.iter().filter(|r| r.name == name).map(rdata_bytes).collect());
+                let theirs = key(theirs.iter().map(|r| rdata_bytes(r)).collect());
+                if theirs > ours {
+                    let entry = self.entries[i].as_mut().expect("present");
+                    (entry.count, entry.next) = (0, now + Duration::from_secs(1));
+                }
+            }
+        }
+        if !is_response {
+            self.answer(from, &m);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        for i in 0..self.entries.len() {
+            let Some(entry) = &self.entries[i] else { continue };
+            if entry.state == State::Live || entry.next > now {
+                continue;
+            }
+            match entry.state {
+                State::Probing if entry.count < 3 => {
+                    self.probe(i);
+                    let entry = self.entries[i].as_mut().expect("present");
+                    (entry.count, entry.next) = (entry.count + 1, now + PROBE_INTERVAL);
+                }
+                State::Probing => {
+                    let entry = self.entries[i].as_mut().expect("present");
+                    (entry.state, entry.count, entry.next) = (State::Announcing, 0, now);
+                    self.handle_timeout(now);
+                    return;
+                }
+                _ => {
+                    let records = self.records(&entry.service, true, 1);
+                    self.send(None, MessageType::Response, 0, Vec::new(), records, Vec::new(), Vec::new());
+                    let entry = self.entries[i].as_mut().expect("present");
+                    entry.count += 1;
+                    entry.next = now + Duration::from_secs(1);
+                    if entry.count >= 2 {
+                        entry.state = State::Live;
+                        let name = entry.service.instance.clone();
+                        self.events.push_back(Event::Registered { id: ServiceId(i), name });
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.entries.iter().flatten().filter(|e| e.state != State::Live).map(|e| e.next).min()
+    }
+}
+
+/// A unique record (RFC 6762 10.2: the cache-flush bit set).
+fn unique(mut r: Record) -> Record {
+    r.mdns_cache_flush = true;
+    r
+}
+
+/// A record's type and data, for the probe tiebreak's comparison.
+fn rdata_bytes(r: &Record) -> Vec<u8> {
+    format!("{} {}", u16::from(r.record_type()), r.data).into_bytes()
+}
+
+/// `Name` -> `Name (2)` -> `Name (3)` (RFC 6763 appendix D's style).
+pub fn next_name(name: &str) -> String {
+    if let Some(stripped) = name.strip_suffix(')') {
+        if let Some((base, n)) = stripped.rsplit_once(" (") {
+            if let Ok(n) = n.parse::<u32>() {
+                return format!("{base} ({})", n + 1);
+            }
+        }
+    }
+    format!("{name} (2)")
+}
