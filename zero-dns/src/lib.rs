@@ -9,6 +9,8 @@
 //!   an answer is truncated, the search list and `ndots`, `/etc/hosts`, a cache with negative
 //!   entries (RFC 2308) and one question in flight per name and type, CNAME chains followed.
 //!   Its driver runs it on a zero-core shard, a UDP socket (a random source port) per query.
+//! - [`mdns`]: multicast DNS and DNS-SD (RFC 6762/6763): a responder that announces services
+//!   and defends their names, a browser that finds them, and their shard driver.
 //! - [`config`]: `/etc/resolv.conf` and `/etc/hosts`.
 //! - [`cache`]: answers for their TTL.
 //!
