@@ -31,6 +31,18 @@ impl Chrony {
     /// Starts it (`-x`: it never sets the clock) with `local stratum 8`.
     pub fn start() -> Chrony {
         crate::require("chronyd");
+        // Another test may take the port between our probe and chronyd's bind: then it exits,
+        // and is started again on another.
+        for _ in 0..5 {
+            let mut chrony = Chrony::spawn();
+            if chrony.answering() {
+                return chrony;
+            }
+        }
+        panic!("chronyd exited at start five times");
+    }
+
+    fn spawn() -> Chrony {
         let port = UdpSocket::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
         let dir = std::env::temp_dir().join(format!("zero-chrony-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -52,18 +64,29 @@ impl Chrony {
             .stderr(Stdio::null())
             .spawn()
             .expect("chronyd starts");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let chrony = Chrony { addr, child, dir };
-        // Up when it answers a request.
+        Chrony { addr: SocketAddr::from(([127, 0, 0, 1], port)), child, dir }
+    }
+
+    /// Whether it answers a request as a synchronised server (`false` if it exited first).
+    fn answering(&mut self) -> bool {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("a port");
         sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let _ = sock.send_to(&Packet::request(Timestamp(1), 4), addr);
-            if sock.recv(&mut [0; 128]).is_ok() {
-                return chrony;
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
             }
-            assert!(Instant::now() < deadline, "chronyd never answered on {addr}");
+            let _ = sock.send_to(&Packet::request(Timestamp(1), 4), self.addr);
+            let mut buf = [0; 128];
+            // Up when it answers as a synchronised server (its local clock selected: leap
+            // not 3); before that its answers are no samples.
+            if let Ok(n) = sock.recv(&mut buf) {
+                if Packet::decode(&buf[..n]).is_ok_and(|p| p.leap != 3 && p.stratum != 0) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(Instant::now() < deadline, "chronyd never answered on {}", self.addr);
         }
     }
 }

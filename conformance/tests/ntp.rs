@@ -60,7 +60,9 @@ fn a_falseticker_is_outvoted_by_chrony_and_an_honest_server() {
     let liar = Scripted::start(Script::Ahead(30.0));
     let client =
         query_blocking(burst(&[chrony.addr, honest.addr, liar.addr]), 4, Duration::from_secs(5)).unwrap();
-    let selection = client.selection(std::time::Instant::now()).expect("two of three agree");
+    let selection = client
+        .selection(std::time::Instant::now())
+        .unwrap_or_else(|| panic!("two of three agree: {:#?}", client.sources()));
     assert_eq!(selection.falsetickers, [2], "{selection:?}");
     assert!(selection.offset.abs() < 0.005, "{}", selection.offset);
     assert_eq!(selection.peer, 1, "stratum 2 beats chrony's stratum 8");

@@ -37,24 +37,39 @@ fn temp_dir(what: &str, port: u16) -> PathBuf {
     dir
 }
 
-/// Waits until something answers DNS at `addr`.
-fn wait_up(addr: SocketAddr, what: &str) {
+/// Waits until `child` answers DNS at `addr`: `false` if it exits first (another test took
+/// its port between our probe and its bind; the caller starts it again on another).
+fn answering(addr: SocketAddr, child: &mut Child, what: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let query = zero_dns::wire::query(
-        1,
-        &zero_dns::Name::from_ascii("www.zero.test.").expect("valid"),
-        zero_dns::RecordType::A,
-        0,
-    );
+    let name = zero_dns::Name::from_ascii("www.zero.test.").expect("valid");
+    let query = zero_dns::wire::query(1, &name, zero_dns::RecordType::A, 0);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("a UDP port");
     sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
     loop {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
         let _ = sock.send_to(&query, addr);
         if sock.recv(&mut [0; 1024]).is_ok() {
-            return;
+            return true;
         }
         assert!(Instant::now() < deadline, "{what} never answered on {addr}");
     }
+}
+
+/// Tries a server on spare ports a few times: `start` spawns it and says where it answers.
+fn start_on_spare_ports(
+    what: &str,
+    mut start: impl FnMut() -> (Child, PathBuf, SocketAddr),
+) -> (Running, SocketAddr) {
+    for _ in 0..5 {
+        let (mut child, dir, addr) = start();
+        if answering(addr, &mut child, what) {
+            return (Running { child, dir }, addr);
+        }
+        drop(Running { child, dir });
+    }
+    panic!("{what} exited at start five times (see its configuration)");
 }
 
 /// A running server.
@@ -95,6 +110,18 @@ impl Unbound {
 
     fn run(tls: bool) -> Unbound {
         crate::require("unbound");
+        let mut served = None;
+        let (running, addr) = start_on_spare_ports("unbound", || {
+            let (child, dir, addr, tls_served) = Unbound::spawn(tls);
+            served = tls_served;
+            (child, dir, addr)
+        });
+        Unbound { addr, tls: served, _running: running }
+    }
+
+    /// Starts it on spare ports: the child, its directory, where it answers, and DoT's address
+    /// and certificate.
+    fn spawn(tls: bool) -> (Child, PathBuf, SocketAddr, Option<(SocketAddr, String)>) {
         let port = spare_port();
         let dir = temp_dir("unbound", port);
         let mut listen = format!("  interface: 127.0.0.1@{port}\n");
@@ -131,10 +158,7 @@ impl Unbound {
             .stderr(Stdio::null())
             .spawn()
             .expect("unbound starts");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let running = Running { child, dir };
-        wait_up(addr, "unbound");
-        Unbound { addr, tls: served, _running: running }
+        (child, dir, SocketAddr::from(([127, 0, 0, 1], port)), served)
     }
 }
 
@@ -149,6 +173,11 @@ impl Dnsmasq {
     /// Starts it on a spare port.
     pub fn start() -> Dnsmasq {
         crate::require("dnsmasq");
+        let (running, addr) = start_on_spare_ports("dnsmasq", Dnsmasq::spawn);
+        Dnsmasq { addr, _running: running }
+    }
+
+    fn spawn() -> (Child, PathBuf, SocketAddr) {
         let port = spare_port();
         let dir = temp_dir("dnsmasq", port);
         let mut args = vec![
@@ -175,9 +204,6 @@ impl Dnsmasq {
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq starts");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let running = Running { child, dir };
-        wait_up(addr, "dnsmasq");
-        Dnsmasq { addr, _running: running }
+        (child, dir, SocketAddr::from(([127, 0, 0, 1], port)))
     }
 }
