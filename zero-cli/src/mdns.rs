@@ -17,6 +17,24 @@ pub enum MdnsCommand {
     Register(RegisterArgs),
     /// Print the instances of a service type as they come and go.
     Browse(BrowseArgs),
+    /// Resolve one instance (`zero mdns resolve "My Printer" _ipp._tcp`) to its host, port,
+    /// addresses and TXT, or fail after `--for` seconds.
+    Resolve(ResolveArgs),
+}
+
+/// Options of `zero mdns resolve`.
+#[derive(Args, Debug)]
+pub struct ResolveArgs {
+    /// The instance name.
+    name: String,
+    /// The service type, `_http._tcp`.
+    service_type: String,
+    /// The interface (its IPv4 address) to ask on.
+    #[arg(long, default_value = "127.0.0.1")]
+    interface: Ipv4Addr,
+    /// Seconds to wait for it.
+    #[arg(long = "for", default_value_t = 5.0)]
+    duration: f64,
 }
 
 /// Options of `zero mdns register`.
@@ -62,14 +80,15 @@ pub fn run(command: MdnsCommand) -> Result<(), String> {
     match command {
         MdnsCommand::Register(args) => register(args),
         MdnsCommand::Browse(args) => browse(args),
+        MdnsCommand::Resolve(args) => resolve(args),
     }
 }
 
-/// An endpoint on a shard for a while, printing its events.
+/// An endpoint on a shard for a while, printing its events (`print` says when it is done).
 struct Run<E> {
     driver: MdnsDriver<E>,
     until: Option<Instant>,
-    print: fn(&mut E),
+    print: Box<dyn FnMut(&mut E) -> bool>,
 }
 
 impl<E: Endpoint> Handler for Run<E> {
@@ -78,8 +97,8 @@ impl<E: Endpoint> Handler for Run<E> {
     }
 
     fn on_batch_end(&mut self, ops: &mut Ops) {
-        (self.print)(self.driver.endpoint());
-        if self.until.is_some_and(|t| ops.now() >= t) {
+        let done = (self.print)(self.driver.endpoint());
+        if done || self.until.is_some_and(|t| ops.now() >= t) {
             ops.stop();
         }
         self.driver.pump(ops);
@@ -90,7 +109,7 @@ fn run_endpoint<E: Endpoint>(
     interface: Ipv4Addr,
     endpoint: impl FnOnce(Instant) -> E,
     duration: Option<f64>,
-    print: fn(&mut E),
+    print: impl FnMut(&mut E) -> bool + 'static,
 ) -> Result<(Io, Run<E>), String> {
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
     let udp = MdnsSocket::open(&mut io, interface).map_err(|e| format!("mDNS on {interface}: {e}"))?;
@@ -99,7 +118,7 @@ fn run_endpoint<E: Endpoint>(
     if let Some(s) = duration {
         io.timer(Duration::from_secs_f64(s), u64::MAX);
     }
-    let mut run = Run { driver: MdnsDriver::new(endpoint(now), udp, 0), until, print };
+    let mut run = Run { driver: MdnsDriver::new(endpoint(now), udp, 0), until, print: Box::new(print) };
     run.on_batch_end(&mut io);
     io.run(&mut run).map_err(|e| e.to_string())?;
     Ok((io, run))
@@ -124,6 +143,7 @@ fn register(args: RegisterArgs) -> Result<(), String> {
                 _ => {}
             }
         }
+        false
     };
     let (mut io, mut run) = run_endpoint(
         args.interface,
@@ -156,11 +176,35 @@ fn browse(args: BrowseArgs) -> Result<(), String> {
                 _ => {}
             }
         }
+        false
     };
     let browser = Browser::new(&args.service_type, Instant::now())
         .ok_or_else(|| format!("{}: not a service type", args.service_type))?;
     run_endpoint(args.interface, move |_| browser, args.duration, print)?;
     Ok(())
+}
+
+fn resolve(args: ResolveArgs) -> Result<(), String> {
+    let browser = Browser::new(&args.service_type, Instant::now())
+        .ok_or_else(|| format!("{}: not a service type", args.service_type))?;
+    // Browsing ends once the instance is resolved.
+    let name = args.name.clone();
+    let found = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let keep = found.clone();
+    let print = move |b: &mut Browser| {
+        while b.poll_event().is_some() {}
+        *keep.borrow_mut() = b.instances().find(|i| i.name == name).cloned();
+        keep.borrow().is_some()
+    };
+    run_endpoint(args.interface, move |_| browser, Some(args.duration), print)?;
+    let found = found.borrow_mut().take();
+    match found {
+        Some(i) => {
+            println!("{} at {}:{} {:?} txt {:?}", i.name, i.host, i.port, i.addresses, i.txt);
+            Ok(())
+        }
+        None => Err(format!("{} ({}): no answer in {} s", args.name, args.service_type, args.duration)),
+    }
 }
 
 fn rand_seed() -> u64 {

@@ -1,7 +1,8 @@
 //! `zero mdns register` and `zero mdns browse` against python-zeroconf, inside a network
 //! namespace the test makes (its loopback with multicast on; nothing reaches the machine's
 //! own network): our service is found and resolved by zeroconf and its goodbye removes it;
-//! zeroconf's service is found by our browser; a name zeroconf holds makes ours rename.
+//! zeroconf's service is found by our browser and resolved by `zero mdns resolve`; a name
+//! zeroconf holds makes ours rename.
 
 use std::process::{Command, Output, Stdio};
 
@@ -82,7 +83,15 @@ fn zeroconf_finds_ours_and_we_find_and_yield_to_theirs() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let resolved = ns
+        .command(&zero())
+        .args(["mdns", "resolve", "Py Service", "_zero._tcp", "--for", "3"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let browsed = ns.command(&zero()).args(["mdns", "browse", "_zero._tcp", "--for", "6"]).output().unwrap();
+    let resolved = text(&resolved.wait_with_output().unwrap());
+    assert_eq!(resolved, "Py Service at pyhost.local.:9090 [127.0.0.1] txt [\"from=python\"]\n");
     let clash = text(&clash.wait_with_output().unwrap());
     let _ = theirs.wait_with_output();
     let browsed = text(&browsed);
