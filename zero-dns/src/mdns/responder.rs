@@ -113,7 +113,7 @@ impl Responder {
     pub fn unregister(&mut self, _now: Instant, id: ServiceId) {
         if let Some(entry) = self.entries.get_mut(id.0).and_then(Option::take) {
             if entry.state != State::Probing {
-                let records = self.records(&entry.service, true, 0);
+                let records = self.records(&entry.service, true, true);
                 self.send(None, MessageType::Response, 0, Vec::new(), records, Vec::new(), Vec::new());
             }
         }
@@ -137,14 +137,14 @@ impl Responder {
     }
 
     /// The service's records: PTRs (shared), SRV and TXT (unique), and the host's addresses
-    /// (unique) when `with_host`; `ttl` 0 for goodbyes.
-    fn records(&self, s: &Service, with_host: bool, ttl: u32) -> Vec<Record> {
+    /// (unique) when `with_host`; with TTL 0 for a goodbye.
+    fn records(&self, s: &Service, with_host: bool, goodbye: bool) -> Vec<Record> {
         let (Some(instance), Some(kind)) =
             (instance_name(&s.instance, &s.service_type), type_name(&s.service_type))
         else {
             return Vec::new();
         };
-        let pick = |normal: u32| if ttl == 0 { 0 } else { normal };
+        let pick = |normal: u32| if goodbye { 0 } else { normal };
         let mut out =
             vec![Record::from_rdata(kind.clone(), pick(OTHER_TTL), RData::PTR(PTR(instance.clone())))];
         if let Ok(services) = Name::from_ascii("_services._dns-sd._udp.local.") {
@@ -198,14 +198,17 @@ impl Responder {
         let Some(name) = instance_name(&entry.service.instance, &entry.service.service_type) else { return };
         let mut q = Query::query(name.clone(), RecordType::ANY);
         q.set_mdns_unicast_response(entry.count == 0);
-        let proposed: Vec<Record> =
-            self.records(&entry.service, false, 1).into_iter().filter(|r| r.name == name).collect();
-        let proposed = proposed.into_iter().map(|mut r| {
-            r.ttl = HOST_TTL;
-            r.mdns_cache_flush = false;
-            r
-        });
-        self.send(None, MessageType::Query, 0, vec![q], Vec::new(), proposed.collect(), Vec::new());
+        // The records it proposes, in the authority section (8.2), without the cache-flush bit.
+        let proposed: Vec<Record> = self
+            .records(&entry.service, false, false)
+            .into_iter()
+            .filter(|r| r.name == name)
+            .map(|mut r| {
+                r.mdns_cache_flush = false;
+                r
+            })
+            .collect();
+        self.send(None, MessageType::Query, 0, vec![q], Vec::new(), proposed, Vec::new());
     }
 
     /// Service `i` lost its name: the next one, probed from the start.
@@ -226,7 +229,7 @@ impl Responder {
             r.name == *q.name() && (q.query_type() == RecordType::ANY || q.query_type() == r.record_type())
         };
         for entry in self.entries.iter().flatten().filter(|e| e.state != State::Probing) {
-            let records = self.records(&entry.service, false, 1);
+            let records = self.records(&entry.service, false, false);
             for r in records.iter().filter(|r| wanted(r)) {
                 let known_already =
                     known.iter().any(|k| k.name == r.name && k.data == r.data && k.ttl >= r.ttl / 2);
@@ -292,7 +295,7 @@ impl Endpoint for Responder {
             let Some(name) = instance_name(&entry.service.instance, &entry.service.service_type) else {
                 continue;
             };
-            let ours = self.records(&entry.service, false, 1);
+            let ours = self.records(&entry.service, false, false);
             let theirs: Vec<&Record> = if is_response {
                 m.answers.iter().chain(&m.additionals).filter(|r| r.name == name).collect()
             } else {
@@ -332,24 +335,23 @@ impl Endpoint for Responder {
 
     fn handle_timeout(&mut self, now: Instant) {
         for i in 0..self.entries.len() {
-            let Some(entry) = &self.entries[i] else { continue };
+            let Some(entry) = self.entries[i].as_mut() else { continue };
             if entry.state == State::Live || entry.next > now {
                 continue;
             }
+            if entry.state == State::Probing && entry.count >= 3 {
+                // Three probes went unanswered: the name is ours (8.1); announce it now.
+                (entry.state, entry.count) = (State::Announcing, 0);
+            }
             match entry.state {
-                State::Probing if entry.count < 3 => {
+                State::Probing => {
                     self.probe(i);
                     let entry = self.entries[i].as_mut().expect("present");
                     (entry.count, entry.next) = (entry.count + 1, now + PROBE_INTERVAL);
                 }
-                State::Probing => {
-                    let entry = self.entries[i].as_mut().expect("present");
-                    (entry.state, entry.count, entry.next) = (State::Announcing, 0, now);
-                    self.handle_timeout(now);
-                    return;
-                }
                 _ => {
-                    let records = self.records(&entry.service, true, 1);
+                    let entry = self.entries[i].as_ref().expect("present");
+                    let records = self.records(&entry.service, true, false);
                     self.send(None, MessageType::Response, 0, Vec::new(), records, Vec::new(), Vec::new());
                     let entry = self.entries[i].as_mut().expect("present");
                     entry.count += 1;
