@@ -1,8 +1,8 @@
-//! `zero mdns register` and `zero mdns browse` against python-zeroconf, inside a network
-//! namespace the test makes (its loopback with multicast on; nothing reaches the machine's
-//! own network): our service is found and resolved by zeroconf and its goodbye removes it;
-//! zeroconf's service is found by our browser and resolved by `zero mdns resolve`; a name
-//! zeroconf holds makes ours rename.
+//! `zero mdns register` and `zero mdns browse` against python-zeroconf and avahi, inside
+//! network namespaces the tests make (their loopback with multicast on; nothing reaches the
+//! machine's own network): our service is found and resolved by zeroconf and avahi-browse,
+//! and our goodbye removes it; theirs are found by our browser and resolved by `zero mdns
+//! resolve`; a name either holds makes ours rename.
 
 use std::process::{Command, Output, Stdio};
 
@@ -14,8 +14,8 @@ fn zero() -> String {
 struct Netns(String);
 
 impl Netns {
-    fn new() -> Netns {
-        let name = format!("zero-mdns-{}", std::process::id());
+    fn new(tag: &str) -> Netns {
+        let name = format!("zero-mdns-{tag}-{}", std::process::id());
         let ip = |args: &[&str]| {
             let status = Command::new("ip").args(args).status().expect("ip (iproute2) runs");
             assert!(status.success(), "ip {args:?} (the tests run as root)");
@@ -56,7 +56,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn zeroconf_finds_ours_and_we_find_and_yield_to_theirs() {
-    let ns = Netns::new();
+    let ns = Netns::new("zc");
     // Ours, found and resolved by zeroconf; the goodbye removes it.
     let ours = ns
         .command(&zero())
@@ -102,4 +102,78 @@ fn zeroconf_finds_ours_and_we_find_and_yield_to_theirs() {
     assert!(clash.contains("renamed Py Service -> Py Service (2) (name conflict)"), "{clash}");
     assert!(browsed.contains("added Py Service (2) at zero.local.:8080"), "{browsed}");
     assert!(browsed.contains("removed Py Service (2)"), "our goodbye: {browsed}");
+}
+
+/// avahi-daemon (with a D-Bus system bus of its own, for avahi-browse, in the namespace's
+/// mount namespace) announcing "Avahi Service": avahi-browse resolves ours, our browser finds
+/// avahi's, and registering avahi's name renames ours.
+#[test]
+fn avahi_finds_ours_and_we_find_and_yield_to_avahis() {
+    for tool in ["avahi-daemon", "avahi-browse", "dbus-daemon"] {
+        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap();
+        assert!(
+            found.status.success(),
+            "{tool} is missing: run scripts/test.sh (it installs avahi and dbus)"
+        );
+    }
+    let ns = Netns::new("av");
+    let dir = std::env::temp_dir().join(format!("zero-mdns-avahi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("services")).unwrap();
+    std::fs::create_dir_all(dir.join("run-dbus")).unwrap();
+    std::fs::write(
+        dir.join("avahi.conf"),
+        "[server]\nuse-ipv4=yes\nuse-ipv6=no\nenable-dbus=yes\nallow-interfaces=lo\nhost-name=avahihost\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("services/zero.service"),
+        "<?xml version=\"1.0\" standalone='no'?>\n<!DOCTYPE service-group SYSTEM \"avahi-service.dtd\">\n\
+         <service-group><name>Avahi Service</name><service><type>_zero._tcp</type><port>7070</port>\
+         <txt-record>from=avahi</txt-record></service></service-group>\n",
+    )
+    .unwrap();
+    // One script in the namespace (and the mount namespace `ip netns exec` makes): avahi's
+    // services directory and D-Bus socket directory are the test's own. Ours register once
+    // avahi's service is established, so avahi holds "Avahi Service" first.
+    let d = dir.display();
+    let z = zero();
+    let script = format!(
+        "set -e\n\
+         mkdir -p /run/dbus\n\
+         mount --bind {d}/services /etc/avahi/services\n\
+         mount --bind {d}/run-dbus /run/dbus\n\
+         dbus-daemon --system --fork --nopidfile --print-pid > {d}/dbus.pid\n\
+         avahi-daemon -f {d}/avahi.conf --no-drop-root --no-chroot > {d}/avahi.log 2>&1 &\n\
+         avahi=$!\n\
+         trap 'kill $avahi $(cat {d}/dbus.pid) 2>/dev/null || true' EXIT\n\
+         for i in $(seq 100); do grep -q 'successfully established' {d}/avahi.log && break; sleep 0.1; done\n\
+         {z} mdns register 'Zero Thing' _zero._tcp 8080 v=1 --for 5 > {d}/ours.txt &\n\
+         {z} mdns register 'Avahi Service' _zero._tcp 8081 --for 5 > {d}/clash.txt &\n\
+         sleep 2.5\n\
+         avahi-browse -rpt _zero._tcp > {d}/avahi-browse.txt 2>&1 || true\n\
+         {z} mdns browse _zero._tcp --for 2 > {d}/browse.txt\n\
+         wait %2 %3\n"
+    );
+    let out = ns.command("timeout").args(["30", "sh", "-c", &script]).output().unwrap();
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let context = format!("{}\navahi: {}", text(&out), read("avahi.log"));
+    let avahi_browse = read("avahi-browse.txt");
+    assert!(
+        avahi_browse.contains("=;lo;IPv4;Zero\\032Thing;_zero._tcp;local;zero.local;127.0.0.1;8080;\"v=1\""),
+        "avahi-browse: {avahi_browse}\n{context}"
+    );
+    let browse = read("browse.txt");
+    assert!(
+        browse.contains("added Avahi Service at avahihost.local.:7070")
+            && browse.contains("txt [\"from=avahi\"]"),
+        "our browser: {browse}\n{context}"
+    );
+    let clash = read("clash.txt");
+    assert!(
+        clash.contains("renamed Avahi Service -> Avahi Service (2) (name conflict)"),
+        "{clash}\n{context}"
+    );
+    assert!(read("ours.txt").contains("registered Zero Thing"), "{context}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
