@@ -32,6 +32,12 @@ pub(crate) fn require(command: &str) {
     );
 }
 
+/// A UDP port on 127.0.0.1 that was free a moment ago (a peer that finds it taken exits at
+/// start, and its starter tries another).
+pub(crate) fn spare_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP port").local_addr().expect("bound").port()
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {

@@ -43,7 +43,7 @@ impl Chrony {
     }
 
     fn spawn() -> Chrony {
-        let port = UdpSocket::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
+        let port = crate::spare_udp_port();
         let dir = std::env::temp_dir().join(format!("zero-chrony-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let conf = dir.join("chrony.conf");

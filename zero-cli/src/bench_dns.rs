@@ -75,7 +75,7 @@ impl Handler for Bench {
 pub fn run(load: DnsLoad) -> Result<(), String> {
     let mut config = ResolverConfig::with_servers(&[load.target]);
     config.cache_size = 0;
-    let resolver = Resolver::new(config, rand_seed());
+    let resolver = Resolver::new(config, crate::random_seed());
     let mut bench = Bench {
         driver: ResolverDriver::new(resolver, 0),
         in_flight: HashMap::new(),
@@ -110,9 +110,4 @@ pub fn run(load: DnsLoad) -> Result<(), String> {
         us(0.99)
     );
     Ok(())
-}
-
-fn rand_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id())
 }

@@ -210,6 +210,12 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
     cluster.join()
 }
 
+/// A seed for a machine's randomness (query ids, probe delays), different in every process.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::process::id())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

@@ -148,7 +148,7 @@ fn register(args: RegisterArgs) -> Result<(), String> {
     let (mut io, mut run) = run_endpoint(
         args.interface,
         |now| {
-            let mut r = Responder::new(&args.host, &addresses, rand_seed());
+            let mut r = Responder::new(&args.host, &addresses, crate::random_seed());
             r.register(now, service);
             r
         },
@@ -205,9 +205,4 @@ fn resolve(args: ResolveArgs) -> Result<(), String> {
         }
         None => Err(format!("{} ({}): no answer in {} s", args.name, args.service_type, args.duration)),
     }
-}
-
-fn rand_seed() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::process::id())
 }

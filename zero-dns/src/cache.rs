@@ -72,6 +72,12 @@ impl Cache {
         entries.put((name.to_ascii_lowercase(), rtype), Entry { what, stored: now, expires: now + ttl });
     }
 
+    /// Whether it keeps anything (a size of 0 turns it off; callers then skip building
+    /// entries).
+    pub fn is_enabled(&self) -> bool {
+        self.entries.is_some()
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.entries.as_ref().map_or(0, LruCache::len)

@@ -27,10 +27,6 @@ pub fn big_strings() -> Vec<String> {
     (0..5).map(|i| format!("{i}{}", "x".repeat(199))).collect()
 }
 
-fn spare_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").expect("a UDP port").local_addr().expect("bound").port()
-}
-
 fn temp_dir(what: &str, port: u16) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("zero-{what}-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -122,12 +118,12 @@ impl Unbound {
     /// Starts it on spare ports: the child, its directory, where it answers, and DoT's address
     /// and certificate.
     fn spawn(tls: bool) -> (Child, PathBuf, SocketAddr, Option<(SocketAddr, String)>) {
-        let port = spare_port();
+        let port = crate::spare_udp_port();
         let dir = temp_dir("unbound", port);
         let mut listen = format!("  interface: 127.0.0.1@{port}\n");
         let mut served = None;
         if tls {
-            let tls_port = spare_port();
+            let tls_port = crate::spare_udp_port();
             let cert = zero_core::tls::SelfSigned::generate(&["dns.zero.test"]).expect("a certificate");
             std::fs::write(dir.join("cert.pem"), &cert.cert_pem).expect("cert.pem written");
             std::fs::write(dir.join("key.pem"), &cert.key_pem).expect("key.pem written");
@@ -178,7 +174,7 @@ impl Dnsmasq {
     }
 
     fn spawn() -> (Child, PathBuf, SocketAddr) {
-        let port = spare_port();
+        let port = crate::spare_udp_port();
         let dir = temp_dir("dnsmasq", port);
         let mut args = vec![
             "--keep-in-foreground".to_string(),

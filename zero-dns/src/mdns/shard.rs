@@ -56,9 +56,6 @@ impl<E: Endpoint> MdnsDriver<E> {
 
     /// Sends what the machine queued and re-arms the timer.
     pub fn pump(&mut self, ops: &mut Ops) {
-        if self.endpoint.poll_timeout().is_some_and(|t| t <= ops.now()) {
-            self.endpoint.handle_timeout(ops.now());
-        }
         while let Some(t) = self.endpoint.poll_transmit() {
             let to = t.to.unwrap_or(SocketAddr::from((GROUP_V4, PORT)));
             if let Err(error) = ops.send_to(self.udp, to, &t.bytes) {

@@ -511,16 +511,16 @@ impl Resolver {
                 let name = self.questions[&qid].name.clone();
                 let rtype = self.questions[&qid].rtype;
                 let outcome = if message.answers.iter().any(|r| useful(r, &name, rtype)) {
+                    if self.cache.is_enabled() {
+                        let ttl = message.answers.iter().map(|r| r.ttl).min().unwrap_or(0);
+                        let records = Cached::Records(message.answers.clone());
+                        self.cache.put(now, &name.to_ascii(), rtype, records, secs(ttl));
+                    }
                     Outcome::Records(message.answers.clone(), Some(Box::new(message)), source)
                 } else {
                     self.remember_negative(now, &name, rtype, &message, Cached::NoData);
                     Outcome::NoData(source)
                 };
-                if let Outcome::Records(records, ..) = &outcome {
-                    let ttl = records.iter().map(|r| r.ttl).min().unwrap_or(0);
-                    let records = records.clone();
-                    self.cache.put(now, &name.to_ascii(), rtype, Cached::Records(records), secs(ttl));
-                }
                 self.answer_question(now, qid, outcome);
             }
             ResponseCode::NXDomain => {

@@ -52,7 +52,6 @@ impl ClientDriver {
     /// Sends the requests that are due and re-arms the timer.
     pub fn pump(&mut self, ops: &mut Ops) {
         let now = ops.now();
-        self.client.handle_timeout(now);
         while let Some(t) = self.client.poll_transmit(now, Timestamp::from_system(SystemTime::now())) {
             let udp = match self.sockets.get(&t.server) {
                 Some(&udp) => Ok(udp),
