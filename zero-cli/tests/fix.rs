@@ -27,10 +27,29 @@ impl Drop for Server {
     }
 }
 
+/// A fresh directory for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zero-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn spare_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// `zero fix acceptor` with the echo counterparty, once it listens.
 fn acceptor(config: &std::path::Path, addr: &str) -> Server {
-    let child = Server(
-        zero().args(["fix", "acceptor", "--config"]).arg(config).stderr(Stdio::null()).spawn().unwrap(),
-    );
+    acceptor_with(config, addr, "echo")
+}
+
+/// `zero fix acceptor --app APP`, once it listens.
+fn acceptor_with(config: &std::path::Path, addr: &str, app: &str) -> Server {
+    let child =
+        zero().args(["fix", "acceptor", "--app", app, "--config"]).arg(config).stderr(Stdio::null()).spawn();
+    let child = Server(child.unwrap());
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "the acceptor never listened");
@@ -98,11 +117,8 @@ fn trade(addr: &str, session: &mut Session, orders: &[(&str, &str)], want: usize
 
 #[test]
 fn the_acceptor_echoes_rejects_and_keeps_its_numbers_across_a_restart() {
-    let dir = std::env::temp_dir().join(format!("zero-cli-fix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
+    let dir = scratch("fix");
+    let addr = spare_addr().to_string();
     let config = dir.join("acceptor.toml");
     std::fs::write(
         &config,
@@ -210,14 +226,11 @@ fn the_acceptor_echoes_rejects_and_keeps_its_numbers_across_a_restart() {
 
 #[test]
 fn an_initiator_fails_over_to_a_tls_acceptor_within_its_schedule() {
-    let dir = std::env::temp_dir().join(format!("zero-cli-fix-tls-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("fix-tls");
     let cert = zero_core::tls::SelfSigned::generate(&["127.0.0.1"]).unwrap();
     std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
     std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
-    let spare = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let (addr, dead) = (spare(), spare());
+    let (addr, dead) = (spare_addr(), spare_addr());
     std::fs::write(
         dir.join("acceptor.toml"),
         format!(
@@ -266,10 +279,8 @@ fn an_initiator_fails_over_to_a_tls_acceptor_within_its_schedule() {
 
 #[test]
 fn a_fixt_session_checks_application_messages_against_fix50sp2() {
-    let dir = std::env::temp_dir().join(format!("zero-cli-fixt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let dir = scratch("fixt");
+    let addr = spare_addr().to_string();
     std::fs::write(
         dir.join("acceptor.toml"),
         format!(
@@ -302,11 +313,9 @@ fn a_fixt_session_checks_application_messages_against_fix50sp2() {
 /// counterparty (which never sends an ExecutionReport) it gives up after --stall-secs.
 #[test]
 fn bench_fix_measures_round_trips_and_stops_when_nothing_answers() {
-    let dir = std::env::temp_dir().join(format!("zero-cli-bench-fix-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("bench-fix");
     for (app, ok) in [("exec", true), ("echo", false)] {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let addr = spare_addr().to_string();
         let config = dir.join(format!("{app}.toml"));
         std::fs::write(
             &config,
@@ -317,17 +326,7 @@ fn bench_fix_measures_round_trips_and_stops_when_nothing_answers() {
             ),
         )
         .unwrap();
-        let child = zero()
-            .args(["fix", "acceptor", "--app", app, "--config"])
-            .arg(&config)
-            .stderr(Stdio::null())
-            .spawn();
-        let server = Server(child.unwrap());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "the acceptor never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let server = acceptor_with(&config, &addr, app);
         let store = dir.join(format!("{app}-initiator"));
         let out = zero()
             .args([
