@@ -32,6 +32,8 @@ use crate::packet::{Mode, Packet, Timestamp, LEN};
 const PHI: f64 = 15e-6;
 /// A root distance beyond this makes a server unusable (RFC 5905 MAXDIST, 1.5 s).
 const MAX_DISTANCE: f64 = 1.5;
+/// The least a server's delays count for in its root distance (RFC 5905 MINDISP, 10 ms).
+const MIN_DISPERSION: f64 = 0.01;
 /// Samples kept per server.
 const FILTER: usize = 8;
 /// Our clock's precision, log2 seconds (about a microsecond).
@@ -162,7 +164,15 @@ impl Source {
     pub fn distance(&self, now: Instant) -> Option<f64> {
         let (s, jitter) = self.best?;
         let age = now.saturating_duration_since(s.at).as_secs_f64();
-        Some((self.root.0 + s.delay) / 2.0 + self.root.1 + s.dispersion + PHI * age + jitter)
+        // RFC 5905 A.5.5.2 rootdist(): the delays count for at least MINDISP, so that a server
+        // on the same machine (microseconds away) still has an interval the others can meet.
+        Some(
+            (self.root.0 + s.delay).max(MIN_DISPERSION) / 2.0
+                + self.root.1
+                + s.dispersion
+                + PHI * age
+                + jitter,
+        )
     }
 
     fn usable(&self, now: Instant) -> bool {
