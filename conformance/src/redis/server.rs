@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The server's log file, in its working directory.
+const LOG: &str = "redis.log";
+
 /// redis-server with `DEBUG` allowed from loopback, killed on drop. Its append-only file is
 /// fsynced before every reply (`appendfsync always`), so a write the server acknowledged
 /// survives a `kill -9` restart: what the client saw acknowledged can be checked after one.
@@ -36,7 +39,8 @@ impl RedisServer {
             .args(["--port", &self.addr.port().to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
             .arg(&self.dir)
-            .args(["--enable-debug-command", "local", "--loglevel", "warning"])
+            .args(["--enable-debug-command", "local", "--loglevel", "warning", "--logfile"])
+            .arg(self.dir.join(LOG))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -51,6 +55,13 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
+    }
+
+    /// The last lines the server logged (warnings and worse), to explain a lost connection.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join(LOG)).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(3)..].join(" | ")
     }
 
     /// Kills the server.
