@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 # sharing one directory could run each other's stale binaries.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target/$(pwd | cksum | cut -d' ' -f1)}"
 export CARGO_TERM_COLOR=never
+# A one-shot build gains nothing from incremental state, which doubles the build directory's size
+# (tens of GB over a session): the disk is shared with the tests' own files.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
 # against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
