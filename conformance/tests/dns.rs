@@ -1,6 +1,6 @@
 //! zero-dns's resolver against unbound serving a local zone on loopback, each answer compared
 //! with dig's from the same server: every record type the resolver names, NXDOMAIN, NODATA,
-//! REFUSED, a truncated answer retried over TCP, a dead server skipped, CNAMEs followed. And
+//! REFUSED, SERVFAIL, a truncated answer retried over TCP, a dead server skipped, CNAMEs followed. And
 //! the DNS server suite (`zero conformance dns`) against unbound and dnsmasq.
 
 use std::net::{SocketAddr, UdpSocket};
@@ -94,6 +94,14 @@ fn negative_answers_say_what_they_are() {
         "{refused}"
     );
     assert_eq!(refused.to_string(), format!("example.com.: Query Refused from {}", u.addr));
+    let failed = lookup_blocking(config(u.addr), "www.broken.test.", RecordType::A).unwrap_err();
+    assert_eq!(failed.to_string(), format!("www.broken.test.: Server Failure from {}", u.addr));
+    let port = u.addr.port().to_string();
+    let digs = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port, "+tries=1", "www.broken.test.", "A"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&digs.stdout).contains("status: SERVFAIL"), "dig disagrees");
 }
 
 #[test]

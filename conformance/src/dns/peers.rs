@@ -82,7 +82,8 @@ impl Drop for Running {
     }
 }
 
-/// unbound with `zero.test.` as a static local zone, refusing everything else.
+/// unbound with `zero.test.` as a static local zone, `broken.test.` failing (SERVFAIL), refusing
+/// everything else.
 pub struct Unbound {
     /// Where it answers (UDP and TCP).
     pub addr: SocketAddr,
@@ -119,6 +120,9 @@ impl Unbound {
     /// and certificate.
     fn spawn(tls: bool) -> (Child, PathBuf, SocketAddr, Option<(SocketAddr, String)>) {
         let port = crate::spare_udp_port();
+        // `broken.test.` is forwarded to a port nobody answers on, so unbound fails it itself
+        // (SERVFAIL, after one try: `outbound-msg-retry`).
+        let dead = crate::spare_udp_port();
         let dir = temp_dir("unbound", port);
         let mut listen = format!("  interface: 127.0.0.1@{port}\n");
         let mut served = None;
@@ -142,7 +146,9 @@ impl Unbound {
             "server:\n{listen}  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n  \
              use-syslog: no\n  logfile: \"\"\n  pidfile: \"\"\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
              module-config: \"iterator\"\n  local-zone: \".\" refuse\n  local-zone: \"zero.test.\" static\n{local}  \
-             local-data-ptr: \"10.0.0.1 www.zero.test.\"\n"
+             local-data-ptr: \"10.0.0.1 www.zero.test.\"\n  do-not-query-localhost: no\n  outbound-msg-retry: 1\n  \
+             local-zone: \"broken.test.\" transparent\nforward-zone:\n  name: \"broken.test.\"\n  \
+             forward-addr: 127.0.0.1@{dead}\n"
         );
         let path = dir.join("unbound.conf");
         std::fs::write(&path, conf).expect("unbound.conf written");
