@@ -273,6 +273,7 @@ impl Ops {
                             Some((peer, header)) => self.events.push_back(Raw::Datagram {
                                 udp,
                                 peer,
+                                received: crate::udp::receive_time(out.control_data()),
                                 bid,
                                 offset: offset + header,
                                 len: payload.len() - header,

@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::time::SystemTime;
 
 use crate::conn::{CloseReason, DetachedStream};
 use crate::error::IoError;
@@ -121,6 +122,9 @@ pub enum Event<'a> {
         udp: UdpId,
         /// Who sent it.
         peer: SocketAddr,
+        /// When the kernel received it (wall clock), for sockets that asked with
+        /// [`Ops::udp_timestamps`](crate::Ops::udp_timestamps).
+        received: Option<SystemTime>,
         /// The bytes, borrowed from the pool.
         data: Payload<'a>,
     },
@@ -206,6 +210,7 @@ pub(crate) enum Raw {
     Datagram {
         udp: UdpId,
         peer: SocketAddr,
+        received: Option<SystemTime>,
         bid: u16,
         offset: usize,
         len: usize,

@@ -150,8 +150,8 @@ impl Io {
             Raw::PeerFinished { .. } => unreachable!("handled above"),
             Raw::Closed { conn, reason } => Event::Closed { conn, reason },
             Raw::Writable { conn } => Event::Writable { conn },
-            Raw::Datagram { udp, peer, bid, offset, len } => {
-                Event::Datagram { udp, peer, data: Payload::pooled(pool, bid, offset, len) }
+            Raw::Datagram { udp, peer, received, bid, offset, len } => {
+                Event::Datagram { udp, peer, received, data: Payload::pooled(pool, bid, offset, len) }
             }
             Raw::Timer { id, token } => Event::Timer { id, token },
             Raw::PoolPressure { stats } => Event::PoolPressure { stats },

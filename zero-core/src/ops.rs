@@ -380,6 +380,22 @@ impl Ops {
         Ok(UdpId::new(index, gen))
     }
 
+    /// Asks the kernel to stamp each datagram the socket receives with its arrival time
+    /// (`SO_TIMESTAMPNS`), reported as `Event::Datagram::received`: the moment it reached the
+    /// host, not when the shard got round to it. Call it in the same handler call as
+    /// [`Ops::udp_bind`], before the socket's first receive is armed.
+    pub fn udp_timestamps(&mut self, udp: UdpId) -> Result<()> {
+        let (u, sock) = self.udp_mut(udp)?;
+        if u.recv_armed {
+            return Err(IoError::NotReady(
+                "receives are armed already: ask for timestamps right after udp_bind",
+            ));
+        }
+        ring::set_timestamps(sock).map_err(|e| IoError::sys("setsockopt(SO_TIMESTAMPNS)", e))?;
+        u.msghdr.msg_controllen = crate::udp::STAMP_LEN as usize;
+        Ok(())
+    }
+
     /// The address a UDP socket is bound to.
     pub fn udp_addr(&self, udp: UdpId) -> Result<SocketAddr> {
         let slot = self.table.live(udp.index, udp.gen).ok_or_else(|| IoError::Stale(udp.to_string()))?;

@@ -343,6 +343,26 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> Result<()> {
     Ok(())
 }
 
+/// Turns on `SO_TIMESTAMPNS`: the kernel stamps each datagram with the wall-clock time it
+/// arrived, in a control message.
+pub(crate) fn set_timestamps(sock: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int for reads of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Reads `TCP_INFO` for a connected TCP socket.
 pub(crate) fn tcp_info(sock: &Socket) -> io::Result<libc::tcp_info> {
     // SAFETY: tcp_info is plain old data; all-zero is a valid value.

@@ -2,6 +2,7 @@
 //! outbound datagrams (one arena of bytes plus `(address, range)` records, reused every tick).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::time::{Duration, SystemTime};
 
 use socket2::SockAddr;
 
@@ -9,6 +10,34 @@ use crate::id::ConnId;
 
 /// Room for any socket address the kernel reports for a datagram.
 pub(crate) const NAME_LEN: u32 = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+
+/// Room for one `SCM_TIMESTAMPNS` control message: a `cmsghdr` and a `timespec`, each
+/// 8-byte aligned (`CMSG_SPACE(sizeof(struct timespec))`).
+pub(crate) const STAMP_LEN: u32 = (std::mem::size_of::<libc::cmsghdr>() + 16) as u32;
+
+/// The kernel's receive time among a datagram's control messages, if `SO_TIMESTAMPNS` put it
+/// there. Read field by field (native endian, as the kernel wrote it), so a short or odd
+/// control area is simply no timestamp.
+pub(crate) fn receive_time(control: &[u8]) -> Option<SystemTime> {
+    const HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
+    let word =
+        |at: usize| control.get(at..at + 8).map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")));
+    let int = |at: usize| control.get(at..at + 4).map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
+    let mut at = 0;
+    while at + HEADER <= control.len() {
+        let len = word(at)? as usize;
+        if len < HEADER || len > control.len() - at {
+            return None;
+        }
+        if int(at + 8)? == libc::SOL_SOCKET && int(at + 12)? == libc::SCM_TIMESTAMPNS {
+            let (secs, nanos) = (word(at + HEADER)?, word(at + HEADER + 8)?);
+            let nanos = u32::try_from(nanos).ok().filter(|&n| n < 1_000_000_000)?;
+            return SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos));
+        }
+        at += len.div_ceil(8) * 8;
+    }
+    None
+}
 
 /// One batch of datagrams: their bytes back to back, and where each goes.
 #[derive(Default)]
@@ -173,5 +202,30 @@ mod tests {
         assert!(u.next_flight().is_none(), "previous batch still in flight");
         u.flight_left = 0;
         assert_eq!(&u.next_flight().unwrap().bytes, b"d");
+    }
+
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let mut m = ((16 + data.len()) as u64).to_ne_bytes().to_vec();
+        m.extend(level.to_ne_bytes());
+        m.extend(kind.to_ne_bytes());
+        m.extend(data);
+        m.resize(m.len().div_ceil(8) * 8, 0);
+        m
+    }
+
+    #[test]
+    fn the_receive_time_is_found_among_control_messages_and_garbage_is_none() {
+        let stamp: Vec<u8> = [1_700_000_000u64, 5].iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut control = cmsg(libc::SOL_IP, libc::IP_TOS, &[0]);
+        control.extend(cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &stamp));
+        assert_eq!(receive_time(&control), Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5)));
+        assert_eq!(receive_time(&control[..control.len() - 1]), None);
+        assert_eq!(receive_time(&[]), None);
+        assert_eq!(receive_time(&[0xff; 40]), None);
+        let bad_nanos: Vec<u8> = [1u64, 2_000_000_000].iter().flat_map(|w| w.to_ne_bytes()).collect();
+        assert_eq!(receive_time(&cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &bad_nanos)), None);
+        let mut zero_len = cmsg(libc::SOL_IP, libc::IP_TOS, &[0]);
+        zero_len[..8].copy_from_slice(&0u64.to_ne_bytes());
+        assert_eq!(receive_time(&zero_len), None);
     }
 }

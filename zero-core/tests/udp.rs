@@ -3,7 +3,7 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::Server;
 use zero_core::{Config, Event, Handler, Interface, Ops};
@@ -16,7 +16,7 @@ struct UdpEcho {
 
 impl Handler for UdpEcho {
     fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
-        if let Event::Datagram { udp, peer, data } = event {
+        if let Event::Datagram { udp, peer, data, .. } = event {
             self.datagrams += 1;
             ops.send_to(udp, peer, &data).unwrap();
         }
@@ -72,6 +72,62 @@ fn udp_bursts_keep_every_datagram_within_the_socket_buffer() {
         seen[u32::from_be_bytes(buf) as usize] = true;
     }
     assert!(seen.iter().all(|s| *s));
+}
+
+/// Notes when each datagram arrived by the kernel's stamp and by the handler's clock, echoes it,
+/// and stalls on the first so that the next waits in the kernel meanwhile.
+#[derive(Default)]
+struct Stamps {
+    seen: Vec<(Option<SystemTime>, SystemTime)>,
+}
+
+impl Handler for Stamps {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        if let Event::Datagram { udp, peer, received, data } = event {
+            self.seen.push((received, SystemTime::now()));
+            ops.send_to(udp, peer, &data).unwrap();
+            if self.seen.len() == 1 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    }
+}
+
+#[test]
+fn kernel_receive_timestamps_are_when_a_datagram_arrived_not_when_it_was_handled() {
+    let stamped = Server::spawn(Config::default(), |io| {
+        let u = io.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        io.udp_timestamps(u).unwrap();
+        (Stamps::default(), io.udp_addr(u).unwrap())
+    });
+    let plain = Server::spawn(Config::default(), |io| {
+        let u = io.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        (Stamps::default(), io.udp_addr(u).unwrap())
+    });
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let before = SystemTime::now();
+    for server in [stamped.addr, plain.addr] {
+        c.send_to(b"first", server).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        c.send_to(b"second", server).unwrap();
+    }
+    for _ in 0..4 {
+        c.recv_from(&mut [0u8; 16]).unwrap();
+    }
+    let seen = stamped.stop().seen;
+    assert_eq!(seen.len(), 2);
+    for &(received, handled) in &seen {
+        let received = received.expect("a kernel timestamp");
+        assert!(before <= received && received <= handled, "{before:?} {received:?} {handled:?}");
+    }
+    let (second, handled) = seen[1];
+    let waited = handled.duration_since(second.unwrap()).unwrap();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "the second datagram waited {waited:?} behind the stalled first"
+    );
+    assert!(plain.stop().seen.iter().all(|(received, _)| received.is_none()));
 }
 
 /// Joins a group on loopback and counts datagrams sent to it.

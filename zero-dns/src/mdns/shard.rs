@@ -43,7 +43,7 @@ impl<E: Endpoint> MdnsDriver<E> {
     /// Feeds one shard event; returns whether it was this endpoint's.
     pub fn on_event(&mut self, ops: &mut Ops, event: &IoEvent<'_>) -> bool {
         match event {
-            IoEvent::Datagram { udp, peer, data } if *udp == self.udp => {
+            IoEvent::Datagram { udp, peer, data, .. } if *udp == self.udp => {
                 self.endpoint.handle_datagram(ops.now(), *peer, data)
             }
             IoEvent::Timer { token, .. } if self.deadline.fired(*token) => {

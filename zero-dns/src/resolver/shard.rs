@@ -54,7 +54,7 @@ impl ResolverDriver {
     pub fn on_event(&mut self, ops: &mut Ops, event: &IoEvent<'_>) -> bool {
         let now = ops.now();
         match event {
-            IoEvent::Datagram { udp, peer, data } => {
+            IoEvent::Datagram { udp, peer, data, .. } => {
                 let Some(&attempt) = self.udp.get(udp) else { return false };
                 self.resolver.handle_datagram(now, attempt, *peer, data);
             }

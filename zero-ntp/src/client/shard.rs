@@ -1,5 +1,6 @@
 //! The client on a zero-core shard: a UDP socket per server (an ephemeral port each), the
-//! wall clock read when a request leaves and when an answer is handed over, one shard timer.
+//! wall clock read when a request leaves, the kernel's receive timestamp (`SO_TIMESTAMPNS`) of
+//! each answer, one shard timer.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -37,8 +38,10 @@ impl ClientDriver {
     /// Feeds one shard event; returns whether it was the client's.
     pub fn on_event(&mut self, ops: &mut Ops, event: &IoEvent<'_>) -> bool {
         match event {
-            IoEvent::Datagram { udp, peer, data } if self.servers.contains_key(udp) => {
-                let wall = Timestamp::from_system(SystemTime::now());
+            IoEvent::Datagram { udp, peer, received, data } if self.servers.contains_key(udp) => {
+                // The kernel's receive time, when it gave one: the shard's own reading comes
+                // later by however long the datagram waited in the ring and the batch.
+                let wall = Timestamp::from_system(received.unwrap_or_else(SystemTime::now));
                 self.client.handle_datagram(ops.now(), wall, *peer, data);
             }
             IoEvent::Timer { token, .. } if self.deadline.fired(*token) => {
@@ -58,6 +61,9 @@ impl ClientDriver {
                 None => {
                     let any = if t.to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
                     ops.udp_bind(any.parse().expect("valid")).inspect(|&udp| {
+                        if let Err(error) = ops.udp_timestamps(udp) {
+                            tracing::debug!(%error, "no kernel receive timestamps; the shard's clock stands in");
+                        }
                         self.sockets.insert(t.server, udp);
                         self.servers.insert(udp, t.server);
                     })
