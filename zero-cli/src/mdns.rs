@@ -22,6 +22,58 @@ pub enum MdnsCommand {
     Resolve(ResolveArgs),
 }
 
+/// Where on the link mDNS runs.
+#[derive(Args, Debug)]
+pub struct Link {
+    /// The interface (its IPv4 address) for IPv4 mDNS (224.0.0.251).
+    #[arg(long, default_value = "127.0.0.1")]
+    interface: Ipv4Addr,
+    /// An interface (its name, `eth0`) for IPv6 mDNS (ff02::fb) as well.
+    #[arg(long, value_name = "NAME")]
+    ipv6: Option<String>,
+    /// No IPv4: with `--ipv6`, IPv6 only.
+    #[arg(long, requires = "ipv6")]
+    no_ipv4: bool,
+}
+
+impl Link {
+    /// Opens the link's sockets on a shard.
+    fn open(&self, ops: &mut Ops) -> Result<Vec<MdnsSocket>, String> {
+        let mut sockets = Vec::new();
+        if !self.no_ipv4 {
+            let interface = self.interface;
+            sockets.push(MdnsSocket::open(ops, interface).map_err(|e| format!("mDNS on {interface}: {e}"))?);
+        }
+        if let Some(name) = &self.ipv6 {
+            let path = format!("/sys/class/net/{name}/ifindex");
+            let index = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|i| i.trim().parse().ok())
+                .ok_or_else(|| format!("{name}: no such interface ({path})"))?;
+            sockets.push(MdnsSocket::open_v6(ops, index).map_err(|e| format!("IPv6 mDNS on {name}: {e}"))?);
+        }
+        Ok(sockets)
+    }
+
+    /// The host's addresses on the link: the IPv4 interface's, and the IPv6 interface's as
+    /// `/proc/net/if_inet6` lists them.
+    fn addresses(&self) -> Vec<IpAddr> {
+        let mut addresses = Vec::new();
+        if !self.no_ipv4 {
+            addresses.push(IpAddr::V4(self.interface));
+        }
+        if let Some(name) = &self.ipv6 {
+            let table = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+            addresses.extend(table.lines().filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let hex = u128::from_str_radix(fields.first()?, 16).ok()?;
+                (fields.last() == Some(&name.as_str())).then(|| IpAddr::V6(hex.into()))
+            }));
+        }
+        addresses
+    }
+}
+
 /// Options of `zero mdns resolve`.
 #[derive(Args, Debug)]
 pub struct ResolveArgs {
@@ -29,9 +81,8 @@ pub struct ResolveArgs {
     name: String,
     /// The service type, `_http._tcp`.
     service_type: String,
-    /// The interface (its IPv4 address) to ask on.
-    #[arg(long, default_value = "127.0.0.1")]
-    interface: Ipv4Addr,
+    #[command(flatten)]
+    link: Link,
     /// Seconds to wait for it.
     #[arg(long = "for", default_value_t = 5.0)]
     duration: f64,
@@ -48,13 +99,12 @@ pub struct RegisterArgs {
     port: u16,
     /// TXT strings, `key=value`.
     txt: Vec<String>,
-    /// The interface (its IPv4 address) to announce on.
-    #[arg(long, default_value = "127.0.0.1")]
-    interface: Ipv4Addr,
+    #[command(flatten)]
+    link: Link,
     /// The host name announced (`NAME.local.`).
     #[arg(long, default_value = "zero")]
     host: String,
-    /// The host's addresses (the interface's by default).
+    /// The host's addresses (the interfaces' by default).
     #[arg(long)]
     address: Vec<IpAddr>,
     /// Seconds to stay before the goodbye (forever by default).
@@ -67,9 +117,8 @@ pub struct RegisterArgs {
 pub struct BrowseArgs {
     /// The service type, `_http._tcp`.
     service_type: String,
-    /// The interface (its IPv4 address) to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    interface: Ipv4Addr,
+    #[command(flatten)]
+    link: Link,
     /// Seconds to browse (forever by default).
     #[arg(long = "for")]
     duration: Option<f64>,
@@ -106,27 +155,26 @@ impl<E: Endpoint> Handler for Run<E> {
 }
 
 fn run_endpoint<E: Endpoint>(
-    interface: Ipv4Addr,
+    link: &Link,
     endpoint: impl FnOnce(Instant) -> E,
     duration: Option<f64>,
     print: impl FnMut(&mut E) -> bool + 'static,
 ) -> Result<(Io, Run<E>), String> {
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
-    let udp = MdnsSocket::open(&mut io, interface).map_err(|e| format!("mDNS on {interface}: {e}"))?;
+    let sockets = link.open(&mut io)?;
     let now = Instant::now();
     let until = duration.map(|s| now + Duration::from_secs_f64(s));
     if let Some(s) = duration {
         io.timer(Duration::from_secs_f64(s), u64::MAX);
     }
-    let mut run = Run { driver: MdnsDriver::new(endpoint(now), udp, 0), until, print: Box::new(print) };
+    let mut run = Run { driver: MdnsDriver::new(endpoint(now), &sockets, 0), until, print: Box::new(print) };
     run.on_batch_end(&mut io);
     io.run(&mut run).map_err(|e| e.to_string())?;
     Ok((io, run))
 }
 
 fn register(args: RegisterArgs) -> Result<(), String> {
-    let addresses =
-        if args.address.is_empty() { vec![IpAddr::V4(args.interface)] } else { args.address.clone() };
+    let addresses = if args.address.is_empty() { args.link.addresses() } else { args.address.clone() };
     let service = Service {
         instance: args.name.clone(),
         service_type: args.service_type.clone(),
@@ -146,7 +194,7 @@ fn register(args: RegisterArgs) -> Result<(), String> {
         false
     };
     let (mut io, mut run) = run_endpoint(
-        args.interface,
+        &args.link,
         |now| {
             let mut r = Responder::new(&args.host, &addresses, crate::random_seed());
             r.register(now, service);
@@ -180,7 +228,7 @@ fn browse(args: BrowseArgs) -> Result<(), String> {
     };
     let browser = Browser::new(&args.service_type, Instant::now())
         .ok_or_else(|| format!("{}: not a service type", args.service_type))?;
-    run_endpoint(args.interface, move |_| browser, args.duration, print)?;
+    run_endpoint(&args.link, move |_| browser, args.duration, print)?;
     Ok(())
 }
 
@@ -196,7 +244,7 @@ fn resolve(args: ResolveArgs) -> Result<(), String> {
         *keep.borrow_mut() = b.instances().find(|i| i.name == name).cloned();
         keep.borrow().is_some()
     };
-    run_endpoint(args.interface, move |_| browser, Some(args.duration), print)?;
+    run_endpoint(&args.link, move |_| browser, Some(args.duration), print)?;
     let found = found.borrow_mut().take();
     match found {
         Some(i) => {

@@ -1,6 +1,6 @@
-//! `zero mdns register` and `zero mdns browse` against python-zeroconf and avahi, inside
-//! network namespaces the tests make (their loopback with multicast on; nothing reaches the
-//! machine's own network): our service is found and resolved by zeroconf and avahi-browse,
+//! `zero mdns register` and `zero mdns browse` against python-zeroconf and avahi, over IPv4 and
+//! IPv6, inside network namespaces the tests make (their loopback with multicast on, a veth
+//! pair for IPv6; nothing reaches the machine's own network): our service is found and resolved by zeroconf and avahi-browse,
 //! and our goodbye removes it; theirs are found by our browser and resolved by `zero mdns
 //! resolve`; a name either holds makes ours rename.
 
@@ -27,6 +27,23 @@ impl Netns {
         ip(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "multicast", "on"]);
         ip(&["netns", "exec", &ns.0, "ip", "route", "add", "224.0.0.0/4", "dev", "lo"]);
         ns
+    }
+
+    /// Adds a veth pair, `v0` with `fd00::1` and `v1`, for IPv6 multicast (which `lo` does
+    /// not loop), duplicate address detection off so the addresses are usable at once.
+    /// Returns `v0`'s index.
+    fn with_veth(self) -> (Netns, String) {
+        let sh = |script: &str| {
+            let status = self.command("sh").args(["-ec", script]).status().unwrap();
+            assert!(status.success(), "{script}");
+        };
+        sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0\n\
+            ip link add v0 type veth peer name v1\n\
+            ip link set v0 up\n\
+            ip link set v1 up\n\
+            ip -6 addr add fd00::1/64 dev v0 nodad");
+        let index = self.command("cat").arg("/sys/class/net/v0/ifindex").output().unwrap();
+        (self, String::from_utf8(index.stdout).unwrap().trim().to_string())
     }
 
     fn command(&self, program: &str) -> Command {
@@ -104,6 +121,57 @@ fn zeroconf_finds_ours_and_we_find_and_yield_to_theirs() {
     assert!(browsed.contains("removed Py Service (2)"), "our goodbye: {browsed}");
 }
 
+/// The same over IPv6 only (ff02::fb on a veth), with python-zeroconf's IPv6 sockets.
+#[test]
+fn over_ipv6_zeroconf_and_we_find_each_other() {
+    let (ns, index) = Netns::new("zc6").with_veth();
+    let v6 = ["--ipv6", "v0", "--no-ipv4"];
+    let ours = ns
+        .command(&zero())
+        .args([
+            "mdns",
+            "register",
+            "Zero Six",
+            "_zero._tcp",
+            "8086",
+            "v=6",
+            "--for",
+            "4",
+            "--address",
+            "fd00::1",
+        ])
+        .args(v6)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = python(&ns, "browse.py", &["_zero._tcp.local.", "6"])
+        .env("MDNS_IPV6_IFINDEX", &index)
+        .output()
+        .unwrap();
+    let ours = text(&ours.wait_with_output().unwrap());
+    let seen = text(&seen);
+    assert!(
+        seen.contains("added Zero Six._zero._tcp.local. 8086 {b'v': b'6'} ['fd00::1']"),
+        "{seen}\n{ours}"
+    );
+    assert!(seen.contains("removed Zero Six._zero._tcp.local."), "the goodbye: {seen}");
+
+    let theirs = python(&ns, "register.py", &["Py Six", "_zero._tcp.local.", "9096", "4"])
+        .env("MDNS_IPV6_IFINDEX", &index)
+        .env("MDNS_ADDRESS", "fd00::2")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let resolved = ns
+        .command(&zero())
+        .args(["mdns", "resolve", "Py Six", "_zero._tcp", "--for", "4"])
+        .args(v6)
+        .output()
+        .unwrap();
+    let theirs = text(&theirs.wait_with_output().unwrap());
+    assert_eq!(text(&resolved), "Py Six at pyhost.local.:9096 [fd00::2] txt [\"from=python\"]\n", "{theirs}");
+}
+
 /// avahi-daemon (with a D-Bus system bus of its own, for avahi-browse, in the namespace's
 /// mount namespace) announcing "Avahi Service": avahi-browse resolves ours, our browser finds
 /// avahi's, and registering avahi's name renames ours.
@@ -116,14 +184,14 @@ fn avahi_finds_ours_and_we_find_and_yield_to_avahis() {
             "{tool} is missing: run scripts/test.sh (it installs avahi and dbus)"
         );
     }
-    let ns = Netns::new("av");
+    let (ns, _) = Netns::new("av").with_veth();
     let dir = std::env::temp_dir().join(format!("zero-mdns-avahi-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("services")).unwrap();
     std::fs::create_dir_all(dir.join("run-dbus")).unwrap();
     std::fs::write(
         dir.join("avahi.conf"),
-        "[server]\nuse-ipv4=yes\nuse-ipv6=no\nenable-dbus=yes\nallow-interfaces=lo\nhost-name=avahihost\n",
+        "[server]\nuse-ipv4=yes\nuse-ipv6=yes\nenable-dbus=yes\nallow-interfaces=lo,v0\nhost-name=avahihost\n",
     )
     .unwrap();
     std::fs::write(
@@ -148,11 +216,11 @@ fn avahi_finds_ours_and_we_find_and_yield_to_avahis() {
          avahi=$!\n\
          trap 'kill $avahi $(cat {d}/dbus.pid) 2>/dev/null || true' EXIT\n\
          for i in $(seq 100); do grep -q 'successfully established' {d}/avahi.log && break; sleep 0.1; done\n\
-         {z} mdns register 'Zero Thing' _zero._tcp 8080 v=1 --for 5 > {d}/ours.txt &\n\
+         {z} mdns register 'Zero Thing' _zero._tcp 8080 v=1 --ipv6 v0 --for 5 > {d}/ours.txt &\n\
          {z} mdns register 'Avahi Service' _zero._tcp 8081 --for 5 > {d}/clash.txt &\n\
          sleep 2.5\n\
          avahi-browse -rpt _zero._tcp > {d}/avahi-browse.txt 2>&1 || true\n\
-         {z} mdns browse _zero._tcp --for 2 > {d}/browse.txt\n\
+         {z} mdns browse _zero._tcp --ipv6 v0 --for 2 > {d}/browse.txt\n\
          wait %2 %3\n"
     );
     let out = ns.command("timeout").args(["30", "sh", "-c", &script]).output().unwrap();
@@ -163,10 +231,15 @@ fn avahi_finds_ours_and_we_find_and_yield_to_avahis() {
         avahi_browse.contains("=;lo;IPv4;Zero\\032Thing;_zero._tcp;local;zero.local;127.0.0.1;8080;\"v=1\""),
         "avahi-browse: {avahi_browse}\n{context}"
     );
+    assert!(
+        avahi_browse.contains("=;v0;IPv6;Zero\\032Thing;_zero._tcp;local;zero.local;"),
+        "avahi-browse over IPv6: {avahi_browse}\n{context}"
+    );
     let browse = read("browse.txt");
     assert!(
         browse.contains("added Avahi Service at avahihost.local.:7070")
-            && browse.contains("txt [\"from=avahi\"]"),
+            && browse.contains("txt [\"from=avahi\"]")
+            && browse.contains("fd00::1"),
         "our browser: {browse}\n{context}"
     );
     let clash = read("clash.txt");

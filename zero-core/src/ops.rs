@@ -368,10 +368,14 @@ impl Ops {
     /// Binds a UDP socket (port 0 picks one: see [`Ops::udp_addr`]). A given port is bound
     /// with `SO_REUSEADDR` (so that several sockets can share a multicast group's port); port
     /// 0 is not, or the kernel could hand two sockets the same ephemeral port and deliver one's
-    /// replies to the other.
+    /// replies to the other. An IPv6 socket is IPv6 only (`IPV6_V6ONLY`), so `[::]` and
+    /// `0.0.0.0` can share a port, each with its own family's traffic.
     pub fn udp_bind(&mut self, addr: SocketAddr) -> Result<UdpId> {
         let sock = Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), Some(Protocol::UDP))
             .map_err(|e| IoError::sys("socket(udp)", e))?;
+        if addr.is_ipv6() {
+            sock.set_only_v6(true).map_err(|e| IoError::sys("setsockopt(IPV6_V6ONLY)", e))?;
+        }
         if addr.port() != 0 {
             sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
         }
@@ -498,6 +502,13 @@ impl Ops {
         let (_, sock) = self.udp_mut(udp)?;
         sock.set_multicast_if_v4(&interface).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_IF)", e))?;
         sock.set_multicast_loop_v4(loopback).map_err(|e| IoError::sys("setsockopt(IP_MULTICAST_LOOP)", e))
+    }
+
+    /// Sets the interface (by index) and loopback of outgoing IPv6 multicast.
+    pub fn udp_multicast_v6(&mut self, udp: UdpId, ifindex: u32, loopback: bool) -> Result<()> {
+        let (_, sock) = self.udp_mut(udp)?;
+        sock.set_multicast_if_v6(ifindex).map_err(|e| IoError::sys("setsockopt(IPV6_MULTICAST_IF)", e))?;
+        sock.set_multicast_loop_v6(loopback).map_err(|e| IoError::sys("setsockopt(IPV6_MULTICAST_LOOP)", e))
     }
 
     /// Closes a UDP socket.

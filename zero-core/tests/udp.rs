@@ -130,6 +130,18 @@ fn kernel_receive_timestamps_are_when_a_datagram_arrived_not_when_it_was_handled
     assert!(plain.stop().seen.iter().all(|(received, _)| received.is_none()));
 }
 
+#[test]
+fn an_ipv6_socket_leaves_its_port_free_for_ipv4() {
+    let v6 = Server::spawn(Config::default(), |io| {
+        let u = io.udp_bind("[::]:0".parse().unwrap()).unwrap();
+        (UdpEcho::default(), io.udp_addr(u).unwrap())
+    });
+    // A dual-stack socket would hold the IPv4 port too, and this bind would fail.
+    let v4 = UdpSocket::bind(("127.0.0.1", v6.addr.port())).expect("the IPv4 port is free");
+    drop(v4);
+    check_echo(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, v6.addr.port())), "[::1]:0");
+}
+
 /// Joins a group on loopback and counts datagrams sent to it.
 #[derive(Default)]
 struct Member {

@@ -1,7 +1,8 @@
-# python-zeroconf browsing TYPE for SECONDS on 127.0.0.1, printing what it finds (the peer of zero-cli/tests/mdns.rs).
+# python-zeroconf browsing TYPE for SECONDS, printing what it finds (the peer of zero-cli/tests/mdns.rs; link.py says where).
 import sys, time
-from zeroconf import Zeroconf, ServiceBrowser, IPVersion
-zc = Zeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+from zeroconf import ServiceBrowser
+from link import zeroconf
+zc = zeroconf()
 found = {}
 class L:
     def add_service(self, zc, t, name):

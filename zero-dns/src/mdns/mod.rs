@@ -1,7 +1,7 @@
 //! Multicast DNS and DNS-SD (RFC 6762, RFC 6763): a [`responder::Responder`] that announces
 //! services on the link and defends their names, a [`browser::Browser`] that finds them, and
-//! their driver on a zero-core shard (one UDP socket on port 5353, joined to 224.0.0.251 on an
-//! interface the caller names).
+//! their driver on a zero-core shard (UDP sockets on port 5353, joined to 224.0.0.251 and
+//! ff02::fb on an interface the caller names).
 
 pub mod browser;
 pub mod responder;
@@ -11,7 +11,7 @@ mod tests;
 
 pub use shard::{MdnsDriver, MdnsSocket};
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use hickory_proto::rr::domain::Label;
@@ -19,6 +19,8 @@ use hickory_proto::rr::Name;
 
 /// The mDNS IPv4 group.
 pub const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
+/// The mDNS IPv6 group (link-local scope).
+pub const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb);
 /// The mDNS port.
 pub const PORT: u16 = 5353;
 
