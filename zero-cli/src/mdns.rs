@@ -188,6 +188,9 @@ fn register(args: RegisterArgs) -> Result<(), String> {
                 responder::Event::Renamed { from, to, .. } => {
                     println!("renamed {from} -> {to} (name conflict)")
                 }
+                responder::Event::HostRenamed { from, to } => {
+                    println!("host renamed {from} -> {to} (name conflict)")
+                }
                 _ => {}
             }
         }
@@ -196,7 +199,7 @@ fn register(args: RegisterArgs) -> Result<(), String> {
     let (mut io, mut run) = run_endpoint(
         &args.link,
         |now| {
-            let mut r = Responder::new(&args.host, &addresses, crate::random_seed());
+            let mut r = Responder::new(now, &args.host, &addresses, crate::random_seed());
             r.register(now, service);
             r
         },

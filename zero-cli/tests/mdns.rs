@@ -121,6 +121,36 @@ fn zeroconf_finds_ours_and_we_find_and_yield_to_theirs() {
     assert!(browsed.contains("removed Py Service (2)"), "our goodbye: {browsed}");
 }
 
+/// zeroconf announces a service whose host is `zero.local.` at another address: our
+/// responder, established as `zero.local.`, meets the conflicting address record and moves to
+/// `zero-2.local.` (RFC 6762 9), its service following. (zeroconf answers no ANY question for a
+/// host name, so it cannot meet our probe; the conflict comes after ours is established.)
+#[test]
+fn a_host_name_zeroconf_announces_makes_ours_rename() {
+    let ns = Netns::new("host");
+    let ours = ns
+        .command(&zero())
+        .args(["mdns", "register", "Hosted", "_zero._tcp", "8080", "--for", "7"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let theirs = python(&ns, "register.py", &["Py Host", "_other._tcp.local.", "9191", "3"])
+        .env("MDNS_SERVER", "zero.local.")
+        .env("MDNS_ADDRESS", "127.0.0.7")
+        .output()
+        .unwrap();
+    let resolved =
+        ns.command(&zero()).args(["mdns", "resolve", "Hosted", "_zero._tcp", "--for", "3"]).output().unwrap();
+    let ours = text(&ours.wait_with_output().unwrap());
+    assert!(
+        ours.contains("host renamed zero.local. -> zero-2.local. (name conflict)"),
+        "{ours}\n{}",
+        text(&theirs)
+    );
+    assert_eq!(text(&resolved), "Hosted at zero-2.local.:8080 [127.0.0.1] txt []\n", "{ours}");
+}
+
 /// The same over IPv6 only (ff02::fb on a veth), with python-zeroconf's IPv6 sockets.
 #[test]
 fn over_ipv6_zeroconf_and_we_find_each_other() {

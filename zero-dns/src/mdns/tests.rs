@@ -4,8 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::rr::rdata::SRV;
+use hickory_proto::rr::{RData, Record};
+
 use super::browser::{self, Browser};
-use super::responder::{self, next_name, Responder};
+use super::responder::{self, next_host_name, next_name, Responder};
 use super::{Endpoint, Service};
 
 fn service(name: &str) -> Service {
@@ -53,7 +57,7 @@ fn link(nodes: &mut [&mut dyn Endpoint], now: &mut Instant, step: Duration, unti
 #[test]
 fn a_registered_service_is_found_resolved_and_removed_by_its_goodbye() {
     let mut now = Instant::now();
-    let mut r = Responder::new("zerobox", &[ip("127.0.0.1")], 1);
+    let mut r = Responder::new(now, "zerobox", &[ip("127.0.0.1")], 1);
     let id = r.register(now, service("Zero Printer"));
     let mut b = Browser::new("_zero._tcp", now).unwrap();
     link(&mut [&mut r, &mut b], &mut now, Duration::from_millis(50), Duration::from_secs(4));
@@ -72,10 +76,10 @@ fn a_registered_service_is_found_resolved_and_removed_by_its_goodbye() {
 #[test]
 fn a_name_taken_by_another_responder_is_renamed() {
     let mut now = Instant::now();
-    let mut first = Responder::new("one", &[ip("127.0.0.1")], 1);
+    let mut first = Responder::new(now, "one", &[ip("127.0.0.1")], 1);
     first.register(now, service("Shared"));
     link(&mut [&mut first], &mut now, Duration::from_millis(50), Duration::from_secs(3));
-    let mut second = Responder::new("two", &[ip("127.0.0.2")], 2);
+    let mut second = Responder::new(now, "two", &[ip("127.0.0.2")], 2);
     let id = second.register(now, service("Shared"));
     let mut b = Browser::new("_zero._tcp", now).unwrap();
     link(&mut [&mut first, &mut second, &mut b], &mut now, Duration::from_millis(50), Duration::from_secs(5));
@@ -89,7 +93,79 @@ fn a_name_taken_by_another_responder_is_renamed() {
 }
 
 #[test]
+fn a_host_name_taken_by_another_responder_is_renamed_and_its_services_follow() {
+    let mut now = Instant::now();
+    let mut first = Responder::new(now, "box", &[ip("127.0.0.1")], 1);
+    link(&mut [&mut first], &mut now, Duration::from_millis(50), Duration::from_secs(3));
+    let mut second = Responder::new(now, "box", &[ip("127.0.0.2")], 2);
+    let id = second.register(now, service("Mine"));
+    let mut b = Browser::new("_zero._tcp", now).unwrap();
+    link(&mut [&mut first, &mut second, &mut b], &mut now, Duration::from_millis(50), Duration::from_secs(5));
+    assert_eq!(
+        second.poll_event(),
+        Some(responder::Event::HostRenamed { from: "box.local.".into(), to: "box-2.local.".into() })
+    );
+    assert_eq!(second.poll_event(), Some(responder::Event::Registered { id, name: "Mine".into() }));
+    assert_eq!(first.host(), "box.local.");
+    let found: Vec<(String, Vec<IpAddr>)> =
+        b.instances().map(|i| (i.host.clone(), i.addresses.clone())).collect();
+    assert_eq!(found, [("box-2.local.".to_string(), vec![ip("127.0.0.2")])]);
+}
+
+#[test]
+fn the_same_host_and_addresses_twice_is_no_conflict() {
+    let mut now = Instant::now();
+    let mut one = Responder::new(now, "box", &[ip("127.0.0.1")], 1);
+    let mut two = Responder::new(now, "box", &[ip("127.0.0.1")], 2);
+    link(&mut [&mut one, &mut two], &mut now, Duration::from_millis(50), Duration::from_secs(4));
+    assert_eq!((one.poll_event(), two.poll_event()), (None, None));
+}
+
+/// A response claiming `instance` with an SRV record of its own.
+fn rival_claim(instance: &str) -> Vec<u8> {
+    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
+    let name = super::instance_name(instance, "_zero._tcp").unwrap();
+    let srv = SRV::new(0, 0, 1, "rival.local.".parse().unwrap());
+    m.answers = vec![Record::from_rdata(name, 120, RData::SRV(srv))];
+    m.to_vec().unwrap()
+}
+
+#[test]
+fn fifteen_conflicts_in_ten_seconds_slow_probing_to_one_per_five_seconds() {
+    // A rival that claims every name we try: each of our probes meets its answer.
+    let rival: SocketAddr = "127.0.0.9:5353".parse().unwrap();
+    let mut now = Instant::now();
+    let mut r = Responder::new(now, "box", &[], 1);
+    let id = r.register(now, service("Busy"));
+    let mut probes = Vec::new();
+    for _ in 0..800 {
+        r.handle_timeout(now);
+        while let Some(t) = r.poll_transmit() {
+            if !Message::from_vec(&t.bytes).unwrap().authorities.is_empty() {
+                probes.push(now);
+                r.handle_datagram(now, rival, &rival_claim(r.name_of(id).unwrap()));
+            }
+        }
+        now += Duration::from_millis(50);
+    }
+    let gaps: Vec<Duration> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.len() > 16, "{gaps:?}");
+    assert!(
+        gaps[..15].iter().all(|g| *g < Duration::from_secs(1)),
+        "the first fifteen at full speed: {gaps:?}"
+    );
+    assert!(gaps[16..].iter().all(|g| *g >= Duration::from_secs(5)), "then one per five seconds: {gaps:?}");
+    // Ten quiet seconds: the next conflict is probed again at full speed.
+    now += Duration::from_secs(11);
+    r.handle_datagram(now, rival, &rival_claim(r.name_of(id).unwrap()));
+    assert_eq!(r.poll_timeout(), Some(now + Duration::from_millis(250)));
+}
+
+#[test]
 fn renaming_counts_up() {
+    assert_eq!(next_host_name("box"), "box-2");
+    assert_eq!(next_host_name("box-2"), "box-3");
+    assert_eq!(next_host_name("my-box"), "my-box-2");
     assert_eq!(next_name("Printer"), "Printer (2)");
     assert_eq!(next_name("Printer (2)"), "Printer (3)");
     assert_eq!(next_name("Odd (x)"), "Odd (x) (2)");
