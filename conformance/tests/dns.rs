@@ -166,6 +166,111 @@ fn dns_over_tls_checks_the_servers_name() {
     assert!(matches!(&e, ResolveError::Connection { why, .. } if why.contains("certificate")), "{e}");
 }
 
+/// An answer's records (sorted: servers rotate them) or its error, as text.
+fn shown(result: Result<zero_dns::resolver::Answer, ResolveError>) -> String {
+    match result {
+        Ok(a) => {
+            let mut records: Vec<String> =
+                a.records.iter().map(|r| format!("{} {}", r.name, r.data)).collect();
+            records.sort();
+            records.join(" | ")
+        }
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// Lookups through one resolver driver on a shard of the test's own: `rounds` times, every
+/// question at once. Returns the answers (`Ok` as dig's `+short`, `Err` as the error's text),
+/// in question order per round, and the connections the driver opened.
+fn pipelined(config: ResolverConfig, questions: &[(&str, RecordType)], rounds: usize) -> (Vec<String>, u64) {
+    use zero_core::{Config, Event as IoEvent, Handler, Io, Ops};
+    use zero_dns::resolver::{Event, LookupId, Resolver, ResolverDriver};
+    struct Run<'a> {
+        driver: ResolverDriver,
+        questions: &'a [(&'a str, RecordType)],
+        rounds: usize,
+        asked: Vec<LookupId>,
+        got: Vec<(LookupId, String)>,
+        out: Vec<String>,
+    }
+    impl Handler for Run<'_> {
+        fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+            self.driver.on_event(ops, &event);
+        }
+        fn on_batch_end(&mut self, ops: &mut Ops) {
+            while let Some(Event::Answer { lookup, result }) = self.driver.resolver().poll_event() {
+                self.got.push((lookup, shown(result)));
+            }
+            if self.got.len() == self.asked.len() {
+                for id in &self.asked {
+                    let (_, text) = self.got.iter().find(|(l, _)| l == id).expect("answered");
+                    self.out.push(text.clone());
+                }
+                (self.asked, self.got) = (Vec::new(), Vec::new());
+                if self.rounds == 0 {
+                    return ops.stop();
+                }
+                self.rounds -= 1;
+                let now = ops.now();
+                for (name, rtype) in self.questions {
+                    let id = self.driver.resolver().lookup(now, name, *rtype);
+                    self.asked.push(id);
+                }
+            }
+            self.driver.pump(ops);
+        }
+    }
+    let mut io = Io::new(Config::default()).unwrap();
+    let driver = ResolverDriver::new(Resolver::new(config, 1), 0);
+    let mut run = Run { driver, questions, rounds, asked: Vec::new(), got: Vec::new(), out: Vec::new() };
+    io.timer(Duration::from_secs(20), u64::MAX);
+    run.on_batch_end(&mut io);
+    io.run(&mut run).unwrap();
+    let opened = run.driver.connections_opened();
+    (run.out, opened)
+}
+
+/// Over TLS (and over TCP to dnsmasq), one connection carries every query: nine questions
+/// pipelined at once, three rounds, each answer what the server answers alone.
+#[test]
+fn one_connection_carries_pipelined_queries() {
+    let questions = [
+        ("www.zero.test.", RecordType::A),
+        ("www.zero.test.", RecordType::AAAA),
+        ("zero.test.", RecordType::MX),
+        ("txt.zero.test.", RecordType::TXT),
+        ("_sip._tcp.zero.test.", RecordType::SRV),
+        ("alias.zero.test.", RecordType::A),
+        ("nothere.zero.test.", RecordType::A),
+        ("big.zero.test.", RecordType::TXT),
+        ("zero.test.", RecordType::CAA),
+    ];
+    // What each server answers to each question alone, over UDP.
+    let alone = |server: SocketAddr, questions: &[(&str, RecordType)]| -> Vec<String> {
+        questions.iter().map(|&(name, rtype)| shown(lookup_blocking(config(server), name, rtype))).collect()
+    };
+    let u = Unbound::start_tls();
+    let expected = alone(u.addr, &questions);
+    let (tls_addr, ca) = u.tls.clone().unwrap();
+    let tls_config = zero_core::tls::ClientTls::with_ca_pem(ca.as_bytes()).unwrap().build().unwrap();
+    let mut c = config(tls_addr);
+    c.cache_size = 0;
+    c.tls = Some(zero_dns::DnsTls { server_name: "dns.zero.test".into(), config: tls_config });
+    let (answers, opened) = pipelined(c, &questions, 3);
+    let answers: Vec<String> =
+        answers.iter().map(|t| t.replace(&tls_addr.to_string(), &u.addr.to_string())).collect();
+    assert_eq!(answers, [&expected[..], &expected, &expected].concat());
+    assert_eq!(opened, 1, "one TLS connection for 27 queries");
+
+    let d = Dnsmasq::start();
+    let expected = alone(d.addr, &questions);
+    let mut c = config(d.addr);
+    (c.cache_size, c.tcp_only) = (0, true);
+    let (answers, opened) = pipelined(c, &questions, 2);
+    assert_eq!(answers, [&expected[..], &expected].concat());
+    assert_eq!(opened, 1, "one TCP connection to dnsmasq");
+}
+
 /// The same comparison with dnsmasq as the server (its own records of the zone).
 #[test]
 fn answers_from_dnsmasq_match_dig() {

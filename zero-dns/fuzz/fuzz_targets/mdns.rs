@@ -27,7 +27,11 @@ fn spliced(chunk: &[u8]) -> Vec<u8> {
     m.answers = vec![
         Record::from_rdata(kind, ttl, RData::PTR(PTR(instance.clone()))),
         Record::from_rdata(instance.clone(), ttl, RData::SRV(SRV::new(0, 0, port, host.clone()))),
-        Record::from_rdata(instance, ttl, RData::TXT(TXT::new(vec![String::from_utf8_lossy(chunk).into_owned()]))),
+        Record::from_rdata(
+            instance,
+            ttl,
+            RData::TXT(TXT::new(vec![String::from_utf8_lossy(chunk).into_owned()])),
+        ),
         Record::from_rdata(host, ttl, RData::A(A::new(10, 0, 0, chunk[0]))),
     ];
     m.answers.truncate(usize::from(chunk[0] % 5));
@@ -37,8 +41,9 @@ fn spliced(chunk: &[u8]) -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, data)) = data.split_first() else { return };
     let mut now = Instant::now();
-    let mut r = Responder::new("zero", &["127.0.0.1".parse().unwrap()], u64::from(mode));
-    let service = Service { instance: "Fuzz".into(), service_type: "_zero._tcp".into(), port: 1, txt: vec![] };
+    let mut r = Responder::new(now, "zero", &["127.0.0.1".parse().unwrap()], u64::from(mode));
+    let service =
+        Service { instance: "Fuzz".into(), service_type: "_zero._tcp".into(), port: 1, txt: vec![] };
     let id = r.register(now, service);
     let mut b = Browser::new("_zero._tcp", now).unwrap();
     for chunk in data.chunks(usize::from(mode & 0x3f).max(1)).take(200) {

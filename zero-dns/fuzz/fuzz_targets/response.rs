@@ -1,5 +1,5 @@
-//! The resolver's response path fed arbitrary bytes: datagrams and TCP streams on attempts
-//! in flight, from the right and the wrong address, with time passing. Nothing panics or
+//! The resolver's response path fed arbitrary bytes: datagrams on attempts and bytes on
+//! streams in flight, from the right and the wrong address, with time passing. Nothing panics or
 //! hangs, every lookup ends with exactly one answer, and the attempts it opened are closed.
 //! With the first byte's top bit set, the input's pieces are spliced into a well-formed
 //! response to the query actually sent (its id and question), so the answer handling sees
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use zero_dns::resolver::{Event, Resolver, Transmit};
+use zero_dns::resolver::{Close, Event, Resolver, Transmit};
 use zero_dns::{wire, RecordType, ResolverConfig};
 
 fuzz_target!(|data: &[u8]| {
@@ -33,15 +33,18 @@ fuzz_target!(|data: &[u8]| {
             open.push(t);
         }
         while let Some(closed) = r.poll_close() {
-            open.retain(|t| t.attempt != closed);
+            match closed {
+                Close::Attempt(a) => open.retain(|t| t.attempt != a),
+                Close::Stream(s) => open.retain(|t| t.stream != Some(s)),
+            }
         }
         if let Some(t) = open.get(usize::from(chunk[0]) % open.len().max(1)).cloned() {
             let bytes = if mode & 0x80 != 0 { splice(&t, chunk) } else { chunk.to_vec() };
-            match (t.tcp, chunk[0] & 3) {
-                (true, 0) => r.handle_closed(now, t.attempt, None),
-                (true, _) => r.handle_stream(now, t.attempt, &wire::tcp_frame(&bytes)),
-                (false, 0) => r.handle_datagram(now, t.attempt, "127.0.0.1:9".parse().unwrap(), &bytes),
-                (false, _) => r.handle_datagram(now, t.attempt, t.server, &bytes),
+            match (t.stream, chunk[0] & 3) {
+                (Some(stream), 0) => r.handle_stream_closed(now, stream, None),
+                (Some(stream), _) => r.handle_stream(now, stream, &wire::tcp_frame(&bytes)),
+                (None, 0) => r.handle_datagram(now, t.attempt, "127.0.0.1:9".parse().unwrap(), &bytes),
+                (None, _) => r.handle_datagram(now, t.attempt, t.server, &bytes),
             }
         }
         while let Some(Event::Answer { lookup, .. }) = r.poll_event() {
@@ -72,7 +75,11 @@ fuzz_target!(|data: &[u8]| {
 /// The query `t` sent, turned into a response whose header flags, rcode and trailing bytes
 /// come from `chunk`.
 fn splice(t: &Transmit, chunk: &[u8]) -> Vec<u8> {
-    let query = if t.tcp { wire::tcp_unframe(&t.bytes).map_or(&t.bytes[..], |(m, _)| m) } else { &t.bytes[..] };
+    let query = if t.stream.is_some() {
+        wire::tcp_unframe(&t.bytes).map_or(&t.bytes[..], |(m, _)| m)
+    } else {
+        &t.bytes[..]
+    };
     let mut out = query.to_vec();
     if out.len() < 12 {
         return out;

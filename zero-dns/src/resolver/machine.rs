@@ -4,7 +4,7 @@
 //! each answered from `/etc/hosts`, the cache or a **question** to the servers. Identical
 //! questions in flight are asked once and answer every lookup waiting on them. A question
 //! makes **attempts**: one query to one server, over UDP (its own socket, so its own random
-//! source port) or TCP. The servers are tried in order of measured round-trip time (or in
+//! source port) or over a **stream** (TCP or DNS over TLS). The servers are tried in order of measured round-trip time (or in
 //! turn with `rotate`), a server that timed out is tried last for a while, and the whole list
 //! is walked `attempts` times, each try given `timeout`. An earlier attempt stays open: a late
 //! answer from a slow server still counts.
@@ -15,8 +15,14 @@
 //! to the next server; NXDOMAIN moves on to the next candidate name; CNAMEs are followed (the
 //! records of the chain are part of the answer) up to `max_cnames`.
 //!
-//! The driver opens what [`Resolver::poll_transmit`] asks for (a UDP socket or a TCP
-//! connection per attempt), feeds back what arrives on it, and closes the attempts
+//! A stream is one connection to one server, reused and pipelined (RFC 7766 6.2.1, RFC 7858
+//! 3.4): queries go out as they come, answers are matched by id in whatever order they
+//! arrive, and the connection is closed after [`STREAM_IDLE`] without queries. A reused
+//! connection the server closed under queries (its idle timeout) is reopened for them once,
+//! without spending a try.
+//!
+//! The driver opens what [`Resolver::poll_transmit`] asks for (a UDP socket per attempt, a
+//! connection per stream), feeds back what arrives on it, and closes what
 //! [`Resolver::poll_close`] names.
 
 use std::collections::{HashMap, VecDeque};
@@ -37,27 +43,44 @@ use crate::wire;
 
 /// How long a server that timed out is tried after the others.
 const PENALTY: Duration = Duration::from_secs(30);
+/// How long a stream with no query in flight stays open for the next (unbound's own
+/// `tcp-idle-timeout` is 30 s; ours is shorter, so that we close first).
+pub const STREAM_IDLE: Duration = Duration::from_secs(10);
 
 /// A lookup's handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LookupId(pub u64);
 
-/// One query to one server: the driver's socket or connection for it.
+/// One query to one server: over UDP, the driver's socket for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AttemptId(pub u64);
 
-/// A query to send: open a UDP socket (or a TCP connection) for `attempt` and send `bytes`
-/// to `server` (over TCP, `bytes` is already framed).
+/// A connection to one server (TCP, or TLS with [`ResolverConfig::tls`]), carrying many
+/// attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamId(pub u64);
+
+/// A query to send: over UDP, open a socket for `attempt` and send `bytes` to `server`; on a
+/// stream, send `bytes` (framed already) on it, connecting it to `server` first if it is new.
 #[derive(Debug, Clone)]
 pub struct Transmit {
-    /// The attempt the socket belongs to.
+    /// The attempt.
     pub attempt: AttemptId,
     /// The server.
     pub server: SocketAddr,
-    /// Over TCP.
-    pub tcp: bool,
+    /// The stream it goes on; `None`: UDP.
+    pub stream: Option<StreamId>,
     /// What to send.
     pub bytes: Vec<u8>,
+}
+
+/// What the driver should close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// A UDP attempt's socket.
+    Attempt(AttemptId),
+    /// A stream's connection.
+    Stream(StreamId),
 }
 
 /// What the resolver tells its driver.
@@ -102,10 +125,21 @@ struct Attempt {
     question: u64,
     server: usize,
     id: u16,
-    tcp: bool,
+    /// The stream it went on; `None`: UDP.
+    stream: Option<u64>,
     sent: Instant,
-    /// TCP bytes not framed yet.
+}
+
+struct Stream {
+    server: usize,
+    /// Bytes not framed yet.
     rx: Vec<u8>,
+    /// Attempts in flight on it.
+    attempts: Vec<AttemptId>,
+    /// Answers it has carried: a stream that has is a reused one.
+    answered: u64,
+    /// Since when nothing is in flight.
+    idle_since: Option<Instant>,
 }
 
 struct Question {
@@ -142,8 +176,11 @@ pub struct Resolver {
     questions: HashMap<u64, Question>,
     asking: HashMap<(String, RecordType), u64>,
     attempts: HashMap<u64, Attempt>,
+    streams: HashMap<u64, Stream>,
+    /// Each server's open stream.
+    stream_to: HashMap<usize, u64>,
     transmits: VecDeque<Transmit>,
-    closes: VecDeque<AttemptId>,
+    closes: VecDeque<Close>,
     events: VecDeque<Event>,
     rotation: usize,
     dropped: u64,
@@ -165,6 +202,8 @@ impl Resolver {
             questions: HashMap::new(),
             asking: HashMap::new(),
             attempts: HashMap::new(),
+            streams: HashMap::new(),
+            stream_to: HashMap::new(),
             transmits: VecDeque::new(),
             closes: VecDeque::new(),
             events: VecDeque::new(),
@@ -215,8 +254,8 @@ impl Resolver {
         self.transmits.pop_front()
     }
 
-    /// The next attempt whose socket or connection the driver should close.
-    pub fn poll_close(&mut self) -> Option<AttemptId> {
+    /// The next socket or connection the driver should close.
+    pub fn poll_close(&mut self) -> Option<Close> {
         self.closes.pop_front()
     }
 
@@ -227,7 +266,8 @@ impl Resolver {
 
     /// When [`Resolver::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.questions.values().map(|q| q.deadline).min()
+        let idle = self.streams.values().filter_map(|s| s.idle_since).map(|t| t + STREAM_IDLE);
+        self.questions.values().map(|q| q.deadline).chain(idle).min()
     }
 
     /// Responses dropped: from the wrong address, with the wrong id or question, malformed.
@@ -243,38 +283,69 @@ impl Resolver {
     /// A datagram arrived on `attempt`'s socket from `from`.
     pub fn handle_datagram(&mut self, now: Instant, attempt: AttemptId, from: SocketAddr, bytes: &[u8]) {
         let Some(a) = self.attempts.get(&attempt.0) else { return };
-        if a.tcp || from != self.servers[a.server].addr {
+        if a.stream.is_some() || from != self.servers[a.server].addr {
             self.dropped += 1;
             return;
         }
         self.handle_message(now, attempt, bytes);
     }
 
-    /// Bytes arrived on `attempt`'s TCP connection.
-    pub fn handle_stream(&mut self, now: Instant, attempt: AttemptId, bytes: &[u8]) {
-        let Some(a) = self.attempts.get_mut(&attempt.0) else { return };
-        a.rx.extend_from_slice(bytes);
-        let rx = std::mem::take(&mut a.rx);
-        if let Some((message, _)) = wire::tcp_unframe(&rx) {
-            self.handle_message(now, attempt, message);
-        } else if let Some(a) = self.attempts.get_mut(&attempt.0) {
-            a.rx = rx;
+    /// Bytes arrived on `stream`: each whole message goes to the attempt with its id.
+    pub fn handle_stream(&mut self, now: Instant, stream: StreamId, bytes: &[u8]) {
+        let Some(st) = self.streams.get_mut(&stream.0) else { return };
+        st.rx.extend_from_slice(bytes);
+        let rx = std::mem::take(&mut st.rx);
+        let mut at = 0;
+        while let Some((message, used)) = wire::tcp_unframe(&rx[at..]) {
+            at += used;
+            let id = message.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+            let st = self.streams.get(&stream.0).expect("present");
+            let attempt = st
+                .attempts
+                .iter()
+                .copied()
+                .find(|a| self.attempts.get(&a.0).is_some_and(|a| Some(a.id) == id));
+            match attempt {
+                Some(attempt) => self.handle_message(now, attempt, message),
+                None => self.dropped += 1,
+            }
+        }
+        if let Some(st) = self.streams.get_mut(&stream.0) {
+            st.rx = rx[at..].to_vec();
         }
     }
 
-    /// `attempt`'s socket or connection failed or closed (`why`, if it failed): a TCP attempt
-    /// that had not answered moves the question on to the next server at once.
-    pub fn handle_closed(&mut self, now: Instant, attempt: AttemptId, why: Option<String>) {
+    /// A UDP attempt's socket failed (`why`).
+    pub fn handle_closed(&mut self, _now: Instant, attempt: AttemptId, why: Option<String>) {
         let Some(a) = self.attempts.remove(&attempt.0) else { return };
-        let qid = a.question;
-        if let Some(q) = self.questions.get_mut(&qid) {
+        if let Some(q) = self.questions.get_mut(&a.question) {
             q.attempts.retain(|&x| x != attempt);
             if let Some(why) = why {
                 q.last_failure = Some((Failure::Connection(why), self.servers[a.server].addr));
             }
-            if a.tcp {
-                self.try_next(now, qid);
+        }
+    }
+
+    /// `stream`'s connection failed (`why`) or closed. Its questions move on to the next
+    /// server at once; if it had carried answers already (the server closed a reused
+    /// connection, as servers do when idle), they are asked again on a new one first.
+    pub fn handle_stream_closed(&mut self, now: Instant, stream: StreamId, why: Option<String>) {
+        let Some(st) = self.streams.remove(&stream.0) else { return };
+        if self.stream_to.get(&st.server) == Some(&stream.0) {
+            self.stream_to.remove(&st.server);
+        }
+        let addr = self.servers[st.server].addr;
+        for attempt in st.attempts {
+            let Some(a) = self.attempts.remove(&attempt.0) else { continue };
+            let Some(q) = self.questions.get_mut(&a.question) else { continue };
+            q.attempts.retain(|&x| x != attempt);
+            if st.answered > 0 {
+                self.send_attempt(now, a.question, a.server, true);
+                continue;
             }
+            let why = why.clone().unwrap_or_else(|| "the server closed the connection".into());
+            q.last_failure = Some((Failure::Connection(why), addr));
+            self.try_next(now, a.question);
         }
     }
 
@@ -283,8 +354,20 @@ impl Resolver {
         &self.config
     }
 
-    /// Time passed: questions whose try ran out move on to the next server.
+    /// Time passed: questions whose try ran out move on to the next server; streams idle
+    /// for [`STREAM_IDLE`] are closed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let idle: Vec<u64> = (self.streams.iter())
+            .filter(|(_, st)| st.idle_since.is_some_and(|t| t + STREAM_IDLE <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in idle {
+            let st = self.streams.remove(&id).expect("present");
+            if self.stream_to.get(&st.server) == Some(&id) {
+                self.stream_to.remove(&st.server);
+            }
+            self.closes.push_back(Close::Stream(StreamId(id)));
+        }
         let due: Vec<u64> =
             self.questions.iter().filter(|(_, q)| q.deadline <= now).map(|(&id, _)| id).collect();
         for qid in due {
@@ -469,7 +552,17 @@ impl Resolver {
     }
 
     fn send_attempt(&mut self, now: Instant, qid: u64, server: usize, tcp: bool) {
-        let id = self.rng.random::<u16>();
+        let stream = tcp.then(|| self.stream_to(server));
+        let id = loop {
+            // Unique among the stream's attempts: the id is how its answers are told apart.
+            let id = self.rng.random::<u16>();
+            let taken = stream.and_then(|s| self.streams.get(&s)).is_some_and(|st| {
+                st.attempts.iter().any(|a| self.attempts.get(&a.0).is_some_and(|a| a.id == id))
+            });
+            if !taken {
+                break id;
+            }
+        };
         let attempt = AttemptId(self.fresh());
         let q = self.questions.get_mut(&qid).expect("present");
         // Over TCP there is no size limit to offer; EDNS still says we speak it.
@@ -477,9 +570,24 @@ impl Resolver {
         q.attempts.push(attempt);
         let bytes = if tcp { wire::tcp_frame(&bytes) } else { bytes };
         let addr = self.servers[server].addr;
-        self.attempts
-            .insert(attempt.0, Attempt { question: qid, server, id, tcp, sent: now, rx: Vec::new() });
-        self.transmits.push_back(Transmit { attempt, server: addr, tcp, bytes });
+        if let Some(st) = stream.and_then(|s| self.streams.get_mut(&s)) {
+            st.attempts.push(attempt);
+            st.idle_since = None;
+        }
+        self.attempts.insert(attempt.0, Attempt { question: qid, server, id, stream, sent: now });
+        self.transmits.push_back(Transmit { attempt, server: addr, stream: stream.map(StreamId), bytes });
+    }
+
+    /// `server`'s open stream, or a new one.
+    fn stream_to(&mut self, server: usize) -> u64 {
+        if let Some(&id) = self.stream_to.get(&server) {
+            return id;
+        }
+        let id = self.fresh();
+        let st = Stream { server, rx: Vec::new(), attempts: Vec::new(), answered: 0, idle_since: None };
+        self.streams.insert(id, st);
+        self.stream_to.insert(server, id);
+        id
     }
 
     fn handle_message(&mut self, now: Instant, attempt: AttemptId, bytes: &[u8]) {
@@ -494,7 +602,10 @@ impl Resolver {
                 return;
             }
         };
-        let (qid, server, tcp) = (a.question, a.server, a.tcp);
+        let (qid, server, tcp) = (a.question, a.server, a.stream.is_some());
+        if let Some(st) = a.stream.and_then(|s| self.streams.get_mut(&s)) {
+            st.answered += 1;
+        }
         let rtt = now.saturating_duration_since(a.sent);
         let s = &mut self.servers[server];
         s.srtt = Some(s.srtt.map_or(rtt, |old| (old * 7 + rtt) / 8));
@@ -549,10 +660,20 @@ impl Resolver {
         }
     }
 
-    fn close_attempts(&mut self, q: &Question) {
+    /// Ends a question's attempts: UDP sockets are closed; streams stay open for the next
+    /// queries.
+    fn close_attempts(&mut self, now: Instant, q: &Question) {
         for &attempt in &q.attempts {
-            if self.attempts.remove(&attempt.0).is_some() {
-                self.closes.push_back(attempt);
+            let Some(a) = self.attempts.remove(&attempt.0) else { continue };
+            match a.stream.and_then(|s| self.streams.get_mut(&s)) {
+                Some(st) => {
+                    st.attempts.retain(|&x| x != attempt);
+                    if st.attempts.is_empty() {
+                        st.idle_since = Some(now);
+                    }
+                }
+                None if a.stream.is_none() => self.closes.push_back(Close::Attempt(attempt)),
+                None => {}
             }
         }
     }
@@ -560,7 +681,7 @@ impl Resolver {
     fn answer_question(&mut self, now: Instant, qid: u64, outcome: Outcome) {
         let q = self.questions.remove(&qid).expect("present");
         self.asking.remove(&q.key);
-        self.close_attempts(&q);
+        self.close_attempts(now, &q);
         let last = q.waiting.len() - 1;
         let mut outcome = Some(outcome);
         for (i, lid) in q.waiting.iter().enumerate() {
@@ -573,10 +694,10 @@ impl Resolver {
         }
     }
 
-    fn fail_question(&mut self, _now: Instant, qid: u64, error: ResolveError) {
+    fn fail_question(&mut self, now: Instant, qid: u64, error: ResolveError) {
         let q = self.questions.remove(&qid).expect("present");
         self.asking.remove(&q.key);
-        self.close_attempts(&q);
+        self.close_attempts(now, &q);
         for lid in q.waiting {
             if self.lookups.remove(&lid.0).is_some() {
                 self.events.push_back(Event::Answer { lookup: lid, result: Err(error.clone()) });

@@ -7,5 +7,5 @@ mod shard;
 mod tests;
 
 pub use answer::Answer;
-pub use machine::{AttemptId, Event, LookupId, Resolver, Transmit};
+pub use machine::{AttemptId, Close, Event, LookupId, Resolver, StreamId, Transmit, STREAM_IDLE};
 pub use shard::{lookup_blocking, ResolverDriver};

@@ -1,5 +1,5 @@
 //! The resolver on a zero-core shard: a UDP socket per attempt (bound to port 0, so the
-//! kernel picks a random source port for each query), a TCP connection per TCP attempt, one
+//! kernel picks a random source port for each query), a TCP or TLS connection per stream, one
 //! shard timer on the machine's next deadline.
 
 use std::collections::HashMap;
@@ -10,16 +10,16 @@ use hickory_proto::rr::RecordType;
 use zero_core::{Config, ConnId, Deadline, Event as IoEvent, Handler, Io, Ops, Target, UdpId};
 
 use super::answer::Answer;
-use super::machine::{AttemptId, Event, Resolver};
+use super::machine::{AttemptId, Close, Event, Resolver, StreamId};
 use crate::config::ResolverConfig;
 use crate::error::ResolveError;
 
-/// What carries an attempt.
+/// A stream's connection, with what waits for it to connect.
 #[derive(Debug)]
-enum Carrier {
-    Udp(UdpId),
-    /// A TCP connection, with the query until it is connected.
-    Tcp(ConnId, Option<Vec<u8>>),
+struct Connection {
+    conn: ConnId,
+    /// Queries sent before it connected; `None` once it has.
+    waiting: Option<Vec<u8>>,
 }
 
 /// A [`Resolver`] bound to a shard. Its owner passes each shard event to
@@ -27,9 +27,11 @@ enum Carrier {
 /// [`ResolverDriver::resolver`], and calls [`ResolverDriver::pump`] after.
 pub struct ResolverDriver {
     resolver: Resolver,
-    carriers: HashMap<AttemptId, Carrier>,
     udp: HashMap<UdpId, AttemptId>,
-    tcp: HashMap<ConnId, AttemptId>,
+    sockets: HashMap<AttemptId, UdpId>,
+    connections: HashMap<StreamId, Connection>,
+    streams: HashMap<ConnId, StreamId>,
+    opened: u64,
     deadline: Deadline,
 }
 
@@ -38,9 +40,11 @@ impl ResolverDriver {
     pub fn new(resolver: Resolver, token: u64) -> ResolverDriver {
         ResolverDriver {
             resolver,
-            carriers: HashMap::new(),
             udp: HashMap::new(),
-            tcp: HashMap::new(),
+            sockets: HashMap::new(),
+            connections: HashMap::new(),
+            streams: HashMap::new(),
+            opened: 0,
             deadline: Deadline::new(token),
         }
     }
@@ -48,6 +52,11 @@ impl ResolverDriver {
     /// The machine: start lookups, drain answers.
     pub fn resolver(&mut self) -> &mut Resolver {
         &mut self.resolver
+    }
+
+    /// TCP and TLS connections opened so far (one per stream: reused, they stay few).
+    pub fn connections_opened(&self) -> u64 {
+        self.opened
     }
 
     /// Feeds one shard event; returns whether it was the resolver's.
@@ -59,26 +68,23 @@ impl ResolverDriver {
                 self.resolver.handle_datagram(now, attempt, *peer, data);
             }
             IoEvent::Connected { conn } => {
-                let Some(&attempt) = self.tcp.get(conn) else { return false };
-                if let Some(Carrier::Tcp(_, query)) = self.carriers.get_mut(&attempt) {
-                    if let Some(bytes) = query.take() {
-                        if let Err(e) = ops.send(*conn, &bytes) {
-                            self.lost(ops, attempt, Some(e.to_string()));
-                        }
-                    }
+                let Some(&stream) = self.streams.get(conn) else { return false };
+                let waiting = self.connections.get_mut(&stream).and_then(|c| c.waiting.take());
+                if let Err(e) = waiting.map_or(Ok(()), |bytes| ops.send(*conn, &bytes)) {
+                    self.lost(ops, stream, Some(e.to_string()));
                 }
             }
             IoEvent::Data { conn, data } => {
-                let Some(&attempt) = self.tcp.get(conn) else { return false };
-                self.resolver.handle_stream(now, attempt, data);
+                let Some(&stream) = self.streams.get(conn) else { return false };
+                self.resolver.handle_stream(now, stream, data);
             }
             IoEvent::ConnectFailed { conn, error } => {
-                let Some(&attempt) = self.tcp.get(conn) else { return false };
-                self.lost(ops, attempt, Some(error.to_string()));
+                let Some(&stream) = self.streams.get(conn) else { return false };
+                self.lost(ops, stream, Some(error.to_string()));
             }
             IoEvent::Closed { conn, .. } => {
-                let Some(&attempt) = self.tcp.get(conn) else { return false };
-                self.lost(ops, attempt, None);
+                let Some(&stream) = self.streams.get(conn) else { return false };
+                self.lost(ops, stream, None);
             }
             IoEvent::Timer { token, .. } if self.deadline.fired(*token) => self.resolver.handle_timeout(now),
             _ => return false,
@@ -86,41 +92,49 @@ impl ResolverDriver {
         true
     }
 
-    fn lost(&mut self, ops: &mut Ops, attempt: AttemptId, why: Option<String>) {
-        self.forget(ops, attempt);
-        self.resolver.handle_closed(ops.now(), attempt, why);
+    fn lost(&mut self, ops: &mut Ops, stream: StreamId, why: Option<String>) {
+        self.close(ops, Close::Stream(stream));
+        self.resolver.handle_stream_closed(ops.now(), stream, why);
     }
 
-    fn forget(&mut self, ops: &mut Ops, attempt: AttemptId) {
-        match self.carriers.remove(&attempt) {
-            Some(Carrier::Udp(udp)) => {
-                self.udp.remove(&udp);
-                let _ = ops.close_udp(udp);
+    fn close(&mut self, ops: &mut Ops, what: Close) {
+        match what {
+            Close::Attempt(attempt) => {
+                if let Some(udp) = self.sockets.remove(&attempt) {
+                    self.udp.remove(&udp);
+                    let _ = ops.close_udp(udp);
+                }
             }
-            Some(Carrier::Tcp(conn, _)) => {
-                self.tcp.remove(&conn);
-                let _ = ops.close_now(conn);
+            Close::Stream(stream) => {
+                if let Some(c) = self.connections.remove(&stream) {
+                    self.streams.remove(&c.conn);
+                    let _ = ops.close_now(c.conn);
+                }
             }
-            None => {}
         }
     }
 
-    /// Does what the machine asks: closes finished attempts, opens and sends new ones,
-    /// re-arms the timer.
+    /// Does what the machine asks: closes what it is done with, opens and sends new
+    /// queries, re-arms the timer.
     pub fn pump(&mut self, ops: &mut Ops) {
         loop {
-            while let Some(attempt) = self.resolver.poll_close() {
-                self.forget(ops, attempt);
+            while let Some(what) = self.resolver.poll_close() {
+                self.close(ops, what);
             }
             let Some(t) = self.resolver.poll_transmit() else { break };
-            let opened = if t.tcp {
-                self.open_tcp(ops, &t.server, t.bytes, t.attempt)
-            } else {
-                self.send_udp(ops, t.server, &t.bytes, t.attempt)
+            let sent = match t.stream {
+                Some(stream) => self.send_stream(ops, &t.server, stream, &t.bytes),
+                None => self.send_udp(ops, t.server, &t.bytes, t.attempt),
             };
-            if let Err(error) = opened {
+            if let Err(error) = sent {
                 tracing::debug!(%error, server = %t.server, "DNS query not sent");
-                self.lost(ops, t.attempt, Some(error.to_string()));
+                match t.stream {
+                    Some(stream) => self.lost(ops, stream, Some(error.to_string())),
+                    None => {
+                        self.close(ops, Close::Attempt(t.attempt));
+                        self.resolver.handle_closed(ops.now(), t.attempt, Some(error.to_string()));
+                    }
+                }
             }
         }
         self.deadline.follow(ops, self.resolver.poll_timeout());
@@ -135,26 +149,37 @@ impl ResolverDriver {
     ) -> zero_core::Result<()> {
         let any: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("valid");
         let udp = ops.udp_bind(any)?;
-        self.carriers.insert(attempt, Carrier::Udp(udp));
+        self.sockets.insert(attempt, udp);
         self.udp.insert(udp, attempt);
         ops.send_to(udp, server, bytes)
     }
 
-    fn open_tcp(
+    /// Sends on `stream`'s connection, opening it first if it is new.
+    fn send_stream(
         &mut self,
         ops: &mut Ops,
         server: &SocketAddr,
-        bytes: Vec<u8>,
-        attempt: AttemptId,
+        stream: StreamId,
+        bytes: &[u8],
     ) -> zero_core::Result<()> {
-        let target = match &self.resolver.config().tls {
-            Some(tls) => Target::tls(*server, tls.server_name.clone(), tls.config.clone()),
-            None => Target::tcp(*server),
-        };
-        let conn = ops.connect_to(&target)?;
-        self.carriers.insert(attempt, Carrier::Tcp(conn, Some(bytes)));
-        self.tcp.insert(conn, attempt);
-        Ok(())
+        match self.connections.get_mut(&stream) {
+            Some(Connection { conn, waiting: None }) => ops.send(*conn, bytes),
+            Some(Connection { waiting: Some(waiting), .. }) => {
+                waiting.extend_from_slice(bytes);
+                Ok(())
+            }
+            None => {
+                let target = match &self.resolver.config().tls {
+                    Some(tls) => Target::tls(*server, tls.server_name.clone(), tls.config.clone()),
+                    None => Target::tcp(*server),
+                };
+                let conn = ops.connect_to(&target)?;
+                self.opened += 1;
+                self.connections.insert(stream, Connection { conn, waiting: Some(bytes.to_vec()) });
+                self.streams.insert(conn, stream);
+                Ok(())
+            }
+        }
     }
 }
 

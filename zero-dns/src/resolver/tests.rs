@@ -1,6 +1,6 @@
 //! The resolver on a simulated clock, against scripted servers (hickory-proto builds their
-//! answers): retries and server order, truncation to TCP, spoofed answers dropped, the search
-//! list, negative caching, coalescing, CNAME chains.
+//! answers): retries and server order, truncation to TCP, streams reused and pipelined,
+//! spoofed answers dropped, the search list, negative caching, coalescing, CNAME chains.
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -68,8 +68,8 @@ impl Net {
     }
 
     fn answer(&mut self, t: &Transmit, bytes: &[u8]) {
-        if t.tcp {
-            self.r.handle_stream(self.now, t.attempt, &wire::tcp_frame(bytes));
+        if let Some(stream) = t.stream {
+            self.r.handle_stream(self.now, stream, &wire::tcp_frame(bytes));
         } else {
             self.r.handle_datagram(self.now, t.attempt, t.server, bytes);
         }
@@ -97,7 +97,7 @@ fn an_answer_from_the_first_server() {
     let id = n.r.lookup(n.now, "www.zero.test", RecordType::A);
     let sent = n.sent();
     assert_eq!(sent.len(), 1);
-    assert!(!sent[0].tcp);
+    assert!(sent[0].stream.is_none());
     n.answer(
         &sent[0],
         &reply(
@@ -113,7 +113,7 @@ fn an_answer_from_the_first_server() {
     let answer = result.as_ref().unwrap();
     assert_eq!(answer.ips(), ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
     assert_eq!(answer.source, Source::Server(addr("127.0.0.1:5301")));
-    assert_eq!(n.r.poll_close(), Some(sent[0].attempt));
+    assert_eq!(n.r.poll_close(), Some(Close::Attempt(sent[0].attempt)));
     // Then from the cache.
     n.r.lookup(n.now, "WWW.zero.test", RecordType::A);
     n.drain();
@@ -180,11 +180,118 @@ fn truncated_is_asked_again_over_tcp() {
     let udp = n.sent().remove(0);
     n.answer(&udp, &reply(&udp.bytes, ResponseCode::NoError, vec![], false, true));
     let tcp = n.sent().remove(0);
-    assert!(tcp.tcp && tcp.server == udp.server);
+    assert!(tcp.stream.is_some() && tcp.server == udp.server);
     let (query, _) = wire::tcp_unframe(&tcp.bytes).unwrap();
     let big: Vec<Record> = (1..=40).map(|i| a("big.zero.test.", &format!("10.0.0.{i}"), 60)).collect();
     n.answer(&tcp, &reply(query, ResponseCode::NoError, big, false, false));
     assert_eq!(n.answers[0].1.as_ref().unwrap().ips().len(), 40);
+}
+
+/// A framed query's own bytes.
+fn unframed(t: &Transmit) -> &[u8] {
+    wire::tcp_unframe(&t.bytes).unwrap().0
+}
+
+#[test]
+fn one_stream_carries_pipelined_queries_answered_out_of_order_then_closes_when_idle() {
+    let mut c = two_servers();
+    c.tcp_only = true;
+    let mut n = Net::new(c);
+    let one = n.r.lookup(n.now, "one.zero.test", RecordType::A);
+    let two = n.r.lookup(n.now, "two.zero.test", RecordType::A);
+    let sent = n.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].stream.is_some() && sent[0].stream == sent[1].stream, "one connection for both");
+    // An answer with an id nobody asked is dropped.
+    let mut stray = reply(
+        unframed(&sent[0]),
+        ResponseCode::NoError,
+        vec![a("one.zero.test.", "10.0.0.9", 60)],
+        false,
+        false,
+    );
+    stray[0] ^= 0x5a;
+    n.answer(&sent[0], &stray);
+    assert_eq!((n.answers.len(), n.r.dropped()), (0, 1));
+    // The second answered first, both in one read.
+    let mut both = wire::tcp_frame(&reply(
+        unframed(&sent[1]),
+        ResponseCode::NoError,
+        vec![a("two.zero.test.", "10.0.0.2", 60)],
+        false,
+        false,
+    ));
+    both.extend(wire::tcp_frame(&reply(
+        unframed(&sent[0]),
+        ResponseCode::NoError,
+        vec![a("one.zero.test.", "10.0.0.1", 60)],
+        false,
+        false,
+    )));
+    n.r.handle_stream(n.now, sent[0].stream.unwrap(), &both);
+    n.drain();
+    let got: Vec<(LookupId, String)> =
+        n.answers.iter().map(|(l, r)| (*l, r.as_ref().unwrap().ips()[0].to_string())).collect();
+    assert_eq!(got, [(two, "10.0.0.2".into()), (one, "10.0.0.1".into())]);
+    // The next query reuses it; it closes after STREAM_IDLE without one.
+    n.r.lookup(n.now, "three.zero.test", RecordType::A);
+    let three = n.sent().remove(0);
+    assert_eq!(three.stream, sent[0].stream);
+    n.answer(
+        &three,
+        &reply(
+            unframed(&three),
+            ResponseCode::NoError,
+            vec![a("three.zero.test.", "10.0.0.3", 60)],
+            false,
+            false,
+        ),
+    );
+    assert_eq!(n.r.poll_close(), None);
+    n.wait(STREAM_IDLE);
+    assert_eq!(n.r.poll_close(), Some(Close::Stream(sent[0].stream.unwrap())));
+}
+
+#[test]
+fn a_reused_stream_the_server_closed_is_reopened_without_spending_a_try() {
+    let mut c = two_servers();
+    c.tcp_only = true;
+    let mut n = Net::new(c);
+    n.r.lookup(n.now, "one.zero.test", RecordType::A);
+    let first = n.sent().remove(0);
+    n.answer(
+        &first,
+        &reply(
+            unframed(&first),
+            ResponseCode::NoError,
+            vec![a("one.zero.test.", "10.0.0.1", 60)],
+            false,
+            false,
+        ),
+    );
+    n.r.lookup(n.now, "two.zero.test", RecordType::A);
+    let second = n.sent().remove(0);
+    assert_eq!(second.stream, first.stream);
+    // The server's idle timeout closed it as the query went out: the same server, anew.
+    n.r.handle_stream_closed(n.now, second.stream.unwrap(), None);
+    let again = n.sent().remove(0);
+    assert!(again.server == first.server && again.stream.is_some() && again.stream != first.stream);
+    // A fresh stream that closes unanswered moves on to the next server.
+    n.r.handle_stream_closed(n.now, again.stream.unwrap(), Some("connection refused".into()));
+    let next = n.sent().remove(0);
+    assert_eq!(next.server, addr("127.0.0.1:5302"));
+    n.answer(
+        &next,
+        &reply(
+            unframed(&next),
+            ResponseCode::NoError,
+            vec![a("two.zero.test.", "10.0.0.2", 60)],
+            false,
+            false,
+        ),
+    );
+    assert_eq!(n.answers.len(), 2);
+    assert!(n.answers[1].1.is_ok());
 }
 
 #[test]
