@@ -8,9 +8,12 @@
 //!   name servers tried by measured round-trip time, per-try timeouts and retries, TCP when
 //!   an answer is truncated, the search list and `ndots`, `/etc/hosts`, a cache with negative
 //!   entries (RFC 2308) and one question in flight per name and type, CNAME chains followed.
-//!   Its driver runs it on a zero-core shard, a UDP socket (a random source port) per query.
+//!   Its driver runs it on a zero-core shard, a UDP socket (a random source port) per query,
+//!   and one TCP or TLS connection per server, reused and pipelined. No DNS over HTTPS: it
+//!   needs an HTTP/2 client, which zero-core does not have yet.
 //! - [`mdns`]: multicast DNS and DNS-SD (RFC 6762/6763): a responder that announces services
-//!   and defends their names, a browser that finds them, and their shard driver.
+//!   and defends their names and its host's, a browser that finds them, and their shard
+//!   driver over IPv4 and IPv6.
 //! - [`config`]: `/etc/resolv.conf` and `/etc/hosts`.
 //! - [`cache`]: answers for their TTL.
 //!
@@ -18,11 +21,11 @@
 //! - `zero-core`: the shard, UDP and TCP.
 //! - `hickory-proto`: the DNS wire format, every record type, name compression and EDNS, from
 //!   the maintained successor of trust-dns-proto; writing our own would be a second copy of
-//!   a hard codec. Without default features it brings no runtime. What it costs: about 0.8 us
-//!   to encode a query and 0.9 us to decode a two-record answer on this machine
-//!   (`dns-hickory-bench codec`, run by bench/dns.sh), some 7% of the 25 us of CPU a lookup
-//!   takes end to end (`zero bench dns`: 40,000 lookups per CPU-second); the kernel's UDP path
-//!   and a socket per query (a random source port each) take most of the rest.
+//!   a hard codec. Without default features it brings no runtime. What it costs: about 0.4 us
+//!   to encode a query and 0.6 us to decode a two-record answer on this machine
+//!   (`dns-hickory-bench codec`, run by bench/dns.sh), some 6% of the 18 us of CPU a lookup
+//!   takes end to end (`zero bench dns`: 56,000 lookups per CPU-second); the kernel's UDP path
+//!   and a socket per query (a random source port each) take 71%.
 //! - `rand`: query ids and DNS 0x20 case (hickory-proto's own choice and version).
 //! - `lru`: the cache's bound.
 //! - `thiserror`, `tracing`: the house error and logging conventions.
