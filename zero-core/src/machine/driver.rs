@@ -6,7 +6,7 @@ use crate::ops::Ops;
 use crate::timer::Deadline;
 use crate::tls::Target;
 
-use super::{Closed, Machine};
+use super::{Closed, Machine, Upgrade};
 
 /// A [`Machine`] bound to a shard: it opens (and reopens) the connection to its [`Target`]
 /// (or to the failover target the machine picks, see [`Machine::target`]),
@@ -71,6 +71,7 @@ impl<M: Machine> Driver<M> {
         match event {
             Event::Connected { conn } if ours(conn) => self.machine.handle_connected(now),
             Event::Data { conn, data } if ours(conn) => self.machine.handle_input(now, data),
+            Event::Upgraded { conn } if ours(conn) => self.machine.handle_upgraded(now),
             Event::ConnectFailed { conn, error } if ours(conn) => {
                 self.conn = None;
                 self.machine.handle_closed(now, Closed::ConnectFailed(error.to_string().into()));
@@ -116,6 +117,15 @@ impl<M: Machine> Driver<M> {
                 if let Err(error) = ops.send(conn, bytes) {
                     refused = Some(error);
                     break;
+                }
+            }
+            if refused.is_none() {
+                if let Some(upgrade) = self.machine.poll_upgrade() {
+                    let started = match upgrade {
+                        Upgrade::Server(config) => ops.tls_accept_upgrade(conn, config),
+                        Upgrade::Client { server_name, config } => ops.tls_upgrade(conn, &server_name, config),
+                    };
+                    refused = started.err();
                 }
             }
             if let Some(error) = refused {

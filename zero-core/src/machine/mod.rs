@@ -58,6 +58,31 @@ impl std::fmt::Display for Closed {
     }
 }
 
+/// A TLS upgrade on an open plaintext connection (STARTTLS), which a machine asks of its driver
+/// once its go-ahead is queued ([`Machine::poll_upgrade`]).
+#[derive(Clone)]
+pub enum Upgrade {
+    /// Become the TLS server of the connection (an SMTP server after its `220`).
+    Server(Arc<rustls::ServerConfig>),
+    /// Become the TLS client, checking the certificate for `server_name` (an SMTP client
+    /// after the server's `220`).
+    Client {
+        /// The name the certificate must carry (and SNI).
+        server_name: String,
+        /// The client configuration.
+        config: Arc<rustls::ClientConfig>,
+    },
+}
+
+impl std::fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Upgrade::Server(_) => f.write_str("Upgrade::Server"),
+            Upgrade::Client { server_name, .. } => write!(f, "Upgrade::Client({server_name})"),
+        }
+    }
+}
+
 /// A connection-oriented client machine, sans I/O. The driver asks [`Machine::wants_connect`]
 /// when it has no connection, opens one, and then reports: [`Machine::handle_connected`] (or
 /// [`Machine::handle_closed`] if it failed), every input, every close, and the machine's
@@ -88,6 +113,17 @@ pub trait Machine {
     /// modulo their number: a machine that fails over counts up. The primary by default.
     fn target(&self) -> usize {
         0
+    }
+    /// A TLS upgrade to start once what is queued so far is sent (STARTTLS). The machine
+    /// must ignore whatever plaintext followed its command (CVE-2011-0411); the driver drops
+    /// what the shard still held. Never, by default.
+    fn poll_upgrade(&mut self) -> Option<Upgrade> {
+        None
+    }
+    /// The upgrade's handshake finished: input from here on came through TLS. (A failed
+    /// handshake closes the connection: [`Machine::handle_closed`].)
+    fn handle_upgraded(&mut self, now: Instant) {
+        let _ = now;
     }
 }
 
