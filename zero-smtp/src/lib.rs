@@ -1,0 +1,9 @@
+//! # zero-smtp
+//!
+//! SMTP for zero (RFC 5321 and its extensions), in the codec / machine / driver split of
+//! zero-core.
+//!
+//! - [`codec`]: command lines, replies, and the message text of `DATA` (only `CRLF.CRLF` ends
+//!   it: the SMTP smuggling defence lives there).
+
+pub mod codec;
