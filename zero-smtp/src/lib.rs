@@ -5,5 +5,8 @@
 //!
 //! - [`codec`]: command lines, replies, and the message text of `DATA` (only `CRLF.CRLF` ends
 //!   it: the SMTP smuggling defence lives there).
+//! - [`server`]: the server session machine (every command of RFC 5321, PIPELINING, SIZE,
+//!   8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, AUTH, REQUIRETLS).
 
 pub mod codec;
+pub mod server;
