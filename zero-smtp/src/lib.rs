@@ -7,6 +7,8 @@
 //!   it: the SMTP smuggling defence lives there).
 //! - [`server`]: the server session machine (every command of RFC 5321, PIPELINING, SIZE,
 //!   8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, AUTH, REQUIRETLS).
+//! - [`spool`]: accepted messages on disk before their `250`, one fsync per shard batch.
 
 pub mod codec;
 pub mod server;
+pub mod spool;

@@ -7,8 +7,10 @@
 
 mod auth;
 mod machine;
+mod shard;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 pub use auth::{Credentials, Mechanism};
 pub use machine::Session;
+pub use shard::{Authenticator, Network, Server, Sink, Store};
 
 use crate::codec::command::{Body, Ret};
 use crate::codec::BareLineEnding;

@@ -1,0 +1,449 @@
+//! The spool: every accepted message, on disk before its `250`.
+//!
+//! It is a zero-core [`Journal`] in the spool directory: an append-only file of checksummed
+//! records, a **message** (its id, envelope, arrival time and text) or a **done** mark (the
+//! message was delivered or bounced). The server stages the messages of a shard batch and
+//! commits them with one write and one `fdatasync` ([`Fsync::Always`]): group commit, so
+//! sessions that finish together share a disk flush, and no `250` leaves before the flush.
+//! Opening the spool after a crash cuts a torn tail (a record whose length or checksum fails
+//! is never read as a message: a half-written message is never delivered) and returns the
+//! messages not yet done. The file is compacted into the live messages once it has grown.
+//!
+//! One spool per shard (the directory is locked): a cluster gives each shard a directory.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use zero_core::journal::{self, Fsync, Journal};
+
+use crate::codec::command::{Body, Ret};
+use crate::server::{Envelope, Peer, Recipient};
+
+const MESSAGE: u8 = 1;
+const DONE: u8 = 2;
+
+/// A message's id in the spool (shown as 16 hex digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId(pub u64);
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016X}", self.0)
+    }
+}
+
+/// A message in the spool, its text left on disk until asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spooled {
+    /// Its id.
+    pub id: MessageId,
+    /// When it was accepted (seconds since the epoch).
+    pub received: u64,
+    /// Its envelope.
+    pub envelope: Envelope,
+    /// Where its text lies in the journal, and its length.
+    text_at: u64,
+    text_len: u32,
+}
+
+/// The spool of one shard.
+#[derive(Debug)]
+pub struct Spool {
+    journal: Journal,
+    /// Records staged for the next commit.
+    batch: Vec<u8>,
+    /// Messages staged, not yet committed.
+    staged: Vec<Spooled>,
+    live: BTreeMap<MessageId, Spooled>,
+    last_id: u64,
+}
+
+impl Spool {
+    /// Opens (creating) the spool in `dir`, with the messages not yet done.
+    pub fn open(dir: &Path, fsync: Fsync, now: Instant) -> io::Result<Spool> {
+        let (journal, bytes) = Journal::open(dir, fsync, now, |body| decode(body, 0).is_some())?;
+        let mut live = BTreeMap::new();
+        let mut last_id = 0;
+        let mut at = 0;
+        while let Some((body, len)) = journal::next_record(&bytes[at..]) {
+            match decode(body, (at + journal::HEADER) as u64) {
+                Some(Record::Message(m)) => {
+                    last_id = last_id.max(m.id.0);
+                    live.insert(m.id, m);
+                }
+                Some(Record::Done(id)) => {
+                    live.remove(&id);
+                }
+                None => {}
+            }
+            at += len;
+        }
+        Ok(Spool { journal, batch: Vec::new(), staged: Vec::new(), live, last_id })
+    }
+
+    /// A new message id (unique across restarts, even after compaction dropped every older
+    /// one), for the trace header a message is staged with.
+    pub fn next_id(&mut self, now: SystemTime) -> MessageId {
+        let micros = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64;
+        self.last_id = (self.last_id + 1).max(micros);
+        MessageId(self.last_id)
+    }
+
+    /// Stages message `id` ([`Spool::next_id`]) for the next [`Spool::commit`]: its text is
+    /// `parts` joined (a trace header and what the client sent).
+    pub fn stage(&mut self, id: MessageId, envelope: &Envelope, parts: &[&[u8]], now: SystemTime) {
+        let received = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let text_len: usize = parts.iter().map(|p| p.len()).sum();
+        journal::frame(&mut self.batch, |out| encode_message(out, id, received, envelope, parts));
+        let text_at = self.journal.len() + (self.batch.len() - text_len) as u64;
+        self.staged.push(Spooled {
+            id,
+            received,
+            envelope: envelope.clone(),
+            text_at,
+            text_len: text_len as u32,
+        });
+    }
+
+    /// Marks a message delivered or bounced (staged for the next commit).
+    pub fn done(&mut self, id: MessageId) {
+        if self.live.remove(&id).is_some() {
+            journal::frame(&mut self.batch, |out| {
+                out.push(DONE);
+                out.extend_from_slice(&id.0.to_be_bytes());
+            });
+        }
+    }
+
+    /// Writes what is staged in one write and syncs it (under [`Fsync::Always`]): the
+    /// staged messages are safe once this returns `Ok`. On an error nothing staged counts
+    /// (the caller answers `451` and reopens the spool, which cuts a partial write).
+    pub fn commit(&mut self, now: Instant) -> io::Result<()> {
+        let batch = std::mem::take(&mut self.batch);
+        let staged = std::mem::take(&mut self.staged);
+        self.journal.append(&batch, now)?;
+        for m in staged {
+            self.live.insert(m.id, m);
+        }
+        self.batch = batch;
+        self.batch.clear();
+        if self.journal.grown() {
+            self.compact(now)?;
+        }
+        Ok(())
+    }
+
+    /// Whether anything is staged.
+    pub fn has_staged(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
+    /// The messages not yet done, oldest first.
+    pub fn pending(&self) -> impl Iterator<Item = &Spooled> {
+        self.live.values()
+    }
+
+    /// How many messages are not yet done.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Whether every message is done.
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// A message's text.
+    pub fn text(&self, id: MessageId) -> io::Result<Vec<u8>> {
+        let m = self
+            .live
+            .get(&id)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no message {id}")))?;
+        let mut text = vec![0; m.text_len as usize];
+        self.journal.read_at(m.text_at, &mut text)?;
+        Ok(text)
+    }
+
+    /// Rewrites the journal as the live messages only.
+    fn compact(&mut self, now: Instant) -> io::Result<()> {
+        let mut snapshot = Vec::new();
+        let mut moved = Vec::new();
+        for m in self.live.values() {
+            let text = self.text(m.id)?;
+            journal::frame(&mut snapshot, |out| encode_message(out, m.id, m.received, &m.envelope, &[&text]));
+            moved.push((m.id, (snapshot.len() - text.len()) as u64));
+        }
+        self.journal.compact(&snapshot, now)?;
+        for (id, at) in moved {
+            if let Some(m) = self.live.get_mut(&id) {
+                m.text_at = at;
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Record {
+    Message(Spooled),
+    Done(MessageId),
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+        None => out.push(0),
+    }
+}
+
+fn encode_message(out: &mut Vec<u8>, id: MessageId, received: u64, e: &Envelope, text: &[&[u8]]) {
+    out.push(MESSAGE);
+    out.extend_from_slice(&id.0.to_be_bytes());
+    out.extend_from_slice(&received.to_be_bytes());
+    put_str(out, &e.peer.addr.to_string());
+    let flags = u8::from(e.peer.trusted)
+        | u8::from(e.peer.tls) << 1
+        | u8::from(e.esmtp) << 2
+        | u8::from(e.tls) << 3
+        | u8::from(e.smtputf8) << 4
+        | u8::from(e.requiretls) << 5;
+    out.push(flags);
+    out.push(match e.body {
+        None => 0,
+        Some(Body::SevenBit) => 1,
+        Some(Body::EightBitMime) => 2,
+        Some(Body::BinaryMime) => 3,
+    });
+    out.push(match e.ret {
+        None => 0,
+        Some(Ret::Full) => 1,
+        Some(Ret::Hdrs) => 2,
+    });
+    put_str(out, &e.helo);
+    put_opt(out, e.authenticated.as_deref());
+    put_str(out, &e.from);
+    put_opt(out, e.envid.as_deref());
+    out.extend_from_slice(&(e.recipients.len() as u32).to_be_bytes());
+    for r in &e.recipients {
+        put_str(out, &r.address);
+        put_opt(out, r.notify.as_deref());
+        put_opt(out, r.orcpt.as_deref());
+    }
+    let len: usize = text.iter().map(|p| p.len()).sum();
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    for part in text {
+        out.extend_from_slice(part);
+    }
+}
+
+/// Reads a record's body; `at` is where the body starts in the journal (for the text's
+/// offset). `None` for anything malformed: the journal then cuts it off on open.
+fn decode(body: &[u8], at: u64) -> Option<Record> {
+    let mut r = Reader { bytes: body, at: 0 };
+    match r.u8()? {
+        DONE => {
+            let id = MessageId(r.u64()?);
+            r.end()?;
+            Some(Record::Done(id))
+        }
+        MESSAGE => {
+            let id = MessageId(r.u64()?);
+            let received = r.u64()?;
+            let addr = r.string()?.parse().ok()?;
+            let flags = r.u8()?;
+            let body = match r.u8()? {
+                0 => None,
+                1 => Some(Body::SevenBit),
+                2 => Some(Body::EightBitMime),
+                3 => Some(Body::BinaryMime),
+                _ => return None,
+            };
+            let ret = match r.u8()? {
+                0 => None,
+                1 => Some(Ret::Full),
+                2 => Some(Ret::Hdrs),
+                _ => return None,
+            };
+            let helo = r.string()?;
+            let authenticated = r.opt()?;
+            let from = r.string()?;
+            let envid = r.opt()?;
+            let count = r.u32()?;
+            let mut recipients = Vec::new();
+            for _ in 0..count {
+                recipients.push(Recipient { address: r.string()?, notify: r.opt()?, orcpt: r.opt()? });
+            }
+            let text_len = r.u32()?;
+            let text_at = at + r.at as u64;
+            r.take(text_len as usize)?;
+            r.end()?;
+            let bit = |n: u8| flags & (1 << n) != 0;
+            let envelope = Envelope {
+                peer: Peer { addr, trusted: bit(0), tls: bit(1) },
+                helo,
+                esmtp: bit(2),
+                tls: bit(3),
+                authenticated,
+                from,
+                recipients,
+                body,
+                smtputf8: bit(4),
+                requiretls: bit(5),
+                ret,
+                envid,
+            };
+            Some(Record::Message(Spooled { id, received, envelope, text_at, text_len }))
+        }
+        _ => None,
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let out = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(out)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    fn opt(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.string()?)),
+            _ => None,
+        }
+    }
+    fn end(&self) -> Option<()> {
+        (self.at == self.bytes.len()).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(to: &str) -> Envelope {
+        Envelope {
+            peer: Peer { addr: "192.0.2.1:2525".parse().unwrap(), trusted: false, tls: true },
+            helo: "client.test".into(),
+            esmtp: true,
+            tls: true,
+            authenticated: Some("alice".into()),
+            from: "a@client.test".into(),
+            recipients: vec![Recipient { address: to.into(), notify: Some("FAILURE".into()), orcpt: None }],
+            body: Some(Body::EightBitMime),
+            smtputf8: false,
+            requiretls: true,
+            ret: Some(Ret::Hdrs),
+            envid: Some("E1".into()),
+        }
+    }
+
+    fn dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("zero-spool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn committed_messages_survive_reopening_and_done_ones_do_not() {
+        let d = dir("reopen");
+        let now = Instant::now();
+        let (a, b);
+        {
+            let mut s = Spool::open(&d, Fsync::Always, now).unwrap();
+            (a, b) = (s.next_id(SystemTime::now()), s.next_id(SystemTime::now()));
+            s.stage(a, &envelope("x@zero.test"), &[b"first\r\n"], SystemTime::now());
+            s.stage(b, &envelope("y@zero.test"), &[b"sec", b"ond\r\n"], SystemTime::now());
+            assert!(a < b);
+            s.commit(now).unwrap();
+            s.done(a);
+            s.commit(now).unwrap();
+            // Staged, never committed: as if the process died before the flush.
+            let c = s.next_id(SystemTime::now());
+            s.stage(c, &envelope("w@zero.test"), &[b"uncommitted\r\n"], SystemTime::now());
+        }
+        let s = Spool::open(&d, Fsync::Always, now).unwrap();
+        let pending: Vec<(MessageId, String)> =
+            s.pending().map(|m| (m.id, m.envelope.recipients[0].address.clone())).collect();
+        assert_eq!(pending, [(b, "y@zero.test".to_string())]);
+        assert_eq!(s.text(b).unwrap(), b"second\r\n");
+        assert_eq!(s.pending().next().unwrap().envelope, envelope("y@zero.test"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_tail_is_never_a_message() {
+        let d = dir("torn");
+        let now = Instant::now();
+        {
+            let mut s = Spool::open(&d, Fsync::Always, now).unwrap();
+            let id = s.next_id(SystemTime::now());
+            s.stage(id, &envelope("x@zero.test"), &[b"whole\r\n"], SystemTime::now());
+            s.commit(now).unwrap();
+        }
+        // A crash in the middle of the next message's write.
+        let mut partial = Vec::new();
+        journal::frame(&mut partial, |out| {
+            encode_message(out, MessageId(u64::MAX), 0, &envelope("t@zero.test"), &[b"torn"])
+        });
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(d.join("journal")).unwrap();
+        f.write_all(&partial[..partial.len() - 3]).unwrap();
+        drop(f);
+        let s = Spool::open(&d, Fsync::Always, now).unwrap();
+        let to: Vec<String> = s.pending().map(|m| m.envelope.recipients[0].address.clone()).collect();
+        assert_eq!(to, ["x@zero.test"]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn compaction_keeps_the_live_messages_readable() {
+        let d = dir("compact");
+        let now = Instant::now();
+        let mut s = Spool::open(&d, Fsync::Never, now).unwrap();
+        let keep = s.next_id(SystemTime::now());
+        s.stage(keep, &envelope("keep@zero.test"), &[b"kept text\r\n"], SystemTime::now());
+        s.commit(now).unwrap();
+        for _ in 0..3 {
+            let id = s.next_id(SystemTime::now());
+            s.stage(id, &envelope("gone@zero.test"), &[&vec![b'x'; 1 << 20]], SystemTime::now());
+            s.commit(now).unwrap();
+            s.done(id);
+            s.commit(now).unwrap();
+        }
+        s.compact(now).unwrap();
+        assert_eq!(s.text(keep).unwrap(), b"kept text\r\n");
+        drop(s);
+        let s = Spool::open(&d, Fsync::Never, now).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.text(keep).unwrap(), b"kept text\r\n");
+        assert!(std::fs::metadata(d.join("journal")).unwrap().len() < 4096);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
