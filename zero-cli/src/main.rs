@@ -13,6 +13,7 @@ mod mdns;
 mod mqtt;
 mod ntp;
 mod redis;
+mod smtp;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -42,6 +43,11 @@ enum Command {
     },
     /// Run one Redis command and print its reply (or, for SUBSCRIBE, the messages).
     Redis(redis::RedisArgs),
+    /// SMTP: a server with a durable spool, and its queue.
+    Smtp {
+        #[command(subcommand)]
+        command: smtp::SmtpCommand,
+    },
     /// DNS lookups.
     Dns {
         #[command(subcommand)]
@@ -225,6 +231,7 @@ fn main() -> ExitCode {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
         Command::Mqtt { command } => mqtt::run(command),
         Command::Redis(args) => redis::run(args),
+        Command::Smtp { command } => smtp::run(command),
         Command::Fix { command } => fix::run(command),
         // dig's exit codes: 0 for any answer (NXDOMAIN included), 9 for no reply.
         Command::Dns { command } => match dns::run(command) {

@@ -22,6 +22,23 @@ use crate::handle::IoHandle;
 use crate::io::Io;
 use crate::ring;
 
+/// Binds (without listening, so it takes no connections) a socket with `SO_REUSEPORT` at
+/// `addr`, port 0 picking one: a cluster's shards then all listen on the port it got. Keep
+/// the socket until every shard listens.
+pub fn reserve_port(addr: std::net::SocketAddr) -> Result<(socket2::Socket, std::net::SocketAddr)> {
+    use socket2::{Domain, Socket, Type};
+    let fail = |e| IoError::sys(format!("reserve a port on {addr}"), e);
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(fail)?;
+    sock.set_reuse_port(true).map_err(fail)?;
+    sock.bind(&addr.into()).map_err(fail)?;
+    let bound = sock
+        .local_addr()
+        .map_err(fail)?
+        .as_socket()
+        .ok_or_else(|| IoError::Config(format!("{addr}: not an internet address")))?;
+    Ok((sock, bound))
+}
+
 /// How to run a cluster.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

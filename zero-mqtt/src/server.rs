@@ -403,7 +403,7 @@ pub fn start_cluster(
     let ws = fixed.ws.iter_mut().map(|(a, _)| a);
     for addr in fixed.tcp.iter_mut().chain(fixed.tls.iter_mut().map(|(a, _)| a)).chain(ws) {
         if addr.port() == 0 {
-            let (sock, bound) = reserve_port(*addr)?;
+            let (sock, bound) = zero_core::reserve_port(*addr)?;
             *addr = bound;
             reserved.push(sock);
         }
@@ -511,17 +511,6 @@ fn spawn_bridge(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Error::Bridge(format!("bridge {name} failed to start"))),
     }
-}
-
-/// Binds (without listening) a socket with `SO_REUSEPORT` at `addr`'s port 0.
-fn reserve_port(addr: SocketAddr) -> Result<(socket2::Socket, SocketAddr), Error> {
-    use socket2::{Domain, Socket, Type};
-    let fail = |cause| Error::from(IoError::Syscall { op: format!("reserve a port on {addr}"), cause });
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(fail)?;
-    sock.set_reuse_port(true).map_err(fail)?;
-    sock.bind(&addr.into()).map_err(fail)?;
-    let bound = sock.local_addr().map_err(fail)?.as_socket().expect("an internet address");
-    Ok((sock, bound))
 }
 
 /// Records the shard count in the persistence directory, or refuses a different one.

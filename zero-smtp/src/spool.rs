@@ -83,6 +83,33 @@ impl Spool {
         Ok(Spool { journal, batch: Vec::new(), staged: Vec::new(), live, last_id })
     }
 
+    /// The messages not yet done in the spool at `dir` and their text, read without taking
+    /// the spool (a running server may hold it; a record it is writing is not read).
+    pub fn inspect(dir: &Path) -> io::Result<Vec<(Spooled, Vec<u8>)>> {
+        let bytes = match std::fs::read(dir.join("journal")) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut live: BTreeMap<MessageId, (Spooled, Vec<u8>)> = BTreeMap::new();
+        let mut at = 0;
+        while let Some((body, len)) = journal::next_record(&bytes[at..]) {
+            match decode(body, (at + journal::HEADER) as u64) {
+                Some(Record::Message(m)) => {
+                    let start = m.text_at as usize;
+                    let text = bytes[start..start + m.text_len as usize].to_vec();
+                    live.insert(m.id, (m, text));
+                }
+                Some(Record::Done(id)) => {
+                    live.remove(&id);
+                }
+                None => break,
+            }
+            at += len;
+        }
+        Ok(live.into_values().collect())
+    }
+
     /// A new message id (unique across restarts, even after compaction dropped every older
     /// one), for the trace header a message is staged with.
     pub fn next_id(&mut self, now: SystemTime) -> MessageId {

@@ -123,7 +123,9 @@ impl<M: Machine> Driver<M> {
                 if let Some(upgrade) = self.machine.poll_upgrade() {
                     let started = match upgrade {
                         Upgrade::Server(config) => ops.tls_accept_upgrade(conn, config),
-                        Upgrade::Client { server_name, config } => ops.tls_upgrade(conn, &server_name, config),
+                        Upgrade::Client { server_name, config } => {
+                            ops.tls_upgrade(conn, &server_name, config)
+                        }
                     };
                     refused = started.err();
                 }

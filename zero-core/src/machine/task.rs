@@ -167,7 +167,8 @@ async fn run<S: Service>(
         if stream.is_some() && machine.poll_upgrade().is_some() {
             // Never carry on in plaintext when the machine asked for TLS.
             stream = None;
-            let why = "STARTTLS is not supported on the Tokio runner: use a shard driver, or TLS from the start";
+            let why =
+                "STARTTLS is not supported on the Tokio runner: use a shard driver, or TLS from the start";
             machine.handle_closed(Instant::now(), Closed::SendFailed(why.into()));
         }
         service.serve(&mut machine);

@@ -199,9 +199,14 @@ impl<S: Store> Server<S> {
     }
 
     /// Listens on `addr` with TLS from the start (port 465, RFC 8314).
-    pub fn listen_tls(&mut self, ops: &mut Ops, addr: SocketAddr) -> zero_core::Result<SocketAddr> {
+    pub fn listen_tls(
+        &mut self,
+        ops: &mut Ops,
+        addr: SocketAddr,
+        opts: &ListenOptions,
+    ) -> zero_core::Result<SocketAddr> {
         let tls = self.config.tls.clone().ok_or(zero_core::IoError::NotReady("no TLS configuration"))?;
-        let listener = ops.tls_listen(addr, tls)?;
+        let listener = ops.tls_listen_with(addr, opts, tls)?;
         self.listeners.insert(listener, true);
         ops.listener_addr(listener)
     }
