@@ -28,6 +28,14 @@ done
 /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need+=(python3-paho-mqtt)
 # python3-zeroconf is the independent mDNS/DNS-SD peer of zero-dns's responder and browser.
 /usr/bin/python3 -c 'import zeroconf' 2>/dev/null || need+=(python3-zeroconf)
+# aiosmtpd is an independent SMTP server the SMTP client is tested against.
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+# Postfix brings smtp-sink and smtp-source (the SMTP client's peer, and bench/smtp.sh's load);
+# installed without a configuration, so it does not start a mail system.
+if ! command -v smtp-sink >/dev/null 2>&1; then
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+	need+=(postfix)
+fi
 # python3-websockets is the independent WebSocket peer of zero-core's WebSocket tests.
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 if ((${#need[@]})); then

@@ -8,7 +8,10 @@
 //! - [`server`]: the server session machine (every command of RFC 5321, PIPELINING, SIZE,
 //!   8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, DSN, STARTTLS, AUTH, REQUIRETLS).
 //! - [`spool`]: accepted messages on disk before their `250`, one fsync per shard batch.
+//! - [`client`]: the client machine (pipelining, BDAT, STARTTLS by policy, AUTH), one
+//!   connection delivering many messages.
 
+pub mod client;
 pub mod codec;
 pub mod server;
 pub mod spool;

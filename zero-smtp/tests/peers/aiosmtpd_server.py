@@ -1,0 +1,33 @@
+# aiosmtpd on PORT, saving each message it accepts as DIR/N.eml and its envelope as
+# DIR/N.env (the peer of zero-smtp/tests/client.rs). With "tls" (CERT KEY), it offers
+# STARTTLS and requires it. Prints "ready" once listening.
+import sys, time, os, ssl, asyncio
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+port, folder = int(sys.argv[1]), sys.argv[2]
+count = 0
+
+class Save:
+    async def handle_DATA(self, server, session, envelope):
+        global count
+        count += 1
+        with open(os.path.join(folder, f"{count}.eml"), "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        with open(os.path.join(folder, f"{count}.env"), "w") as f:
+            f.write(f"{envelope.mail_from}\n{' '.join(envelope.rcpt_tos)}\n{' '.join(envelope.mail_options)}\ntls={session.ssl is not None}\n")
+        return f"250 2.0.0 saved as {count}"
+
+kwargs = {}
+if len(sys.argv) > 3 and sys.argv[3] == "tls":
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    kwargs = dict(tls_context=ctx, require_starttls=True)
+controller = Controller(Save(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, **kwargs)
+controller.start()
+print("ready", flush=True)
+try:
+    while True:
+        time.sleep(1)
+finally:
+    controller.stop()
