@@ -10,8 +10,11 @@
 //! - [`spool`]: accepted messages on disk before their `250`, one fsync per shard batch.
 //! - [`client`]: the client machine (pipelining, BDAT, STARTTLS by policy, AUTH), one
 //!   connection delivering many messages.
+//! - [`relay`]: the queue manager delivering the spool onward (routes, MX through zero-dns,
+//!   retries, bounces).
 
 pub mod client;
 pub mod codec;
+pub mod relay;
 pub mod server;
 pub mod spool;

@@ -1,8 +1,9 @@
 //! The spool: every accepted message, on disk before its `250`.
 //!
 //! It is a zero-core [`Journal`] in the spool directory: an append-only file of checksummed
-//! records, a **message** (its id, envelope, arrival time and text) or a **done** mark (the
-//! message was delivered or bounced). The server stages the messages of a shard batch and
+//! records: a **message** (its id, envelope, arrival time and text), a **recipient done**
+//! mark (one recipient delivered, or failed for good: never tried again), or a **done** mark
+//! (the whole message is dealt with). The server stages the messages of a shard batch and
 //! commits them with one write and one `fdatasync` ([`Fsync::Always`]): group commit, so
 //! sessions that finish together share a disk flush, and no `250` leaves before the flush.
 //! Opening the spool after a crash cuts a torn tail (a record whose length or checksum fails
@@ -23,6 +24,7 @@ use crate::server::{Envelope, Peer, Recipient};
 
 const MESSAGE: u8 = 1;
 const DONE: u8 = 2;
+const RECIPIENT_DONE: u8 = 3;
 
 /// A message's id in the spool (shown as 16 hex digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,6 +45,8 @@ pub struct Spooled {
     pub received: u64,
     /// Its envelope.
     pub envelope: Envelope,
+    /// Which recipients are dealt with (delivered, or failed for good).
+    pub done: Vec<bool>,
     /// Where its text lies in the journal, and its length.
     text_at: u64,
     text_len: u32,
@@ -58,6 +62,8 @@ pub struct Spool {
     staged: Vec<Spooled>,
     live: BTreeMap<MessageId, Spooled>,
     last_id: u64,
+    /// Messages committed since [`Spool::take_committed`] was last called.
+    committed: Vec<MessageId>,
 }
 
 impl Spool {
@@ -71,16 +77,21 @@ impl Spool {
             match decode(body, (at + journal::HEADER) as u64) {
                 Some(Record::Message(m)) => {
                     last_id = last_id.max(m.id.0);
-                    live.insert(m.id, m);
+                    live.insert(m.id, *m);
                 }
                 Some(Record::Done(id)) => {
                     live.remove(&id);
+                }
+                Some(Record::RecipientDone(id, i)) => {
+                    if let Some(flag) = live.get_mut(&id).and_then(|m: &mut Spooled| m.done.get_mut(i)) {
+                        *flag = true;
+                    }
                 }
                 None => {}
             }
             at += len;
         }
-        Ok(Spool { journal, batch: Vec::new(), staged: Vec::new(), live, last_id })
+        Ok(Spool { journal, batch: Vec::new(), staged: Vec::new(), live, last_id, committed: Vec::new() })
     }
 
     /// The messages not yet done in the spool at `dir` and their text, read without taking
@@ -98,10 +109,15 @@ impl Spool {
                 Some(Record::Message(m)) => {
                     let start = m.text_at as usize;
                     let text = bytes[start..start + m.text_len as usize].to_vec();
-                    live.insert(m.id, (m, text));
+                    live.insert(m.id, (*m, text));
                 }
                 Some(Record::Done(id)) => {
                     live.remove(&id);
+                }
+                Some(Record::RecipientDone(id, i)) => {
+                    if let Some(flag) = live.get_mut(&id).and_then(|(m, _)| m.done.get_mut(i)) {
+                        *flag = true;
+                    }
                 }
                 None => break,
             }
@@ -125,13 +141,36 @@ impl Spool {
         let text_len: usize = parts.iter().map(|p| p.len()).sum();
         journal::frame(&mut self.batch, |out| encode_message(out, id, received, envelope, parts));
         let text_at = self.journal.len() + (self.batch.len() - text_len) as u64;
+        let done = vec![false; envelope.recipients.len()];
         self.staged.push(Spooled {
             id,
             received,
             envelope: envelope.clone(),
+            done,
             text_at,
             text_len: text_len as u32,
         });
+    }
+
+    /// Marks recipient `index` of message `id` dealt with (staged for the next commit).
+    pub fn recipient_done(&mut self, id: MessageId, index: usize) {
+        let Some(flag) = self.live.get_mut(&id).and_then(|m| m.done.get_mut(index)) else { return };
+        *flag = true;
+        journal::frame(&mut self.batch, |out| {
+            out.push(RECIPIENT_DONE);
+            out.extend_from_slice(&id.0.to_be_bytes());
+            out.extend_from_slice(&(index as u32).to_be_bytes());
+        });
+    }
+
+    /// The messages committed since the last call (for the queue manager to take up).
+    pub fn take_committed(&mut self) -> Vec<MessageId> {
+        std::mem::take(&mut self.committed)
+    }
+
+    /// A message not yet done.
+    pub fn get(&self, id: MessageId) -> Option<&Spooled> {
+        self.live.get(&id)
     }
 
     /// Marks a message delivered or bounced (staged for the next commit).
@@ -152,6 +191,7 @@ impl Spool {
         let staged = std::mem::take(&mut self.staged);
         self.journal.append(&batch, now)?;
         for m in staged {
+            self.committed.push(m.id);
             self.live.insert(m.id, m);
         }
         self.batch = batch;
@@ -201,6 +241,13 @@ impl Spool {
             let text = self.text(m.id)?;
             journal::frame(&mut snapshot, |out| encode_message(out, m.id, m.received, &m.envelope, &[&text]));
             moved.push((m.id, (snapshot.len() - text.len()) as u64));
+            for (i, _) in m.done.iter().enumerate().filter(|(_, d)| **d) {
+                journal::frame(&mut snapshot, |out| {
+                    out.push(RECIPIENT_DONE);
+                    out.extend_from_slice(&m.id.0.to_be_bytes());
+                    out.extend_from_slice(&(i as u32).to_be_bytes());
+                });
+            }
         }
         self.journal.compact(&snapshot, now)?;
         for (id, at) in moved {
@@ -213,8 +260,9 @@ impl Spool {
 }
 
 enum Record {
-    Message(Spooled),
+    Message(Box<Spooled>),
     Done(MessageId),
+    RecipientDone(MessageId, usize),
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -282,6 +330,12 @@ fn decode(body: &[u8], at: u64) -> Option<Record> {
             r.end()?;
             Some(Record::Done(id))
         }
+        RECIPIENT_DONE => {
+            let id = MessageId(r.u64()?);
+            let index = r.u32()? as usize;
+            r.end()?;
+            Some(Record::RecipientDone(id, index))
+        }
         MESSAGE => {
             let id = MessageId(r.u64()?);
             let received = r.u64()?;
@@ -328,7 +382,8 @@ fn decode(body: &[u8], at: u64) -> Option<Record> {
                 ret,
                 envid,
             };
-            Some(Record::Message(Spooled { id, received, envelope, text_at, text_len }))
+            let done = vec![false; envelope.recipients.len()];
+            Some(Record::Message(Box::new(Spooled { id, received, envelope, done, text_at, text_len })))
         }
         _ => None,
     }
@@ -419,6 +474,7 @@ mod tests {
         let pending: Vec<(MessageId, String)> =
             s.pending().map(|m| (m.id, m.envelope.recipients[0].address.clone())).collect();
         assert_eq!(pending, [(b, "y@zero.test".to_string())]);
+        assert_eq!(s.get(b).unwrap().done, [false]);
         assert_eq!(s.text(b).unwrap(), b"second\r\n");
         assert_eq!(s.pending().next().unwrap().envelope, envelope("y@zero.test"));
         let _ = std::fs::remove_dir_all(&d);
@@ -455,7 +511,12 @@ mod tests {
         let now = Instant::now();
         let mut s = Spool::open(&d, Fsync::Never, now).unwrap();
         let keep = s.next_id(SystemTime::now());
-        s.stage(keep, &envelope("keep@zero.test"), &[b"kept text\r\n"], SystemTime::now());
+        let mut two = envelope("keep@zero.test");
+        two.recipients.push(Recipient { address: "second@zero.test".into(), notify: None, orcpt: None });
+        s.stage(keep, &two, &[b"kept text\r\n"], SystemTime::now());
+        s.commit(now).unwrap();
+        assert_eq!(s.take_committed(), [keep]);
+        s.recipient_done(keep, 1);
         s.commit(now).unwrap();
         for _ in 0..3 {
             let id = s.next_id(SystemTime::now());
@@ -470,6 +531,7 @@ mod tests {
         let s = Spool::open(&d, Fsync::Never, now).unwrap();
         assert_eq!(s.len(), 1);
         assert_eq!(s.text(keep).unwrap(), b"kept text\r\n");
+        assert_eq!(s.get(keep).unwrap().done, [false, true], "a recipient dealt with stays so");
         assert!(std::fs::metadata(d.join("journal")).unwrap().len() < 4096);
         let _ = std::fs::remove_dir_all(&d);
     }

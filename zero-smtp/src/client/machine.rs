@@ -170,6 +170,11 @@ impl Client {
         self.next_transaction(now);
     }
 
+    /// Whether more messages may be given to this connection (it is not ending).
+    pub fn accepts_more(&self) -> bool {
+        !self.quitting && !self.close && (self.connected || !self.used)
+    }
+
     /// Whether TLS is up.
     pub fn is_tls(&self) -> bool {
         self.tls
