@@ -5,12 +5,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use serde::Deserialize;
 use zero_core::journal::Fsync;
 use zero_core::{ClusterConfig, IoCluster, ListenOptions};
+use zero_dns::ResolverConfig;
+use zero_smtp::client::{TlsClient, TlsPolicy};
 use zero_smtp::codec::BareLineEnding;
+use zero_smtp::relay::{Relay, RelayConfig, Route, Schedule};
 use zero_smtp::server::{Network, Server, ServerConfig, Sink};
 use zero_smtp::spool::Spool;
 
@@ -20,6 +24,13 @@ pub enum SmtpCommand {
     /// Accept mail: every message is in the spool (fsynced) before its 250; `--sink` keeps
     /// nothing.
     Serve(Box<ServeArgs>),
+    /// Accept mail and deliver it onward (routes or MX), retrying, bouncing what fails:
+    /// everything from a TOML file (see `zero-cli/tests/smtp/relay.toml`).
+    Relay {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// What a spool holds.
     Queue {
         #[command(subcommand)]
@@ -98,6 +109,7 @@ pub struct ServeArgs {
 pub fn run(command: SmtpCommand) -> Result<(), String> {
     match command {
         SmtpCommand::Serve(args) => serve(*args),
+        SmtpCommand::Relay { config } => relay(&config),
         SmtpCommand::Queue { command: QueueCommand::List { spool, text } } => list(&spool, text),
     }
 }
@@ -110,13 +122,174 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if args.normalize_bare_line_endings {
         config.bare_line_endings = BareLineEnding::Normalize;
     }
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+    let plan = Plan {
+        server: config,
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+        users: args.users.clone(),
+        trusted: args.trusted.clone(),
+        listen: args.listen,
+        listen_tls: args.listen_tls,
+        spool: args.spool.clone(),
+        fsync: !args.no_fsync,
+        shards: args.shards,
+        relay: None,
+    };
+    start(plan)
+}
+
+/// `zero smtp relay`'s file.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RelayFile {
+    hostname: String,
+    spool: PathBuf,
+    listen: SocketAddr,
+    listen_tls: Option<SocketAddr>,
+    #[serde(default)]
+    accept_domains: Vec<String>,
+    #[serde(default = "loopback")]
+    trusted: Vec<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    users: Option<PathBuf>,
+    max_size: Option<usize>,
+    shards: Option<usize>,
+    /// Name servers for MX lookups (`/etc/resolv.conf`'s by default).
+    dns: Option<Vec<SocketAddr>>,
+    #[serde(default)]
+    queue: QueueFile,
+    #[serde(default, rename = "route")]
+    routes: Vec<RouteFile>,
+}
+
+fn loopback() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1".into()]
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct QueueFile {
+    first_retry_secs: Option<u64>,
+    max_retry_secs: Option<u64>,
+    lifetime_secs: Option<u64>,
+    warn_after_secs: Option<u64>,
+    per_destination: Option<usize>,
+    per_connection: Option<usize>,
+    mx_port: Option<u16>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RouteFile {
+    domain: String,
+    hosts: Vec<SocketAddr>,
+    /// `none`, `opportunistic` or `required`.
+    #[serde(default = "no_tls")]
+    tls: String,
+    /// The CA the hosts' certificates are checked against (PEM).
+    tls_ca: Option<PathBuf>,
+    /// The name their certificates must carry.
+    server_name: Option<String>,
+    auth_user: Option<String>,
+    auth_password: Option<String>,
+}
+
+fn no_tls() -> String {
+    "none".into()
+}
+
+fn relay(path: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: RelayFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut server = ServerConfig::new(&file.hostname);
+    server.accept_domains = file.accept_domains.clone();
+    if let Some(max) = file.max_size {
+        server.max_size = max;
+    }
+    let dns = match &file.dns {
+        Some(servers) => ResolverConfig::with_servers(servers),
+        None => {
+            ResolverConfig::from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        }
+    };
+    let mut relay = RelayConfig::new(&file.hostname, dns);
+    let q = &file.queue;
+    let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
+    relay.schedule = Schedule {
+        first_retry: secs(q.first_retry_secs, relay.schedule.first_retry),
+        max_retry: secs(q.max_retry_secs, relay.schedule.max_retry),
+        lifetime: secs(q.lifetime_secs, relay.schedule.lifetime),
+        warn_after: q.warn_after_secs.map(Duration::from_secs).or(relay.schedule.warn_after),
+    };
+    relay.per_destination = q.per_destination.unwrap_or(relay.per_destination);
+    relay.per_connection = q.per_connection.unwrap_or(relay.per_connection);
+    relay.mx_port = q.mx_port.unwrap_or(relay.mx_port);
+    for r in &file.routes {
+        let tls_client = || -> Result<TlsClient, String> {
+            let name =
+                r.server_name.clone().ok_or_else(|| format!("route {}: TLS needs server_name", r.domain))?;
+            let tls = match &r.tls_ca {
+                Some(ca) => {
+                    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+                    zero_core::tls::ClientTls::with_ca_pem(&pem)
+                }
+                None => zero_core::tls::ClientTls::system_roots(),
+            };
+            let config = tls.and_then(|t| t.build()).map_err(|e| format!("route {}: {e}", r.domain))?;
+            Ok(TlsClient { server_name: name, config })
+        };
+        let tls = match r.tls.as_str() {
+            "none" => TlsPolicy::Never,
+            "opportunistic" => TlsPolicy::Opportunistic(tls_client()?),
+            "required" => TlsPolicy::Required(tls_client()?),
+            other => {
+                return Err(format!(
+                    "route {}: tls is none, opportunistic or required, not {other}",
+                    r.domain
+                ))
+            }
+        };
+        let auth = r.auth_user.clone().zip(r.auth_password.clone());
+        relay.routes.push(Route { domain: r.domain.clone(), hosts: r.hosts.clone(), tls, auth });
+    }
+    let plan = Plan {
+        server,
+        tls: file.tls_cert.clone().zip(file.tls_key.clone()),
+        users: file.users.clone(),
+        trusted: file.trusted.clone(),
+        listen: file.listen,
+        listen_tls: file.listen_tls,
+        spool: Some(file.spool.clone()),
+        fsync: true,
+        shards: file.shards,
+        relay: Some(relay),
+    };
+    start(plan)
+}
+
+/// What to run on the cluster.
+struct Plan {
+    server: ServerConfig,
+    tls: Option<(PathBuf, PathBuf)>,
+    users: Option<PathBuf>,
+    trusted: Vec<String>,
+    listen: SocketAddr,
+    listen_tls: Option<SocketAddr>,
+    spool: Option<PathBuf>,
+    fsync: bool,
+    shards: Option<usize>,
+    relay: Option<RelayConfig>,
+}
+
+fn start(plan: Plan) -> Result<(), String> {
+    let mut config = plan.server;
+    if let Some((cert, key)) = &plan.tls {
         let tls = zero_core::tls::ServerTls::from_pem_files(cert, key)
             .and_then(|t| t.build())
             .map_err(|e| e.to_string())?;
         config.tls = Some(tls.0);
     }
-    let users: Arc<HashMap<String, String>> = Arc::new(match &args.users {
+    let users: Arc<HashMap<String, String>> = Arc::new(match &plan.users {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             text.lines()
@@ -127,9 +300,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => HashMap::new(),
     });
-    config.auth = args.users.is_some();
-    let trusted: Vec<Network> = args.trusted.iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
-    let shards = args.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    config.auth = plan.users.is_some();
+    let trusted: Vec<Network> = plan.trusted.iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
+    let shards = plan.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Every shard listens on the same port: a port-0 address is given one first.
     let mut reserved = Vec::new();
     let mut reserve = |addr: SocketAddr| -> Result<SocketAddr, String> {
@@ -140,54 +313,52 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         reserved.push(sock);
         Ok(bound)
     };
-    let listen = reserve(args.listen)?;
-    let listen_tls = args.listen_tls.map(&mut reserve).transpose()?;
+    let listen = reserve(plan.listen)?;
+    let listen_tls = plan.listen_tls.map(&mut reserve).transpose()?;
     if listen_tls.is_some() && config.tls.is_none() {
-        return Err("--listen-tls needs --tls-cert and --tls-key".into());
+        return Err("a TLS listener needs a certificate and key".into());
     }
-    let spool = args.spool.clone();
-    let no_fsync = args.no_fsync;
+    let (spool, fsync, relay) = (plan.spool.clone(), plan.fsync, plan.relay);
+    let relay_note = relay.is_some();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let failed = failure.clone();
     let started = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;
-        let fsync = if no_fsync { Fsync::Never } else { Fsync::Always };
+        let fsync = if fsync { Fsync::Always } else { Fsync::Never };
         let check_users = users.clone();
         let authenticator = Box::new(move |c: &zero_smtp::server::Credentials| {
             check_users.get(&c.username).is_some_and(|p| *p == c.secret)
         });
-        macro_rules! up {
-            ($store:expr) => {{
-                let mut server = Server::new(config.clone(), $store)
-                    .with_trusted(trusted.clone())
-                    .with_authenticator(authenticator);
-                server.listen(io, listen, &opts)?;
-                if let Some(addr) = listen_tls {
-                    server.listen_tls(io, addr, &opts)?;
-                }
-                Ok(Either::from(server))
-            }};
-        }
-        match &spool {
+        let fail = |what: String| {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(what.clone());
+            zero_core::IoError::Config(what)
+        };
+        let handler = match &spool {
             Some(dir) => {
                 let dir = dir.join(format!("shard-{shard}"));
-                match Spool::open(&dir, fsync, Instant::now()) {
-                    Ok(spool) => {
-                        if !spool.is_empty() {
-                            tracing::info!(shard, messages = spool.len(), "spool holds messages from before");
-                        }
-                        up!(spool)
-                    }
-                    Err(e) => {
-                        *failed.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(format!("spool {}: {e}", dir.display()));
-                        Err(zero_core::IoError::Config(format!("spool {}: {e}", dir.display())))
-                    }
+                let spool = Spool::open(&dir, fsync, Instant::now())
+                    .map_err(|e| fail(format!("spool {}: {e}", dir.display())))?;
+                if !spool.is_empty() {
+                    tracing::info!(shard, messages = spool.len(), "spool holds messages from before");
+                }
+                let server = Server::new(config.clone(), spool)
+                    .with_trusted(trusted.clone())
+                    .with_authenticator(authenticator);
+                match &relay {
+                    Some(r) => Either::Relay(Box::new(Relay::new(server, r.clone(), Instant::now()))),
+                    None => Either::Spool(server),
                 }
             }
-            None => up!(Sink::default()),
-        }
+            None => Either::Sink(
+                Server::new(config.clone(), Sink::default())
+                    .with_trusted(trusted.clone())
+                    .with_authenticator(authenticator),
+            ),
+        };
+        let mut handler = handler;
+        handler.listen(io, listen, listen_tls, &opts)?;
+        Ok(handler)
     });
     let cluster = started
         .map_err(|e| failure.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(e.to_string()))?;
@@ -196,29 +367,44 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     eprintln!(
         "zero smtp: listening on {listen}{tls_note} ({shards} shard{}, {})",
         if shards == 1 { "" } else { "s" },
-        match &args.spool {
-            Some(dir) => format!("spool {}", dir.display()),
-            None => "sink".into(),
+        match (&plan.spool, relay_note) {
+            (Some(dir), true) => format!("relaying, spool {}", dir.display()),
+            (Some(dir), false) => format!("spool {}", dir.display()),
+            (None, _) => "sink".into(),
         }
     );
     cluster.join().map_err(|e| e.to_string())
 }
 
-/// A spooling or a sink server: one handler type for the cluster.
+/// A spooling, sink or relaying server: one handler type for the cluster.
 enum Either {
     Spool(Server<Spool>),
     Sink(Server<Sink>),
+    Relay(Box<Relay>),
 }
 
-impl From<Server<Spool>> for Either {
-    fn from(s: Server<Spool>) -> Either {
-        Either::Spool(s)
-    }
-}
-
-impl From<Server<Sink>> for Either {
-    fn from(s: Server<Sink>) -> Either {
-        Either::Sink(s)
+impl Either {
+    fn listen(
+        &mut self,
+        io: &mut zero_core::Ops,
+        addr: SocketAddr,
+        tls: Option<SocketAddr>,
+        opts: &ListenOptions,
+    ) -> zero_core::Result<()> {
+        macro_rules! on {
+            ($s:expr) => {{
+                $s.listen(io, addr, opts)?;
+                if let Some(tls) = tls {
+                    $s.listen_tls(io, tls, opts)?;
+                }
+            }};
+        }
+        match self {
+            Either::Spool(s) => on!(s),
+            Either::Sink(s) => on!(s),
+            Either::Relay(r) => on!(r.server()),
+        }
+        Ok(())
     }
 }
 
@@ -227,6 +413,7 @@ impl zero_core::Handler for Either {
         match self {
             Either::Spool(s) => s.on_event(ops, event),
             Either::Sink(s) => s.on_event(ops, event),
+            Either::Relay(r) => r.on_event(ops, event),
         }
     }
 
@@ -234,6 +421,7 @@ impl zero_core::Handler for Either {
         match self {
             Either::Spool(s) => s.on_batch_end(ops),
             Either::Sink(s) => s.on_batch_end(ops),
+            Either::Relay(r) => r.on_batch_end(ops),
         }
     }
 }

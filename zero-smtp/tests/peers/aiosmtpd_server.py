@@ -1,6 +1,7 @@
 # aiosmtpd on PORT, saving each message it accepts as DIR/N.eml and its envelope as
 # DIR/N.env (the peer of zero-smtp/tests/client.rs). With "tls" (CERT KEY), it offers
-# STARTTLS and requires it. Prints "ready" once listening.
+# STARTTLS and requires it. Recipients starting "reject" are refused (550 5.1.1); those
+# starting "later" are refused once (451 4.2.0), then accepted. Prints "ready" once listening.
 import sys, time, os, ssl, asyncio
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -8,7 +9,18 @@ from aiosmtpd.smtp import SMTP
 port, folder = int(sys.argv[1]), sys.argv[2]
 count = 0
 
+tried = set()
+
 class Save:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject"):
+            return "550 5.1.1 No such user"
+        if address.startswith("later") and address not in tried:
+            tried.add(address)
+            return "451 4.2.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         global count
         count += 1
