@@ -14,7 +14,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
 # against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
 # clients for MQTT, redis-server for the Redis client, Chromium for MQTT over WebSocket in a browser,
-# QuickFIX C++ (built into a small counterparty with g++) for FIX, unbound, dnsmasq and dig for DNS, chrony for NTP, avahi and dbus for mDNS, swaks (and python's smtplib) for SMTP).
+# QuickFIX C++ (built into a small counterparty with g++) for FIX, unbound, dnsmasq and dig for DNS, chrony for NTP, avahi and dbus for mDNS, swaks (and python's smtplib), aiosmtpd, postfix, dkimpy and opendkim for SMTP).
 need=()
 for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks" \
 	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub" "redis-server:redis-server" "redis-tools:redis-benchmark" \
@@ -30,6 +30,10 @@ done
 /usr/bin/python3 -c 'import zeroconf' 2>/dev/null || need+=(python3-zeroconf)
 # aiosmtpd is an independent SMTP server the SMTP client is tested against.
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need+=(python3-aiosmtpd)
+# dkimpy (with PyNaCl for Ed25519) signs and verifies DKIM against zero-smtp's; opendkim-testmsg
+# (OpenDKIM's library) verifies our signatures too.
+/usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need+=(python3-dkim python3-nacl)
+command -v opendkim-testmsg >/dev/null 2>&1 || need+=(opendkim-tools)
 # Postfix brings smtp-sink and smtp-source (the SMTP client's peer, and bench/smtp.sh's load);
 # installed without a configuration, so it does not start a mail system.
 if ! command -v smtp-sink >/dev/null 2>&1; then
