@@ -1,5 +1,7 @@
 //! `zero smtp serve` (an SMTP server spooling every accepted message to disk before its
-//! 250, or a sink) and `zero smtp queue list` (what a spool holds).
+//! 250, or a sink), `zero smtp relay` (the same, delivering onward, DKIM-signing what it
+//! sends for its domains), `zero smtp dkim-record` and `zero smtp queue list` (what a spool
+//! holds).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use zero_core::{ClusterConfig, IoCluster, ListenOptions};
 use zero_dns::ResolverConfig;
 use zero_smtp::client::{TlsClient, TlsPolicy};
 use zero_smtp::codec::BareLineEnding;
+use zero_smtp::dkim::{Signer, SigningKey};
 use zero_smtp::relay::{Relay, RelayConfig, Route, Schedule};
 use zero_smtp::server::{Network, Server, ServerConfig, Sink};
 use zero_smtp::spool::Spool;
@@ -30,6 +33,14 @@ pub enum SmtpCommand {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+    },
+    /// The DNS TXT record publishing a DKIM key's public half (for
+    /// `SELECTOR._domainkey.DOMAIN`).
+    DkimRecord {
+        /// The private key (PEM: RSA in PKCS#8 or PKCS#1, Ed25519 in PKCS#8, as `openssl
+        /// genpkey` writes them).
+        #[arg(long)]
+        key: PathBuf,
     },
     /// What a spool holds.
     Queue {
@@ -110,6 +121,10 @@ pub fn run(command: SmtpCommand) -> Result<(), String> {
     match command {
         SmtpCommand::Serve(args) => serve(*args),
         SmtpCommand::Relay { config } => relay(&config),
+        SmtpCommand::DkimRecord { key } => {
+            println!("{}", dkim_key(&key)?.dns_record());
+            Ok(())
+        }
         SmtpCommand::Queue { command: QueueCommand::List { spool, text } } => list(&spool, text),
     }
 }
@@ -160,6 +175,24 @@ struct RelayFile {
     queue: QueueFile,
     #[serde(default, rename = "route")]
     routes: Vec<RouteFile>,
+    #[serde(default)]
+    dkim: Vec<DkimFile>,
+}
+
+/// A DKIM key: mail from trusted or authenticated clients with `From:` in `domain` is
+/// signed with it.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct DkimFile {
+    domain: String,
+    selector: String,
+    /// The private key (PEM).
+    key: PathBuf,
+}
+
+fn dkim_key(path: &std::path::Path) -> Result<SigningKey, String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    SigningKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn loopback() -> Vec<String> {
@@ -205,6 +238,9 @@ fn relay(path: &std::path::Path) -> Result<(), String> {
     server.accept_domains = file.accept_domains.clone();
     if let Some(max) = file.max_size {
         server.max_size = max;
+    }
+    for d in &file.dkim {
+        server.dkim.push(Signer::new(&d.domain, &d.selector, dkim_key(&d.key)?));
     }
     let dns = match &file.dns {
         Some(servers) => ResolverConfig::with_servers(servers),

@@ -69,10 +69,15 @@ fn destination(dir: &Path) -> (Running, u16) {
 
 /// `zero smtp relay` on a spare port, everything routed to `to`.
 fn relay(dir: &Path, to: u16) -> (Running, u16) {
+    relay_with(dir, to, "")
+}
+
+/// `zero smtp relay` as [`relay`], with `more` added to its file.
+fn relay_with(dir: &Path, to: u16, more: &str) -> (Running, u16) {
     let port = spare_port();
     let config = format!(
         "hostname = \"relay.zero.test\"\nspool = \"{}\"\nlisten = \"127.0.0.1:{port}\"\naccept_domains = [\"zero.test\"]\n\
-         shards = 2\n[queue]\nfirst_retry_secs = 1\n[[route]]\ndomain = \"*\"\nhosts = [\"127.0.0.1:{to}\"]\n",
+         shards = 2\n[queue]\nfirst_retry_secs = 1\n[[route]]\ndomain = \"*\"\nhosts = [\"127.0.0.1:{to}\"]\n{more}",
         dir.join("spool").display()
     );
     std::fs::write(dir.join("relay.toml"), config).unwrap();
@@ -147,6 +152,65 @@ fn delivered_retried_and_bounced() {
         "{}",
         String::from_utf8_lossy(&list.stderr)
     );
+}
+
+/// The relay signs mail from its clients for its DKIM domains (one Ed25519 key, one RSA
+/// key, from openssl): dkimpy verifies what arrives, with the records `zero smtp
+/// dkim-record` prints; mail for other domains goes unsigned.
+#[test]
+fn outbound_mail_is_dkim_signed() {
+    let dir = scratch("dkim");
+    let dest_dir = dir.join("dest");
+    std::fs::create_dir_all(&dest_dir).unwrap();
+    let mut more = String::new();
+    let mut records = Vec::new();
+    for (domain, alg) in [("ed.test", "ed25519"), ("rsa.test", "RSA")] {
+        let key = dir.join(format!("{domain}.pem"));
+        let made =
+            Command::new("openssl").args(["genpkey", "-algorithm", alg, "-out"]).arg(&key).output().unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        more.push_str(&format!(
+            "[[dkim]]\ndomain = \"{domain}\"\nselector = \"s1\"\nkey = \"{}\"\n",
+            key.display()
+        ));
+        let record = zero().args(["smtp", "dkim-record", "--key"]).arg(&key).output().unwrap();
+        assert!(record.status.success(), "{}", String::from_utf8_lossy(&record.stderr));
+        let record = String::from_utf8(record.stdout).unwrap();
+        records.push(format!("\"s1._domainkey.{domain}\": \"{}\"", record.trim()));
+    }
+    let records_file = dir.join("records.json");
+    std::fs::write(&records_file, format!("{{{}}}", records.join(", "))).unwrap();
+    let (_dest, dest_port) = destination(&dest_dir);
+    let (_relay, port) = relay_with(&dir, dest_port, &more);
+    for from in ["joe@ed.test", "joe@rsa.test", "joe@other.test"] {
+        let out = Command::new("swaks")
+            .args(["--server", &format!("127.0.0.1:{port}"), "--from", from, "--to", "b@zero.test"])
+            .args(["--header", &format!("Subject: signed by {from}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    wait_for("three deliveries", || saved(&dest_dir).len() >= 3);
+    let script = format!("{}/../zero-smtp/tests/peers/dkimpy_peer.py", env!("CARGO_MANIFEST_DIR"));
+    for (_, text) in saved(&dest_dir) {
+        let mut child = Command::new("/usr/bin/python3")
+            .args([script.as_str(), "verify", records_file.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            &mut child.stdin.take().unwrap(),
+            text.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes(),
+        )
+        .unwrap();
+        let verdicts = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        if text.contains("signed by joe@other.test") {
+            assert_eq!(verdicts, "", "{text}");
+        } else {
+            assert_eq!(verdicts, "pass\n", "{text}");
+        }
+    }
 }
 
 /// Queue ids in the Received headers the relay wrote, as delivered.

@@ -9,9 +9,9 @@
 //! - [`packet`]: the 48-byte header and NTP timestamps.
 //! - [`client`]: the [`client::Client`] machine and its driver on a zero-core shard.
 //!
-//! NTS (RFC 8915) is out of scope for now. Receive times are the driver's wall clock when the
-//! datagram is handed to it: zero-core's receive path does not deliver kernel timestamps
-//! (`SO_TIMESTAMPNS`) yet, which costs some microseconds of accuracy under load.
+//! NTS (RFC 8915) is out of scope for now. Receive times are the kernel's (`SO_TIMESTAMPNS`,
+//! zero-core's `Ops::udp_timestamps`), so a busy shard's delay in handling a reply does not
+//! count as network delay; the driver's clock is the fallback when none comes.
 //!
 //! ## Dependencies, and why
 //! - `zero-core`: the shard and UDP.

@@ -41,6 +41,22 @@ impl Algorithm {
     }
 }
 
+/// The domain of the author (the first `From:` field's address), lowercased: the domain a
+/// signature should carry to align with it (DMARC).
+pub fn author_domain(message: &[u8]) -> Option<String> {
+    let (fields, _) = canon::split(message);
+    let from = fields.iter().find(|f| f.name.eq_ignore_ascii_case(b"From"))?;
+    let value = std::str::from_utf8(from.raw).ok()?;
+    let address = match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &value[open + 1..close],
+        _ => value.split_once(':')?.1,
+    };
+    let domain = address.trim().rsplit_once('@')?.1;
+    let domain: String =
+        domain.chars().take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ';' | ')')).collect();
+    (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
+}
+
 /// The body hash (`bh=`): SHA-256 of the canonicalized body.
 fn body_hash(canon: canon::Canon, body: &[u8]) -> [u8; 32] {
     Sha256::digest(canon::body(canon, body)).into()

@@ -228,3 +228,16 @@ uWC7YgyuDxJd7/5TTmjjvGjuVp9BIHNjAtsOAmg=
 }
 
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
+
+#[test]
+fn author_domains() {
+    for (from, domain) in [
+        ("From: Joe SixPack <joe@Football.Example.com>\r\n", Some("football.example.com")),
+        ("From: joe@example.org\r\n", Some("example.org")),
+        ("From: \"a@b\" <joe@example.net> (comment)\r\n", Some("example.net")),
+        ("From: nobody\r\n", None),
+        ("To: joe@example.org\r\n", None),
+    ] {
+        assert_eq!(author_domain(format!("{from}\r\nbody").as_bytes()).as_deref(), domain, "{from}");
+    }
+}

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub data_timeout: Duration,
     /// Refused commands a client may send before it is disconnected (`421 4.7.0`).
     pub max_errors: usize,
+    /// DKIM signers: a message from an authenticated or trusted client whose `From:` domain
+    /// has one is signed before it is stored.
+    pub dkim: Vec<crate::dkim::Signer>,
 }
 
 impl ServerConfig {
@@ -74,6 +77,7 @@ impl ServerConfig {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
             max_errors: 10,
+            dkim: Vec::new(),
         }
     }
 }

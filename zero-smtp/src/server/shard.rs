@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zero_core::machine::{Driver, Machine};
 use zero_core::{ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target};
@@ -247,7 +247,13 @@ impl<S: Store> Server<S> {
                     let id = self.store.next_id(wall);
                     let trace =
                         super::trace::received(&envelope, &self.config.hostname, &id.to_string(), wall);
-                    match self.store.stage(&id, &envelope, &[trace.as_bytes(), &body], wall) {
+                    let signature = sign(&self.config, &envelope, &body, wall);
+                    match self.store.stage(
+                        &id,
+                        &envelope,
+                        &[trace.as_bytes(), signature.as_bytes(), &body],
+                        wall,
+                    ) {
                         Ok(()) => self.staged.push((conn, id.to_string())),
                         Err(reply) => driver.machine().stored(now, Err(reply)),
                     }
@@ -258,6 +264,19 @@ impl<S: Store> Server<S> {
                 }
             }
         }
+    }
+}
+
+/// The DKIM-Signature for a message from an authenticated or trusted client whose author
+/// domain has a signer; empty otherwise (mail from elsewhere is not ours to sign).
+fn sign(config: &ServerConfig, envelope: &Envelope, body: &[u8], wall: SystemTime) -> String {
+    if envelope.authenticated.is_none() && !envelope.peer.trusted {
+        return String::new();
+    }
+    let Some(domain) = crate::dkim::author_domain(body) else { return String::new() };
+    match config.dkim.iter().find(|s| s.domain() == domain) {
+        Some(signer) => signer.sign(body, wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+        None => String::new(),
     }
 }
 
