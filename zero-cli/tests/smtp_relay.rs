@@ -72,12 +72,12 @@ fn relay(dir: &Path, to: u16) -> (Running, u16) {
     relay_with(dir, to, "")
 }
 
-/// `zero smtp relay` as [`relay`], with `more` added to its file.
+/// `zero smtp relay` as [`relay`], with `more` in its file (top-level keys first).
 fn relay_with(dir: &Path, to: u16, more: &str) -> (Running, u16) {
     let port = spare_port();
     let config = format!(
         "hostname = \"relay.zero.test\"\nspool = \"{}\"\nlisten = \"127.0.0.1:{port}\"\naccept_domains = [\"zero.test\"]\n\
-         shards = 2\n[queue]\nfirst_retry_secs = 1\n[[route]]\ndomain = \"*\"\nhosts = [\"127.0.0.1:{to}\"]\n{more}",
+         shards = 2\n{more}[queue]\nfirst_retry_secs = 1\n[[route]]\ndomain = \"*\"\nhosts = [\"127.0.0.1:{to}\"]\n",
         dir.join("spool").display()
     );
     std::fs::write(dir.join("relay.toml"), config).unwrap();
@@ -210,6 +210,120 @@ fn outbound_mail_is_dkim_signed() {
         } else {
             assert_eq!(verdicts, "pass\n", "{text}");
         }
+    }
+}
+
+/// Mail from outside is DKIM-verified on arrival (keys served by dnsmasq): a good dkimpy
+/// signature passes, an altered message fails, an unsigned one is `none`, and a forged
+/// Authentication-Results in our name is dropped.
+#[test]
+fn inbound_mail_gets_authentication_results() {
+    let dir = scratch("verify");
+    let dest_dir = dir.join("dest");
+    std::fs::create_dir_all(&dest_dir).unwrap();
+    // An Ed25519 key: its record from `zero smtp dkim-record`, its seed for dkimpy.
+    let key = dir.join("key.pem");
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    // The seed is the last 32 bytes of the PKCS#8 DER.
+    let seed = Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl pkey -outform DER -in {} | tail -c 32 | base64", key.display()))
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(dir.join("seed"), seed).unwrap();
+    let record =
+        String::from_utf8(zero().args(["smtp", "dkim-record", "--key"]).arg(&key).output().unwrap().stdout)
+            .unwrap();
+    let dns_port = spare_port();
+    let _dns = Running(
+        Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+            ])
+            .arg(format!("--port={dns_port}"))
+            .arg("--user=root")
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .arg("--local=/signed.test/")
+            .arg(format!("--txt-record=s1._domainkey.signed.test,{}", record.trim()))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq: run scripts/test.sh"),
+    );
+    let (_dest, dest_port) = destination(&dest_dir);
+    // Loopback is not trusted here: every client is from outside.
+    let more = format!("verify_dkim = true\ndns = [\"127.0.0.1:{dns_port}\"]\ntrusted = []\n");
+    let (_relay, port) = relay_with(&dir, dest_port, &more);
+
+    let script = format!("{}/../zero-smtp/tests/peers/dkimpy_peer.py", env!("CARGO_MANIFEST_DIR"));
+    let text = |subject: &str| {
+        format!("From: joe@signed.test\r\nTo: b@zero.test\r\nSubject: {subject}\r\nDate: Mon, 7 Dec 2026 08:00:00 +0000\r\nMessage-ID: <{subject}@signed.test>\r\n\r\nHello.\r\n")
+    };
+    let sign = |message: &str| {
+        let mut child = Command::new("/usr/bin/python3")
+            .args([script.as_str(), "sign", "s1", "signed.test"])
+            .arg(dir.join("seed"))
+            .args(["ed25519-sha256", "relaxed/relaxed"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), message.as_bytes()).unwrap();
+        let field = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+        format!("{}{message}", field.replace("\r\n", "\n").replace('\n', "\r\n"))
+    };
+    let good = sign(&text("good"));
+    let altered = sign(&text("altered")).replace("Hello.", "Goodbye.");
+    let forged = format!(
+        "Authentication-Results: relay.zero.test; dkim=pass header.d=signed.test\r\n{}",
+        text("forged")
+    );
+    let sent = [
+        (good, "dkim=pass header.d=signed.test header.s=s1 header.a=ed25519-sha256"),
+        (altered, "dkim=fail (the body hash did not verify)"),
+        (forged, "dkim=none"),
+    ];
+    for (i, (message, _)) in sent.iter().enumerate() {
+        let file = dir.join(format!("m{i}.eml"));
+        std::fs::write(&file, message).unwrap();
+        let out = Command::new("swaks")
+            .args([
+                "--server",
+                &format!("127.0.0.1:{port}"),
+                "--from",
+                "joe@signed.test",
+                "--to",
+                "b@zero.test",
+                "--data",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    wait_for("three deliveries", || saved(&dest_dir).len() >= 3);
+    let saved = saved(&dest_dir);
+    for (message, verdict) in &sent {
+        let subject = message.lines().find(|l| l.starts_with("Subject:")).unwrap();
+        let (_, arrived) = saved
+            .iter()
+            .find(|(_, t)| t.contains(subject))
+            .unwrap_or_else(|| panic!("{subject}: {saved:#?}"));
+        let results: Vec<&str> = arrived
+            .split("\n")
+            .filter(|l| l.starts_with("Authentication-Results:") || l.starts_with("\tdkim="))
+            .collect();
+        assert_eq!(results.len(), 2, "{subject}: one header of ours, nothing forged: {arrived}");
+        assert!(results[1].contains(verdict), "{subject}: {results:?}");
     }
 }
 

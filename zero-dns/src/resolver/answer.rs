@@ -41,6 +41,20 @@ impl Answer {
         self.records.iter().filter(move |r| r.record_type() == self.rtype)
     }
 
+    /// The TXT records, each one's character-strings joined (as DKIM and SPF read them,
+    /// RFC 6376 3.6.2.2, RFC 7208 3.3); bytes that are not UTF-8 are replaced.
+    pub fn txt(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(txt) => {
+                    Some(txt.txt_data.iter().map(|s| String::from_utf8_lossy(s)).collect::<String>())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The mail exchangers, most preferred (lowest preference) first (RFC 5321 5.1).
     pub fn mx(&self) -> Vec<(u16, Name)> {
         let mut mx: Vec<(u16, Name)> = self

@@ -299,3 +299,29 @@ pub fn authentication_results(authserv_id: &str, outcomes: &[Outcome]) -> String
     field.push_str("\r\n");
     field
 }
+
+/// `message` without the Authentication-Results fields that bear `authserv_id` (a border
+/// server must drop those it did not write, RFC 8601 5).
+pub fn without_results(message: &[u8], authserv_id: &str) -> Vec<u8> {
+    let (fields, _) = canon::split(message);
+    let ours = |f: &canon::Field<'_>| {
+        f.name.eq_ignore_ascii_case(b"Authentication-Results") && {
+            let value = String::from_utf8_lossy(&f.raw[f.name.len()..]);
+            let id =
+                value.trim_start_matches([' ', '\t', ':']).split([';', ' ', '\t', '\r']).next().unwrap_or("");
+            id.eq_ignore_ascii_case(authserv_id)
+        }
+    };
+    if !fields.iter().any(ours) {
+        return message.to_vec();
+    }
+    let mut out = Vec::with_capacity(message.len());
+    let mut at = 0;
+    for f in fields.iter().filter(|f| ours(f)) {
+        let start = f.raw.as_ptr() as usize - message.as_ptr() as usize;
+        out.extend_from_slice(&message[at..start]);
+        at = start + f.raw.len();
+    }
+    out.extend_from_slice(&message[at..]);
+    out
+}

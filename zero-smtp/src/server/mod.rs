@@ -11,6 +11,7 @@ mod shard;
 #[cfg(test)]
 mod tests;
 pub mod trace;
+mod verifier;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

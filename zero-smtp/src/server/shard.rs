@@ -12,9 +12,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use zero_core::machine::{Driver, Machine};
 use zero_core::{ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target};
 
+use super::verifier::Verifier;
 use super::{Credentials, Envelope, Event, Peer, ServerConfig, Session};
 use crate::codec::reply::Reply;
 use crate::spool::{MessageId, Spool};
+use zero_dns::ResolverConfig;
 
 /// Where accepted messages go.
 pub trait Store {
@@ -152,10 +154,12 @@ pub struct Server<S: Store> {
     staged: Vec<(ConnId, String)>,
     /// Sessions that had events this batch.
     touched: Vec<ConnId>,
+    verifier: Option<Verifier>,
 }
 
-/// Timer tokens of sessions start here (below are the owner's).
+/// Timer tokens of sessions start here (below are the owner's, but for the verifier's).
 const FIRST_TOKEN: u64 = 1 << 32;
+const VERIFIER_TOKEN: u64 = FIRST_TOKEN - 1;
 
 impl<S: Store> Server<S> {
     /// A server under `config` storing into `store`.
@@ -171,6 +175,7 @@ impl<S: Store> Server<S> {
             next_token: FIRST_TOKEN,
             staged: Vec::new(),
             touched: Vec::new(),
+            verifier: None,
         }
     }
 
@@ -236,26 +241,27 @@ impl<S: Store> Server<S> {
         self.touched.push(conn);
     }
 
-    /// Hands the session's events to the store and the authenticator.
+    /// Verifies DKIM signatures of mail from outside (neither trusted nor authenticated),
+    /// resolving keys through `dns`: each such message gets an Authentication-Results
+    /// header before it is stored.
+    pub fn with_dkim_verification(mut self, dns: ResolverConfig) -> Server<S> {
+        self.verifier = Some(Verifier::new(&self.config.hostname, dns, VERIFIER_TOKEN));
+        self
+    }
+
+    /// Hands the session's events to the store (or the verifier first) and the
+    /// authenticator.
     fn serve(&mut self, ops: &mut Ops, conn: ConnId) {
         let now = ops.now();
-        let Some(driver) = self.sessions.get_mut(&conn) else { return };
-        while let Some(event) = driver.machine().poll_event() {
+        loop {
+            let Some(driver) = self.sessions.get_mut(&conn) else { return };
+            let Some(event) = driver.machine().poll_event() else { return };
             match event {
                 Event::Message { envelope, body } => {
-                    let wall = SystemTime::now();
-                    let id = self.store.next_id(wall);
-                    let trace =
-                        super::trace::received(&envelope, &self.config.hostname, &id.to_string(), wall);
-                    let signature = sign(&self.config, &envelope, &body, wall);
-                    match self.store.stage(
-                        &id,
-                        &envelope,
-                        &[trace.as_bytes(), signature.as_bytes(), &body],
-                        wall,
-                    ) {
-                        Ok(()) => self.staged.push((conn, id.to_string())),
-                        Err(reply) => driver.machine().stored(now, Err(reply)),
+                    let inbound = envelope.authenticated.is_none() && !envelope.peer.trusted;
+                    match &mut self.verifier {
+                        Some(verifier) if inbound => verifier.start(ops, conn, envelope, body),
+                        _ => self.stage(now, conn, &envelope, &body, ""),
                     }
                 }
                 Event::Authenticate(c) => {
@@ -264,6 +270,47 @@ impl<S: Store> Server<S> {
                 }
             }
         }
+    }
+
+    /// Stages a message in the store (with its trace header, `results`, and a DKIM
+    /// signature when it is ours to sign), or refuses it.
+    fn stage(&mut self, now: Instant, conn: ConnId, envelope: &Envelope, body: &[u8], results: &str) {
+        let wall = SystemTime::now();
+        let id = self.store.next_id(wall);
+        let trace = super::trace::received(envelope, &self.config.hostname, &id.to_string(), wall);
+        let signature = sign(&self.config, envelope, body, wall);
+        let parts = [trace.as_bytes(), results.as_bytes(), signature.as_bytes(), body];
+        match self.store.stage(&id, envelope, &parts, wall) {
+            Ok(()) => self.staged.push((conn, id.to_string())),
+            Err(reply) => {
+                if let Some(driver) = self.sessions.get_mut(&conn) {
+                    driver.machine().stored(now, Err(reply));
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        self.sessions.remove(&conn);
+        self.timers.retain(|_, c| *c != conn);
+        if let Some(verifier) = &mut self.verifier {
+            verifier.forget(conn);
+        }
+    }
+
+    /// Lets the verifier send its queries and take its answers, and stages what it has
+    /// finished with; whether anything was staged.
+    fn take_verified(&mut self, ops: &mut Ops) -> bool {
+        let Some(verifier) = &mut self.verifier else { return false };
+        verifier.pump(ops);
+        let done = verifier.take_done();
+        let before = self.staged.len();
+        for v in done {
+            if self.sessions.contains_key(&v.conn) {
+                self.stage(ops.now(), v.conn, &v.envelope, &v.body, &v.results);
+            }
+        }
+        self.staged.len() > before
     }
 }
 
@@ -282,6 +329,11 @@ fn sign(config: &ServerConfig, envelope: &Envelope, body: &[u8], wall: SystemTim
 
 impl<S: Store> Handler for Server<S> {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+        if let Some(verifier) = &mut self.verifier {
+            if verifier.on_event(ops, &event) {
+                return;
+            }
+        }
         let conn = match &event {
             IoEvent::Accepted { conn, listener } if self.listeners.contains_key(listener) => {
                 return self.accept(ops, *conn, *listener);
@@ -297,8 +349,7 @@ impl<S: Store> Handler for Server<S> {
         driver.on_event(ops, &event);
         if let IoEvent::Closed { .. } = event {
             // zero-core reuses no slot before its Closed event is handed out.
-            self.sessions.remove(&conn);
-            self.timers.retain(|_, c| *c != conn);
+            self.forget(conn);
             return;
         }
         self.serve(ops, conn);
@@ -307,9 +358,10 @@ impl<S: Store> Handler for Server<S> {
 
     fn on_batch_end(&mut self, ops: &mut Ops) {
         let now = ops.now();
-        // Storing a message lets its session read on, which may end another message:
-        // commit until nothing is staged.
-        while !self.staged.is_empty() {
+        // Storing a message lets its session read on, which may end another message (and
+        // the verifier may finish some, a cached key at once): commit until nothing is
+        // staged.
+        while self.take_verified(ops) || !self.staged.is_empty() {
             let committed = self.store.commit(now);
             if let Err(e) = &committed {
                 tracing::error!(error = %e, "spool commit failed; refusing this batch's messages");
@@ -331,8 +383,7 @@ impl<S: Store> Handler for Server<S> {
             if let Some(driver) = self.sessions.get_mut(&conn) {
                 driver.pump(ops);
                 if driver.machine_ref().is_drained() && driver.conn().is_none() {
-                    self.sessions.remove(&conn);
-                    self.timers.retain(|_, c| *c != conn);
+                    self.forget(conn);
                 }
             }
         }
