@@ -148,7 +148,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         fsync: !args.no_fsync,
         shards: args.shards,
         relay: None,
-        verify_dkim: None,
+        check_inbound: None,
     };
     start(plan)
 }
@@ -178,9 +178,9 @@ struct RelayFile {
     routes: Vec<RouteFile>,
     #[serde(default)]
     dkim: Vec<DkimFile>,
-    /// Verify the DKIM signatures of mail from outside (an Authentication-Results header).
+    /// Check mail from outside with SPF and DKIM (an Authentication-Results header).
     #[serde(default)]
-    verify_dkim: bool,
+    check_inbound: bool,
 }
 
 /// A DKIM key: mail from trusted or authenticated clients with `From:` in `domain` is
@@ -252,7 +252,7 @@ fn relay(path: &std::path::Path) -> Result<(), String> {
             ResolverConfig::from_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
         }
     };
-    let verify_dkim = file.verify_dkim.then(|| dns.clone());
+    let check_inbound = file.check_inbound.then(|| dns.clone());
     let mut relay = RelayConfig::new(&file.hostname, dns);
     let q = &file.queue;
     let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
@@ -304,7 +304,7 @@ fn relay(path: &std::path::Path) -> Result<(), String> {
         fsync: true,
         shards: file.shards,
         relay: Some(relay),
-        verify_dkim,
+        check_inbound,
     };
     start(plan)
 }
@@ -321,8 +321,8 @@ struct Plan {
     fsync: bool,
     shards: Option<usize>,
     relay: Option<RelayConfig>,
-    /// Verify DKIM on inbound mail, resolving keys with this.
-    verify_dkim: Option<ResolverConfig>,
+    /// Check inbound mail with SPF and DKIM, resolving through this.
+    check_inbound: Option<ResolverConfig>,
 }
 
 fn start(plan: Plan) -> Result<(), String> {
@@ -362,7 +362,8 @@ fn start(plan: Plan) -> Result<(), String> {
     if listen_tls.is_some() && config.tls.is_none() {
         return Err("a TLS listener needs a certificate and key".into());
     }
-    let (spool, fsync, relay, verify_dkim) = (plan.spool.clone(), plan.fsync, plan.relay, plan.verify_dkim);
+    let (spool, fsync, relay, check_inbound) =
+        (plan.spool.clone(), plan.fsync, plan.relay, plan.check_inbound);
     let relay_note = relay.is_some();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let failed = failure.clone();
@@ -389,8 +390,8 @@ fn start(plan: Plan) -> Result<(), String> {
                 let mut server = Server::new(config.clone(), spool)
                     .with_trusted(trusted.clone())
                     .with_authenticator(authenticator);
-                if let Some(dns) = &verify_dkim {
-                    server = server.with_dkim_verification(dns.clone());
+                if let Some(dns) = &check_inbound {
+                    server = server.with_inbound_checks(dns.clone());
                 }
                 match &relay {
                     Some(r) => Either::Relay(Box::new(Relay::new(server, r.clone(), Instant::now()))),

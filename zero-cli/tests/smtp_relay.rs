@@ -213,9 +213,10 @@ fn outbound_mail_is_dkim_signed() {
     }
 }
 
-/// Mail from outside is DKIM-verified on arrival (keys served by dnsmasq): a good dkimpy
-/// signature passes, an altered message fails, an unsigned one is `none`, and a forged
-/// Authentication-Results in our name is dropped.
+/// Mail from outside is checked on arrival (SPF records and DKIM keys served by dnsmasq):
+/// a good dkimpy signature passes, an altered message fails, an unsigned one is `none`, a
+/// forged Authentication-Results in our name is dropped; SPF passes loopback for one
+/// domain and fails it for another.
 #[test]
 fn inbound_mail_gets_authentication_results() {
     let dir = scratch("verify");
@@ -255,13 +256,16 @@ fn inbound_mail_gets_authentication_results() {
             .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
             .arg("--local=/signed.test/")
             .arg(format!("--txt-record=s1._domainkey.signed.test,{}", record.trim()))
+            .arg("--local=/strict.test/")
+            .arg("--txt-record=signed.test,v=spf1 ip4:127.0.0.0/8 -all")
+            .arg("--txt-record=strict.test,v=spf1 -all")
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq: run scripts/test.sh"),
     );
     let (_dest, dest_port) = destination(&dest_dir);
     // Loopback is not trusted here: every client is from outside.
-    let more = format!("verify_dkim = true\ndns = [\"127.0.0.1:{dns_port}\"]\ntrusted = []\n");
+    let more = format!("check_inbound = true\ndns = [\"127.0.0.1:{dns_port}\"]\ntrusted = []\n");
     let (_relay, port) = relay_with(&dir, dest_port, &more);
 
     let script = format!("{}/../zero-smtp/tests/peers/dkimpy_peer.py", env!("CARGO_MANIFEST_DIR"));
@@ -287,24 +291,22 @@ fn inbound_mail_gets_authentication_results() {
         "Authentication-Results: relay.zero.test; dkim=pass header.d=signed.test\r\n{}",
         text("forged")
     );
+    // (message, MAIL FROM, SPF's verdict, DKIM's)
     let sent = [
-        (good, "dkim=pass header.d=signed.test header.s=s1 header.a=ed25519-sha256"),
-        (altered, "dkim=fail (the body hash did not verify)"),
-        (forged, "dkim=none"),
+        (
+            good,
+            "joe@signed.test",
+            "spf=pass smtp.mailfrom=joe@signed.test",
+            "dkim=pass header.d=signed.test header.s=s1 header.a=ed25519-sha256",
+        ),
+        (altered, "joe@signed.test", "spf=pass", "dkim=fail (the body hash did not verify)"),
+        (forged, "joe@strict.test", "spf=fail smtp.mailfrom=joe@strict.test", "dkim=none"),
     ];
-    for (i, (message, _)) in sent.iter().enumerate() {
+    for (i, (message, from, ..)) in sent.iter().enumerate() {
         let file = dir.join(format!("m{i}.eml"));
         std::fs::write(&file, message).unwrap();
         let out = Command::new("swaks")
-            .args([
-                "--server",
-                &format!("127.0.0.1:{port}"),
-                "--from",
-                "joe@signed.test",
-                "--to",
-                "b@zero.test",
-                "--data",
-            ])
+            .args(["--server", &format!("127.0.0.1:{port}"), "--from", from, "--to", "b@zero.test", "--data"])
             .arg(&file)
             .output()
             .unwrap();
@@ -312,7 +314,7 @@ fn inbound_mail_gets_authentication_results() {
     }
     wait_for("three deliveries", || saved(&dest_dir).len() >= 3);
     let saved = saved(&dest_dir);
-    for (message, verdict) in &sent {
+    for (message, _, spf, dkim) in &sent {
         let subject = message.lines().find(|l| l.starts_with("Subject:")).unwrap();
         let (_, arrived) = saved
             .iter()
@@ -320,10 +322,15 @@ fn inbound_mail_gets_authentication_results() {
             .unwrap_or_else(|| panic!("{subject}: {saved:#?}"));
         let results: Vec<&str> = arrived
             .split("\n")
-            .filter(|l| l.starts_with("Authentication-Results:") || l.starts_with("\tdkim="))
+            .filter(|l| {
+                l.starts_with("Authentication-Results:")
+                    || l.starts_with("\tdkim=")
+                    || l.starts_with("\tspf=")
+            })
             .collect();
-        assert_eq!(results.len(), 2, "{subject}: one header of ours, nothing forged: {arrived}");
-        assert!(results[1].contains(verdict), "{subject}: {results:?}");
+        assert_eq!(results.len(), 3, "{subject}: one header of ours, nothing forged: {arrived}");
+        assert!(results[1].contains(spf), "{subject}: {results:?}");
+        assert!(results[2].contains(dkim), "{subject}: {results:?}");
     }
 }
 

@@ -12,6 +12,8 @@
 //!   connection delivering many messages.
 //! - [`dkim`]: DKIM signing and verification (RFC 6376, Ed25519 of RFC 8463, RFC 8301's
 //!   floor), and the Authentication-Results header.
+//! - [`spf`]: SPF (RFC 7208), sans-I/O: the queries a check needs, then its result.
+//! - [`results`]: the Authentication-Results header (RFC 8601).
 //! - [`relay`]: the queue manager delivering the spool onward (routes, MX through zero-dns,
 //!   retries, bounces).
 //!
@@ -31,5 +33,7 @@ pub mod client;
 pub mod codec;
 pub mod dkim;
 pub mod relay;
+pub mod results;
 pub mod server;
+pub mod spf;
 pub mod spool;

@@ -55,6 +55,17 @@ impl Answer {
             .collect()
     }
 
+    /// The names of the PTR records.
+    pub fn ptr(&self) -> Vec<Name> {
+        self.records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(p) => Some(p.0.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The mail exchangers, most preferred (lowest preference) first (RFC 5321 5.1).
     pub fn mx(&self) -> Vec<(u16, Name)> {
         let mut mx: Vec<(u16, Name)> = self

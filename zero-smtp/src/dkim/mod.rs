@@ -7,7 +7,7 @@
 //! length would let anyone append to the message). [`verify`] checks every signature of a
 //! message against keys from a [`KeyLookup`] (DNS TXT records through zero-dns, or a static
 //! map), and says per signature `pass`, `fail`, `permerror` or `temperror`, the words of an
-//! Authentication-Results header (RFC 8601).
+//! Authentication-Results header (`crate::results`).
 
 pub mod canon;
 mod sign;
@@ -18,9 +18,7 @@ mod verify;
 
 pub use sign::KeyError;
 pub use sign::{Signer, SigningKey};
-pub use verify::{
-    authentication_results, key_names, verify, without_results, KeyAnswer, KeyLookup, Outcome, Verdict,
-};
+pub use verify::{key_names, verify, KeyAnswer, KeyLookup, Outcome, Verdict};
 
 use sha2::{Digest, Sha256};
 

@@ -198,9 +198,9 @@ fn the_verifier_refuses_what_it_must() {
         assert!(outcome.reason.contains(why), "{to}: {}", outcome.reason);
     }
     assert!(verify(MESSAGE.as_bytes(), &good, 0).is_empty());
-    let results = authentication_results("mx.example.org", &verify(signed.as_bytes(), &good, 0));
+    let results = crate::results::header("mx.example.org", None, &verify(signed.as_bytes(), &good, 0));
     assert!(results.starts_with("Authentication-Results: mx.example.org;\r\n\tdkim=pass header.d=football.example.com header.s=brisbane header.a=ed25519-sha256 header.b=\""), "{results}");
-    assert_eq!(authentication_results("mx", &[]), "Authentication-Results: mx;\r\n\tdkim=none\r\n");
+    assert_eq!(crate::results::header("mx", None, &[]), "Authentication-Results: mx;\r\n\tdkim=none\r\n");
 }
 
 #[test]

@@ -241,10 +241,10 @@ impl<S: Store> Server<S> {
         self.touched.push(conn);
     }
 
-    /// Verifies DKIM signatures of mail from outside (neither trusted nor authenticated),
-    /// resolving keys through `dns`: each such message gets an Authentication-Results
-    /// header before it is stored.
-    pub fn with_dkim_verification(mut self, dns: ResolverConfig) -> Server<S> {
+    /// Checks mail from outside (neither trusted nor authenticated) with SPF and DKIM,
+    /// resolving through `dns`: each such message gets an Authentication-Results header
+    /// before it is stored.
+    pub fn with_inbound_checks(mut self, dns: ResolverConfig) -> Server<S> {
         self.verifier = Some(Verifier::new(&self.config.hostname, dns, VERIFIER_TOKEN));
         self
     }

@@ -1,0 +1,157 @@
+//! Macro expansion (RFC 7208 7): `%{s}`, `%{d2r}`, `%{ir}.%{v}._spf.%{d}` and the rest.
+
+use std::net::IpAddr;
+
+/// What the macros stand for during one check.
+pub struct Context<'a> {
+    /// `s`: the sender (`local@domain`).
+    pub sender: &'a str,
+    /// `d`: the domain being checked.
+    pub domain: &'a str,
+    /// `i`: the client's address.
+    pub ip: IpAddr,
+    /// `h`: the HELO/EHLO name.
+    pub helo: &'a str,
+}
+
+/// `text` with its macros expanded; `None` when it is malformed (a permerror).
+pub fn expand(text: &str, cx: &Context<'_>) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '%' => out.push('%'),
+            '_' => out.push(' '),
+            '-' => out.push_str("%20"),
+            '{' => {
+                let mut spec = String::new();
+                loop {
+                    match chars.next()? {
+                        '}' => break,
+                        c => spec.push(c),
+                    }
+                }
+                out.push_str(&macro_value(&spec, cx)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// One `%{...}`: a letter, then an optional count and `r`, then delimiters.
+fn macro_value(spec: &str, cx: &Context<'_>) -> Option<String> {
+    let mut chars = spec.chars();
+    let letter = chars.next()?;
+    let rest: String = chars.collect();
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let after = &rest[digits.len()..];
+    let (reverse, delimiters) = match after.strip_prefix(['r', 'R']) {
+        Some(d) => (true, d),
+        None => (false, after),
+    };
+    if !delimiters.chars().all(|c| ".-+,/_=".contains(c)) {
+        return None;
+    }
+    let (local, sender_domain) = cx.sender.rsplit_once('@').unwrap_or(("postmaster", cx.sender));
+    let value = match letter.to_ascii_lowercase() {
+        's' => cx.sender.to_string(),
+        'l' => local.to_string(),
+        'o' => sender_domain.to_string(),
+        'd' => cx.domain.to_string(),
+        'i' => dotted(cx.ip),
+        // The validated name of the client would take more lookups; RFC 7208 7.3 allows
+        // "unknown" and discourages `p` altogether.
+        'p' => "unknown".to_string(),
+        'v' => if cx.ip.is_ipv4() { "in-addr" } else { "ip6" }.to_string(),
+        'h' => cx.helo.to_string(),
+        _ => return None,
+    };
+    let delimiters = if delimiters.is_empty() { "." } else { delimiters };
+    let mut parts: Vec<&str> = value.split(|c| delimiters.contains(c)).collect();
+    if reverse {
+        parts.reverse();
+    }
+    if !digits.is_empty() {
+        let keep: usize = digits.parse().ok().filter(|&n| n > 0)?;
+        let skip = parts.len().saturating_sub(keep);
+        parts.drain(..skip);
+    }
+    let joined = parts.join(".");
+    Some(if letter.is_ascii_uppercase() { url_escape(&joined) } else { joined })
+}
+
+/// `i`: dotted-quad for IPv4, dot-separated nibbles for IPv6 (RFC 7208 7.3).
+fn dotted(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let nibbles: Vec<String> =
+                v6.octets().iter().flat_map(|b| [b >> 4, b & 15]).map(|n| format!("{n:x}")).collect();
+            nibbles.join(".")
+        }
+    }
+}
+
+/// Uppercase macros are URL-escaped (RFC 3986 unreserved characters kept).
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7208 7.4's examples.
+    #[test]
+    fn rfc_7208_examples() {
+        let v4 = Context {
+            sender: "strong-bad@email.example.com",
+            domain: "email.example.com",
+            ip: "192.0.2.3".parse().unwrap(),
+            helo: "mx.example.org",
+        };
+        for (macro_string, expanded) in [
+            ("%{s}", "strong-bad@email.example.com"),
+            ("%{o}", "email.example.com"),
+            ("%{d}", "email.example.com"),
+            ("%{d4}", "email.example.com"),
+            ("%{d3}", "email.example.com"),
+            ("%{d2}", "example.com"),
+            ("%{d1}", "com"),
+            ("%{dr}", "com.example.email"),
+            ("%{d2r}", "example.email"),
+            ("%{l}", "strong-bad"),
+            ("%{l-}", "strong.bad"),
+            ("%{lr}", "strong-bad"),
+            ("%{lr-}", "bad.strong"),
+            ("%{l1r-}", "strong"),
+            ("%{ir}.%{v}._spf.%{d2}", "3.2.0.192.in-addr._spf.example.com"),
+            ("%{lr-}.lp._spf.%{d2}", "bad.strong.lp._spf.example.com"),
+            ("%{lr-}.lp.%{ir}.%{v}._spf.%{d2}", "bad.strong.lp.3.2.0.192.in-addr._spf.example.com"),
+            ("%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}", "3.2.0.192.in-addr.strong.lp._spf.example.com"),
+            ("%{d2}.trusted-domains.example.net", "example.com.trusted-domains.example.net"),
+            ("%%%_%-", "% %20"),
+        ] {
+            assert_eq!(expand(macro_string, &v4).as_deref(), Some(expanded), "{macro_string}");
+        }
+        let v6 = Context { ip: "2001:db8::cb01".parse().unwrap(), ..v4 };
+        assert_eq!(
+            expand("%{ir}.%{v}._spf.%{d2}", &v6).as_deref(),
+            Some("1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com")
+        );
+        assert_eq!(expand("%{S}", &Context { sender: "a b@x.org", ..v4 }).as_deref(), Some("a%20b%40x.org"));
+        for bad in ["%{x}", "%{d", "%q", "%{d0}"] {
+            assert_eq!(expand(bad, &v4), None, "{bad}");
+        }
+    }
+}
