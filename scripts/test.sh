@@ -34,6 +34,8 @@ done
 # (OpenDKIM's library) verifies our signatures too.
 /usr/bin/python3 -c 'import dkim, nacl' 2>/dev/null || need+=(python3-dkim python3-nacl)
 command -v opendkim-testmsg >/dev/null 2>&1 || need+=(opendkim-tools)
+# PyYAML reads the openspf.org RFC 7208 test suite for zero-smtp's SPF test.
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 # Postfix brings smtp-sink and smtp-source (the SMTP client's peer, and bench/smtp.sh's load);
 # installed without a configuration, so it does not start a mail system.
 if ! command -v smtp-sink >/dev/null 2>&1; then

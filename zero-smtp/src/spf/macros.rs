@@ -2,6 +2,89 @@
 
 use std::net::IpAddr;
 
+/// Whether `text` is a macro-string (RFC 7208 7.1): visible characters, `%` only in
+/// `%%`, `%_`, `%-` and `%{...}` with a letter a domain-spec may use.
+pub fn valid_macro_string(text: &str) -> bool {
+    tokens(text).is_some()
+}
+
+/// Whether `spec` is a domain-spec: a macro-string ending in a macro or in `.` and a
+/// top label (letters and digits, not all digits, or with inner hyphens), a final `.`
+/// allowed. Checked before expansion, as RFC 7208 7.1 says.
+pub fn valid_domain_spec(spec: &str) -> bool {
+    let Some(tokens) = tokens(spec) else { return false };
+    if tokens.last() == Some(&Token::Macro) {
+        return true;
+    }
+    let tail: String = tokens
+        .iter()
+        .rev()
+        .map_while(|t| match t {
+            Token::Literal(c) => Some(*c),
+            Token::Macro => None,
+        })
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect();
+    let tail = tail.strip_suffix('.').unwrap_or(&tail);
+    let Some((_, top)) = tail.rsplit_once('.') else { return false };
+    let alnum = |c: char| c.is_ascii_alphanumeric();
+    let lettered = !top.is_empty() && top.chars().all(alnum) && top.chars().any(|c| c.is_ascii_alphabetic());
+    let hyphenated = top.len() >= 3
+        && top.starts_with(alnum)
+        && top.ends_with(alnum)
+        && top.contains('-')
+        && top.chars().all(|c| alnum(c) || c == '-');
+    lettered || hyphenated
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    Macro,
+}
+
+/// A macro-string's pieces, or `None` if it is not one.
+fn tokens(text: &str) -> Option<Vec<Token>> {
+    let mut out = Vec::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => {
+                match chars.next()? {
+                    '%' | '_' | '-' => {}
+                    '{' => {
+                        let mut spec = String::new();
+                        loop {
+                            match chars.next()? {
+                                '}' => break,
+                                c => spec.push(c),
+                            }
+                        }
+                        let mut letters = spec.chars();
+                        let letter = letters.next()?.to_ascii_lowercase();
+                        let rest: String = letters.collect();
+                        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+                        let after = rest[digits..].strip_prefix(['r', 'R']).unwrap_or(&rest[digits..]);
+                        let ok = "slodiphv".contains(letter)
+                            && after.chars().all(|c| ".-+,/_=".contains(c))
+                            && (digits == 0 || rest[..digits].parse::<u32>().is_ok_and(|n| n > 0));
+                        if !ok {
+                            return None;
+                        }
+                    }
+                    _ => return None,
+                }
+                out.push(Token::Macro);
+            }
+            '!'..='~' => out.push(Token::Literal(c)),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// What the macros stand for during one check.
 pub struct Context<'a> {
     /// `s`: the sender (`local@domain`).
@@ -12,6 +95,8 @@ pub struct Context<'a> {
     pub ip: IpAddr,
     /// `h`: the HELO/EHLO name.
     pub helo: &'a str,
+    /// `p`: the client's validated name (or `unknown`).
+    pub validated: &'a str,
 }
 
 /// `text` with its macros expanded; `None` when it is malformed (a permerror).
@@ -64,9 +149,7 @@ fn macro_value(spec: &str, cx: &Context<'_>) -> Option<String> {
         'o' => sender_domain.to_string(),
         'd' => cx.domain.to_string(),
         'i' => dotted(cx.ip),
-        // The validated name of the client would take more lookups; RFC 7208 7.3 allows
-        // "unknown" and discourages `p` altogether.
-        'p' => "unknown".to_string(),
+        'p' => cx.validated.to_string(),
         'v' => if cx.ip.is_ipv4() { "in-addr" } else { "ip6" }.to_string(),
         'h' => cx.helo.to_string(),
         _ => return None,
@@ -119,6 +202,7 @@ mod tests {
             domain: "email.example.com",
             ip: "192.0.2.3".parse().unwrap(),
             helo: "mx.example.org",
+            validated: "unknown",
         };
         for (macro_string, expanded) in [
             ("%{s}", "strong-bad@email.example.com"),
@@ -152,6 +236,24 @@ mod tests {
         assert_eq!(expand("%{S}", &Context { sender: "a b@x.org", ..v4 }).as_deref(), Some("a%20b%40x.org"));
         for bad in ["%{x}", "%{d", "%q", "%{d0}"] {
             assert_eq!(expand(bad, &v4), None, "{bad}");
+        }
+        for (spec, valid) in [
+            ("example.com", true),
+            ("example.com.", true),
+            ("%{d}", true),
+            ("%{ir}.%{v}._spf.%{d2}", true),
+            ("foo:bar/baz.example.com", true),
+            ("a.123-45", true),
+            ("a.123", false),
+            ("localhost", false),
+            ("example.-com", false),
+            ("", false),
+            ("%{r}.example.com", false),
+            ("%(ir).example.com", false),
+            ("foo%.example.com", false),
+            ("ex ample.com", false),
+        ] {
+            assert_eq!(valid_domain_spec(spec), valid, "{spec}");
         }
     }
 }

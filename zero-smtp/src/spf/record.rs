@@ -3,6 +3,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::macros::{valid_domain_spec, valid_macro_string};
+
 /// A directive's qualifier: what a match means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Qualifier {
@@ -59,6 +61,9 @@ pub fn parse(text: &str) -> Result<Record, String> {
     if !is_spf(text) {
         return Err("not an SPF record".into());
     }
+    if let Some(c) = text.chars().find(|&c| c != ' ' && !c.is_ascii_graphic()) {
+        return Err(format!("the record holds {c:?}"));
+    }
     let mut record = Record::default();
     for term in text[6..].split(' ').filter(|t| !t.is_empty()) {
         // A modifier: name=value, the name starting with a letter.
@@ -69,10 +74,15 @@ pub fn parse(text: &str) -> Result<Record, String> {
                 let slot = match name.to_ascii_lowercase().as_str() {
                     "redirect" => &mut record.redirect,
                     "exp" => &mut record.exp,
-                    _ => continue,
+                    // Unknown modifiers are ignored, but must be macro-strings.
+                    _ if valid_macro_string(value) => continue,
+                    _ => return Err(format!("bad modifier {term}")),
                 };
                 if slot.is_some() {
                     return Err(format!("{name}= given twice"));
+                }
+                if !valid_domain_spec(value) {
+                    return Err(format!("bad domain in {term}"));
                 }
                 *slot = Some(value.to_string());
                 continue;
@@ -97,7 +107,7 @@ fn parse_mechanism(text: &str) -> Option<Mechanism> {
     let (name, rest) = text.split_at(name_end);
     let domain = |rest: &str| -> Option<String> {
         let d = rest.strip_prefix(':')?;
-        (!d.is_empty()).then(|| d.to_string())
+        valid_domain_spec(d).then(|| d.to_string())
     };
     match name.to_ascii_lowercase().as_str() {
         "all" if rest.is_empty() => Some(Mechanism::All),
@@ -144,16 +154,19 @@ fn prefix_len(text: &str, max: u8) -> Option<u8> {
     text.parse().ok().filter(|&p| p <= max)
 }
 
-/// `[:domain][/v4][//v6]`: the domain part and both prefixes.
+/// `[:domain][/v4][//v6]`: the domain part and both prefixes. A domain may hold `/` (it
+/// is a macro-literal): only digits after the last one make a prefix.
 fn dual_cidr(rest: &str) -> Option<(&str, u8, u8)> {
-    let (head, v6) = match rest.split_once("//") {
-        Some((head, v6)) => (head, prefix_len(v6, 128)?),
-        None => (rest, 128),
+    let is_prefix = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (head, v6) = match rest.rsplit_once("//") {
+        Some((head, v6)) if is_prefix(v6) => (head, prefix_len(v6, 128)?),
+        _ => (rest, 128),
     };
-    // The v4 prefix is after the last '/' not part of the domain (domains have none).
-    let (spec, v4) = match head.rfind('/') {
-        Some(i) => (&head[..i], prefix_len(&head[i + 1..], 32)?),
-        None => (head, 32),
+    let (spec, v4) = match head.rsplit_once('/') {
+        Some((spec, v4)) if is_prefix(v4) => (spec, prefix_len(v4, 32)?),
+        // `a/` or `a//`: a slash with no prefix.
+        Some((spec, "")) if spec.is_empty() || !head.contains(':') => return None,
+        _ => (head, 32),
     };
     Some((spec, v4, v6))
 }
