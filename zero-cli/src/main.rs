@@ -14,6 +14,7 @@ mod mqtt;
 mod ntp;
 mod redis;
 mod smtp;
+mod smtp_send;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

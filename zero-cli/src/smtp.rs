@@ -34,6 +34,9 @@ pub enum SmtpCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Send one message (built, or a file's text) and print each recipient's reply, like
+    /// swaks.
+    Send(Box<crate::smtp_send::SendArgs>),
     /// The DNS TXT record publishing a DKIM key's public half (for
     /// `SELECTOR._domainkey.DOMAIN`).
     DkimRecord {
@@ -121,6 +124,7 @@ pub fn run(command: SmtpCommand) -> Result<(), String> {
     match command {
         SmtpCommand::Serve(args) => serve(*args),
         SmtpCommand::Relay { config } => relay(&config),
+        SmtpCommand::Send(args) => crate::smtp_send::send(*args),
         SmtpCommand::DkimRecord { key } => {
             println!("{}", dkim_key(&key)?.dns_record());
             Ok(())

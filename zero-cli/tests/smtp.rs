@@ -196,6 +196,102 @@ fn starttls_and_auth_with_smtplib_and_swaks() {
     assert!(queue_text(&spool).contains("with ESMTPSA id"), "the trace header says TLS and AUTH");
 }
 
+/// `zero smtp send` against our server: a built message three times on one connection
+/// (headers as asked), STARTTLS required with AUTH and a DKIM signature, TLS from the
+/// start; a refused recipient makes it fail and say so.
+#[test]
+fn zero_smtp_send() {
+    let dir = scratch("send");
+    let cert = zero_core::tls::SelfSigned::generate(&["mx.zero.test"]).unwrap();
+    std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+    std::fs::write(dir.join("users"), "alice:s3cret\n").unwrap();
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(dir.join("dkim.pem"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let spool = dir.join("spool");
+    let tls_port = spare_port();
+    let path = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let s = Served::start(
+        &spool,
+        &[
+            "--trusted",
+            "192.0.2.0/24",
+            "--tls-cert",
+            &path("cert.pem"),
+            "--tls-key",
+            &path("key.pem"),
+            "--users",
+            &path("users"),
+            "--listen-tls",
+            &format!("127.0.0.1:{tls_port}"),
+        ],
+    );
+    let send = |args: &[&str]| {
+        let out = zero().args(["smtp", "send", "--from", "joe@client.test"]).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let server = format!("127.0.0.1:{}", s.port);
+    let (ok, said) = send(&[
+        "--server",
+        &server,
+        "--to",
+        "a@zero.test,b@zero.test",
+        "--count",
+        "3",
+        "--subject",
+        "hello there",
+        "--header",
+        "X-Test: yes",
+    ]);
+    assert!(ok, "{said}");
+    assert_eq!(said.matches(": 250 ").count(), 6, "{said}");
+    let ca = path("cert.pem");
+    let secure = [
+        "--starttls",
+        "required",
+        "--tls-ca",
+        &ca,
+        "--server-name",
+        "mx.zero.test",
+        "--auth",
+        "alice:s3cret",
+    ];
+    let dkim = ["--dkim-key", &path("dkim.pem"), "--dkim-domain", "client.test", "--dkim-selector", "s1"];
+    let (ok, said) = send(&[&["--server", &server, "--to", "x@elsewhere.test"][..], &secure, &dkim].concat());
+    assert!(ok, "{said}");
+    let implicit = format!("127.0.0.1:{tls_port}");
+    let (ok, said) = send(&[
+        "--server",
+        &implicit,
+        "--tls",
+        "--tls-ca",
+        &ca,
+        "--server-name",
+        "mx.zero.test",
+        "--to",
+        "c@zero.test",
+    ]);
+    assert!(ok, "{said}");
+    assert_eq!(queued(&spool).len(), 5);
+    let text = queue_text(&spool);
+    assert_eq!(text.matches("Subject: hello there").count(), 3, "{text}");
+    assert_eq!(text.matches("X-Test: yes").count(), 3, "{text}");
+    assert!(
+        text.contains("DKIM-Signature: v=1; a=ed25519-sha256") && text.contains("with ESMTPSA id"),
+        "{text}"
+    );
+    // Relaying for a stranger is refused: the command fails and says which recipient.
+    let (ok, said) = send(&["--server", &server, "--to", "a@zero.test,x@elsewhere.test"]);
+    assert!(
+        !ok && said.contains("<x@elsewhere.test>: not delivered") && said.contains("<a@zero.test>: 250"),
+        "{said}"
+    );
+}
+
 /// Reads replies until one whose code line ends (a space after the code).
 fn reply(r: &mut BufReader<TcpStream>) -> String {
     let mut all = String::new();
