@@ -45,16 +45,35 @@ pub enum SmtpCommand {
         #[arg(long)]
         key: PathBuf,
     },
-    /// What a spool holds.
+    /// What a spool holds, and what to do with it.
     Queue {
         #[command(subcommand)]
         command: QueueCommand,
     },
 }
 
+/// A relay shard's control socket, in its spool directory.
+const CONTROL: &str = "control.sock";
+
 /// `zero smtp queue` commands.
 #[derive(Subcommand, Debug)]
 pub enum QueueCommand {
+    /// Ask the running relay to try every queued message now.
+    Flush {
+        /// The spool directory.
+        #[arg(long)]
+        spool: PathBuf,
+    },
+    /// Delete messages without a bounce (through the running relay, or in the spool
+    /// itself when nothing runs on it).
+    Delete {
+        /// The spool directory.
+        #[arg(long)]
+        spool: PathBuf,
+        /// Queue ids, as `queue list` shows them.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// List the messages not yet delivered: id, size, sender, recipients.
     List {
         /// The spool directory (as given to `serve`).
@@ -130,6 +149,8 @@ pub fn run(command: SmtpCommand) -> Result<(), String> {
             Ok(())
         }
         SmtpCommand::Queue { command: QueueCommand::List { spool, text } } => list(&spool, text),
+        SmtpCommand::Queue { command: QueueCommand::Flush { spool } } => flush(&spool),
+        SmtpCommand::Queue { command: QueueCommand::Delete { spool, ids } } => delete(&spool, &ids),
     }
 }
 
@@ -398,7 +419,14 @@ fn start(plan: Plan) -> Result<(), String> {
                     server = server.with_inbound_checks(dns.clone());
                 }
                 match &relay {
-                    Some(r) => Either::Relay(Box::new(Relay::new(server, r.clone(), Instant::now()))),
+                    Some(r) => {
+                        let mut relay = Box::new(Relay::new(server, r.clone(), Instant::now()));
+                        let control = dir.join(CONTROL);
+                        relay
+                            .listen_control(io, &control)
+                            .map_err(|e| fail(format!("control socket {}: {e}", control.display())))?;
+                        Either::Relay(relay)
+                    }
                     None => Either::Spool(server),
                 }
             }
@@ -478,13 +506,80 @@ impl zero_core::Handler for Either {
     }
 }
 
-fn list(dir: &std::path::Path, with_text: bool) -> Result<(), String> {
+/// The shard directories of a spool.
+fn shards(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("shard-")))
         .collect();
     shards.sort();
+    Ok(shards)
+}
+
+/// Sends `command` to a shard's relay: its reply, or `None` when no relay listens there.
+fn control(shard: &std::path::Path, command: &str) -> Result<Option<String>, String> {
+    use std::io::{BufRead, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(shard.join(CONTROL)) else {
+        return Ok(None);
+    };
+    let said = |e: std::io::Error| format!("{}: {e}", shard.display());
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(said)?;
+    stream.write_all(format!("{command}\n").as_bytes()).map_err(said)?;
+    let mut reply = String::new();
+    std::io::BufReader::new(stream).read_line(&mut reply).map_err(said)?;
+    Ok(Some(reply.trim_end().to_string()))
+}
+
+fn flush(dir: &std::path::Path) -> Result<(), String> {
+    let mut reached = 0;
+    for shard in shards(dir)? {
+        if let Some(reply) = control(&shard, "flush")? {
+            reached += 1;
+            eprintln!("{}: {reply}", shard.display());
+        }
+    }
+    if reached == 0 {
+        return Err(format!("no relay is running on {}", dir.display()));
+    }
+    Ok(())
+}
+
+fn delete(dir: &std::path::Path, ids: &[String]) -> Result<(), String> {
+    let shards = shards(dir)?;
+    'ids: for id in ids {
+        for shard in &shards {
+            let reply = match control(shard, &format!("delete {id}"))? {
+                Some(reply) => reply,
+                // Nothing runs on this shard: the spool is ours to change.
+                None => delete_offline(shard, id)?,
+            };
+            if reply.starts_with("ok") {
+                eprintln!("{id}: deleted");
+                continue 'ids;
+            }
+        }
+        return Err(format!("{id}: no such message in {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Deletes `id` from a shard's spool directly (no relay holds it).
+fn delete_offline(shard: &std::path::Path, id: &str) -> Result<String, String> {
+    let Ok(n) = u64::from_str_radix(id, 16) else { return Err(format!("{id} is not a queue id")) };
+    let mut spool =
+        Spool::open(shard, Fsync::Always, Instant::now()).map_err(|e| format!("{}: {e}", shard.display()))?;
+    let id = zero_smtp::spool::MessageId(n);
+    if spool.get(id).is_none() {
+        return Ok("error not here".into());
+    }
+    spool.done(id);
+    spool.commit(Instant::now()).map_err(|e| format!("{}: {e}", shard.display()))?;
+    Ok("ok deleted".into())
+}
+
+fn list(dir: &std::path::Path, with_text: bool) -> Result<(), String> {
+    let shards = shards(dir)?;
     let mut count = 0;
     for shard in shards {
         for (m, text) in Spool::inspect(&shard).map_err(|e| format!("{}: {e}", shard.display()))? {

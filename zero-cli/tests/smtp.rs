@@ -290,6 +290,13 @@ fn zero_smtp_send() {
         !ok && said.contains("<x@elsewhere.test>: not delivered") && said.contains("<a@zero.test>: 250"),
         "{said}"
     );
+    // With the server stopped, `queue delete` changes the spool itself.
+    drop(s);
+    let first = queued(&spool)[0].clone();
+    let out = zero().args(["smtp", "queue", "delete", "--spool"]).arg(&spool).arg(&first).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(queued(&spool).len(), 5, "six sent, one deleted");
+    assert!(!queued(&spool).contains(&first));
 }
 
 /// Reads replies until one whose code line ends (a space after the code).

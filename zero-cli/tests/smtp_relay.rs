@@ -49,9 +49,13 @@ fn wait_port(port: u16) {
 
 /// aiosmtpd saving what it accepts into `dir` (`N.eml`, `N.env`).
 fn destination(dir: &Path) -> (Running, u16) {
+    destination_on(dir, spare_port())
+}
+
+/// [`destination`] on `port`.
+fn destination_on(dir: &Path, port: u16) -> (Running, u16) {
     let found = Command::new("/usr/bin/python3").args(["-c", "import aiosmtpd"]).output().unwrap();
     assert!(found.status.success(), "python3-aiosmtpd is missing: run scripts/test.sh");
-    let port = spare_port();
     let script = format!("{}/../zero-smtp/tests/peers/aiosmtpd_server.py", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new("/usr/bin/python3")
         .arg(script)
@@ -69,15 +73,16 @@ fn destination(dir: &Path) -> (Running, u16) {
 
 /// `zero smtp relay` on a spare port, everything routed to `to`.
 fn relay(dir: &Path, to: u16) -> (Running, u16) {
-    relay_with(dir, to, "")
+    relay_with(dir, to, "", 1)
 }
 
-/// `zero smtp relay` as [`relay`], with `more` in its file (top-level keys first).
-fn relay_with(dir: &Path, to: u16, more: &str) -> (Running, u16) {
+/// `zero smtp relay` as [`relay`], with `more` in its file (top-level keys first) and its
+/// first retry after `first_retry_secs`.
+fn relay_with(dir: &Path, to: u16, more: &str, first_retry_secs: u64) -> (Running, u16) {
     let port = spare_port();
     let config = format!(
         "hostname = \"relay.zero.test\"\nspool = \"{}\"\nlisten = \"127.0.0.1:{port}\"\naccept_domains = [\"zero.test\"]\n\
-         shards = 2\n{more}[queue]\nfirst_retry_secs = 1\n[[route]]\ndomain = \"*\"\nhosts = [\"127.0.0.1:{to}\"]\n",
+         shards = 2\n{more}[queue]\nfirst_retry_secs = {first_retry_secs}\n[[route]]\ndomain = \"*\"\nhosts = [\"127.0.0.1:{to}\"]\n",
         dir.join("spool").display()
     );
     std::fs::write(dir.join("relay.toml"), config).unwrap();
@@ -181,7 +186,7 @@ fn outbound_mail_is_dkim_signed() {
     let records_file = dir.join("records.json");
     std::fs::write(&records_file, format!("{{{}}}", records.join(", "))).unwrap();
     let (_dest, dest_port) = destination(&dest_dir);
-    let (_relay, port) = relay_with(&dir, dest_port, &more);
+    let (_relay, port) = relay_with(&dir, dest_port, &more, 1);
     for from in ["joe@ed.test", "joe@rsa.test", "joe@other.test"] {
         let out = Command::new("swaks")
             .args(["--server", &format!("127.0.0.1:{port}"), "--from", from, "--to", "b@zero.test"])
@@ -266,7 +271,7 @@ fn inbound_mail_gets_authentication_results() {
     let (_dest, dest_port) = destination(&dest_dir);
     // Loopback is not trusted here: every client is from outside.
     let more = format!("check_inbound = true\ndns = [\"127.0.0.1:{dns_port}\"]\ntrusted = []\n");
-    let (_relay, port) = relay_with(&dir, dest_port, &more);
+    let (_relay, port) = relay_with(&dir, dest_port, &more, 1);
 
     let script = format!("{}/../zero-smtp/tests/peers/dkimpy_peer.py", env!("CARGO_MANIFEST_DIR"));
     let text = |subject: &str| {
@@ -332,6 +337,60 @@ fn inbound_mail_gets_authentication_results() {
         assert!(results[1].contains(spf), "{subject}: {results:?}");
         assert!(results[2].contains(dkim), "{subject}: {results:?}");
     }
+}
+
+/// `zero smtp queue flush` and `delete` on a running relay: three messages wait (the
+/// destination is down, the next retry an hour away); one is deleted, the destination comes
+/// up, a flush delivers the other two at once; no bounce for the deleted one.
+#[test]
+fn queue_flush_and_delete() {
+    let dir = scratch("flush");
+    let dest_dir = dir.join("dest");
+    std::fs::create_dir_all(&dest_dir).unwrap();
+    let dest_port = spare_port();
+    let (_relay, port) = relay_with(&dir, dest_port, "", 3600);
+    for n in 0..3 {
+        let out = Command::new("swaks")
+            .args([
+                "--server",
+                &format!("127.0.0.1:{port}"),
+                "--from",
+                "joe@client.test",
+                "--to",
+                "b@zero.test",
+            ])
+            .args(["--header", &format!("Subject: queued {n}")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let spool = dir.join("spool");
+    let list = || {
+        let out = zero().args(["smtp", "queue", "list", "--spool"]).arg(&spool).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    wait_for("three queued", || list().len() == 3);
+    let ids = list();
+    let deleted =
+        zero().args(["smtp", "queue", "delete", "--spool"]).arg(&spool).arg(&ids[0]).output().unwrap();
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    let again =
+        zero().args(["smtp", "queue", "delete", "--spool"]).arg(&spool).arg(&ids[0]).output().unwrap();
+    assert!(!again.status.success(), "a second delete finds nothing");
+    assert_eq!(list().len(), 2);
+    let (_dest, _) = destination_on(&dest_dir, dest_port);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(saved(&dest_dir).is_empty(), "nothing is due before the flush");
+    let flushed = zero().args(["smtp", "queue", "flush", "--spool"]).arg(&spool).output().unwrap();
+    assert!(flushed.status.success(), "{}", String::from_utf8_lossy(&flushed.stderr));
+    wait_for("two deliveries", || saved(&dest_dir).len() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(saved(&dest_dir).len(), 2, "the deleted message is neither delivered nor bounced");
+    wait_for("an empty queue", || list().is_empty());
 }
 
 /// Queue ids in the Received headers the relay wrote, as delivered.

@@ -12,6 +12,7 @@
 //! message, from the null sender); a late one gets a delay warning, once.
 
 pub mod bounce;
+pub mod control;
 pub mod queue;
 
 use std::collections::HashMap;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use zero_core::machine::{Driver, Machine};
-use zero_core::{ConnId, Deadline, Event as IoEvent, Handler, Ops, Target};
+use zero_core::{ConnId, Deadline, Event as IoEvent, Handler, ListenerId, Ops, Target};
 use zero_dns::resolver::{Event as DnsEvent, LookupId, Resolver, ResolverDriver};
 use zero_dns::{RecordType, ResolveError, ResolverConfig};
 
@@ -128,6 +129,9 @@ pub struct Relay {
     next_token: u64,
     /// The spool holds records not committed yet.
     dirty: bool,
+    /// The control socket, and its connections' unanswered bytes.
+    control: Option<ListenerId>,
+    control_conns: HashMap<ConnId, Vec<u8>>,
 }
 
 impl Relay {
@@ -156,7 +160,45 @@ impl Relay {
             by_conn: HashMap::new(),
             next_token: FIRST_DELIVERY,
             dirty: false,
+            control: None,
+            control_conns: HashMap::new(),
         }
+    }
+
+    /// Listens for operator commands ([`control`]) on the Unix socket `path` (a stale one
+    /// left by a crash is replaced).
+    pub fn listen_control(&mut self, ops: &mut Ops, path: &std::path::Path) -> zero_core::Result<()> {
+        let _ = std::fs::remove_file(path);
+        self.control = Some(ops.unix_listen(path)?);
+        Ok(())
+    }
+
+    /// Takes a control connection's bytes; once a line is in, answers it and closes.
+    fn on_control(&mut self, ops: &mut Ops, conn: ConnId, data: &[u8]) {
+        let Some(pending) = self.control_conns.get_mut(&conn) else { return };
+        pending.extend_from_slice(data);
+        let Some(end) = pending.iter().position(|&b| b == b'\n') else {
+            if pending.len() > 1024 {
+                let _ = ops.close(conn);
+            }
+            return;
+        };
+        let line = String::from_utf8_lossy(&pending[..end]).into_owned();
+        let reply = match control::Command::parse(&line) {
+            Ok(control::Command::Flush) => format!("ok {} queued\n", self.queue.flush(ops.now())),
+            Ok(control::Command::Delete(id)) => {
+                if self.queue.remove(id) {
+                    self.server.store().done(id);
+                    self.dirty = true;
+                    "ok deleted\n".to_string()
+                } else {
+                    format!("error no message {id} here\n")
+                }
+            }
+            Err(e) => format!("error {e}\n"),
+        };
+        let _ = ops.send(conn, reply.as_bytes());
+        let _ = ops.close(conn);
     }
 
     /// The server (to listen).
@@ -522,6 +564,17 @@ impl Handler for Relay {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
         if self.resolver.on_event(ops, &event) {
             return;
+        }
+        match &event {
+            IoEvent::Accepted { conn, listener } if Some(*listener) == self.control => {
+                self.control_conns.insert(*conn, Vec::new());
+                return;
+            }
+            IoEvent::Data { conn, data } if self.control_conns.contains_key(conn) => {
+                return self.on_control(ops, *conn, data);
+            }
+            IoEvent::Closed { conn, .. } if self.control_conns.remove(conn).is_some() => return,
+            _ => {}
         }
         let token = match &event {
             IoEvent::Timer { token, .. } if self.timer.fired(*token) => return,

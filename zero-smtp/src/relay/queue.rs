@@ -202,6 +202,20 @@ impl Queue {
         e.last_failure = Some(failure);
     }
 
+    /// Makes every message due now (an operator's flush); how many there are.
+    pub fn flush(&mut self, now: Instant) -> usize {
+        for e in self.entries.values_mut() {
+            e.next_try = e.next_try.min(now);
+        }
+        self.entries.len()
+    }
+
+    /// Forgets a message (an operator deleted it): nothing more is tried or reported for
+    /// it; a delivery in flight finishes unheeded.
+    pub fn remove(&mut self, id: MessageId) -> bool {
+        self.entries.remove(&id).is_some()
+    }
+
     /// Gives up on recipients whose message outlived its lifetime (they fail for good), and
     /// returns the messages late enough for a delay warning (each once).
     pub fn expire(&mut self, now: Instant) -> Vec<Delayed> {
