@@ -12,8 +12,10 @@
 //! - [`dns`]: what a stub resolver relies on in any DNS server, and the real servers (unbound,
 //!   dnsmasq) the resolver is tested against.
 //! - [`ntp`]: chrony and a scripted Kiss-o'-Death server, for zero-ntp's client.
+//! - [`smtp`]: any SMTP server: command order, limits, pipelining, BDAT, every smuggling
+//!   variant, STARTTLS injection, AUTH flows.
 //!
-//! Dependencies: `zero-mqtt`, `zero-fix`, `zero-dns` and `zero-ntp` for their codecs only (the checks encode and
+//! Dependencies: `zero-mqtt`, `zero-fix`, `zero-dns`, `zero-ntp` and `zero-smtp` for their codecs only (the checks encode and
 //! decode with them; the server under test is a black box); `zero-redis`, the client under
 //! test.
 
@@ -22,6 +24,7 @@ pub mod fix;
 pub mod mqtt;
 pub mod ntp;
 pub mod redis;
+pub mod smtp;
 
 /// Fails (pointing at scripts/test.sh, which installs it) unless `command` is installed.
 pub(crate) fn require(command: &str) {

@@ -122,6 +122,31 @@ enum ConformanceCommand {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Check an SMTP server: command order, limits, pipelining, BDAT, every smuggling
+    /// variant, STARTTLS injection, AUTH flows; prints a table and fails if any check fails.
+    Smtp {
+        /// The server.
+        #[arg(long)]
+        target: SocketAddr,
+        /// A domain it accepts mail for from this client.
+        #[arg(long, default_value = "zero.test")]
+        domain: String,
+        /// The CA its STARTTLS certificate is checked against (PEM); the system's otherwise.
+        #[arg(long)]
+        tls_ca: Option<std::path::PathBuf>,
+        /// The name its certificate carries.
+        #[arg(long, default_value = "mx.zero.test")]
+        tls_name: String,
+        /// A user it accepts (for the good AUTH check).
+        #[arg(long, requires = "password")]
+        user: Option<String>,
+        /// That user's password.
+        #[arg(long)]
+        password: Option<String>,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Check zero-redis's client against redis-server: started on a spare port, or the server
     /// at --target (which must allow DEBUG; the restart check is skipped there).
     Redis {
@@ -288,6 +313,24 @@ fn main() -> ExitCode {
                 n => Err(format!("{n} check(s) failed")),
             }
         }
+        Command::Conformance {
+            command: ConformanceCommand::Smtp { target, domain, tls_ca, tls_name, user, password, only },
+        } => (|| {
+            let ca =
+                tls_ca.map(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
+            let tls = zero_conformance::smtp::raw::tls_config(ca.as_deref())?;
+            let cx = zero_conformance::smtp::Ctx {
+                target,
+                domain,
+                tls: Some((tls, tls_name)),
+                auth: user.zip(password),
+            };
+            let outcomes = zero_conformance::smtp::run(&cx, only.as_deref());
+            match zero_conformance::print_table(&format!("SMTP conformance of {target}"), &outcomes) {
+                0 => Ok(()),
+                n => Err(format!("{n} check(s) failed")),
+            }
+        })(),
         Command::Conformance { command: ConformanceCommand::Mqtt { target, only } } => {
             let outcomes = zero_conformance::mqtt::run(target, only.as_deref());
             match zero_conformance::print_table(&format!("MQTT conformance of {target}"), &outcomes) {

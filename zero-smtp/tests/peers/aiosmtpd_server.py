@@ -1,6 +1,7 @@
 # aiosmtpd on PORT, saving each message it accepts as DIR/N.eml and its envelope as
 # DIR/N.env (the peer of zero-smtp/tests/client.rs). With "tls" (CERT KEY), it offers
-# STARTTLS and requires it. Recipients starting "reject" are refused (550 5.1.1); those
+# STARTTLS and requires it; with "open" (CERT KEY), it offers STARTTLS without requiring
+# it, and AUTH over TLS for alice:s3cret (the SMTP conformance suite's setting). Recipients starting "reject" are refused (550 5.1.1); those
 # starting "later" are refused once (451 4.2.0), then accepted. Prints "ready" once listening.
 import sys, time, os, ssl, asyncio
 from aiosmtpd.controller import Controller
@@ -35,6 +36,16 @@ if len(sys.argv) > 3 and sys.argv[3] == "tls":
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(sys.argv[4], sys.argv[5])
     kwargs = dict(tls_context=ctx, require_starttls=True)
+elif len(sys.argv) > 3 and sys.argv[3] == "open":
+    from aiosmtpd.smtp import AuthResult
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+
+    def check(server, session, envelope, mechanism, auth_data):
+        good = auth_data.login == b"alice" and auth_data.password == b"s3cret"
+        return AuthResult(success=good, handled=False)
+
+    kwargs = dict(tls_context=ctx, require_starttls=False, authenticator=check, auth_require_tls=True)
 controller = Controller(Save(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=True, **kwargs)
 controller.start()
 print("ready", flush=True)
