@@ -244,7 +244,11 @@ struct QueueFile {
 #[serde(deny_unknown_fields)]
 struct RouteFile {
     domain: String,
+    #[serde(default)]
     hosts: Vec<SocketAddr>,
+    /// Deliver nowhere (every recipient counts as delivered).
+    #[serde(default)]
+    discard: bool,
     /// `none`, `opportunistic` or `required`.
     #[serde(default = "no_tls")]
     tls: String,
@@ -316,7 +320,16 @@ fn relay(path: &std::path::Path) -> Result<(), String> {
             }
         };
         let auth = r.auth_user.clone().zip(r.auth_password.clone());
-        relay.routes.push(Route { domain: r.domain.clone(), hosts: r.hosts.clone(), tls, auth });
+        if r.hosts.is_empty() != r.discard {
+            return Err(format!("route {}: give hosts, or discard = true", r.domain));
+        }
+        relay.routes.push(Route {
+            domain: r.domain.clone(),
+            hosts: r.hosts.clone(),
+            tls,
+            auth,
+            discard: r.discard,
+        });
     }
     let plan = Plan {
         server,
