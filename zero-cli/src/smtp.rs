@@ -607,3 +607,18 @@ fn list(dir: &std::path::Path, with_text: bool) -> Result<(), String> {
     eprintln!("{count} message{}", if count == 1 { "" } else { "s" });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example the help points at stays a valid file, every key in it known.
+    #[test]
+    fn the_example_relay_file_reads() {
+        let file: RelayFile =
+            toml::from_str(include_str!("../tests/smtp/relay.toml")).expect("the example reads");
+        assert_eq!(file.routes.len(), 2);
+        assert_eq!(file.dkim.len(), 1);
+        assert!(file.check_inbound && file.routes[1].discard);
+    }
+}
