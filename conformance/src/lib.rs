@@ -52,6 +52,25 @@ pub struct Outcome {
     pub failure: Option<String>,
 }
 
+/// One check of a suite whose checks take a `C` (the target and what the suite knows of it).
+pub struct Check<C> {
+    /// Short and unique; `--only` filters on it.
+    pub name: &'static str,
+    /// The normative statement(s) it checks.
+    pub rule: &'static str,
+    /// The check: `Err` says what the server did wrong.
+    pub run: fn(&C) -> Result<(), String>,
+}
+
+/// Runs `checks` (those whose name contains `filter`, if given) against `cx`, in order.
+pub fn run_checks<C>(checks: &[Check<C>], cx: &C, filter: Option<&str>) -> Vec<Outcome> {
+    checks
+        .iter()
+        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .map(|c| Outcome { name: c.name, rule: c.rule, failure: (c.run)(cx).err() })
+        .collect()
+}
+
 /// Prints outcomes as a table under `title`; returns how many failed.
 pub fn print_table(title: &str, outcomes: &[Outcome]) -> usize {
     #![allow(clippy::print_stdout)] // printing the report is this function's job

@@ -16,15 +16,7 @@ const Q0: QoS = QoS::AtMostOnce;
 const Q1: QoS = QoS::AtLeastOnce;
 const Q2: QoS = QoS::ExactlyOnce;
 
-/// One check.
-pub struct Check {
-    /// Short name, for the table.
-    pub name: &'static str,
-    /// The normative statement(s) it checks.
-    pub rule: &'static str,
-    /// The check.
-    pub run: fn(&Ctx) -> Step<()>,
-}
+type Check = crate::Check<Ctx>;
 
 /// Every check, in the order of the specification's chapters.
 pub const CHECKS: &[Check] = &[

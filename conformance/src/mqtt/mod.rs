@@ -34,9 +34,5 @@ pub fn run(target: SocketAddr, filter: Option<&str>) -> Vec<Outcome> {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
     let cx = Ctx { target, tag: format!("zc{:x}{nanos:x}", std::process::id()) };
-    checks::CHECKS
-        .iter()
-        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
-        .map(|c| Outcome { name: c.name, rule: c.rule, failure: (c.run)(&cx).err() })
-        .collect()
+    crate::run_checks(checks::CHECKS, &cx, filter)
 }

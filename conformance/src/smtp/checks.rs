@@ -4,15 +4,7 @@ use super::raw::{offers, one_line, Conn};
 use super::Ctx;
 use zero_smtp::codec::reply::Reply;
 
-/// A check: its name, the rule it checks, and the check itself.
-pub struct Check {
-    /// Short and unique; `--only` filters on it.
-    pub name: &'static str,
-    /// The normative statement(s).
-    pub rule: &'static str,
-    /// Runs it.
-    pub run: fn(&Ctx) -> Result<(), String>,
-}
+type Check = crate::Check<Ctx>;
 
 type R = Result<(), String>;
 
@@ -270,28 +262,6 @@ fn smuggle(cx: &Ctx, hidden: &[u8]) -> R {
     }
 }
 
-fn smuggle_lf_lf(cx: &Ctx) -> R {
-    smuggle(cx, b"\n.\n")
-}
-fn smuggle_crlf_lf(cx: &Ctx) -> R {
-    smuggle(cx, b"\r\n.\n")
-}
-fn smuggle_lf_crlf(cx: &Ctx) -> R {
-    smuggle(cx, b"\n.\r\n")
-}
-fn smuggle_cr_cr(cx: &Ctx) -> R {
-    smuggle(cx, b"\r.\r")
-}
-fn smuggle_crlf_cr(cx: &Ctx) -> R {
-    smuggle(cx, b"\r\n.\r")
-}
-fn smuggle_cr_crlf(cx: &Ctx) -> R {
-    smuggle(cx, b"\r.\r\n")
-}
-fn smuggle_nul(cx: &Ctx) -> R {
-    smuggle(cx, b"\r\n\x00.\r\n")
-}
-
 fn starttls(cx: &Ctx) -> R {
     let (mut c, caps) = session(cx)?;
     let caps = secure(cx, &mut c, &caps)?;
@@ -421,13 +391,29 @@ pub const CHECKS: &[Check] = &[
     Check { name: "smtputf8", rule: "RFC 6531 3.4", run: smtputf8 },
     Check { name: "bdat", rule: "RFC 3030 2", run: bdat },
     Check { name: "bdat-then-data", rule: "RFC 3030 2: 503", run: bdat_then_data },
-    Check { name: "smuggle-lf.lf", rule: "RFC 5321 4.1.1.4; CVE-2023-51764", run: smuggle_lf_lf },
-    Check { name: "smuggle-crlf.lf", rule: "RFC 5321 4.1.1.4; CVE-2023-51765", run: smuggle_crlf_lf },
-    Check { name: "smuggle-lf.crlf", rule: "RFC 5321 4.1.1.4; CVE-2023-51766", run: smuggle_lf_crlf },
-    Check { name: "smuggle-cr.cr", rule: "RFC 5321 4.1.1.4; CVE-2024-27305", run: smuggle_cr_cr },
-    Check { name: "smuggle-crlf.cr", rule: "RFC 5321 4.1.1.4", run: smuggle_crlf_cr },
-    Check { name: "smuggle-cr.crlf", rule: "RFC 5321 4.1.1.4", run: smuggle_cr_crlf },
-    Check { name: "smuggle-nul", rule: "RFC 5321 4.1.1.4", run: smuggle_nul },
+    Check {
+        name: "smuggle-lf.lf",
+        rule: "RFC 5321 4.1.1.4; CVE-2023-51764",
+        run: |cx| smuggle(cx, b"\n.\n"),
+    },
+    Check {
+        name: "smuggle-crlf.lf",
+        rule: "RFC 5321 4.1.1.4; CVE-2023-51765",
+        run: |cx| smuggle(cx, b"\r\n.\n"),
+    },
+    Check {
+        name: "smuggle-lf.crlf",
+        rule: "RFC 5321 4.1.1.4; CVE-2023-51766",
+        run: |cx| smuggle(cx, b"\n.\r\n"),
+    },
+    Check {
+        name: "smuggle-cr.cr",
+        rule: "RFC 5321 4.1.1.4; CVE-2024-27305",
+        run: |cx| smuggle(cx, b"\r.\r"),
+    },
+    Check { name: "smuggle-crlf.cr", rule: "RFC 5321 4.1.1.4", run: |cx| smuggle(cx, b"\r\n.\r") },
+    Check { name: "smuggle-cr.crlf", rule: "RFC 5321 4.1.1.4", run: |cx| smuggle(cx, b"\r.\r\n") },
+    Check { name: "smuggle-nul", rule: "RFC 5321 4.1.1.4", run: |cx| smuggle(cx, b"\r\n\x00.\r\n") },
     Check { name: "starttls", rule: "RFC 3207 4, 4.2", run: starttls },
     Check { name: "starttls-injection", rule: "RFC 3207 5; CVE-2011-0411", run: starttls_injection },
     Check { name: "starttls-resets", rule: "RFC 3207 4.2: EHLO asked again", run: starttls_resets },

@@ -35,9 +35,5 @@ impl Ctx {
 
 /// Runs every check (those whose name contains `filter`, if given), in order.
 pub fn run(cx: &Ctx, filter: Option<&str>) -> Vec<Outcome> {
-    checks::CHECKS
-        .iter()
-        .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
-        .map(|c| Outcome { name: c.name, rule: c.rule, failure: (c.run)(cx).err() })
-        .collect()
+    crate::run_checks(checks::CHECKS, cx, filter)
 }

@@ -13,20 +13,15 @@ pub fn valid_macro_string(text: &str) -> bool {
 /// allowed. Checked before expansion, as RFC 7208 7.1 says.
 pub fn valid_domain_spec(spec: &str) -> bool {
     let Some(tokens) = tokens(spec) else { return false };
-    if tokens.last() == Some(&Token::Macro) {
-        return true;
+    // The literal characters after the last macro (a macro at the end ends it well).
+    let mut tail = String::new();
+    for t in tokens.iter().rev() {
+        match t {
+            Token::Literal(c) => tail.insert(0, *c),
+            _ if tail.is_empty() => return true,
+            _ => break,
+        }
     }
-    let tail: String = tokens
-        .iter()
-        .rev()
-        .map_while(|t| match t {
-            Token::Literal(c) => Some(*c),
-            Token::Macro => None,
-        })
-        .collect::<String>()
-        .chars()
-        .rev()
-        .collect();
     let tail = tail.strip_suffix('.').unwrap_or(&tail);
     let Some((_, top)) = tail.rsplit_once('.') else { return false };
     let alnum = |c: char| c.is_ascii_alphanumeric();
@@ -39,10 +34,15 @@ pub fn valid_domain_spec(spec: &str) -> bool {
     lettered || hyphenated
 }
 
+/// A piece of a macro-string.
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
+    /// A character as it is.
     Literal(char),
-    Macro,
+    /// `%%`, `%_` or `%-`: what it stands for.
+    Escape(&'static str),
+    /// `%{...}`: a checked macro, its inside.
+    Macro(String),
 }
 
 /// A macro-string's pieces, or `None` if it is not one.
@@ -50,39 +50,45 @@ fn tokens(text: &str) -> Option<Vec<Token>> {
     let mut out = Vec::new();
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
-        match c {
-            '%' => {
-                match chars.next()? {
-                    '%' | '_' | '-' => {}
-                    '{' => {
-                        let mut spec = String::new();
-                        loop {
-                            match chars.next()? {
-                                '}' => break,
-                                c => spec.push(c),
-                            }
-                        }
-                        let mut letters = spec.chars();
-                        let letter = letters.next()?.to_ascii_lowercase();
-                        let rest: String = letters.collect();
-                        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-                        let after = rest[digits..].strip_prefix(['r', 'R']).unwrap_or(&rest[digits..]);
-                        let ok = "slodiphv".contains(letter)
-                            && after.chars().all(|c| ".-+,/_=".contains(c))
-                            && (digits == 0 || rest[..digits].parse::<u32>().is_ok_and(|n| n > 0));
-                        if !ok {
-                            return None;
+        out.push(match c {
+            '%' => match chars.next()? {
+                '%' => Token::Escape("%"),
+                '_' => Token::Escape(" "),
+                '-' => Token::Escape("%20"),
+                '{' => {
+                    let mut spec = String::new();
+                    loop {
+                        match chars.next()? {
+                            '}' => break,
+                            c => spec.push(c),
                         }
                     }
-                    _ => return None,
+                    parse_macro(&spec)?;
+                    Token::Macro(spec)
                 }
-                out.push(Token::Macro);
-            }
-            '!'..='~' => out.push(Token::Literal(c)),
+                _ => return None,
+            },
+            '!'..='~' => Token::Literal(c),
             _ => return None,
-        }
+        });
     }
     Some(out)
+}
+
+/// A macro's inside: its letter (lowercased), whether uppercase, the parts to keep (0 for
+/// all), whether reversed, and the delimiters.
+fn parse_macro(spec: &str) -> Option<(char, bool, usize, bool, &str)> {
+    let letter = spec.chars().next()?;
+    let rest = &spec[letter.len_utf8()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let keep = if digits == 0 { 0 } else { rest[..digits].parse().ok().filter(|&n: &usize| n > 0)? };
+    let (reverse, delimiters) = match rest[digits..].strip_prefix(['r', 'R']) {
+        Some(d) => (true, d),
+        None => (false, &rest[digits..]),
+    };
+    let lower = letter.to_ascii_lowercase();
+    let ok = "slodiphv".contains(lower) && delimiters.chars().all(|c| ".-+,/_=".contains(c));
+    ok.then_some((lower, letter.is_ascii_uppercase(), keep, reverse, delimiters))
 }
 
 /// What the macros stand for during one check.
@@ -102,48 +108,21 @@ pub struct Context<'a> {
 /// `text` with its macros expanded; `None` when it is malformed (a permerror).
 pub fn expand(text: &str, cx: &Context<'_>) -> Option<String> {
     let mut out = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next()? {
-            '%' => out.push('%'),
-            '_' => out.push(' '),
-            '-' => out.push_str("%20"),
-            '{' => {
-                let mut spec = String::new();
-                loop {
-                    match chars.next()? {
-                        '}' => break,
-                        c => spec.push(c),
-                    }
-                }
-                out.push_str(&macro_value(&spec, cx)?);
-            }
-            _ => return None,
+    for token in tokens(text)? {
+        match token {
+            Token::Literal(c) => out.push(c),
+            Token::Escape(s) => out.push_str(s),
+            Token::Macro(spec) => out.push_str(&macro_value(&spec, cx)?),
         }
     }
     Some(out)
 }
 
-/// One `%{...}`: a letter, then an optional count and `r`, then delimiters.
+/// One `%{...}`'s value: a letter, then an optional count and `r`, then delimiters.
 fn macro_value(spec: &str, cx: &Context<'_>) -> Option<String> {
-    let mut chars = spec.chars();
-    let letter = chars.next()?;
-    let rest: String = chars.collect();
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let after = &rest[digits.len()..];
-    let (reverse, delimiters) = match after.strip_prefix(['r', 'R']) {
-        Some(d) => (true, d),
-        None => (false, after),
-    };
-    if !delimiters.chars().all(|c| ".-+,/_=".contains(c)) {
-        return None;
-    }
+    let (letter, upper, keep, reverse, delimiters) = parse_macro(spec)?;
     let (local, sender_domain) = cx.sender.rsplit_once('@').unwrap_or(("postmaster", cx.sender));
-    let value = match letter.to_ascii_lowercase() {
+    let value = match letter {
         's' => cx.sender.to_string(),
         'l' => local.to_string(),
         'o' => sender_domain.to_string(),
@@ -151,21 +130,19 @@ fn macro_value(spec: &str, cx: &Context<'_>) -> Option<String> {
         'i' => dotted(cx.ip),
         'p' => cx.validated.to_string(),
         'v' => if cx.ip.is_ipv4() { "in-addr" } else { "ip6" }.to_string(),
-        'h' => cx.helo.to_string(),
-        _ => return None,
+        _ => cx.helo.to_string(), // 'h', the only letter left
     };
     let delimiters = if delimiters.is_empty() { "." } else { delimiters };
     let mut parts: Vec<&str> = value.split(|c| delimiters.contains(c)).collect();
     if reverse {
         parts.reverse();
     }
-    if !digits.is_empty() {
-        let keep: usize = digits.parse().ok().filter(|&n| n > 0)?;
+    if keep > 0 {
         let skip = parts.len().saturating_sub(keep);
         parts.drain(..skip);
     }
     let joined = parts.join(".");
-    Some(if letter.is_ascii_uppercase() { url_escape(&joined) } else { joined })
+    Some(if upper { url_escape(&joined) } else { joined })
 }
 
 /// `i`: dotted-quad for IPv4, dot-separated nibbles for IPv6 (RFC 7208 7.3).
