@@ -1,8 +1,8 @@
 //! The DNS-SD browser (RFC 6762 5.2, RFC 6763 4-6; sans I/O): it asks for a service type's
 //! PTR records continuously, at 1 s, 2 s, 4 s, ... up to an hour apart, listing the instances
 //! it knows with enough TTL left (known-answer suppression, 7.1). It keeps what it hears in a
-//! cache by TTL and asks again for a record at 80% of its life (5.2); a goodbye (TTL 0) ends
-//! a record after one second (10.1). An instance is resolved (its SRV, TXT and the host's
+//! cache by TTL and asks again for a record at 80%, 85%, 90% and 95% of its life, each plus
+//! 0-2% (5.2); a goodbye (TTL 0) ends a record after one second (10.1). An instance is resolved (its SRV, TXT and the host's
 //! addresses) and reported as added, updated when its data change, and removed when its PTR
 //! goes.
 
@@ -49,8 +49,21 @@ struct Cached {
     record: Record,
     stored: Instant,
     expires: Instant,
-    /// A refresh query was sent for it.
-    refreshed: bool,
+    /// Refresh queries sent for it (at most four).
+    refreshes: u32,
+    /// Its share of the 0-2% random variation of refresh times, in 1/1000ths of its life.
+    jitter: u32,
+}
+
+impl Cached {
+    /// When to ask for it again (RFC 6762 5.2: at 80%, 85%, 90% and 95% of its life, each
+    /// plus 0-2%), or `None` once four queries went out.
+    fn refresh_at(&self) -> Option<Instant> {
+        (self.refreshes < 4 && self.record.ttl > 0).then(|| {
+            let life = self.expires.duration_since(self.stored);
+            self.stored + life * (800 + 50 * self.refreshes + self.jitter) / 1000
+        })
+    }
 }
 
 /// The browser of one service type.
@@ -133,7 +146,8 @@ impl Browser {
         entries.retain(|c| c.record.data != r.data);
         // A goodbye: gone in a second.
         let life = if r.ttl == 0 { Duration::from_secs(1) } else { Duration::from_secs(u64::from(r.ttl)) };
-        entries.push(Cached { record: r.clone(), stored: now, expires: now + life, refreshed: false });
+        let jitter = rand::random::<u32>() % 21;
+        entries.push(Cached { record: r.clone(), stored: now, expires: now + life, refreshes: 0, jitter });
     }
 
     /// Re-derives the instances from the cache and reports what changed.
@@ -225,10 +239,9 @@ impl Endpoint for Browser {
             let before = entries.len();
             entries.retain(|c| c.expires > now);
             expired |= entries.len() != before;
-            for c in entries.iter_mut().filter(|c| !c.refreshed && c.record.ttl > 0) {
-                // 5.2: ask again at 80% of the record's life.
-                if now >= c.stored + c.expires.duration_since(c.stored) * 4 / 5 {
-                    c.refreshed = true;
+            for c in entries.iter_mut() {
+                if c.refresh_at().is_some_and(|at| now >= at) {
+                    c.refreshes += 1;
                     refresh.push((c.record.name.clone(), *rtype));
                 }
             }
@@ -253,11 +266,7 @@ impl Endpoint for Browser {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let records = self.cache.values().flatten().flat_map(|c| {
-            let refresh = (!c.refreshed && c.record.ttl > 0)
-                .then(|| c.stored + c.expires.duration_since(c.stored) * 4 / 5);
-            [Some(c.expires), refresh]
-        });
+        let records = self.cache.values().flatten().flat_map(|c| [Some(c.expires), c.refresh_at()]);
         records.flatten().chain([self.next_query]).min()
     }
 }

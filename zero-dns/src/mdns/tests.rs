@@ -186,3 +186,40 @@ fn the_browser_asks_at_one_second_then_doubling() {
     let gaps: Vec<u64> = sent_at.windows(2).map(|w| w[1].duration_since(w[0]).as_secs()).collect();
     assert_eq!(gaps, [1, 2, 4, 8], "1 s, then doubling");
 }
+
+/// RFC 6762 5.2: a cached record is asked for again at 80%, 85%, 90% and 95% of its life
+/// (each plus up to 2%), four times in all, then left to expire.
+#[test]
+fn a_cached_record_is_refreshed_four_times_before_it_expires() {
+    let start = Instant::now();
+    let mut b = Browser::new("_zero._tcp", start).unwrap();
+    let name = super::instance_name("Zero Printer", "_zero._tcp").unwrap();
+    let target = "zerobox.local.".parse().unwrap();
+    let mut answer = Message::new(0, MessageType::Response, OpCode::Query);
+    answer.metadata.authoritative = true;
+    answer.answers = vec![Record::from_rdata(name.clone(), 100, RData::SRV(SRV::new(0, 0, 8080, target)))];
+    let from = SocketAddr::from(([127, 0, 0, 1], 5353));
+    b.handle_datagram(start, from, &answer.to_vec().unwrap());
+    let mut asked = Vec::new();
+    let mut now = start;
+    while now < start + Duration::from_secs(110) {
+        if b.poll_timeout().is_some_and(|t| t <= now) {
+            b.handle_timeout(now);
+        }
+        while let Some(t) = b.poll_transmit() {
+            let query = Message::from_vec(&t.bytes).unwrap();
+            if query.queries.iter().any(|q| q.name() == &name) {
+                asked.push(now.duration_since(start).as_secs_f64());
+            }
+        }
+        now += Duration::from_millis(100);
+    }
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    for (at, percent) in asked.iter().zip([80.0, 85.0, 90.0, 95.0]) {
+        assert!(
+            (percent..=percent + 2.2).contains(at),
+            "asked at {at} s, due at {percent}-{} s",
+            percent + 2.0
+        );
+    }
+}
