@@ -15,6 +15,14 @@
 //!   and defends their names and its host's, a browser that finds them, and their shard
 //!   driver over IPv4 and IPv6.
 //! - [`config`]: `/etc/resolv.conf` and `/etc/hosts`.
+//!
+//! Why the machines here do not implement zero-core's `Machine`: that contract is one
+//! connection-oriented client (one connection, its bytes, its timer). The resolver owns many
+//! sockets at once (a fresh UDP socket per query, a stream per server) and the mDNS and NTP
+//! machines speak datagrams to several peers, so each has a driver of its own over zero-core's
+//! `Ops` (the same sans-I/O shape: input in, transmits, closes and a deadline out). Blocking
+//! callers use [`resolver::lookup_blocking`] (a shard for one lookup); a long-lived blocking or
+//! Tokio resolver is not built.
 //! - [`cache`]: answers for their TTL.
 //!
 //! ## Dependencies, and why
