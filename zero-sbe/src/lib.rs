@@ -1,0 +1,23 @@
+//! # zero-sbe
+//!
+//! SBE (FIX Simple Binary Encoding 1.0) for zero.
+//!
+//! - [`schema`]: the XML message schema, read and laid out: types, composites, enums, sets,
+//!   messages, groups, variable-length data, `sinceVersion`, `deprecated`, byte order,
+//!   constants, null values.
+//! - [`primitive`]: SBE's primitive types, their sizes and null values.
+//! - [`decode`]: any message of a schema decoded without generated code (bounds-checked,
+//!   version-aware), into JSON for humans.
+//!
+//! ## Dependencies, and why
+//! - `roxmltree`: reading the XML schema (read-only, no allocation per node beyond the
+//!   document; zero-fix reads its data dictionaries with it too).
+//! - `serde_json`: the JSON dump.
+//! - `thiserror`: the house error convention.
+
+pub mod decode;
+pub mod primitive;
+pub mod schema;
+
+pub use decode::{to_json, DecodeError, Header};
+pub use schema::{Schema, SchemaError};
