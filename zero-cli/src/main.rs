@@ -13,6 +13,7 @@ mod mdns;
 mod mqtt;
 mod ntp;
 mod redis;
+mod sbe;
 mod smtp;
 mod smtp_send;
 
@@ -44,6 +45,11 @@ enum Command {
     },
     /// Run one Redis command and print its reply (or, for SUBSCRIBE, the messages).
     Redis(redis::RedisArgs),
+    /// SBE: decode messages with an XML message schema.
+    Sbe {
+        #[command(subcommand)]
+        command: sbe::SbeCommand,
+    },
     /// SMTP: a server with a durable spool, and its queue.
     Smtp {
         #[command(subcommand)]
@@ -258,6 +264,7 @@ fn main() -> ExitCode {
         Command::Mqtt { command } => mqtt::run(command),
         Command::Redis(args) => redis::run(args),
         Command::Smtp { command } => smtp::run(command),
+        Command::Sbe { command } => sbe::run(command),
         Command::Fix { command } => fix::run(command),
         // dig's exit codes: 0 for any answer (NXDOMAIN included), 9 for no reply.
         Command::Dns { command } => match dns::run(command) {
