@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
+use zero_sbe::mdp3::packet::Packet;
 use zero_sbe::Schema;
 
 /// `zero sbe` commands.
@@ -59,20 +60,14 @@ pub fn run(command: SbeCommand) -> Result<(), String> {
             }
         }
         Framing::Mdp3 => {
-            let head = bytes.get(..12).ok_or("an MDP 3.0 packet starts with 12 bytes of header")?;
-            let seq = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
-            let sent = u64::from_le_bytes(head[4..12].try_into().expect("8 bytes"));
-            line(serde_json::json!({ "$packet": { "msgSeqNum": seq, "sendingTime": sent } }))?;
-            let mut at = 12;
-            while at < bytes.len() {
-                let size = bytes.get(at..at + 2).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])));
-                let Some(size) = size.filter(|&s| s >= 2 && at + s <= bytes.len()) else {
-                    return Err(format!("at byte {at}: a message size that does not fit the packet"));
-                };
-                let (value, _) = zero_sbe::to_json(&schema, &bytes[at + 2..at + size])
-                    .map_err(|e| format!("at byte {at}: {e}"))?;
+            let packet = Packet::parse(&bytes).map_err(|e| e.to_string())?;
+            line(
+                serde_json::json!({ "$packet": { "msgSeqNum": packet.seq, "sendingTime": packet.sending_time } }),
+            )?;
+            for message in packet.messages() {
+                let message = message.map_err(|e| e.to_string())?;
+                let (value, _) = zero_sbe::to_json(&schema, message).map_err(|e| e.to_string())?;
                 line(value)?;
-                at += size;
             }
         }
     }

@@ -8,6 +8,7 @@
 //! - [`primitive`]: SBE's primitive types, their sizes and null values.
 //! - [`decode`]: any message of a schema decoded without generated code (bounds-checked,
 //!   version-aware), into JSON for humans.
+//! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
 //!
 //! ## Dependencies, and why
 //! - `roxmltree`: reading the XML schema (read-only, no allocation per node beyond the
@@ -16,6 +17,7 @@
 //! - `thiserror`: the house error convention.
 
 pub mod decode;
+pub mod mdp3;
 pub mod primitive;
 pub mod schema;
 
