@@ -8,6 +8,7 @@
 //! - [`primitive`]: SBE's primitive types, their sizes and null values.
 //! - [`decode`]: any message of a schema decoded without generated code (bounds-checked,
 //!   version-aware), into JSON for humans.
+//! - [`encode`]: the inverse, any message from JSON (fixtures, tools, round-trip tests).
 //! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
 //!
 //! ## Dependencies, and why
@@ -17,9 +18,11 @@
 //! - `thiserror`: the house error convention.
 
 pub mod decode;
+pub mod encode;
 pub mod mdp3;
 pub mod primitive;
 pub mod schema;
 
 pub use decode::{to_json, DecodeError, Header};
+pub use encode::{from_json, EncodeError};
 pub use schema::{Schema, SchemaError};
