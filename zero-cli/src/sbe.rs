@@ -1,5 +1,5 @@
 //! `zero sbe decode`: SBE messages from a file (or standard input) as JSON lines, decoded
-//! from the schema alone.
+//! from the schema alone; `zero sbe generate`: a schema's Rust flyweights.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,6 +23,21 @@ pub enum SbeCommand {
         #[arg(default_value = "-")]
         file: PathBuf,
     },
+    /// Print (or write to --out) the Rust flyweight decoders of a schema, as a `build.rs`
+    /// would make them with `zero_sbe::generate::rust`.
+    Generate {
+        /// The XML message schema.
+        #[arg(long)]
+        schema: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn read_schema(path: &std::path::Path) -> Result<Schema, String> {
+    let xml = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Schema::parse(&xml).map_err(|e| e.to_string())
 }
 
 /// Framings of a file of messages.
@@ -37,9 +52,16 @@ pub enum Framing {
 
 /// Runs a `zero sbe` command.
 pub fn run(command: SbeCommand) -> Result<(), String> {
-    let SbeCommand::Decode { schema, framing, file } = command;
-    let xml = std::fs::read_to_string(&schema).map_err(|e| format!("{}: {e}", schema.display()))?;
-    let schema = Schema::parse(&xml).map_err(|e| e.to_string())?;
+    let (schema, framing, file) = match command {
+        SbeCommand::Generate { schema, out } => {
+            let code = zero_sbe::generate::rust(&read_schema(&schema)?);
+            return match out {
+                Some(path) => std::fs::write(&path, code).map_err(|e| format!("{}: {e}", path.display())),
+                None => std::io::stdout().write_all(code.as_bytes()).map_err(|e| e.to_string()),
+            };
+        }
+        SbeCommand::Decode { schema, framing, file } => (read_schema(&schema)?, framing, file),
+    };
     let bytes = if file.as_os_str() == "-" {
         let mut b = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| e.to_string())?;

@@ -9,6 +9,8 @@
 //! - [`decode`]: any message of a schema decoded without generated code (bounds-checked,
 //!   version-aware), into JSON for humans.
 //! - [`encode`]: the inverse, any message from JSON (fixtures, tools, round-trip tests).
+//! - [`generate`]: Rust flyweight decoders from a schema (for a `build.rs`, or
+//!   `zero sbe generate`); [`flyweight`] is what they share.
 //! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
 //!
 //! ## Dependencies, and why
@@ -19,6 +21,8 @@
 
 pub mod decode;
 pub mod encode;
+pub mod flyweight;
+pub mod generate;
 pub mod mdp3;
 pub mod primitive;
 pub mod schema;
