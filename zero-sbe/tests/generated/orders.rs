@@ -42,6 +42,17 @@ pub fn header(buf: &[u8]) -> Result<(Header, &[u8]), Error> {
     Ok((h, &buf[8..]))
 }
 
+/// The header's size.
+pub const HEADER_SIZE: usize = 8;
+
+/// Writes a header: blockLength, templateId, schemaId, version.
+fn write_header(h: &mut [u8], v: [u16; 4]) {
+    h[0..2].copy_from_slice(&(v[0]).to_le_bytes());
+    h[2..4].copy_from_slice(&(v[1]).to_le_bytes());
+    h[4..6].copy_from_slice(&(v[2]).to_le_bytes());
+    h[6..8].copy_from_slice(&(v[3]).to_le_bytes());
+}
+
 /// Decimal9 (a composite of 8 bytes, read in place).
 #[derive(Debug, Clone, Copy)]
 pub struct Decimal9<'a>(&'a [u8]);
@@ -60,6 +71,18 @@ impl<'a> Decimal9<'a> {
     #[inline]
     pub fn exponent(&self) -> i8 {
         -9_i8
+    }
+}
+
+/// Decimal9 (a composite of 8 bytes), to write in place.
+#[derive(Debug)]
+pub struct Decimal9Mut<'a>(&'a mut [u8]);
+
+impl Decimal9Mut<'_> {
+    /// Sets `mantissa`.
+    pub fn set_mantissa(&mut self, v: i64) -> &mut Self {
+        self.0[0..8].copy_from_slice(&v.to_le_bytes());
+        self
     }
 }
 
@@ -456,6 +479,109 @@ pub mod order {
         Ok(at)
     }
     }
+
+    /// Appends the `legs` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more legs entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one legs at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the legs's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 2, 0);
+        Self { buf, block }
+    }
+    /// Sets `legId`.
+    pub fn set_leg_id(&mut self, v: u16) -> &mut Self {
+        self.buf[self.block..self.block + 2].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Appends the `fills` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 4, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 4].copy_from_slice(&(u16::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more fills entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one fills at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the fills's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 12, 0);
+        Self { buf, block }
+    }
+    /// Sets `fillPx`.
+    pub fn set_fill_px(&mut self, v: i64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `fillQty`.
+    pub fn set_fill_qty(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Starts the `legs` group with `count` entries (after the groups before it).
+    pub fn legs(&mut self, count: usize) -> legs::Encoder<'_> {
+        legs::Encoder::new(self.buf, count)
+    }
     }
     }
 
@@ -556,6 +682,129 @@ pub mod order {
         let at = self.rest;
         Ok(at)
     }
+    }
+
+    /// Appends the `notes` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 8, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 7..at + 8].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more notes entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one notes at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the notes's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 1, 0);
+        Self { buf, block }
+    }
+    /// Sets `noteId`.
+    pub fn set_note_id(&mut self, v: u8) -> &mut Self {
+        self.buf[self.block..self.block + 1].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one Order at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the Order's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [36, 1, 91, 1]);
+        let block = buf.len();
+        buf.resize(block + 36, 0);
+        buf[block + 16..block + 20].copy_from_slice(&(-2147483648_i32).to_le_bytes());
+        Self { buf, block }
+    }
+    /// Sets `orderId`.
+    pub fn set_order_id(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// `price`, to write.
+    pub fn price(&mut self) -> Decimal9Mut<'_> {
+        let at = self.block + 8;
+        Decimal9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `qty`.
+    pub fn set_qty(&mut self, v: Option<i32>) -> &mut Self {
+        self.buf[self.block + 16..self.block + 20].copy_from_slice(&(v.unwrap_or(-2147483648_i32)).to_le_bytes());
+        self
+    }
+    /// Sets `side`.
+    pub fn set_side(&mut self, v: Side) -> &mut Self {
+        self.buf[self.block + 20..self.block + 21].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `flags`.
+    pub fn set_flags(&mut self, v: Flags) -> &mut Self {
+        self.buf[self.block + 21..self.block + 22].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `symbol`.
+    pub fn set_symbol(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(8);
+        let at = self.block + 22;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 8].fill(0);
+        self
+    }
+    /// Sets `venue`.
+    pub fn set_venue(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 30..self.block + 34].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Starts the `fills` group with `count` entries (after the groups before it).
+    pub fn fills(&mut self, count: usize) -> fills::Encoder<'_> {
+        fills::Encoder::new(self.buf, count)
+    }
+    /// Starts the `notes` group with `count` entries (after the groups before it).
+    pub fn notes(&mut self, count: usize) -> notes::Encoder<'_> {
+        notes::Encoder::new(self.buf, count)
+    }
+    /// Appends `text` (after the groups and data before it).
+    pub fn set_text(&mut self, v: &[u8]) -> &mut Self {
+        let at = self.buf.len();
+        self.buf.resize(at + 2, 0);
+        let len = u16::try_from(v.len()).expect("the data fits its length field");
+        self.buf[at..at + 2].copy_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(v);
+        self
     }
     }
 }

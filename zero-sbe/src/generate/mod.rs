@@ -10,7 +10,8 @@
 //! ```
 //!
 //! What comes out, per message: a module with `Decoder<'a>`, a view over the bytes (nothing is
-//! copied, nothing allocated). Its field getters read in place: a required field gives its
+//! copied, nothing allocated), and `Encoder<'a>`, which appends one message to a `Vec<u8>`
+//! (header, block with optional fields null, then groups and data in schema order). Its field getters read in place: a required field gives its
 //! value; an optional one, or one newer than version 0, gives an `Option` (absent when the
 //! message's version or block length lacks it); enums and sets are newtypes over their
 //! encoding with named constants, so an unknown value is kept, not lost; composites are views
@@ -26,10 +27,13 @@ use std::fmt::Write as _;
 use crate::primitive::{Primitive, Scalar};
 use crate::schema::{ByteOrder, Data, Field, Group, Presence, Schema, Type};
 
+mod encoder;
+
 /// The Rust source of the schema's flyweights.
 pub fn rust(schema: &Schema) -> String {
     let mut g = Gen { out: String::new(), order: schema.byte_order, named: BTreeMap::new() };
     g.prelude(schema);
+    g.header_writer(&schema.header);
     for m in &schema.messages {
         collect(&mut g.named, m.fields.iter().map(|f| &f.ty).collect(), &m.groups);
     }
@@ -46,6 +50,8 @@ pub fn rust(schema: &Schema) -> String {
             m.block_length
         );
         g.entry("Decoder", &m.name, &m.fields, &m.groups, &m.data, 1);
+        let root = Some((m.id, schema.id, schema.version));
+        g.entry_encoder("Encoder", &m.name, m.block_length, (&m.fields, &m.groups, &m.data), root);
         let _ = writeln!(g.out, "}}");
     }
     g.dispatch(schema);
@@ -268,6 +274,7 @@ impl Gen {
                     self.getter(&m.name, &m.name, &m.ty, presence, None, m.offset, "self.0", None);
                 }
                 let _ = writeln!(self.out, "}}");
+                self.composite_mut(c);
             }
             Type::Encoded(_) => {}
         }
@@ -532,6 +539,7 @@ impl Gen {
             },
         );
         self.entry("Entry", &g.name, &g.fields, &g.groups, &g.data, depth);
+        self.group_encoder(g);
         let _ = writeln!(self.out, "    }}");
     }
 
