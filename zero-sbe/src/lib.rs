@@ -19,6 +19,9 @@
 //! - `serde_json`: the JSON dump.
 //! - `thiserror`: the house error convention.
 
+// Generated code names this crate `zero_sbe`, as a user's crate would.
+extern crate self as zero_sbe;
+
 pub mod decode;
 pub mod encode;
 pub mod flyweight;

@@ -17,6 +17,15 @@ fn schema() -> Schema {
 }
 
 #[test]
+fn the_mdp3_templates_are_current() {
+    let schema = Schema::parse(include_str!("../schemas/mdp3.xml")).unwrap();
+    assert!(
+        zero_sbe::generate::rust(&schema) == include_str!("../src/mdp3/templates.generated.rs"),
+        "regenerate: zero sbe generate --schema zero-sbe/schemas/mdp3.xml --out zero-sbe/src/mdp3/templates.generated.rs"
+    );
+}
+
+#[test]
 fn the_generated_file_is_current() {
     let now = zero_sbe::generate::rust(&schema());
     assert!(
