@@ -32,7 +32,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::arbiter::{Arbiter, ArbiterConfig, Arbitrated, Feed};
+use super::arbiter::{Arbiter, ArbiterConfig, Arbitrated, Fast, Feed};
 use super::book::{Action, Book, BookSide, Level};
 use super::packet::Packet;
 use super::templates::{self, Message};
@@ -129,6 +129,8 @@ pub struct Channel {
     announced: usize,
     recovered: BTreeSet<i32>,
     events: std::collections::VecDeque<Event>,
+    /// Reused by `publish` (no allocation per event).
+    publishing: Vec<i32>,
     counts: ChannelCounts,
 }
 
@@ -145,6 +147,7 @@ impl Channel {
             announced: 0,
             recovered: BTreeSet::new(),
             events: Default::default(),
+            publishing: Vec::new(),
             counts: ChannelCounts::default(),
         };
         c.recover();
@@ -192,27 +195,40 @@ impl Channel {
         self.arbitrated();
     }
 
-    /// An incremental packet from feed A or B.
+    /// An incremental packet from feed A or B. In sequence, it is applied from the caller's
+    /// bytes (nothing copied); only a packet held for reordering, or buffered for recovery, is
+    /// copied.
     pub fn incremental(&mut self, now: Instant, feed: Feed, bytes: &[u8]) {
-        match Packet::parse(bytes) {
-            Ok(p) => self.arbiter.packet(now, feed, p.seq, bytes.to_vec()),
-            Err(_) => self.counts.malformed += 1,
+        let Ok(p) = Packet::parse(bytes) else {
+            self.counts.malformed += 1;
+            return;
+        };
+        match self.arbiter.fast(p.seq) {
+            Fast::Deliver => self.in_sequence(p.seq, bytes),
+            Fast::Duplicate => {}
+            Fast::Slow => {
+                self.arbiter.packet(now, feed, p.seq, bytes.to_vec());
+                self.arbitrated();
+            }
         }
-        self.arbitrated();
+    }
+
+    /// A packet in sequence: applied, and buffered while recovering.
+    fn in_sequence(&mut self, seq: u32, bytes: &[u8]) {
+        if !self.apply_packet(bytes, None) {
+            self.counts.malformed += 1;
+            self.all_stale();
+        }
+        if self.state == State::Recovering {
+            self.buffer(seq, bytes.to_vec());
+        }
+        self.finish_recovery();
     }
 
     fn arbitrated(&mut self) {
         while let Some(a) = self.arbiter.poll() {
             match a {
-                Arbitrated::Packet { seq, packet, .. } => {
-                    if !self.apply_packet(&packet, None) {
-                        self.counts.malformed += 1;
-                        self.all_stale();
-                    }
-                    if self.state == State::Recovering {
-                        self.buffer(seq, packet);
-                    }
-                }
+                Arbitrated::Packet { seq, packet, .. } => self.in_sequence(seq, &packet),
                 Arbitrated::Gap { from, to } => {
                     self.events.push_back(Event::Gap { from, to });
                     self.all_stale();
@@ -358,17 +374,16 @@ impl Channel {
         }
     }
 
-    /// Rule 8.
+    /// Rule 8: the changed books, in instrument order.
     fn publish(&mut self) {
-        let mut ids: Vec<i32> =
-            self.instruments.iter().filter(|(_, i)| i.changed && !i.stale).map(|(id, _)| *id).collect();
+        let mut ids = std::mem::take(&mut self.publishing);
+        ids.extend(self.instruments.iter_mut().filter(|(_, i)| i.changed && !i.stale).map(|(id, i)| {
+            i.changed = false;
+            *id
+        }));
         ids.sort_unstable();
-        for id in ids {
-            if let Some(i) = self.instruments.get_mut(&id) {
-                i.changed = false;
-            }
-            self.events.push_back(Event::Published(id));
-        }
+        self.events.extend(ids.drain(..).map(Event::Published));
+        self.publishing = ids;
     }
 
     /// A packet from the snapshot feed (rule 5); ignored when not recovering.
