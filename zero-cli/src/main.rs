@@ -6,6 +6,7 @@ mod bench_echo;
 mod bench_fix;
 mod bench_mqtt;
 mod bench_redis;
+mod bench_sbe;
 mod dns;
 mod fix;
 mod fix_send;
@@ -183,6 +184,8 @@ enum BenchCommand {
     Fix(bench_fix::FixLoad),
     /// Lookups of distinct names against any DNS server: queries/s, per CPU-second, latency.
     Dns(bench_dns::DnsLoad),
+    /// An MDP 3.0 A/B stream through zero-sbe's channel and a naive decoder: ns per packet.
+    Sbe(bench_sbe::SbeLoad),
 }
 
 #[derive(Args)]
@@ -281,6 +284,7 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Redis(load) } => bench_redis::run(load),
         Command::Bench { command: BenchCommand::Fix(load) } => bench_fix::run(load),
         Command::Bench { command: BenchCommand::Dns(load) } => bench_dns::run(load),
+        Command::Bench { command: BenchCommand::Sbe(load) } => bench_sbe::run(load),
         Command::Conformance { command: ConformanceCommand::Redis { target, only } } => {
             let outcomes = match target {
                 Some(addr) => Ok(zero_conformance::redis::run_against(addr, only.as_deref())),

@@ -47,11 +47,12 @@ pub struct Entry {
 pub struct Exchange {
     /// Each instrument's book and RptSeq.
     pub books: HashMap<i32, (Book, u32)>,
-    /// Every book each instrument had, by RptSeq.
+    /// Every book each instrument had, by RptSeq (unless [`Exchange::forgetful`]).
     pub history: HashMap<(i32, u32), Vec<Book>>,
     /// The last MsgSeqNum sent.
     pub seq: u32,
     depth: usize,
+    keep_history: bool,
 }
 
 impl Exchange {
@@ -59,7 +60,14 @@ impl Exchange {
     pub fn new(instruments: i32, depth: usize) -> Exchange {
         let books = (1..=instruments).map(|id| (id, (Book::new(depth, 2), 0))).collect();
         let history = (1..=instruments).map(|id| ((id, 0), vec![Book::new(depth, 2)])).collect();
-        Exchange { books, history, seq: 0, depth }
+        Exchange { books, history, seq: 0, depth, keep_history: true }
+    }
+
+    /// The same, keeping no history (for long benchmark streams).
+    pub fn forgetful(mut self) -> Exchange {
+        self.keep_history = false;
+        self.history.clear();
+        self
     }
 
     /// A valid random entry for instrument `id`, applied to the truth.
@@ -81,7 +89,9 @@ impl Exchange {
         let update = Level { price: px, qty, orders: None };
         book.apply(side, action, level, update).expect("the exchange makes valid updates");
         *rpt += 1;
-        self.history.entry((id, *rpt)).or_default().push(book.clone());
+        if self.keep_history {
+            self.history.entry((id, *rpt)).or_default().push(book.clone());
+        }
         Entry { id, rpt: *rpt, side, action, level, px, qty }
     }
 
