@@ -23,6 +23,27 @@ pub enum SbeCommand {
         #[arg(default_value = "-")]
         file: PathBuf,
     },
+    /// Replay an MDP 3.0 capture (pcap or pcapng) through zero-sbe's channel: messages per
+    /// template, arbitration, gaps, recoveries, and the final books.
+    Replay {
+        /// The capture file.
+        file: PathBuf,
+        /// The schema that names the templates in the counts (CME's, or zero-sbe's own).
+        #[arg(long)]
+        schema: PathBuf,
+        /// Feed A's destination (group:port); without feeds, every datagram is feed A.
+        #[arg(long)]
+        feed_a: Option<std::net::SocketAddr>,
+        /// Feed B's destination.
+        #[arg(long)]
+        feed_b: Option<std::net::SocketAddr>,
+        /// The snapshot loop's destination.
+        #[arg(long)]
+        snapshot: Option<std::net::SocketAddr>,
+        /// Outright book depth.
+        #[arg(long, default_value_t = 10)]
+        depth: usize,
+    },
     /// Print (or write to --out) the Rust flyweight decoders of a schema, as a `build.rs`
     /// would make them with `zero_sbe::generate::rust`.
     Generate {
@@ -61,6 +82,9 @@ pub fn run(command: SbeCommand) -> Result<(), String> {
             };
         }
         SbeCommand::Decode { schema, framing, file } => (read_schema(&schema)?, framing, file),
+        SbeCommand::Replay { file, schema, feed_a, feed_b, snapshot, depth } => {
+            return replay(&file, &read_schema(&schema)?, [feed_a, feed_b, snapshot], depth);
+        }
     };
     let bytes = if file.as_os_str() == "-" {
         let mut b = Vec::new();
@@ -94,4 +118,115 @@ pub fn run(command: SbeCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `zero sbe replay`.
+fn replay(
+    file: &std::path::Path,
+    schema: &Schema,
+    [feed_a, feed_b, snapshot]: [Option<std::net::SocketAddr>; 3],
+    depth: usize,
+) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    use zero_sbe::mdp3::arbiter::Feed;
+    use zero_sbe::mdp3::channel::{Channel, ChannelConfig, Event};
+
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let datagrams = zero_sbe::capture::datagrams(&bytes).map_err(|e| e.to_string())?;
+    let mut ch = Channel::new(ChannelConfig { depth, ..ChannelConfig::default() });
+    let base = std::time::Instant::now();
+    let first = datagrams.first().map_or(0, |d| d.time_ns);
+    let (mut on_a, mut on_b, mut on_snapshot, mut other) = (0u64, 0u64, 0u64, 0u64);
+    let mut templates: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut gaps, mut recovered, mut stale, mut resets) = (Vec::new(), 0u64, 0u64, 0u64);
+    for d in &datagrams {
+        let now = base + std::time::Duration::from_nanos(d.time_ns.saturating_sub(first));
+        ch.handle_timeout(now);
+        let feed = if Some(d.to) == snapshot {
+            on_snapshot += 1;
+            ch.snapshot(d.payload);
+            None
+        } else if Some(d.to) == feed_b {
+            on_b += 1;
+            Some(Feed::B)
+        } else if feed_a.is_none() || Some(d.to) == feed_a {
+            on_a += 1;
+            Some(Feed::A)
+        } else {
+            other += 1;
+            None
+        };
+        if let Some(feed) = feed {
+            if let Ok(p) = Packet::parse(d.payload) {
+                if feed == Feed::A || feed_a.is_none() {
+                    for m in p.messages().flatten() {
+                        let name = zero_sbe::decode::header(schema, m)
+                            .ok()
+                            .and_then(|h| {
+                                schema
+                                    .message(h.template_id)
+                                    .map(|t| t.name.clone())
+                                    .or(Some(format!("template {}", h.template_id)))
+                            })
+                            .unwrap_or_else(|| "malformed".into());
+                        *templates.entry(name).or_default() += 1;
+                    }
+                }
+            }
+            ch.incremental(now, feed, d.payload);
+        }
+        while let Some(e) = ch.poll_event() {
+            match e {
+                Event::Gap { from, to } => gaps.push((from, to)),
+                Event::Recovered(_) => recovered += 1,
+                Event::Stale(_) => stale += 1,
+                Event::ChannelReset => resets += 1,
+                _ => {}
+            }
+        }
+    }
+    while let Some(t) = ch.poll_timeout() {
+        ch.handle_timeout(t);
+        while let Some(e) = ch.poll_event() {
+            if let Event::Gap { from, to } = e {
+                gaps.push((from, to));
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
+    say(format!(
+        "datagrams: {} (A {on_a}, B {on_b}, snapshot {on_snapshot}, other {other})",
+        datagrams.len()
+    ))?;
+    for (name, count) in &templates {
+        say(format!("messages {name}: {count}"))?;
+    }
+    let a = ch.arbitration();
+    say(format!(
+        "packets: {} delivered, {} duplicates, {} lost in {} gaps",
+        a.delivered, a.duplicates, a.lost, a.gaps
+    ))?;
+    for (from, to) in &gaps {
+        say(format!("gap: {from}-{to}"))?;
+    }
+    say(format!(
+        "recoveries: {recovered} books recovered, {stale} went stale, {resets} channel resets; state {:?}",
+        ch.state()
+    ))?;
+    for id in ch.instruments() {
+        match ch.book(id) {
+            Some(book) => say(format!("book {id}: {}", describe(book)))?,
+            None => say(format!("book {id}: stale"))?,
+        }
+    }
+    Ok(())
+}
+
+/// A book on one line: bids, then offers, best first, `price x qty` (price in units of 1e-9).
+pub fn describe(book: &zero_sbe::mdp3::book::Book) -> String {
+    let side = |levels: &zero_sbe::mdp3::book::Levels| {
+        levels.levels().iter().map(|l| format!("{}x{}", l.price, l.qty)).collect::<Vec<_>>().join(" ")
+    };
+    format!("bids [{}] offers [{}]", side(&book.bids), side(&book.offers))
 }

@@ -66,3 +66,122 @@ fn an_mdp3_packet() {
     let (ok, _, err) = decode("mdp3", &packet[..packet.len() - 3]);
     assert!(!ok && err.contains("does not fit"), "{err}");
 }
+
+/// A book as `zero sbe replay` prints it.
+fn describe(book: &zero_sbe::mdp3::book::Book) -> String {
+    let side = |levels: &zero_sbe::mdp3::book::Levels| {
+        levels.levels().iter().map(|l| format!("{}x{}", l.price, l.qty)).collect::<Vec<_>>().join(" ")
+    };
+    format!("bids [{}] offers [{}]", side(&book.bids), side(&book.offers))
+}
+
+fn spare_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A feed sent over loopback UDP (A and B, each missing packets the other has, and the
+/// opening snapshots), captured by tcpdump, replayed: every packet arbitrated in, none lost,
+/// and the final books the exchange's.
+#[test]
+fn replaying_a_tcpdump_capture() {
+    use std::io::{BufRead, BufReader};
+    use zero_sbe::mdp3::sim::{Exchange, Rng};
+    let found = Command::new("sh").args(["-c", "command -v tcpdump"]).output().unwrap();
+    assert!(found.status.success(), "tcpdump is missing: run scripts/test.sh");
+    let dir = std::env::temp_dir().join(format!("zero-sbe-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("feed.pcap");
+    let (pa, pb, ps) = (spare_udp_port(), spare_udp_port(), spare_udp_port());
+    let filter = format!("udp and (dst port {pa} or dst port {pb} or dst port {ps})");
+    /// tcpdump, stopped on drop (a failed assertion must not leave it holding the test's
+    /// output open).
+    struct Tcpdump(std::process::Child);
+    impl Drop for Tcpdump {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut tcpdump = Tcpdump(
+        Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-U", "-B", "16384", "-w"])
+            .arg(&cap)
+            .arg(&filter)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(tcpdump.0.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "tcpdump: {line}");
+
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let opening = Exchange::new(4, 10);
+    for id in 1..=4 {
+        sock.send_to(&opening.snapshot(id as u32, id), ("127.0.0.1", ps)).unwrap();
+    }
+    let mut ex = Exchange::new(4, 10).forgetful();
+    let mut rng = Rng(9);
+    let (mut sent_a, mut sent_b) = (0, 0);
+    for n in 0..2000u32 {
+        let p = ex.incremental(&mut rng);
+        if n % 7 != 3 {
+            sock.send_to(&p, ("127.0.0.1", pa)).unwrap();
+            sent_a += 1;
+        }
+        if n % 7 != 4 {
+            sock.send_to(&p, ("127.0.0.1", pb)).unwrap();
+            sent_b += 1;
+        }
+        if n % 50 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    // Until tcpdump has written every datagram (it reads the kernel's buffer in its own time),
+    // then stop it.
+    let expected = 4 + sent_a + sent_b;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let captured =
+            std::fs::read(&cap).ok().and_then(|b| zero_sbe::capture::datagrams(&b).ok().map(|d| d.len()));
+        if captured == Some(expected) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "tcpdump captured {captured:?} of {expected}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = Command::new("kill").args(["-INT", &tcpdump.0.id().to_string()]).status();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    let _ = tcpdump.0.wait();
+    assert!(rest.contains("0 packets dropped by kernel"), "tcpdump dropped packets: {rest}");
+
+    let out = zero()
+        .args(["sbe", "replay"])
+        .arg(&cap)
+        .args(["--schema", &format!("{}/../zero-sbe/schemas/mdp3.xml", env!("CARGO_MANIFEST_DIR"))])
+        .args(["--feed-a", &format!("127.0.0.1:{pa}"), "--feed-b", &format!("127.0.0.1:{pb}")])
+        .args(["--snapshot", &format!("127.0.0.1:{ps}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("packets: 2000 delivered,") && text.contains(" 0 lost in 0 gaps"), "{text}");
+    assert!(
+        text.contains(&format!("datagrams: {expected} (A {sent_a}, B {sent_b}, snapshot 4, other 0)")),
+        "{text}"
+    );
+    assert!(text.contains("messages MDIncrementalRefreshBook46:"), "{text}");
+    for id in 1..=4 {
+        let book = &ex.books[&id].0;
+        assert!(
+            text.contains(&format!("book {id}: {}", describe(book))),
+            "book {id}: {}\n{text}",
+            describe(book)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

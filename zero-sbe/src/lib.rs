@@ -11,6 +11,7 @@
 //! - [`encode`]: the inverse, any message from JSON (fixtures, tools, round-trip tests).
 //! - [`generate`]: Rust flyweight decoders from a schema (for a `build.rs`, or
 //!   `zero sbe generate`); [`flyweight`] is what they share.
+//! - [`capture`]: UDP datagrams from pcap and pcapng files, for replaying a feed.
 //! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
 //!
 //! ## Dependencies, and why
@@ -22,6 +23,7 @@
 // Generated code names this crate `zero_sbe`, as a user's crate would.
 extern crate self as zero_sbe;
 
+pub mod capture;
 pub mod decode;
 pub mod encode;
 pub mod flyweight;

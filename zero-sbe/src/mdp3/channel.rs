@@ -191,6 +191,13 @@ impl Channel {
         self.instruments.get(&security_id).filter(|i| !i.stale).map(|i| &i.book)
     }
 
+    /// The instruments known, in order.
+    pub fn instruments(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.instruments.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The last RptSeq applied to an instrument's book, unless it is stale or unknown.
     pub fn rpt_seq(&self, security_id: i32) -> Option<u32> {
         self.instruments.get(&security_id).filter(|i| !i.stale).map(|i| i.rpt_seq)
