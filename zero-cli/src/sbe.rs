@@ -44,6 +44,37 @@ pub enum SbeCommand {
         #[arg(long, default_value_t = 10)]
         depth: usize,
     },
+    /// Run zero-sbe's channel on live multicast feeds (A, B, and the snapshot loop while
+    /// recovering) until --packets are in or --seconds pass, then print as `replay` does.
+    Listen {
+        /// The schema that names the templates in the counts.
+        #[arg(long)]
+        schema: PathBuf,
+        /// Feed A (group:port).
+        #[arg(long)]
+        feed_a: std::net::SocketAddrV4,
+        /// Feed B.
+        #[arg(long)]
+        feed_b: std::net::SocketAddrV4,
+        /// The snapshot loop.
+        #[arg(long)]
+        snapshot: std::net::SocketAddrV4,
+        /// The exchange's source address: source-specific joins.
+        #[arg(long)]
+        source: Option<std::net::Ipv4Addr>,
+        /// The interface's address to join on.
+        #[arg(long, default_value = "0.0.0.0")]
+        interface: std::net::Ipv4Addr,
+        /// Outright book depth.
+        #[arg(long, default_value_t = 10)]
+        depth: usize,
+        /// Stop after this many packets are in.
+        #[arg(long, default_value_t = u64::MAX)]
+        packets: u64,
+        /// Stop after this long.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Print (or write to --out) the Rust flyweight decoders of a schema, as a `build.rs`
     /// would make them with `zero_sbe::generate::rust`.
     Generate {
@@ -82,6 +113,20 @@ pub fn run(command: SbeCommand) -> Result<(), String> {
             };
         }
         SbeCommand::Decode { schema, framing, file } => (read_schema(&schema)?, framing, file),
+        SbeCommand::Listen {
+            schema,
+            feed_a,
+            feed_b,
+            snapshot,
+            source,
+            interface,
+            depth,
+            packets,
+            seconds,
+        } => {
+            let feeds = zero_sbe::mdp3::driver::Feeds { a: feed_a, b: feed_b, snapshot, source, interface };
+            return listen(&read_schema(&schema)?, feeds, depth, packets, seconds);
+        }
         SbeCommand::Replay { file, schema, feed_a, feed_b, snapshot, depth } => {
             return replay(&file, &read_schema(&schema)?, [feed_a, feed_b, snapshot], depth);
         }
@@ -120,6 +165,82 @@ pub fn run(command: SbeCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// What a replay or a listen counted.
+#[derive(Default)]
+struct Tally {
+    datagrams: u64,
+    on_a: u64,
+    on_b: u64,
+    on_snapshot: u64,
+    other: u64,
+    templates: std::collections::BTreeMap<String, u64>,
+    gaps: Vec<(u32, u32)>,
+    recovered: u64,
+    stale: u64,
+    resets: u64,
+}
+
+impl Tally {
+    /// Counts feed A's messages by template (named by `schema`).
+    fn messages(&mut self, schema: &Schema, payload: &[u8]) {
+        let Ok(p) = Packet::parse(payload) else { return };
+        for m in p.messages().flatten() {
+            let name = match zero_sbe::decode::header(schema, m) {
+                Ok(h) => schema
+                    .message(h.template_id)
+                    .map_or(format!("template {}", h.template_id), |t| t.name.clone()),
+                Err(_) => "malformed".into(),
+            };
+            *self.templates.entry(name).or_default() += 1;
+        }
+    }
+
+    fn event(&mut self, e: zero_sbe::mdp3::channel::Event) {
+        use zero_sbe::mdp3::channel::Event;
+        match e {
+            Event::Gap { from, to } => self.gaps.push((from, to)),
+            Event::Recovered(_) => self.recovered += 1,
+            Event::Stale(_) => self.stale += 1,
+            Event::ChannelReset => self.resets += 1,
+            _ => {}
+        }
+    }
+
+    fn print(&self, ch: &zero_sbe::mdp3::channel::Channel) -> Result<(), String> {
+        let mut out = std::io::stdout().lock();
+        let mut say = |line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
+        say(format!(
+            "datagrams: {} (A {}, B {}, snapshot {}, other {})",
+            self.datagrams, self.on_a, self.on_b, self.on_snapshot, self.other
+        ))?;
+        for (name, count) in &self.templates {
+            say(format!("messages {name}: {count}"))?;
+        }
+        let a = ch.arbitration();
+        say(format!(
+            "packets: {} delivered, {} duplicates, {} lost in {} gaps",
+            a.delivered, a.duplicates, a.lost, a.gaps
+        ))?;
+        for (from, to) in &self.gaps {
+            say(format!("gap: {from}-{to}"))?;
+        }
+        say(format!(
+            "recoveries: {} books recovered, {} went stale, {} channel resets; state {:?}",
+            self.recovered,
+            self.stale,
+            self.resets,
+            ch.state()
+        ))?;
+        for id in ch.instruments() {
+            match ch.book(id) {
+                Some(book) => say(format!("book {id}: {}", describe(book)))?,
+                None => say(format!("book {id}: stale"))?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `zero sbe replay`.
 fn replay(
     file: &std::path::Path,
@@ -127,100 +248,116 @@ fn replay(
     [feed_a, feed_b, snapshot]: [Option<std::net::SocketAddr>; 3],
     depth: usize,
 ) -> Result<(), String> {
-    use std::collections::BTreeMap;
     use zero_sbe::mdp3::arbiter::Feed;
-    use zero_sbe::mdp3::channel::{Channel, ChannelConfig, Event};
+    use zero_sbe::mdp3::channel::{Channel, ChannelConfig};
 
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let datagrams = zero_sbe::capture::datagrams(&bytes).map_err(|e| e.to_string())?;
     let mut ch = Channel::new(ChannelConfig { depth, ..ChannelConfig::default() });
     let base = std::time::Instant::now();
     let first = datagrams.first().map_or(0, |d| d.time_ns);
-    let (mut on_a, mut on_b, mut on_snapshot, mut other) = (0u64, 0u64, 0u64, 0u64);
-    let mut templates: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut gaps, mut recovered, mut stale, mut resets) = (Vec::new(), 0u64, 0u64, 0u64);
+    let mut tally = Tally { datagrams: datagrams.len() as u64, ..Tally::default() };
     for d in &datagrams {
         let now = base + std::time::Duration::from_nanos(d.time_ns.saturating_sub(first));
         ch.handle_timeout(now);
-        let feed = if Some(d.to) == snapshot {
-            on_snapshot += 1;
+        if Some(d.to) == snapshot {
+            tally.on_snapshot += 1;
             ch.snapshot(d.payload);
-            None
         } else if Some(d.to) == feed_b {
-            on_b += 1;
-            Some(Feed::B)
+            tally.on_b += 1;
+            ch.incremental(now, Feed::B, d.payload);
         } else if feed_a.is_none() || Some(d.to) == feed_a {
-            on_a += 1;
-            Some(Feed::A)
+            tally.on_a += 1;
+            tally.messages(schema, d.payload);
+            ch.incremental(now, Feed::A, d.payload);
         } else {
-            other += 1;
-            None
-        };
-        if let Some(feed) = feed {
-            if let Ok(p) = Packet::parse(d.payload) {
-                if feed == Feed::A || feed_a.is_none() {
-                    for m in p.messages().flatten() {
-                        let name = zero_sbe::decode::header(schema, m)
-                            .ok()
-                            .and_then(|h| {
-                                schema
-                                    .message(h.template_id)
-                                    .map(|t| t.name.clone())
-                                    .or(Some(format!("template {}", h.template_id)))
-                            })
-                            .unwrap_or_else(|| "malformed".into());
-                        *templates.entry(name).or_default() += 1;
-                    }
-                }
-            }
-            ch.incremental(now, feed, d.payload);
+            tally.other += 1;
         }
         while let Some(e) = ch.poll_event() {
-            match e {
-                Event::Gap { from, to } => gaps.push((from, to)),
-                Event::Recovered(_) => recovered += 1,
-                Event::Stale(_) => stale += 1,
-                Event::ChannelReset => resets += 1,
-                _ => {}
-            }
+            tally.event(e);
         }
     }
     while let Some(t) = ch.poll_timeout() {
         ch.handle_timeout(t);
         while let Some(e) = ch.poll_event() {
-            if let Event::Gap { from, to } = e {
-                gaps.push((from, to));
+            tally.event(e);
+        }
+    }
+    tally.print(&ch)
+}
+
+/// `zero sbe listen`: the channel on multicast feeds until `packets` are in or `seconds` pass.
+fn listen(
+    schema: &Schema,
+    feeds: zero_sbe::mdp3::driver::Feeds,
+    depth: usize,
+    packets: u64,
+    seconds: u64,
+) -> Result<(), String> {
+    use zero_core::{Config, Event as IoEvent, Handler, Io, Ops};
+    use zero_sbe::mdp3::channel::{Channel, ChannelConfig};
+    use zero_sbe::mdp3::driver::{ChannelDriver, Socket};
+
+    struct Listen<'s> {
+        driver: ChannelDriver,
+        schema: &'s Schema,
+        tally: Tally,
+        packets: u64,
+        until: std::time::Instant,
+        failed: Option<String>,
+    }
+    impl Handler for Listen<'_> {
+        fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+            if let IoEvent::Datagram { udp, data, .. } = &event {
+                self.tally.datagrams += 1;
+                match self.driver.socket(*udp) {
+                    Some(Socket::A) => {
+                        self.tally.on_a += 1;
+                        self.tally.messages(self.schema, data);
+                    }
+                    Some(Socket::B) => self.tally.on_b += 1,
+                    Some(Socket::Snapshot) => self.tally.on_snapshot += 1,
+                    None => self.tally.other += 1,
+                }
+            }
+            self.driver.on_event(ops, &event);
+        }
+        fn on_batch_end(&mut self, ops: &mut Ops) {
+            if let Err(e) = self.driver.pump(ops) {
+                self.failed = Some(e.to_string());
+                ops.stop();
+            }
+            while let Some(e) = self.driver.poll_event() {
+                self.tally.event(e);
+            }
+            if self.driver.channel().arbitration().delivered >= self.packets || ops.now() >= self.until {
+                ops.stop();
             }
         }
     }
-    let mut out = std::io::stdout().lock();
-    let mut say = |line: String| writeln!(out, "{line}").map_err(|e| e.to_string());
-    say(format!(
-        "datagrams: {} (A {on_a}, B {on_b}, snapshot {on_snapshot}, other {other})",
-        datagrams.len()
-    ))?;
-    for (name, count) in &templates {
-        say(format!("messages {name}: {count}"))?;
+    let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
+    let mut driver =
+        ChannelDriver::new(Channel::new(ChannelConfig { depth, ..ChannelConfig::default() }), feeds, 1);
+    driver.start(&mut io).map_err(|e| e.to_string())?;
+    let within = std::time::Duration::from_secs(seconds);
+    io.timer(within, u64::MAX);
+    let mut l = Listen {
+        driver,
+        schema,
+        tally: Tally::default(),
+        packets,
+        until: std::time::Instant::now() + within,
+        failed: None,
+    };
+    eprintln!(
+        "zero sbe: listening on A {} and B {} (snapshot loop {} while recovering)",
+        feeds.a, feeds.b, feeds.snapshot
+    );
+    io.run(&mut l).map_err(|e| e.to_string())?;
+    if let Some(e) = l.failed {
+        return Err(e);
     }
-    let a = ch.arbitration();
-    say(format!(
-        "packets: {} delivered, {} duplicates, {} lost in {} gaps",
-        a.delivered, a.duplicates, a.lost, a.gaps
-    ))?;
-    for (from, to) in &gaps {
-        say(format!("gap: {from}-{to}"))?;
-    }
-    say(format!(
-        "recoveries: {recovered} books recovered, {stale} went stale, {resets} channel resets; state {:?}",
-        ch.state()
-    ))?;
-    for id in ch.instruments() {
-        match ch.book(id) {
-            Some(book) => say(format!("book {id}: {}", describe(book)))?,
-            None => say(format!("book {id}: stale"))?,
-        }
-    }
-    Ok(())
+    l.tally.print(l.driver.channel())
 }
 
 /// A book on one line: bids, then offers, best first, `price x qty` (price in units of 1e-9).

@@ -185,3 +185,109 @@ fn replaying_a_tcpdump_capture() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The feed over real multicast, in a network namespace of the test's own: a Python sender
+/// on loopback, `zero sbe listen` joined source-specific to feeds A and B (each missing packets
+/// the other has) and to the snapshot loop while it recovers: every packet in, none lost, the
+/// final books the exchange's.
+#[test]
+fn listening_to_multicast_feeds() {
+    use std::io::{BufRead, BufReader};
+    use zero_sbe::mdp3::sim::{Exchange, Rng};
+    let ns = format!("zero-sbe-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("ip (iproute2)");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    /// The namespace, deleted on drop.
+    struct Netns(String);
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+    ip(&["netns", "add", &ns]);
+    let _guard = Netns(ns.clone());
+    ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
+    ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "multicast", "on"]);
+    ip(&["netns", "exec", &ns, "ip", "route", "add", "224.0.0.0/4", "dev", "lo"]);
+
+    // The recorded feed: opening snapshots, then 2,000 packets on A and B.
+    let dir = std::env::temp_dir().join(format!("zero-sbe-listen-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut record = Vec::new();
+    let mut put = |which: u8, p: &[u8]| {
+        record.push(which);
+        record.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        record.extend_from_slice(p);
+    };
+    let opening = Exchange::new(4, 10);
+    for id in 1..=4 {
+        put(2, &opening.snapshot(id as u32, id));
+    }
+    let mut ex = Exchange::new(4, 10).forgetful();
+    let mut rng = Rng(21);
+    for n in 0..2000u32 {
+        let p = ex.incremental(&mut rng);
+        if n % 5 != 1 {
+            put(0, &p);
+        }
+        if n % 5 != 2 {
+            put(1, &p);
+        }
+    }
+    let feed_file = dir.join("feed.bin");
+    std::fs::write(&feed_file, &record).unwrap();
+
+    let (a, b, s) = ("239.1.1.1:14310", "239.1.1.2:15310", "239.1.1.3:16310");
+    let mut listener = Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(env!("CARGO_BIN_EXE_zero"))
+        .args([
+            "sbe",
+            "listen",
+            "--schema",
+            &format!("{}/../zero-sbe/schemas/mdp3.xml", env!("CARGO_MANIFEST_DIR")),
+        ])
+        .args([
+            "--feed-a",
+            a,
+            "--feed-b",
+            b,
+            "--snapshot",
+            s,
+            "--source",
+            "127.0.0.1",
+            "--interface",
+            "127.0.0.1",
+        ])
+        .args(["--packets", "2000", "--seconds", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(listener.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "zero sbe listen: {line}");
+    let script = format!("{}/tests/sbe/send_feed.py", env!("CARGO_MANIFEST_DIR"));
+    let sent = Command::new("ip")
+        .args(["netns", "exec", &ns, "/usr/bin/python3", &script])
+        .arg(&feed_file)
+        .args([a, b, s])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let out = listener.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("packets: 2000 delivered,") && text.contains(" 0 lost in 0 gaps"), "{text}");
+    assert!(text.contains("state InSync"), "{text}");
+    for id in 1..=4 {
+        let book = &ex.books[&id].0;
+        assert!(text.contains(&format!("book {id}: {}", describe(book))), "book {id}\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@
 //! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
 //!
 //! ## Dependencies, and why
+//! - `zero-core`: the shard the feed driver runs on (multicast UDP, timers).
 //! - `roxmltree`: reading the XML schema (read-only, no allocation per node beyond the
 //!   document; zero-fix reads its data dictionaries with it too).
 //! - `serde_json`: the JSON dump.
