@@ -49,7 +49,7 @@ pub fn rust(schema: &Schema) -> String {
             "    /// The root block's length in this schema.\n    pub const BLOCK_LENGTH: usize = {};",
             m.block_length
         );
-        g.entry("Decoder", &m.name, &m.fields, &m.groups, &m.data, 1);
+        g.entry("Decoder", &m.name, &m.fields, &m.groups, &m.data);
         let root = Some((m.id, schema.id, schema.version));
         g.entry_encoder("Encoder", &m.name, m.block_length, (&m.fields, &m.groups, &m.data), root);
         let _ = writeln!(g.out, "}}");
@@ -386,17 +386,8 @@ impl Gen {
     }
 
     /// A message root (`Decoder`) or group entry (`Entry`): its struct, getters, groups and
-    /// data; `depth` for indentation of nested modules.
-    fn entry(
-        &mut self,
-        name: &str,
-        owner: &str,
-        fields: &[Field],
-        groups: &[Group],
-        data: &[Data],
-        depth: usize,
-    ) {
-        let _ = depth;
+    /// data.
+    fn entry(&mut self, name: &str, owner: &str, fields: &[Field], groups: &[Group], data: &[Data]) {
         // The fields every version has: the block must hold them.
         let first = fields
             .iter()
@@ -462,7 +453,7 @@ impl Gen {
             self.data_reader(d);
         }
         for g in groups {
-            self.group(g, depth + 1);
+            self.group(g);
         }
     }
 
@@ -491,7 +482,7 @@ impl Gen {
         );
     }
 
-    fn group(&mut self, g: &Group, depth: usize) {
+    fn group(&mut self, g: &Group) {
         let m = snake(&g.name);
         let dim = &g.dimension;
         let read_member = |gen: &Gen, name: &str| {
@@ -538,7 +529,7 @@ impl Gen {
                 "        for entry in self.by_ref() {\n            entry?;\n        }\n        Ok(self.rest)\n".to_string()
             },
         );
-        self.entry("Entry", &g.name, &g.fields, &g.groups, &g.data, depth);
+        self.entry("Entry", &g.name, &g.fields, &g.groups, &g.data);
         self.group_encoder(g);
         let _ = writeln!(self.out, "    }}");
     }
