@@ -434,6 +434,7 @@ fn start(plan: Plan) -> Result<(), String> {
                 match &relay {
                     Some(r) => {
                         let mut relay = Box::new(Relay::new(server, r.clone(), Instant::now()));
+                        relay.start(io);
                         let control = dir.join(CONTROL);
                         relay
                             .listen_control(io, &control)

@@ -168,6 +168,13 @@ impl Relay {
         }
     }
 
+    /// Arms the queue's timer: what the spool held from before is due at once. Call it when
+    /// the shard is set up; without it those messages would wait for the shard's first
+    /// event (a client connecting), however long that takes.
+    pub fn start(&mut self, ops: &mut Ops) {
+        self.timer.follow(ops, self.queue.poll_timeout());
+    }
+
     /// Listens for operator commands ([`control`]) on the Unix socket `path` (a stale one
     /// left by a crash is replaced).
     pub fn listen_control(&mut self, ops: &mut Ops, path: &std::path::Path) -> zero_core::Result<()> {
