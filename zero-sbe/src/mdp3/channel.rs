@@ -238,7 +238,12 @@ impl Channel {
             return;
         };
         match self.arbiter.fast(p.seq) {
-            Fast::Deliver => self.in_sequence(p.seq, bytes),
+            Fast::Deliver => {
+                if self.in_sequence(bytes) {
+                    self.buffer(p.seq, bytes.to_vec());
+                }
+                self.finish_recovery();
+            }
             Fast::Duplicate => {}
             Fast::Slow => {
                 self.arbiter.packet(now, feed, p.seq, bytes.to_vec());
@@ -247,22 +252,24 @@ impl Channel {
         }
     }
 
-    /// A packet in sequence: applied, and buffered while recovering.
-    fn in_sequence(&mut self, seq: u32, bytes: &[u8]) {
+    /// Applies a packet in sequence; whether it is to be buffered (the channel is
+    /// recovering).
+    fn in_sequence(&mut self, bytes: &[u8]) -> bool {
         if !self.apply_packet(bytes, None) {
             self.counts.malformed += 1;
             self.all_stale();
         }
-        if self.state == State::Recovering {
-            self.buffer(seq, bytes.to_vec());
-        }
-        self.finish_recovery();
+        self.state == State::Recovering
     }
 
     fn arbitrated(&mut self) {
         while let Some(a) = self.arbiter.poll() {
             match a {
-                Arbitrated::Packet { seq, packet, .. } => self.in_sequence(seq, &packet),
+                Arbitrated::Packet { seq, packet, .. } => {
+                    if self.in_sequence(&packet) {
+                        self.buffer(seq, packet);
+                    }
+                }
                 Arbitrated::Gap { from, to } => {
                     self.events.push_back(Event::Gap { from, to });
                     self.all_stale();
@@ -365,17 +372,18 @@ impl Channel {
         if only.is_some_and(|o| o != id) {
             return;
         }
-        let (depth, implied) = (self.config.depth, self.config.implied_depth);
-        if !self.instruments.contains_key(&id) && self.instruments.len() >= self.config.max_instruments {
-            return;
-        }
-        let i = self.instruments.entry(id).or_insert_with(|| Instrument {
-            book: Book::new(depth, implied),
-            rpt_seq: 0,
-            // Rule 1: an instrument first seen in the incrementals has no known book.
-            stale: true,
-            changed: false,
-        });
+        let full = self.instruments.len() >= self.config.max_instruments;
+        let i = match self.instruments.entry(id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            // Rule 1: an instrument first seen in the incrementals has no known book; past
+            // the cap, it is not kept at all.
+            std::collections::hash_map::Entry::Vacant(v) if !full => {
+                let book = Book::new(self.config.depth, self.config.implied_depth);
+                v.insert(Instrument { book, rpt_seq: 0, stale: true, changed: false });
+                return;
+            }
+            std::collections::hash_map::Entry::Vacant(_) => return,
+        };
         if i.stale {
             return;
         }
