@@ -96,6 +96,17 @@ fn relay_with(dir: &Path, to: u16, more: &str, first_retry_secs: u64) -> (Runnin
     (Running(child), port)
 }
 
+/// swaks sends one message from `from` to b@zero.test through the relay on `port`, with
+/// `Subject: subject` (the relay must answer 250).
+fn send(port: u16, from: &str, subject: &str) {
+    let out = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}"), "--from", from, "--to", "b@zero.test"])
+        .args(["--header", &format!("Subject: {subject}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 /// The files aiosmtpd saved: (envelope, text) each.
 fn saved(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -188,12 +199,7 @@ fn outbound_mail_is_dkim_signed() {
     let (_dest, dest_port) = destination(&dest_dir);
     let (_relay, port) = relay_with(&dir, dest_port, &more, 1);
     for from in ["joe@ed.test", "joe@rsa.test", "joe@other.test"] {
-        let out = Command::new("swaks")
-            .args(["--server", &format!("127.0.0.1:{port}"), "--from", from, "--to", "b@zero.test"])
-            .args(["--header", &format!("Subject: signed by {from}")])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        send(port, from, &format!("signed by {from}"));
     }
     wait_for("three deliveries", || saved(&dest_dir).len() >= 3);
     let script = format!("{}/../zero-smtp/tests/peers/dkimpy_peer.py", env!("CARGO_MANIFEST_DIR"));
@@ -350,19 +356,7 @@ fn queue_flush_and_delete() {
     let dest_port = spare_port();
     let (_relay, port) = relay_with(&dir, dest_port, "", 3600);
     for n in 0..3 {
-        let out = Command::new("swaks")
-            .args([
-                "--server",
-                &format!("127.0.0.1:{port}"),
-                "--from",
-                "joe@client.test",
-                "--to",
-                "b@zero.test",
-            ])
-            .args(["--header", &format!("Subject: queued {n}")])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        send(port, "joe@client.test", &format!("queued {n}"));
     }
     let spool = dir.join("spool");
     let list = || {
@@ -493,19 +487,7 @@ fn a_restarted_relay_delivers_without_being_woken() {
     let dest_port = spare_port();
     let (mut first, port) = relay_with(&dir, dest_port, "", 3600);
     for n in 0..8 {
-        let out = Command::new("swaks")
-            .args([
-                "--server",
-                &format!("127.0.0.1:{port}"),
-                "--from",
-                "joe@client.test",
-                "--to",
-                "b@zero.test",
-            ])
-            .args(["--header", &format!("Subject: waiting {n}")])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        send(port, "joe@client.test", &format!("waiting {n}"));
     }
     first.kill();
     let (_dest, _) = destination_on(&dest_dir, dest_port);
