@@ -14,6 +14,11 @@
 //! - [`capture`]: UDP datagrams from pcap and pcapng files, for replaying a feed.
 //! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
 //!
+//! The MDP 3.0 channel is a sans-I/O machine in zero-core's style (time handed in, events and
+//! a deadline out), but not a zero-core `Machine`: that contract is one connection-oriented
+//! client, and a channel reads datagrams from three multicast groups. Its driver
+//! (`mdp3::driver`) is therefore its own, on zero-core's UDP sockets and timers.
+//!
 //! ## Dependencies, and why
 //! - `zero-core`: the shard the feed driver runs on (multicast UDP, timers).
 //! - `roxmltree`: reading the XML schema (read-only, no allocation per node beyond the
