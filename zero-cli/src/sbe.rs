@@ -40,9 +40,14 @@ pub enum SbeCommand {
         /// The snapshot loop's destination.
         #[arg(long)]
         snapshot: Option<std::net::SocketAddr>,
-        /// Outright book depth.
-        #[arg(long, default_value_t = 10)]
-        depth: usize,
+        /// The order snapshot loop's destination.
+        #[arg(long)]
+        order_snapshot: Option<std::net::SocketAddr>,
+        /// The instrument definition loop's destination.
+        #[arg(long)]
+        definitions: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        books: BookArgs,
     },
     /// Run zero-sbe's channel on live multicast feeds (A, B, and the snapshot loop while
     /// recovering) until --packets are in or --seconds pass, then print as `replay` does.
@@ -59,15 +64,20 @@ pub enum SbeCommand {
         /// The snapshot loop.
         #[arg(long)]
         snapshot: std::net::SocketAddrV4,
+        /// The order snapshot loop.
+        #[arg(long)]
+        order_snapshot: Option<std::net::SocketAddrV4>,
+        /// The instrument definition loop.
+        #[arg(long)]
+        definitions: Option<std::net::SocketAddrV4>,
         /// The exchange's source address: source-specific joins.
         #[arg(long)]
         source: Option<std::net::Ipv4Addr>,
         /// The interface's address to join on.
         #[arg(long, default_value = "0.0.0.0")]
         interface: std::net::Ipv4Addr,
-        /// Outright book depth.
-        #[arg(long, default_value_t = 10)]
-        depth: usize,
+        #[command(flatten)]
+        books: BookArgs,
         /// Stop after this many packets are in.
         #[arg(long, default_value_t = u64::MAX)]
         packets: u64,
@@ -85,6 +95,24 @@ pub enum SbeCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The books a replay or a listen keeps.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct BookArgs {
+    /// Outright book depth for instruments without a definition.
+    #[arg(long, default_value_t = 10)]
+    depth: usize,
+    /// Keep books by order (market by order) too.
+    #[arg(long)]
+    orders: bool,
+}
+
+impl BookArgs {
+    fn channel(self) -> zero_sbe::mdp3::channel::Channel {
+        use zero_sbe::mdp3::channel::{Channel, ChannelConfig};
+        Channel::new(ChannelConfig { depth: self.depth, orders: self.orders, ..ChannelConfig::default() })
+    }
 }
 
 fn read_schema(path: &std::path::Path) -> Result<Schema, String> {
@@ -118,17 +146,28 @@ pub fn run(command: SbeCommand) -> Result<(), String> {
             feed_a,
             feed_b,
             snapshot,
+            order_snapshot,
+            definitions,
             source,
             interface,
-            depth,
+            books,
             packets,
             seconds,
         } => {
-            let feeds = zero_sbe::mdp3::driver::Feeds { a: feed_a, b: feed_b, snapshot, source, interface };
-            return listen(&read_schema(&schema)?, feeds, depth, packets, seconds);
+            let feeds = zero_sbe::mdp3::driver::Feeds {
+                a: feed_a,
+                b: feed_b,
+                snapshot,
+                order_snapshot,
+                definitions,
+                source,
+                interface,
+            };
+            return listen(&read_schema(&schema)?, feeds, books, packets, seconds);
         }
-        SbeCommand::Replay { file, schema, feed_a, feed_b, snapshot, depth } => {
-            return replay(&file, &read_schema(&schema)?, [feed_a, feed_b, snapshot], depth);
+        SbeCommand::Replay { file, schema, feed_a, feed_b, snapshot, order_snapshot, definitions, books } => {
+            let to = [feed_a, feed_b, snapshot, order_snapshot, definitions];
+            return replay(&file, &read_schema(&schema)?, to, books);
         }
     };
     let bytes = if file.as_os_str() == "-" {
@@ -178,6 +217,10 @@ struct Tally {
     recovered: u64,
     stale: u64,
     resets: u64,
+    trades: u64,
+    statistics: u64,
+    statuses: u64,
+    definitions: u64,
 }
 
 impl Tally {
@@ -202,6 +245,10 @@ impl Tally {
             Event::Recovered(_) => self.recovered += 1,
             Event::Stale(_) => self.stale += 1,
             Event::ChannelReset => self.resets += 1,
+            Event::Trade(_) => self.trades += 1,
+            Event::Statistic(_) => self.statistics += 1,
+            Event::Status(_) => self.statuses += 1,
+            Event::Defined(_) => self.definitions += 1,
             _ => {}
         }
     }
@@ -231,10 +278,21 @@ impl Tally {
             self.resets,
             ch.state()
         ))?;
+        say(format!(
+            "events: {} trades, {} statistics, {} status changes, {} definitions",
+            self.trades, self.statistics, self.statuses, self.definitions
+        ))?;
         for id in ch.instruments() {
+            let name = ch.definition(id).map_or(String::new(), |d| format!(" ({})", d.symbol));
             match ch.book(id) {
-                Some(book) => say(format!("book {id}: {}", describe(book)))?,
-                None => say(format!("book {id}: stale"))?,
+                Some(book) => say(format!("book {id}{name}: {}", describe(book)))?,
+                None => say(format!("book {id}{name}: stale"))?,
+            }
+            if ch.config().orders {
+                match ch.orders(id) {
+                    Some(orders) => say(format!("orders {id}: {}", describe_orders(orders)))?,
+                    None => say(format!("orders {id}: stale"))?,
+                }
             }
         }
         Ok(())
@@ -245,24 +303,26 @@ impl Tally {
 fn replay(
     file: &std::path::Path,
     schema: &Schema,
-    [feed_a, feed_b, snapshot]: [Option<std::net::SocketAddr>; 3],
-    depth: usize,
+    [feed_a, feed_b, snapshot, order_snapshot, definitions]: [Option<std::net::SocketAddr>; 5],
+    books: BookArgs,
 ) -> Result<(), String> {
     use zero_sbe::mdp3::arbiter::Feed;
-    use zero_sbe::mdp3::channel::{Channel, ChannelConfig};
 
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let datagrams = zero_sbe::capture::datagrams(&bytes).map_err(|e| e.to_string())?;
-    let mut ch = Channel::new(ChannelConfig { depth, ..ChannelConfig::default() });
+    let mut ch = books.channel();
     let base = std::time::Instant::now();
     let first = datagrams.first().map_or(0, |d| d.time_ns);
     let mut tally = Tally { datagrams: datagrams.len() as u64, ..Tally::default() };
     for d in &datagrams {
         let now = base + std::time::Duration::from_nanos(d.time_ns.saturating_sub(first));
         ch.handle_timeout(now);
-        if Some(d.to) == snapshot {
+        if Some(d.to) == snapshot || Some(d.to) == order_snapshot {
             tally.on_snapshot += 1;
             ch.snapshot(d.payload);
+        } else if Some(d.to) == definitions {
+            tally.other += 1;
+            ch.definitions(d.payload);
         } else if Some(d.to) == feed_b {
             tally.on_b += 1;
             ch.incremental(now, Feed::B, d.payload);
@@ -290,12 +350,11 @@ fn replay(
 fn listen(
     schema: &Schema,
     feeds: zero_sbe::mdp3::driver::Feeds,
-    depth: usize,
+    books: BookArgs,
     packets: u64,
     seconds: u64,
 ) -> Result<(), String> {
     use zero_core::{Config, Event as IoEvent, Handler, Io, Ops};
-    use zero_sbe::mdp3::channel::{Channel, ChannelConfig};
     use zero_sbe::mdp3::driver::{ChannelDriver, Socket};
 
     struct Listen<'s> {
@@ -316,8 +375,8 @@ fn listen(
                         self.tally.messages(self.schema, data);
                     }
                     Some(Socket::B) => self.tally.on_b += 1,
-                    Some(Socket::Snapshot) => self.tally.on_snapshot += 1,
-                    None => self.tally.other += 1,
+                    Some(Socket::Snapshot | Socket::OrderSnapshot) => self.tally.on_snapshot += 1,
+                    Some(Socket::Definitions) | None => self.tally.other += 1,
                 }
             }
             self.driver.on_event(ops, &event);
@@ -336,8 +395,7 @@ fn listen(
         }
     }
     let mut io = Io::new(Config::default()).map_err(|e| e.to_string())?;
-    let mut driver =
-        ChannelDriver::new(Channel::new(ChannelConfig { depth, ..ChannelConfig::default() }), feeds, 1);
+    let mut driver = ChannelDriver::new(books.channel(), feeds, 1);
     driver.start(&mut io).map_err(|e| e.to_string())?;
     let within = std::time::Duration::from_secs(seconds);
     io.timer(within, u64::MAX);
@@ -366,4 +424,17 @@ pub fn describe(book: &zero_sbe::mdp3::book::Book) -> String {
         levels.levels().iter().map(|l| format!("{}x{}", l.price, l.qty)).collect::<Vec<_>>().join(" ")
     };
     format!("bids [{}] offers [{}]", side(&book.bids), side(&book.offers))
+}
+
+/// A book by order on one line: how many orders rest, and the first order of each side.
+pub fn describe_orders(orders: &zero_sbe::mdp3::orders::OrderBook) -> String {
+    let first = |o: Option<&zero_sbe::mdp3::orders::Order>| {
+        o.map_or("none".to_string(), |o| format!("{}x{} (order {})", o.price, o.qty, o.id))
+    };
+    format!(
+        "{} resting, best bid {}, best offer {}",
+        orders.len(),
+        first(orders.bids().next()),
+        first(orders.offers().next())
+    )
 }

@@ -92,8 +92,8 @@ fn replaying_a_tcpdump_capture() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let cap = dir.join("feed.pcap");
-    let (pa, pb, ps) = (spare_udp_port(), spare_udp_port(), spare_udp_port());
-    let filter = format!("udp and (dst port {pa} or dst port {pb} or dst port {ps})");
+    let (pa, pb, ps, po) = (spare_udp_port(), spare_udp_port(), spare_udp_port(), spare_udp_port());
+    let filter = format!("udp and (dst port {pa} or dst port {pb} or dst port {ps} or dst port {po})");
     /// tcpdump, stopped on drop (a failed assertion must not leave it holding the test's
     /// output open).
     struct Tcpdump(std::process::Child);
@@ -119,11 +119,15 @@ fn replaying_a_tcpdump_capture() {
     assert!(line.contains("listening on"), "tcpdump: {line}");
 
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let opening = Exchange::new(4, 10);
+    // The opening snapshots (by price and by order), then the feed, with orders.
+    let opening = Exchange::new(4, 10).with_orders();
     for id in 1..=4 {
         sock.send_to(&opening.snapshot(id as u32, id), ("127.0.0.1", ps)).unwrap();
+        for chunk in opening.order_snapshot(id as u32, id, 10) {
+            sock.send_to(&chunk, ("127.0.0.1", po)).unwrap();
+        }
     }
-    let mut ex = Exchange::new(4, 10).forgetful();
+    let mut ex = Exchange::new(4, 10).forgetful().with_orders();
     let mut rng = Rng(9);
     let (mut sent_a, mut sent_b) = (0, 0);
     for n in 0..2000u32 {
@@ -142,7 +146,7 @@ fn replaying_a_tcpdump_capture() {
     }
     // Until tcpdump has written every datagram (it reads the kernel's buffer in its own time),
     // then stop it.
-    let expected = 4 + sent_a + sent_b;
+    let expected = 8 + sent_a + sent_b;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let captured =
@@ -164,23 +168,35 @@ fn replaying_a_tcpdump_capture() {
         .arg(&cap)
         .args(["--schema", &format!("{}/../zero-sbe/schemas/mdp3.xml", env!("CARGO_MANIFEST_DIR"))])
         .args(["--feed-a", &format!("127.0.0.1:{pa}"), "--feed-b", &format!("127.0.0.1:{pb}")])
-        .args(["--snapshot", &format!("127.0.0.1:{ps}")])
+        .args(["--snapshot", &format!("127.0.0.1:{ps}"), "--order-snapshot", &format!("127.0.0.1:{po}")])
+        .arg("--orders")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("packets: 2000 delivered,") && text.contains(" 0 lost in 0 gaps"), "{text}");
     assert!(
-        text.contains(&format!("datagrams: {expected} (A {sent_a}, B {sent_b}, snapshot 4, other 0)")),
+        text.contains(&format!("datagrams: {expected} (A {sent_a}, B {sent_b}, snapshot 8, other 0)")),
         "{text}"
     );
-    assert!(text.contains("messages MDIncrementalRefreshBook46:"), "{text}");
+    for template in [
+        "MDIncrementalRefreshBook46",
+        "MDIncrementalRefreshOrderBook47",
+        "MDIncrementalRefreshTradeSummary48",
+    ] {
+        assert!(text.contains(&format!("messages {template}:")), "{template}: {text}");
+    }
     for id in 1..=4 {
         let book = &ex.books[&id].0;
         assert!(
             text.contains(&format!("book {id}: {}", describe(book))),
             "book {id}: {}\n{text}",
             describe(book)
+        );
+        let resting = ex.orders[&id].len();
+        assert!(
+            resting > 0 && text.contains(&format!("orders {id}: {resting} resting,")),
+            "orders {id}: {text}"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,7 +1,8 @@
-//! The MDP 3.0 channel fed arbitrary packets on A, B and the snapshot feed, with time
-//! passing: every packet is framed from the input (real ones spliced in now and then, so
-//! recovery is reached), and the channel never panics; a book it gives out is never deeper
-//! than configured.
+//! The MDP 3.0 channel (keeping books by order too) fed arbitrary packets on A, B, the
+//! snapshot feeds and the definition loop, with time passing: every packet is framed from the
+//! input (real ones spliced in now and then, so recovery is reached), and the channel never
+//! panics; a book it gives out is never deeper than its depth (configured, or defined by
+//! the input).
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use zero_sbe::mdp3::channel::{Channel, ChannelConfig};
 use zero_sbe::mdp3::sim::{Exchange, Rng};
 
 fuzz_target!(|data: &[u8]| {
-    let config = ChannelConfig { depth: 5, max_instruments: 64, ..ChannelConfig::default() };
+    let config = ChannelConfig { depth: 5, orders: true, max_instruments: 64, ..ChannelConfig::default() };
     let mut ch = Channel::new(config);
-    let mut ex = Exchange::new(3, 5).forgetful();
+    let mut ex = Exchange::new(3, 5).forgetful().with_orders();
     let mut rng = Rng(u64::from(data.first().copied().unwrap_or(1)) | 1);
     let start = Instant::now();
     let mut at = 1;
@@ -26,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         at += 2 + len;
         step += 1;
         let now = start + Duration::from_millis(step);
-        match kind % 5 {
+        match kind % 7 {
             0 => ch.incremental(now, Feed::A, body),
             1 => ch.incremental(now, Feed::B, body),
             2 => ch.snapshot(body),
@@ -34,9 +35,16 @@ fuzz_target!(|data: &[u8]| {
                 let real = ex.incremental(&mut rng);
                 ch.incremental(now, if kind & 8 == 0 { Feed::A } else { Feed::B }, &real);
             }
-            _ => {
+            4 => ch.definitions(body),
+            5 => {
                 let id = 1 + i32::from(kind % 3);
                 ch.snapshot(&ex.snapshot(step as u32, id));
+            }
+            _ => {
+                let id = 1 + i32::from(kind % 3);
+                for chunk in ex.order_snapshot(step as u32, id, 2) {
+                    ch.snapshot(&chunk);
+                }
             }
         }
         ch.handle_timeout(now);
@@ -44,7 +52,8 @@ fuzz_target!(|data: &[u8]| {
             // (A book published may have gone stale later in the same call.)
             if let zero_sbe::mdp3::channel::Event::Published(id) = event {
                 if let Some(book) = ch.book(id) {
-                    assert!(book.bids.levels().len() <= 5 && book.offers.levels().len() <= 5);
+                    let (depth, _) = book.depth();
+                    assert!(book.bids.levels().len() <= depth && book.offers.levels().len() <= depth);
                 }
             }
         }

@@ -176,6 +176,23 @@ impl Book {
         levels.apply(depth, action, level, update)
     }
 
+    /// Takes new depths (an instrument definition's MarketDepth): levels past them go.
+    pub fn set_depth(&mut self, depth: usize, implied_depth: usize) {
+        self.depth = depth;
+        self.implied_depth = implied_depth;
+        for (side, d) in [(&mut self.bids, depth), (&mut self.offers, depth)] {
+            side.levels.truncate(d);
+        }
+        for side in [&mut self.implied_bids, &mut self.implied_offers] {
+            side.levels.truncate(implied_depth);
+        }
+    }
+
+    /// The outright and implied depths.
+    pub fn depth(&self) -> (usize, usize) {
+        (self.depth, self.implied_depth)
+    }
+
     /// Empties every side (a book reset, a channel reset, a snapshot about to be applied).
     pub fn clear(&mut self) {
         for side in [&mut self.bids, &mut self.offers, &mut self.implied_bids, &mut self.implied_offers] {

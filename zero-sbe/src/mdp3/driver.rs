@@ -1,6 +1,7 @@
 //! The channel on a zero-core shard: feeds A and B as multicast UDP sockets (source-specific
-//! when the exchange's source is given), the snapshot loop's socket opened when recovery asks
-//! for it and closed when it ends, the arbiter's gap wait on the shard's timer.
+//! when the exchange's source is given), the snapshot loops' sockets (by price, and by order)
+//! opened when recovery asks for them and closed when it ends, the instrument definition loop
+//! when given, the arbiter's gap wait on the shard's timer.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -17,8 +18,13 @@ pub struct Feeds {
     pub a: SocketAddrV4,
     /// Incremental feed B.
     pub b: SocketAddrV4,
-    /// The snapshot loop.
+    /// The snapshot loop (books by price).
     pub snapshot: SocketAddrV4,
+    /// The order snapshot loop (books by order), for a channel that keeps them.
+    pub order_snapshot: Option<SocketAddrV4>,
+    /// The instrument definition loop: read all along (its definitions set books' depths;
+    /// it is a slow loop).
+    pub definitions: Option<SocketAddrV4>,
     /// The exchange's source address, for source-specific joins (RFC 4607); any source
     /// without it.
     pub source: Option<Ipv4Addr>,
@@ -35,6 +41,10 @@ pub enum Socket {
     B,
     /// The snapshot loop.
     Snapshot,
+    /// The order snapshot loop.
+    OrderSnapshot,
+    /// The instrument definition loop.
+    Definitions,
 }
 
 /// A [`Channel`] driven by multicast sockets on a shard.
@@ -44,6 +54,8 @@ pub struct ChannelDriver {
     a: Option<UdpId>,
     b: Option<UdpId>,
     snapshot: Option<UdpId>,
+    order_snapshot: Option<UdpId>,
+    definitions: Option<UdpId>,
     timer: Deadline,
     events: VecDeque<Event>,
 }
@@ -57,15 +69,21 @@ impl ChannelDriver {
             a: None,
             b: None,
             snapshot: None,
+            order_snapshot: None,
+            definitions: None,
             timer: Deadline::new(token),
             events: VecDeque::new(),
         }
     }
 
-    /// Opens and joins feeds A and B (and the snapshot loop, as a new channel recovers).
+    /// Opens and joins feeds A and B and the definition loop (and the snapshot loops, as a
+    /// new channel recovers).
     pub fn start(&mut self, ops: &mut Ops) -> zero_core::Result<()> {
         self.a = Some(self.open(ops, self.feeds.a)?);
         self.b = Some(self.open(ops, self.feeds.b)?);
+        if let Some(group) = self.feeds.definitions {
+            self.definitions = Some(self.open(ops, group)?);
+        }
         self.pump(ops)
     }
 
@@ -79,11 +97,17 @@ impl ChannelDriver {
         Ok(udp)
     }
 
-    /// Which of its sockets `udp` is: feed A, feed B or the snapshot loop.
+    /// Which of its sockets `udp` is.
     pub fn socket(&self, udp: UdpId) -> Option<Socket> {
-        [(self.a, Socket::A), (self.b, Socket::B), (self.snapshot, Socket::Snapshot)]
-            .into_iter()
-            .find_map(|(id, s)| (id == Some(udp)).then_some(s))
+        [
+            (self.a, Socket::A),
+            (self.b, Socket::B),
+            (self.snapshot, Socket::Snapshot),
+            (self.order_snapshot, Socket::OrderSnapshot),
+            (self.definitions, Socket::Definitions),
+        ]
+        .into_iter()
+        .find_map(|(id, s)| (id == Some(udp)).then_some(s))
     }
 
     /// The channel (its books, state and counters).
@@ -101,13 +125,13 @@ impl ChannelDriver {
     pub fn on_event(&mut self, ops: &mut Ops, event: &IoEvent<'_>) -> bool {
         let now = ops.now();
         match event {
-            IoEvent::Datagram { udp, data, .. } if Some(*udp) == self.a => {
-                self.channel.incremental(now, Feed::A, data)
-            }
-            IoEvent::Datagram { udp, data, .. } if Some(*udp) == self.b => {
-                self.channel.incremental(now, Feed::B, data)
-            }
-            IoEvent::Datagram { udp, data, .. } if Some(*udp) == self.snapshot => self.channel.snapshot(data),
+            IoEvent::Datagram { udp, data, .. } => match self.socket(*udp) {
+                Some(Socket::A) => self.channel.incremental(now, Feed::A, data),
+                Some(Socket::B) => self.channel.incremental(now, Feed::B, data),
+                Some(Socket::Snapshot | Socket::OrderSnapshot) => self.channel.snapshot(data),
+                Some(Socket::Definitions) => self.channel.definitions(data),
+                None => return false,
+            },
             IoEvent::Timer { token, .. } if self.timer.fired(*token) => self.channel.handle_timeout(now),
             _ => return false,
         }
@@ -119,15 +143,19 @@ impl ChannelDriver {
     pub fn pump(&mut self, ops: &mut Ops) -> zero_core::Result<()> {
         while let Some(event) = self.channel.poll_event() {
             match event {
-                Event::JoinSnapshots if self.snapshot.is_none() => {
-                    self.snapshot = Some(self.open(ops, self.feeds.snapshot)?);
+                Event::JoinSnapshots => {
+                    if self.snapshot.is_none() {
+                        self.snapshot = Some(self.open(ops, self.feeds.snapshot)?);
+                    }
+                    if let (None, Some(group)) = (self.order_snapshot, self.feeds.order_snapshot) {
+                        self.order_snapshot = Some(self.open(ops, group)?);
+                    }
                 }
                 Event::LeaveSnapshots => {
-                    if let Some(udp) = self.snapshot.take() {
+                    for udp in [self.snapshot.take(), self.order_snapshot.take()].into_iter().flatten() {
                         ops.close_udp(udp)?;
                     }
                 }
-                Event::JoinSnapshots => {}
                 other => self.events.push_back(other),
             }
         }

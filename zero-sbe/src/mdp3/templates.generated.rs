@@ -53,6 +53,114 @@ fn write_header(h: &mut [u8], v: [u16; 4]) {
     h[6..8].copy_from_slice(&(v[3]).to_le_bytes());
 }
 
+/// AggressorSide (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AggressorSide(pub u8);
+
+impl AggressorSide {
+    /// `NoAggressor`.
+    pub const NO_AGGRESSOR: AggressorSide = AggressorSide(0_u8);
+    /// `Buy`.
+    pub const BUY: AggressorSide = AggressorSide(1_u8);
+    /// `Sell`.
+    pub const SELL: AggressorSide = AggressorSide(2_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            AggressorSide::NO_AGGRESSOR => Some("NoAggressor"),
+            AggressorSide::BUY => Some("Buy"),
+            AggressorSide::SELL => Some("Sell"),
+            _ => None,
+        }
+    }
+}
+
+/// Decimal9 (a composite of 8 bytes, read in place).
+#[derive(Debug, Clone, Copy)]
+pub struct Decimal9<'a>(&'a [u8]);
+
+impl<'a> Decimal9<'a> {
+    /// A view of exactly its bytes.
+    pub fn wrap(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.len() >= 8).then(|| Self(&bytes[..8]))
+    }
+    /// `mantissa`.
+    #[inline]
+    pub fn mantissa(&self) -> i64 {
+        i64::from_le_bytes(read::<8>(self.0, 0))
+    }
+    /// `exponent`.
+    #[inline]
+    pub fn exponent(&self) -> i8 {
+        -9_i8
+    }
+}
+
+/// Decimal9 (a composite of 8 bytes), to write in place.
+#[derive(Debug)]
+pub struct Decimal9Mut<'a>(&'a mut [u8]);
+
+impl Decimal9Mut<'_> {
+    /// Sets `mantissa`.
+    pub fn set_mantissa(&mut self, v: i64) -> &mut Self {
+        self.0[0..8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+}
+
+/// EventType (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventType(pub u8);
+
+impl EventType {
+    /// `Activation`.
+    pub const ACTIVATION: EventType = EventType(5_u8);
+    /// `LastEligibleTradeDate`.
+    pub const LAST_ELIGIBLE_TRADE_DATE: EventType = EventType(7_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            EventType::ACTIVATION => Some("Activation"),
+            EventType::LAST_ELIGIBLE_TRADE_DATE => Some("LastEligibleTradeDate"),
+            _ => None,
+        }
+    }
+}
+
+/// HaltReason (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HaltReason(pub u8);
+
+impl HaltReason {
+    /// `GroupSchedule`.
+    pub const GROUP_SCHEDULE: HaltReason = HaltReason(0_u8);
+    /// `SurveillanceIntervention`.
+    pub const SURVEILLANCE_INTERVENTION: HaltReason = HaltReason(1_u8);
+    /// `MarketEvent`.
+    pub const MARKET_EVENT: HaltReason = HaltReason(2_u8);
+    /// `InstrumentActivation`.
+    pub const INSTRUMENT_ACTIVATION: HaltReason = HaltReason(3_u8);
+    /// `InstrumentExpiration`.
+    pub const INSTRUMENT_EXPIRATION: HaltReason = HaltReason(4_u8);
+    /// `Unknown`.
+    pub const UNKNOWN: HaltReason = HaltReason(5_u8);
+    /// `RecoveryInProcess`.
+    pub const RECOVERY_IN_PROCESS: HaltReason = HaltReason(6_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            HaltReason::GROUP_SCHEDULE => Some("GroupSchedule"),
+            HaltReason::SURVEILLANCE_INTERVENTION => Some("SurveillanceIntervention"),
+            HaltReason::MARKET_EVENT => Some("MarketEvent"),
+            HaltReason::INSTRUMENT_ACTIVATION => Some("InstrumentActivation"),
+            HaltReason::INSTRUMENT_EXPIRATION => Some("InstrumentExpiration"),
+            HaltReason::UNKNOWN => Some("Unknown"),
+            HaltReason::RECOVERY_IN_PROCESS => Some("RecoveryInProcess"),
+            _ => None,
+        }
+    }
+}
+
 /// MDEntryType (an enum over u8; a value it does not name is kept as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MDEntryType(pub u8);
@@ -107,6 +215,59 @@ impl MDEntryTypeBook {
             MDEntryTypeBook::IMPLIED_BID => Some("ImpliedBid"),
             MDEntryTypeBook::IMPLIED_OFFER => Some("ImpliedOffer"),
             MDEntryTypeBook::BOOK_RESET => Some("BookReset"),
+            _ => None,
+        }
+    }
+}
+
+/// MDEntryTypeDailyStatistics (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MDEntryTypeDailyStatistics(pub u8);
+
+impl MDEntryTypeDailyStatistics {
+    /// `SettlementPrice`.
+    pub const SETTLEMENT_PRICE: MDEntryTypeDailyStatistics = MDEntryTypeDailyStatistics(54_u8);
+    /// `ClearedVolume`.
+    pub const CLEARED_VOLUME: MDEntryTypeDailyStatistics = MDEntryTypeDailyStatistics(66_u8);
+    /// `OpenInterest`.
+    pub const OPEN_INTEREST: MDEntryTypeDailyStatistics = MDEntryTypeDailyStatistics(67_u8);
+    /// `FixingPrice`.
+    pub const FIXING_PRICE: MDEntryTypeDailyStatistics = MDEntryTypeDailyStatistics(87_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            MDEntryTypeDailyStatistics::SETTLEMENT_PRICE => Some("SettlementPrice"),
+            MDEntryTypeDailyStatistics::CLEARED_VOLUME => Some("ClearedVolume"),
+            MDEntryTypeDailyStatistics::OPEN_INTEREST => Some("OpenInterest"),
+            MDEntryTypeDailyStatistics::FIXING_PRICE => Some("FixingPrice"),
+            _ => None,
+        }
+    }
+}
+
+/// MDEntryTypeStatistics (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MDEntryTypeStatistics(pub u8);
+
+impl MDEntryTypeStatistics {
+    /// `OpenPrice`.
+    pub const OPEN_PRICE: MDEntryTypeStatistics = MDEntryTypeStatistics(52_u8);
+    /// `HighTrade`.
+    pub const HIGH_TRADE: MDEntryTypeStatistics = MDEntryTypeStatistics(55_u8);
+    /// `LowTrade`.
+    pub const LOW_TRADE: MDEntryTypeStatistics = MDEntryTypeStatistics(56_u8);
+    /// `HighestBid`.
+    pub const HIGHEST_BID: MDEntryTypeStatistics = MDEntryTypeStatistics(78_u8);
+    /// `LowestOffer`.
+    pub const LOWEST_OFFER: MDEntryTypeStatistics = MDEntryTypeStatistics(79_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            MDEntryTypeStatistics::OPEN_PRICE => Some("OpenPrice"),
+            MDEntryTypeStatistics::HIGH_TRADE => Some("HighTrade"),
+            MDEntryTypeStatistics::LOW_TRADE => Some("LowTrade"),
+            MDEntryTypeStatistics::HIGHEST_BID => Some("HighestBid"),
+            MDEntryTypeStatistics::LOWEST_OFFER => Some("LowestOffer"),
             _ => None,
         }
     }
@@ -214,6 +375,87 @@ impl MatchEventIndicator {
     }
 }
 
+/// MaturityMonthYear (a composite of 5 bytes, read in place).
+#[derive(Debug, Clone, Copy)]
+pub struct MaturityMonthYear<'a>(&'a [u8]);
+
+impl<'a> MaturityMonthYear<'a> {
+    /// A view of exactly its bytes.
+    pub fn wrap(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.len() >= 5).then(|| Self(&bytes[..5]))
+    }
+    /// `year`.
+    #[inline]
+    pub fn year(&self) -> Option<u16> {
+        let v = u16::from_le_bytes(read::<2>(self.0, 0));
+        if v == 65535_u16 { None } else { Some(v) }
+    }
+    /// `month`.
+    #[inline]
+    pub fn month(&self) -> Option<u8> {
+        let v = u8::from_le_bytes(read::<1>(self.0, 2));
+        if v == 255_u8 { None } else { Some(v) }
+    }
+    /// `day`.
+    #[inline]
+    pub fn day(&self) -> Option<u8> {
+        let v = u8::from_le_bytes(read::<1>(self.0, 3));
+        if v == 255_u8 { None } else { Some(v) }
+    }
+    /// `week`.
+    #[inline]
+    pub fn week(&self) -> Option<u8> {
+        let v = u8::from_le_bytes(read::<1>(self.0, 4));
+        if v == 255_u8 { None } else { Some(v) }
+    }
+}
+
+/// MaturityMonthYear (a composite of 5 bytes), to write in place.
+#[derive(Debug)]
+pub struct MaturityMonthYearMut<'a>(&'a mut [u8]);
+
+impl MaturityMonthYearMut<'_> {
+    /// Sets `year`.
+    pub fn set_year(&mut self, v: Option<u16>) -> &mut Self {
+        self.0[0..2].copy_from_slice(&(v.unwrap_or(65535_u16)).to_le_bytes());
+        self
+    }
+    /// Sets `month`.
+    pub fn set_month(&mut self, v: Option<u8>) -> &mut Self {
+        self.0[2..3].copy_from_slice(&(v.unwrap_or(255_u8)).to_le_bytes());
+        self
+    }
+    /// Sets `day`.
+    pub fn set_day(&mut self, v: Option<u8>) -> &mut Self {
+        self.0[3..4].copy_from_slice(&(v.unwrap_or(255_u8)).to_le_bytes());
+        self
+    }
+    /// Sets `week`.
+    pub fn set_week(&mut self, v: Option<u8>) -> &mut Self {
+        self.0[4..5].copy_from_slice(&(v.unwrap_or(255_u8)).to_le_bytes());
+        self
+    }
+}
+
+/// OpenCloseSettlFlag (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OpenCloseSettlFlag(pub u8);
+
+impl OpenCloseSettlFlag {
+    /// `DailyOpenPrice`.
+    pub const DAILY_OPEN_PRICE: OpenCloseSettlFlag = OpenCloseSettlFlag(0_u8);
+    /// `IndicativeOpeningPrice`.
+    pub const INDICATIVE_OPENING_PRICE: OpenCloseSettlFlag = OpenCloseSettlFlag(5_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            OpenCloseSettlFlag::DAILY_OPEN_PRICE => Some("DailyOpenPrice"),
+            OpenCloseSettlFlag::INDICATIVE_OPENING_PRICE => Some("IndicativeOpeningPrice"),
+            _ => None,
+        }
+    }
+}
+
 /// OrderUpdateAction (an enum over u8; a value it does not name is kept as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrderUpdateAction(pub u8);
@@ -233,6 +475,39 @@ impl OrderUpdateAction {
             OrderUpdateAction::DELETE => Some("Delete"),
             _ => None,
         }
+    }
+}
+
+/// PRICE9 (a composite of 8 bytes, read in place).
+#[derive(Debug, Clone, Copy)]
+pub struct PRICE9<'a>(&'a [u8]);
+
+impl<'a> PRICE9<'a> {
+    /// A view of exactly its bytes.
+    pub fn wrap(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.len() >= 8).then(|| Self(&bytes[..8]))
+    }
+    /// `mantissa`.
+    #[inline]
+    pub fn mantissa(&self) -> i64 {
+        i64::from_le_bytes(read::<8>(self.0, 0))
+    }
+    /// `exponent`.
+    #[inline]
+    pub fn exponent(&self) -> i8 {
+        -9_i8
+    }
+}
+
+/// PRICE9 (a composite of 8 bytes), to write in place.
+#[derive(Debug)]
+pub struct PRICE9Mut<'a>(&'a mut [u8]);
+
+impl PRICE9Mut<'_> {
+    /// Sets `mantissa`.
+    pub fn set_mantissa(&mut self, v: i64) -> &mut Self {
+        self.0[0..8].copy_from_slice(&v.to_le_bytes());
+        self
     }
 }
 
@@ -267,6 +542,34 @@ impl PRICENULL9Mut<'_> {
     pub fn set_mantissa(&mut self, v: Option<i64>) -> &mut Self {
         self.0[0..8].copy_from_slice(&(v.unwrap_or(9223372036854775807_i64)).to_le_bytes());
         self
+    }
+}
+
+/// SecurityTradingEvent (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecurityTradingEvent(pub u8);
+
+impl SecurityTradingEvent {
+    /// `NoEvent`.
+    pub const NO_EVENT: SecurityTradingEvent = SecurityTradingEvent(0_u8);
+    /// `NoCancel`.
+    pub const NO_CANCEL: SecurityTradingEvent = SecurityTradingEvent(1_u8);
+    /// `ResetStatistics`.
+    pub const RESET_STATISTICS: SecurityTradingEvent = SecurityTradingEvent(4_u8);
+    /// `ImpliedMatchingON`.
+    pub const IMPLIED_MATCHING_ON: SecurityTradingEvent = SecurityTradingEvent(5_u8);
+    /// `ImpliedMatchingOFF`.
+    pub const IMPLIED_MATCHING_OFF: SecurityTradingEvent = SecurityTradingEvent(6_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            SecurityTradingEvent::NO_EVENT => Some("NoEvent"),
+            SecurityTradingEvent::NO_CANCEL => Some("NoCancel"),
+            SecurityTradingEvent::RESET_STATISTICS => Some("ResetStatistics"),
+            SecurityTradingEvent::IMPLIED_MATCHING_ON => Some("ImpliedMatchingON"),
+            SecurityTradingEvent::IMPLIED_MATCHING_OFF => Some("ImpliedMatchingOFF"),
+            _ => None,
+        }
     }
 }
 
@@ -311,6 +614,28 @@ impl SecurityTradingStatus {
             SecurityTradingStatus::CROSS => Some("Cross"),
             SecurityTradingStatus::POST_CLOSE => Some("PostClose"),
             SecurityTradingStatus::NO_CHANGE => Some("NoChange"),
+            _ => None,
+        }
+    }
+}
+
+/// SecurityUpdateAction (an enum over u8; a value it does not name is kept as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecurityUpdateAction(pub u8);
+
+impl SecurityUpdateAction {
+    /// `Add`.
+    pub const ADD: SecurityUpdateAction = SecurityUpdateAction(65_u8);
+    /// `Delete`.
+    pub const DELETE: SecurityUpdateAction = SecurityUpdateAction(68_u8);
+    /// `Modify`.
+    pub const MODIFY: SecurityUpdateAction = SecurityUpdateAction(77_u8);
+    /// The value's name in the schema, if it has one.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            SecurityUpdateAction::ADD => Some("Add"),
+            SecurityUpdateAction::DELETE => Some("Delete"),
+            SecurityUpdateAction::MODIFY => Some("Modify"),
             _ => None,
         }
     }
@@ -598,6 +923,442 @@ pub mod channel_reset4 {
         write_header(&mut buf[at..], [9, 4, 1, 9]);
         let block = buf.len();
         buf.resize(block + 9, 0);
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 8..self.block + 9].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
+/// SecurityStatus30 (template 30).
+pub mod security_status30 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 30;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 30;
+
+    /// A view of one SecurityStatus30: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 30 {
+            return Err(Error::Block("SecurityStatus30"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("SecurityStatus30"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `SecurityGroup (id 1151)`.
+    #[inline]
+    pub fn security_group(&self) -> &'a [u8] {
+        let v = &self.block[8..14];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `Asset (id 6937)`.
+    #[inline]
+    pub fn asset(&self) -> &'a [u8] {
+        let v = &self.block[14..20];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> Option<i32> {
+        let v = i32::from_le_bytes(read::<4>(self.block, 20));
+        if v == 2147483647_i32 { None } else { Some(v) }
+    }
+    /// `TradeDate (id 75)`.
+    #[inline]
+    pub fn trade_date(&self) -> Option<u16> {
+        let v = u16::from_le_bytes(read::<2>(self.block, 24));
+        if v == 65535_u16 { None } else { Some(v) }
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 26)))
+    }
+    /// `SecurityTradingStatus (id 326)`.
+    #[inline]
+    pub fn security_trading_status(&self) -> Option<SecurityTradingStatus> {
+        let v = u8::from_le_bytes(read::<1>(self.block, 27));
+        if v == 255_u8 { None } else { Some(SecurityTradingStatus(v)) }
+    }
+    /// `HaltReason (id 327)`.
+    #[inline]
+    pub fn halt_reason(&self) -> HaltReason {
+        HaltReason(u8::from_le_bytes(read::<1>(self.block, 28)))
+    }
+    /// `SecurityTradingEvent (id 1174)`.
+    #[inline]
+    pub fn security_trading_event(&self) -> SecurityTradingEvent {
+        SecurityTradingEvent(u8::from_le_bytes(read::<1>(self.block, 29)))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Writes one SecurityStatus30 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the SecurityStatus30's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [30, 30, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 30, 0);
+        buf[block + 20..block + 24].copy_from_slice(&2147483647_i32.to_le_bytes());
+        buf[block + 24..block + 26].copy_from_slice(&65535_u16.to_le_bytes());
+        buf[block + 27..block + 28].copy_from_slice(&255_u8.to_le_bytes());
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityGroup`.
+    pub fn set_security_group(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(6);
+        let at = self.block + 8;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 6].fill(0);
+        self
+    }
+    /// Sets `Asset`.
+    pub fn set_asset(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(6);
+        let at = self.block + 14;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 6].fill(0);
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: Option<i32>) -> &mut Self {
+        self.buf[self.block + 20..self.block + 24].copy_from_slice(&(v.unwrap_or(2147483647_i32)).to_le_bytes());
+        self
+    }
+    /// Sets `TradeDate`.
+    pub fn set_trade_date(&mut self, v: Option<u16>) -> &mut Self {
+        self.buf[self.block + 24..self.block + 26].copy_from_slice(&(v.unwrap_or(65535_u16)).to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 26..self.block + 27].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityTradingStatus`.
+    pub fn set_security_trading_status(&mut self, v: Option<SecurityTradingStatus>) -> &mut Self {
+        self.buf[self.block + 27..self.block + 28].copy_from_slice(&(v.map_or(255_u8, |v| v.0)).to_le_bytes());
+        self
+    }
+    /// Sets `HaltReason`.
+    pub fn set_halt_reason(&mut self, v: HaltReason) -> &mut Self {
+        self.buf[self.block + 28..self.block + 29].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityTradingEvent`.
+    pub fn set_security_trading_event(&mut self, v: SecurityTradingEvent) -> &mut Self {
+        self.buf[self.block + 29..self.block + 30].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    }
+}
+
+/// MDIncrementalRefreshVolume37 (template 37).
+pub mod md_incremental_refresh_volume37 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 37;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 11;
+
+    /// A view of one MDIncrementalRefreshVolume37: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("MDIncrementalRefreshVolume37"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDIncrementalRefreshVolume37"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 8)))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 16;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 13 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `MDEntrySize (id 271)`.
+    #[inline]
+    pub fn md_entry_size(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 0))
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 4))
+    }
+    /// `RptSeq (id 83)`.
+    #[inline]
+    pub fn rpt_seq(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 8))
+    }
+    /// `MDUpdateAction (id 279)`.
+    #[inline]
+    pub fn md_update_action(&self) -> MDUpdateAction {
+        MDUpdateAction(u8::from_le_bytes(read::<1>(self.block, 12)))
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> u8 {
+        b'e'
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 16, 0);
+        Self { buf, block }
+    }
+    /// Sets `MDEntrySize`.
+    pub fn set_md_entry_size(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block..self.block + 4].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 4..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `RptSeq`.
+    pub fn set_rpt_seq(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MDUpdateAction`.
+    pub fn set_md_update_action(&mut self, v: MDUpdateAction) -> &mut Self {
+        self.buf[self.block + 12..self.block + 13].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDIncrementalRefreshVolume37 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDIncrementalRefreshVolume37's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [11, 37, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 11, 0);
         Self { buf, block }
     }
     /// Sets `TransactTime`.
@@ -1131,6 +1892,1687 @@ pub mod md_incremental_refresh_book46 {
     }
 }
 
+/// MDIncrementalRefreshOrderBook47 (template 47).
+pub mod md_incremental_refresh_order_book47 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 47;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 11;
+
+    /// A view of one MDIncrementalRefreshOrderBook47: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("MDIncrementalRefreshOrderBook47"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDIncrementalRefreshOrderBook47"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 8)))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 40;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 34 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `OrderID (id 37)`.
+    #[inline]
+    pub fn order_id(&self) -> Option<u64> {
+        let v = u64::from_le_bytes(read::<8>(self.block, 0));
+        if v == 18446744073709551615_u64 { None } else { Some(v) }
+    }
+    /// `MDOrderPriority (id 37707)`.
+    #[inline]
+    pub fn md_order_priority(&self) -> Option<u64> {
+        let v = u64::from_le_bytes(read::<8>(self.block, 8));
+        if v == 18446744073709551615_u64 { None } else { Some(v) }
+    }
+    /// `MDEntryPx (id 270)`.
+    #[inline]
+    pub fn md_entry_px(&self) -> PRICENULL9<'a> {
+        PRICENULL9(&self.block[16..24])
+    }
+    /// `MDDisplayQty (id 37706)`.
+    #[inline]
+    pub fn md_display_qty(&self) -> Option<i32> {
+        let v = i32::from_le_bytes(read::<4>(self.block, 24));
+        if v == 2147483647_i32 { None } else { Some(v) }
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 28))
+    }
+    /// `MDUpdateAction (id 279)`.
+    #[inline]
+    pub fn md_update_action(&self) -> MDUpdateAction {
+        MDUpdateAction(u8::from_le_bytes(read::<1>(self.block, 32)))
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> MDEntryTypeBook {
+        MDEntryTypeBook(u8::from_le_bytes(read::<1>(self.block, 33)))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 40, 0);
+        buf[block..block + 8].copy_from_slice(&18446744073709551615_u64.to_le_bytes());
+        buf[block + 8..block + 16].copy_from_slice(&18446744073709551615_u64.to_le_bytes());
+        buf[block + 24..block + 28].copy_from_slice(&2147483647_i32.to_le_bytes());
+        Self { buf, block }
+    }
+    /// Sets `OrderID`.
+    pub fn set_order_id(&mut self, v: Option<u64>) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&(v.unwrap_or(18446744073709551615_u64)).to_le_bytes());
+        self
+    }
+    /// Sets `MDOrderPriority`.
+    pub fn set_md_order_priority(&mut self, v: Option<u64>) -> &mut Self {
+        self.buf[self.block + 8..self.block + 16].copy_from_slice(&(v.unwrap_or(18446744073709551615_u64)).to_le_bytes());
+        self
+    }
+    /// `MDEntryPx`, to write.
+    pub fn md_entry_px(&mut self) -> PRICENULL9Mut<'_> {
+        let at = self.block + 16;
+        PRICENULL9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `MDDisplayQty`.
+    pub fn set_md_display_qty(&mut self, v: Option<i32>) -> &mut Self {
+        self.buf[self.block + 24..self.block + 28].copy_from_slice(&(v.unwrap_or(2147483647_i32)).to_le_bytes());
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 28..self.block + 32].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MDUpdateAction`.
+    pub fn set_md_update_action(&mut self, v: MDUpdateAction) -> &mut Self {
+        self.buf[self.block + 32..self.block + 33].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `MDEntryType`.
+    pub fn set_md_entry_type(&mut self, v: MDEntryTypeBook) -> &mut Self {
+        self.buf[self.block + 33..self.block + 34].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDIncrementalRefreshOrderBook47 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDIncrementalRefreshOrderBook47's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [11, 47, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 11, 0);
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 8..self.block + 9].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
+/// MDIncrementalRefreshTradeSummary48 (template 48).
+pub mod md_incremental_refresh_trade_summary48 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 48;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 11;
+
+    /// A view of one MDIncrementalRefreshTradeSummary48: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("MDIncrementalRefreshTradeSummary48"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDIncrementalRefreshTradeSummary48"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 8)))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The `NoOrderIDEntries` group (id 37705).
+    pub fn no_order_id_entries(&self) -> Result<no_order_id_entries::Group<'a>, Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        no_order_id_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        let at = no_order_id_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 32;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 30 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `MDEntryPx (id 270)`.
+    #[inline]
+    pub fn md_entry_px(&self) -> PRICE9<'a> {
+        PRICE9(&self.block[0..8])
+    }
+    /// `MDEntrySize (id 271)`.
+    #[inline]
+    pub fn md_entry_size(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 8))
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 12))
+    }
+    /// `RptSeq (id 83)`.
+    #[inline]
+    pub fn rpt_seq(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 16))
+    }
+    /// `NumberOfOrders (id 346)`.
+    #[inline]
+    pub fn number_of_orders(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 20))
+    }
+    /// `AggressorSide (id 5797)`.
+    #[inline]
+    pub fn aggressor_side(&self) -> Option<AggressorSide> {
+        let v = u8::from_le_bytes(read::<1>(self.block, 24));
+        if v == 255_u8 { None } else { Some(AggressorSide(v)) }
+    }
+    /// `MDUpdateAction (id 279)`.
+    #[inline]
+    pub fn md_update_action(&self) -> MDUpdateAction {
+        MDUpdateAction(u8::from_le_bytes(read::<1>(self.block, 25)))
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> u8 {
+        b'2'
+    }
+    /// `MDTradeEntryID (id 37711)`.
+    #[inline]
+    pub fn md_trade_entry_id(&self) -> Option<u32> {
+        let v = u32::from_le_bytes(read::<4>(self.block, 26));
+        if v == 4294967295_u32 { None } else { Some(v) }
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 32, 0);
+        buf[block + 24..block + 25].copy_from_slice(&255_u8.to_le_bytes());
+        buf[block + 26..block + 30].copy_from_slice(&4294967295_u32.to_le_bytes());
+        Self { buf, block }
+    }
+    /// `MDEntryPx`, to write.
+    pub fn md_entry_px(&mut self) -> PRICE9Mut<'_> {
+        let at = self.block;
+        PRICE9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `MDEntrySize`.
+    pub fn set_md_entry_size(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 12..self.block + 16].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `RptSeq`.
+    pub fn set_rpt_seq(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 16..self.block + 20].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `NumberOfOrders`.
+    pub fn set_number_of_orders(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 20..self.block + 24].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `AggressorSide`.
+    pub fn set_aggressor_side(&mut self, v: Option<AggressorSide>) -> &mut Self {
+        self.buf[self.block + 24..self.block + 25].copy_from_slice(&(v.map_or(255_u8, |v| v.0)).to_le_bytes());
+        self
+    }
+    /// Sets `MDUpdateAction`.
+    pub fn set_md_update_action(&mut self, v: MDUpdateAction) -> &mut Self {
+        self.buf[self.block + 25..self.block + 26].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `MDTradeEntryID`.
+    pub fn set_md_trade_entry_id(&mut self, v: Option<u32>) -> &mut Self {
+        self.buf[self.block + 26..self.block + 30].copy_from_slice(&(v.unwrap_or(4294967295_u32)).to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// The `NoOrderIDEntries` group.
+    pub mod no_order_id_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 16;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 8 {
+            return Err(Error::Short("NoOrderIDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 7)) as usize, rest: &buf[8..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoOrderIDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 12 {
+            return Err(Error::Block("NoOrderIDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoOrderIDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `OrderID (id 37)`.
+    #[inline]
+    pub fn order_id(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `LastQty (id 32)`.
+    #[inline]
+    pub fn last_qty(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 8))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoOrderIDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 8, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 7..at + 8].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoOrderIDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoOrderIDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoOrderIDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 16, 0);
+        Self { buf, block }
+    }
+    /// Sets `OrderID`.
+    pub fn set_order_id(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `LastQty`.
+    pub fn set_last_qty(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDIncrementalRefreshTradeSummary48 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDIncrementalRefreshTradeSummary48's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [11, 48, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 11, 0);
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 8..self.block + 9].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    /// Starts the `NoOrderIDEntries` group with `count` entries (after the groups before it).
+    pub fn no_order_id_entries(&mut self, count: usize) -> no_order_id_entries::Encoder<'_> {
+        no_order_id_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
+/// MDIncrementalRefreshDailyStatistics49 (template 49).
+pub mod md_incremental_refresh_daily_statistics49 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 49;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 11;
+
+    /// A view of one MDIncrementalRefreshDailyStatistics49: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("MDIncrementalRefreshDailyStatistics49"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDIncrementalRefreshDailyStatistics49"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 8)))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 32;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 25 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `MDEntryPx (id 270)`.
+    #[inline]
+    pub fn md_entry_px(&self) -> PRICENULL9<'a> {
+        PRICENULL9(&self.block[0..8])
+    }
+    /// `MDEntrySize (id 271)`.
+    #[inline]
+    pub fn md_entry_size(&self) -> Option<i32> {
+        let v = i32::from_le_bytes(read::<4>(self.block, 8));
+        if v == 2147483647_i32 { None } else { Some(v) }
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 12))
+    }
+    /// `RptSeq (id 83)`.
+    #[inline]
+    pub fn rpt_seq(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 16))
+    }
+    /// `TradingReferenceDate (id 5796)`.
+    #[inline]
+    pub fn trading_reference_date(&self) -> Option<u16> {
+        let v = u16::from_le_bytes(read::<2>(self.block, 20));
+        if v == 65535_u16 { None } else { Some(v) }
+    }
+    /// `SettlPriceType (id 731)`.
+    #[inline]
+    pub fn settl_price_type(&self) -> SettlPriceType {
+        SettlPriceType(u8::from_le_bytes(read::<1>(self.block, 22)))
+    }
+    /// `MDUpdateAction (id 279)`.
+    #[inline]
+    pub fn md_update_action(&self) -> MDUpdateAction {
+        MDUpdateAction(u8::from_le_bytes(read::<1>(self.block, 23)))
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> MDEntryTypeDailyStatistics {
+        MDEntryTypeDailyStatistics(u8::from_le_bytes(read::<1>(self.block, 24)))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 32, 0);
+        buf[block + 8..block + 12].copy_from_slice(&2147483647_i32.to_le_bytes());
+        buf[block + 20..block + 22].copy_from_slice(&65535_u16.to_le_bytes());
+        Self { buf, block }
+    }
+    /// `MDEntryPx`, to write.
+    pub fn md_entry_px(&mut self) -> PRICENULL9Mut<'_> {
+        let at = self.block;
+        PRICENULL9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `MDEntrySize`.
+    pub fn set_md_entry_size(&mut self, v: Option<i32>) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&(v.unwrap_or(2147483647_i32)).to_le_bytes());
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 12..self.block + 16].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `RptSeq`.
+    pub fn set_rpt_seq(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 16..self.block + 20].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `TradingReferenceDate`.
+    pub fn set_trading_reference_date(&mut self, v: Option<u16>) -> &mut Self {
+        self.buf[self.block + 20..self.block + 22].copy_from_slice(&(v.unwrap_or(65535_u16)).to_le_bytes());
+        self
+    }
+    /// Sets `SettlPriceType`.
+    pub fn set_settl_price_type(&mut self, v: SettlPriceType) -> &mut Self {
+        self.buf[self.block + 22..self.block + 23].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `MDUpdateAction`.
+    pub fn set_md_update_action(&mut self, v: MDUpdateAction) -> &mut Self {
+        self.buf[self.block + 23..self.block + 24].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `MDEntryType`.
+    pub fn set_md_entry_type(&mut self, v: MDEntryTypeDailyStatistics) -> &mut Self {
+        self.buf[self.block + 24..self.block + 25].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDIncrementalRefreshDailyStatistics49 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDIncrementalRefreshDailyStatistics49's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [11, 49, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 11, 0);
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 8..self.block + 9].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
+/// MDIncrementalRefreshLimitsBanding50 (template 50).
+pub mod md_incremental_refresh_limits_banding50 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 50;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 11;
+
+    /// A view of one MDIncrementalRefreshLimitsBanding50: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("MDIncrementalRefreshLimitsBanding50"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDIncrementalRefreshLimitsBanding50"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 8)))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 32;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 32 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `HighLimitPrice (id 1149)`.
+    #[inline]
+    pub fn high_limit_price(&self) -> PRICENULL9<'a> {
+        PRICENULL9(&self.block[0..8])
+    }
+    /// `LowLimitPrice (id 1148)`.
+    #[inline]
+    pub fn low_limit_price(&self) -> PRICENULL9<'a> {
+        PRICENULL9(&self.block[8..16])
+    }
+    /// `MaxPriceVariation (id 1143)`.
+    #[inline]
+    pub fn max_price_variation(&self) -> PRICENULL9<'a> {
+        PRICENULL9(&self.block[16..24])
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 24))
+    }
+    /// `RptSeq (id 83)`.
+    #[inline]
+    pub fn rpt_seq(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 28))
+    }
+    /// `MDUpdateAction (id 279)`.
+    #[inline]
+    pub fn md_update_action(&self) -> MDUpdateAction {
+        MDUpdateAction::NEW
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> u8 {
+        b'g'
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 32, 0);
+        Self { buf, block }
+    }
+    /// `HighLimitPrice`, to write.
+    pub fn high_limit_price(&mut self) -> PRICENULL9Mut<'_> {
+        let at = self.block;
+        PRICENULL9Mut(&mut self.buf[at..at + 8])
+    }
+    /// `LowLimitPrice`, to write.
+    pub fn low_limit_price(&mut self) -> PRICENULL9Mut<'_> {
+        let at = self.block + 8;
+        PRICENULL9Mut(&mut self.buf[at..at + 8])
+    }
+    /// `MaxPriceVariation`, to write.
+    pub fn max_price_variation(&mut self) -> PRICENULL9Mut<'_> {
+        let at = self.block + 16;
+        PRICENULL9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 24..self.block + 28].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `RptSeq`.
+    pub fn set_rpt_seq(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 28..self.block + 32].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDIncrementalRefreshLimitsBanding50 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDIncrementalRefreshLimitsBanding50's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [11, 50, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 11, 0);
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 8..self.block + 9].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
+/// MDIncrementalRefreshSessionStatistics51 (template 51).
+pub mod md_incremental_refresh_session_statistics51 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 51;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 11;
+
+    /// A view of one MDIncrementalRefreshSessionStatistics51: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("MDIncrementalRefreshSessionStatistics51"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDIncrementalRefreshSessionStatistics51"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 8)))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 24;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 23 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `MDEntryPx (id 270)`.
+    #[inline]
+    pub fn md_entry_px(&self) -> PRICE9<'a> {
+        PRICE9(&self.block[0..8])
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 8))
+    }
+    /// `RptSeq (id 83)`.
+    #[inline]
+    pub fn rpt_seq(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 12))
+    }
+    /// `OpenCloseSettlFlag (id 286)`.
+    #[inline]
+    pub fn open_close_settl_flag(&self) -> Option<OpenCloseSettlFlag> {
+        let v = u8::from_le_bytes(read::<1>(self.block, 16));
+        if v == 255_u8 { None } else { Some(OpenCloseSettlFlag(v)) }
+    }
+    /// `MDUpdateAction (id 279)`.
+    #[inline]
+    pub fn md_update_action(&self) -> MDUpdateAction {
+        MDUpdateAction(u8::from_le_bytes(read::<1>(self.block, 17)))
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> MDEntryTypeStatistics {
+        MDEntryTypeStatistics(u8::from_le_bytes(read::<1>(self.block, 18)))
+    }
+    /// `MDEntrySize (id 271)`.
+    #[inline]
+    pub fn md_entry_size(&self) -> Option<i32> {
+        let v = i32::from_le_bytes(read::<4>(self.block, 19));
+        if v == 2147483647_i32 { None } else { Some(v) }
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 24, 0);
+        buf[block + 16..block + 17].copy_from_slice(&255_u8.to_le_bytes());
+        buf[block + 19..block + 23].copy_from_slice(&2147483647_i32.to_le_bytes());
+        Self { buf, block }
+    }
+    /// `MDEntryPx`, to write.
+    pub fn md_entry_px(&mut self) -> PRICE9Mut<'_> {
+        let at = self.block;
+        PRICE9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `RptSeq`.
+    pub fn set_rpt_seq(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 12..self.block + 16].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `OpenCloseSettlFlag`.
+    pub fn set_open_close_settl_flag(&mut self, v: Option<OpenCloseSettlFlag>) -> &mut Self {
+        self.buf[self.block + 16..self.block + 17].copy_from_slice(&(v.map_or(255_u8, |v| v.0)).to_le_bytes());
+        self
+    }
+    /// Sets `MDUpdateAction`.
+    pub fn set_md_update_action(&mut self, v: MDUpdateAction) -> &mut Self {
+        self.buf[self.block + 17..self.block + 18].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `MDEntryType`.
+    pub fn set_md_entry_type(&mut self, v: MDEntryTypeStatistics) -> &mut Self {
+        self.buf[self.block + 18..self.block + 19].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `MDEntrySize`.
+    pub fn set_md_entry_size(&mut self, v: Option<i32>) -> &mut Self {
+        self.buf[self.block + 19..self.block + 23].copy_from_slice(&(v.unwrap_or(2147483647_i32)).to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDIncrementalRefreshSessionStatistics51 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDIncrementalRefreshSessionStatistics51's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [11, 51, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 11, 0);
+        Self { buf, block }
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block + 8..self.block + 9].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
 /// SnapshotFullRefresh52 (template 52).
 pub mod snapshot_full_refresh52 {
     use super::*;
@@ -1541,15 +3983,1029 @@ pub mod snapshot_full_refresh52 {
     }
 }
 
+/// SnapshotFullRefreshOrderBook53 (template 53).
+pub mod snapshot_full_refresh_order_book53 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 53;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 28;
+
+    /// A view of one SnapshotFullRefreshOrderBook53: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 28 {
+            return Err(Error::Block("SnapshotFullRefreshOrderBook53"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("SnapshotFullRefreshOrderBook53"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `LastMsgSeqNumProcessed (id 369)`.
+    #[inline]
+    pub fn last_msg_seq_num_processed(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 0))
+    }
+    /// `TotNumReports (id 911)`.
+    #[inline]
+    pub fn tot_num_reports(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 4))
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 8))
+    }
+    /// `NoChunks (id 37709)`.
+    #[inline]
+    pub fn no_chunks(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 12))
+    }
+    /// `CurrentChunk (id 37710)`.
+    #[inline]
+    pub fn current_chunk(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 16))
+    }
+    /// `TransactTime (id 60)`.
+    #[inline]
+    pub fn transact_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 20))
+    }
+    /// The `NoMDEntries` group (id 268).
+    pub fn no_md_entries(&self) -> Result<no_md_entries::Group<'a>, Error> {
+        let at = self.rest;
+        no_md_entries::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_md_entries::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoMDEntries` group.
+    pub mod no_md_entries {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 29;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDEntries"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDEntries: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 29 {
+            return Err(Error::Block("NoMDEntries"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDEntries"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `OrderID (id 37)`.
+    #[inline]
+    pub fn order_id(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 0))
+    }
+    /// `MDOrderPriority (id 37707)`.
+    #[inline]
+    pub fn md_order_priority(&self) -> Option<u64> {
+        let v = u64::from_le_bytes(read::<8>(self.block, 8));
+        if v == 18446744073709551615_u64 { None } else { Some(v) }
+    }
+    /// `MDEntryPx (id 270)`.
+    #[inline]
+    pub fn md_entry_px(&self) -> PRICE9<'a> {
+        PRICE9(&self.block[16..24])
+    }
+    /// `MDDisplayQty (id 37706)`.
+    #[inline]
+    pub fn md_display_qty(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 24))
+    }
+    /// `MDEntryType (id 269)`.
+    #[inline]
+    pub fn md_entry_type(&self) -> MDEntryTypeBook {
+        MDEntryTypeBook(u8::from_le_bytes(read::<1>(self.block, 28)))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDEntries` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDEntries entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDEntries at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDEntries's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 29, 0);
+        buf[block + 8..block + 16].copy_from_slice(&18446744073709551615_u64.to_le_bytes());
+        Self { buf, block }
+    }
+    /// Sets `OrderID`.
+    pub fn set_order_id(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MDOrderPriority`.
+    pub fn set_md_order_priority(&mut self, v: Option<u64>) -> &mut Self {
+        self.buf[self.block + 8..self.block + 16].copy_from_slice(&(v.unwrap_or(18446744073709551615_u64)).to_le_bytes());
+        self
+    }
+    /// `MDEntryPx`, to write.
+    pub fn md_entry_px(&mut self) -> PRICE9Mut<'_> {
+        let at = self.block + 16;
+        PRICE9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Sets `MDDisplayQty`.
+    pub fn set_md_display_qty(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 24..self.block + 28].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MDEntryType`.
+    pub fn set_md_entry_type(&mut self, v: MDEntryTypeBook) -> &mut Self {
+        self.buf[self.block + 28..self.block + 29].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one SnapshotFullRefreshOrderBook53 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the SnapshotFullRefreshOrderBook53's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [28, 53, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 28, 0);
+        Self { buf, block }
+    }
+    /// Sets `LastMsgSeqNumProcessed`.
+    pub fn set_last_msg_seq_num_processed(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block..self.block + 4].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `TotNumReports`.
+    pub fn set_tot_num_reports(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 4..self.block + 8].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 8..self.block + 12].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `NoChunks`.
+    pub fn set_no_chunks(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 12..self.block + 16].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `CurrentChunk`.
+    pub fn set_current_chunk(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 16..self.block + 20].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `TransactTime`.
+    pub fn set_transact_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block + 20..self.block + 28].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Starts the `NoMDEntries` group with `count` entries (after the groups before it).
+    pub fn no_md_entries(&mut self, count: usize) -> no_md_entries::Encoder<'_> {
+        no_md_entries::Encoder::new(self.buf, count)
+    }
+    }
+}
+
+/// MDInstrumentDefinitionFuture54 (template 54).
+pub mod md_instrument_definition_future54 {
+    use super::*;
+
+    /// The template id.
+    pub const TEMPLATE_ID: u16 = 54;
+    /// The root block's length in this schema.
+    pub const BLOCK_LENGTH: usize = 224;
+
+    /// A view of one MDInstrumentDefinitionFuture54: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Decoder<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Decoder<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 107 {
+            return Err(Error::Block("MDInstrumentDefinitionFuture54"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("MDInstrumentDefinitionFuture54"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `MatchEventIndicator (id 5799)`.
+    #[inline]
+    pub fn match_event_indicator(&self) -> MatchEventIndicator {
+        MatchEventIndicator(u8::from_le_bytes(read::<1>(self.block, 0)))
+    }
+    /// `TotNumReports (id 911)`.
+    #[inline]
+    pub fn tot_num_reports(&self) -> Option<u32> {
+        let v = u32::from_le_bytes(read::<4>(self.block, 1));
+        if v == 4294967295_u32 { None } else { Some(v) }
+    }
+    /// `SecurityUpdateAction (id 980)`.
+    #[inline]
+    pub fn security_update_action(&self) -> SecurityUpdateAction {
+        SecurityUpdateAction(u8::from_le_bytes(read::<1>(self.block, 5)))
+    }
+    /// `LastUpdateTime (id 779)`.
+    #[inline]
+    pub fn last_update_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 6))
+    }
+    /// `MDSecurityTradingStatus (id 1682)`.
+    #[inline]
+    pub fn md_security_trading_status(&self) -> Option<SecurityTradingStatus> {
+        let v = u8::from_le_bytes(read::<1>(self.block, 14));
+        if v == 255_u8 { None } else { Some(SecurityTradingStatus(v)) }
+    }
+    /// `ApplID (id 1180)`.
+    #[inline]
+    pub fn appl_id(&self) -> i16 {
+        i16::from_le_bytes(read::<2>(self.block, 15))
+    }
+    /// `MarketSegmentID (id 1300)`.
+    #[inline]
+    pub fn market_segment_id(&self) -> u8 {
+        u8::from_le_bytes(read::<1>(self.block, 17))
+    }
+    /// `UnderlyingProduct (id 462)`.
+    #[inline]
+    pub fn underlying_product(&self) -> u8 {
+        u8::from_le_bytes(read::<1>(self.block, 18))
+    }
+    /// `SecurityExchange (id 207)`.
+    #[inline]
+    pub fn security_exchange(&self) -> &'a [u8] {
+        let v = &self.block[19..23];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `SecurityGroup (id 1151)`.
+    #[inline]
+    pub fn security_group(&self) -> &'a [u8] {
+        let v = &self.block[23..29];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `Asset (id 6937)`.
+    #[inline]
+    pub fn asset(&self) -> &'a [u8] {
+        let v = &self.block[29..35];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `Symbol (id 55)`.
+    #[inline]
+    pub fn symbol(&self) -> &'a [u8] {
+        let v = &self.block[35..55];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `SecurityID (id 48)`.
+    #[inline]
+    pub fn security_id(&self) -> i32 {
+        i32::from_le_bytes(read::<4>(self.block, 55))
+    }
+    /// `SecurityIDSource (id 22)`.
+    #[inline]
+    pub fn security_id_source(&self) -> u8 {
+        b'8'
+    }
+    /// `SecurityType (id 167)`.
+    #[inline]
+    pub fn security_type(&self) -> &'a [u8] {
+        let v = &self.block[59..65];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `CFICode (id 461)`.
+    #[inline]
+    pub fn cfi_code(&self) -> &'a [u8] {
+        let v = &self.block[65..71];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `MaturityMonthYear (id 200)`.
+    #[inline]
+    pub fn maturity_month_year(&self) -> MaturityMonthYear<'a> {
+        MaturityMonthYear(&self.block[71..76])
+    }
+    /// `Currency (id 15)`.
+    #[inline]
+    pub fn currency(&self) -> &'a [u8] {
+        let v = &self.block[76..79];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `SettlCurrency (id 120)`.
+    #[inline]
+    pub fn settl_currency(&self) -> &'a [u8] {
+        let v = &self.block[79..82];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `MatchAlgorithm (id 1142)`.
+    #[inline]
+    pub fn match_algorithm(&self) -> u8 {
+        u8::from_le_bytes(read::<1>(self.block, 82))
+    }
+    /// `MinTradeVol (id 562)`.
+    #[inline]
+    pub fn min_trade_vol(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 83))
+    }
+    /// `MaxTradeVol (id 1140)`.
+    #[inline]
+    pub fn max_trade_vol(&self) -> u32 {
+        u32::from_le_bytes(read::<4>(self.block, 87))
+    }
+    /// `MinPriceIncrement (id 969)`.
+    #[inline]
+    pub fn min_price_increment(&self) -> PRICE9<'a> {
+        PRICE9(&self.block[91..99])
+    }
+    /// `DisplayFactor (id 9787)`.
+    #[inline]
+    pub fn display_factor(&self) -> Decimal9<'a> {
+        Decimal9(&self.block[99..107])
+    }
+    /// The `NoEvents` group (id 864).
+    pub fn no_events(&self) -> Result<no_events::Group<'a>, Error> {
+        let at = self.rest;
+        no_events::Group::wrap(at, self.version)
+    }
+    /// The `NoMDFeedTypes` group (id 1141).
+    pub fn no_md_feed_types(&self) -> Result<no_md_feed_types::Group<'a>, Error> {
+        let at = self.rest;
+        let at = no_events::Group::wrap(at, self.version)?.skip()?;
+        no_md_feed_types::Group::wrap(at, self.version)
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        let at = no_events::Group::wrap(at, self.version)?.skip()?;
+        let at = no_md_feed_types::Group::wrap(at, self.version)?.skip()?;
+        Ok(at)
+    }
+    }
+
+    /// The `NoEvents` group.
+    pub mod no_events {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 9;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoEvents"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoEvents: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 9 {
+            return Err(Error::Block("NoEvents"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoEvents"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `EventType (id 865)`.
+    #[inline]
+    pub fn event_type(&self) -> EventType {
+        EventType(u8::from_le_bytes(read::<1>(self.block, 0)))
+    }
+    /// `EventTime (id 1145)`.
+    #[inline]
+    pub fn event_time(&self) -> u64 {
+        u64::from_le_bytes(read::<8>(self.block, 1))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoEvents` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoEvents entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoEvents at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoEvents's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 9, 0);
+        Self { buf, block }
+    }
+    /// Sets `EventType`.
+    pub fn set_event_type(&mut self, v: EventType) -> &mut Self {
+        self.buf[self.block..self.block + 1].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `EventTime`.
+    pub fn set_event_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block + 1..self.block + 9].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// The `NoMDFeedTypes` group.
+    pub mod no_md_feed_types {
+        use super::*;
+
+    /// Its entries' block length in this schema.
+    pub const BLOCK_LENGTH: usize = 4;
+
+    /// The entries, in order.
+    #[derive(Debug, Clone)]
+    pub struct Group<'a> {
+        rest: &'a [u8],
+        block_length: usize,
+        remaining: usize,
+        version: u16,
+    }
+
+    impl<'a> Group<'a> {
+    /// Reads the group's dimension at the start of `buf` (an empty group if it is newer than `version`).
+    pub fn wrap(buf: &'a [u8], version: u16) -> Result<Self, Error> {
+        if buf.len() < 3 {
+            return Err(Error::Short("NoMDFeedTypes"));
+        }
+        Ok(Self { block_length: u16::from_le_bytes(read::<2>(buf, 0)) as usize, remaining: u8::from_le_bytes(read::<1>(buf, 2)) as usize, rest: &buf[3..], version })
+    }
+
+    /// How many entries are left.
+    pub fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// Whether none are left.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The bytes after the whole group (the entries left are skipped).
+    pub fn skip(self) -> Result<&'a [u8], Error> {
+        let len = self.remaining.checked_mul(self.block_length).filter(|&l| l <= self.rest.len());
+        let len = len.ok_or(Error::Short("group entries"))?;
+        Ok(&self.rest[len..])
+    }
+    }
+
+    impl<'a> Iterator for Group<'a> {
+        type Item = Result<Entry<'a>, Error>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.remaining == 0 {
+                return None;
+            }
+            self.remaining -= 1;
+            let entry = Entry::wrap(self.rest, self.block_length, self.version).and_then(|e| e.end().map(|end| (e, end)));
+            match entry {
+                Ok((e, end)) => {
+                    self.rest = end;
+                    Some(Ok(e))
+                }
+                Err(err) => {
+                    self.remaining = 0;
+                    Some(Err(err))
+                }
+            }
+        }
+    }
+
+    /// A view of one NoMDFeedTypes: its block, and the bytes after it (its groups and data).
+    #[derive(Debug, Clone, Copy)]
+    pub struct Entry<'a> {
+        block: &'a [u8],
+        rest: &'a [u8],
+        version: u16,
+    }
+
+    impl<'a> Entry<'a> {
+    /// Wraps a block of `block_length` at the start of `buf` (what follows is its groups and data).
+    pub fn wrap(buf: &'a [u8], block_length: usize, version: u16) -> Result<Self, Error> {
+        if block_length < 4 {
+            return Err(Error::Block("NoMDFeedTypes"));
+        }
+        let block = buf.get(..block_length).ok_or(Error::Short("NoMDFeedTypes"))?;
+        Ok(Self { block, rest: &buf[block_length..], version })
+    }
+
+    /// The version it was encoded with.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+    /// `MDFeedType (id 1022)`.
+    #[inline]
+    pub fn md_feed_type(&self) -> &'a [u8] {
+        let v = &self.block[0..3];
+        let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
+        &v[..end]
+    }
+    /// `MarketDepth (id 264)`.
+    #[inline]
+    pub fn market_depth(&self) -> i8 {
+        i8::from_le_bytes(read::<1>(self.block, 3))
+    }
+    /// The bytes after it: its groups and data skipped.
+    pub fn end(&self) -> Result<&'a [u8], Error> {
+        let at = self.rest;
+        Ok(at)
+    }
+    }
+
+    /// Appends the `NoMDFeedTypes` group: its dimension, then each entry by [`Encoder::entry`].
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        remaining: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Writes the dimension for `count` entries.
+    pub fn new(buf: &'a mut Vec<u8>, count: usize) -> Self {
+        let at = buf.len();
+        buf.resize(at + 3, 0);
+        buf[at..at + 2].copy_from_slice(&(u16::try_from(BLOCK_LENGTH).expect("fits the dimension")).to_le_bytes());
+        buf[at + 2..at + 3].copy_from_slice(&(u8::try_from(count).expect("fits the dimension")).to_le_bytes());
+        Self { buf, remaining: count }
+    }
+
+    /// Appends the next entry (no more than the count given).
+    pub fn entry(&mut self) -> EntryEncoder<'_> {
+        assert!(self.remaining > 0, "more NoMDFeedTypes entries than its count");
+        self.remaining -= 1;
+        EntryEncoder::new(self.buf)
+    }
+    }
+
+    /// Writes one NoMDFeedTypes at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct EntryEncoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> EntryEncoder<'a> {
+    /// Appends the NoMDFeedTypes's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let block = buf.len();
+        buf.resize(block + 4, 0);
+        Self { buf, block }
+    }
+    /// Sets `MDFeedType`.
+    pub fn set_md_feed_type(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(3);
+        let at = self.block;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 3].fill(0);
+        self
+    }
+    /// Sets `MarketDepth`.
+    pub fn set_market_depth(&mut self, v: i8) -> &mut Self {
+        self.buf[self.block + 3..self.block + 4].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    }
+    }
+
+    /// Writes one MDInstrumentDefinitionFuture54 at the end of a buffer: fields by setter, then its groups and
+    /// data in schema order.
+    #[derive(Debug)]
+    pub struct Encoder<'a> {
+        buf: &'a mut Vec<u8>,
+        block: usize,
+    }
+
+    impl<'a> Encoder<'a> {
+    /// Appends the MDInstrumentDefinitionFuture54's zeroed block (optional fields null) to `buf`.
+    pub fn new(buf: &'a mut Vec<u8>) -> Self {
+        let at = buf.len();
+        buf.resize(at + HEADER_SIZE, 0);
+        write_header(&mut buf[at..], [224, 54, 1, 9]);
+        let block = buf.len();
+        buf.resize(block + 224, 0);
+        buf[block + 1..block + 5].copy_from_slice(&4294967295_u32.to_le_bytes());
+        buf[block + 14..block + 15].copy_from_slice(&255_u8.to_le_bytes());
+        Self { buf, block }
+    }
+    /// Sets `MatchEventIndicator`.
+    pub fn set_match_event_indicator(&mut self, v: MatchEventIndicator) -> &mut Self {
+        self.buf[self.block..self.block + 1].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `TotNumReports`.
+    pub fn set_tot_num_reports(&mut self, v: Option<u32>) -> &mut Self {
+        self.buf[self.block + 1..self.block + 5].copy_from_slice(&(v.unwrap_or(4294967295_u32)).to_le_bytes());
+        self
+    }
+    /// Sets `SecurityUpdateAction`.
+    pub fn set_security_update_action(&mut self, v: SecurityUpdateAction) -> &mut Self {
+        self.buf[self.block + 5..self.block + 6].copy_from_slice(&v.0.to_le_bytes());
+        self
+    }
+    /// Sets `LastUpdateTime`.
+    pub fn set_last_update_time(&mut self, v: u64) -> &mut Self {
+        self.buf[self.block + 6..self.block + 14].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MDSecurityTradingStatus`.
+    pub fn set_md_security_trading_status(&mut self, v: Option<SecurityTradingStatus>) -> &mut Self {
+        self.buf[self.block + 14..self.block + 15].copy_from_slice(&(v.map_or(255_u8, |v| v.0)).to_le_bytes());
+        self
+    }
+    /// Sets `ApplID`.
+    pub fn set_appl_id(&mut self, v: i16) -> &mut Self {
+        self.buf[self.block + 15..self.block + 17].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MarketSegmentID`.
+    pub fn set_market_segment_id(&mut self, v: u8) -> &mut Self {
+        self.buf[self.block + 17..self.block + 18].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `UnderlyingProduct`.
+    pub fn set_underlying_product(&mut self, v: u8) -> &mut Self {
+        self.buf[self.block + 18..self.block + 19].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityExchange`.
+    pub fn set_security_exchange(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(4);
+        let at = self.block + 19;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 4].fill(0);
+        self
+    }
+    /// Sets `SecurityGroup`.
+    pub fn set_security_group(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(6);
+        let at = self.block + 23;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 6].fill(0);
+        self
+    }
+    /// Sets `Asset`.
+    pub fn set_asset(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(6);
+        let at = self.block + 29;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 6].fill(0);
+        self
+    }
+    /// Sets `Symbol`.
+    pub fn set_symbol(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(20);
+        let at = self.block + 35;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 20].fill(0);
+        self
+    }
+    /// Sets `SecurityID`.
+    pub fn set_security_id(&mut self, v: i32) -> &mut Self {
+        self.buf[self.block + 55..self.block + 59].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `SecurityType`.
+    pub fn set_security_type(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(6);
+        let at = self.block + 59;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 6].fill(0);
+        self
+    }
+    /// Sets `CFICode`.
+    pub fn set_cfi_code(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(6);
+        let at = self.block + 65;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 6].fill(0);
+        self
+    }
+    /// `MaturityMonthYear`, to write.
+    pub fn maturity_month_year(&mut self) -> MaturityMonthYearMut<'_> {
+        let at = self.block + 71;
+        MaturityMonthYearMut(&mut self.buf[at..at + 5])
+    }
+    /// Sets `Currency`.
+    pub fn set_currency(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(3);
+        let at = self.block + 76;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 3].fill(0);
+        self
+    }
+    /// Sets `SettlCurrency`.
+    pub fn set_settl_currency(&mut self, v: &[u8]) -> &mut Self {
+        let n = v.len().min(3);
+        let at = self.block + 79;
+        self.buf[at..at + n].copy_from_slice(&v[..n]);
+        self.buf[at + n..at + 3].fill(0);
+        self
+    }
+    /// Sets `MatchAlgorithm`.
+    pub fn set_match_algorithm(&mut self, v: u8) -> &mut Self {
+        self.buf[self.block + 82..self.block + 83].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MinTradeVol`.
+    pub fn set_min_trade_vol(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 83..self.block + 87].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// Sets `MaxTradeVol`.
+    pub fn set_max_trade_vol(&mut self, v: u32) -> &mut Self {
+        self.buf[self.block + 87..self.block + 91].copy_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// `MinPriceIncrement`, to write.
+    pub fn min_price_increment(&mut self) -> PRICE9Mut<'_> {
+        let at = self.block + 91;
+        PRICE9Mut(&mut self.buf[at..at + 8])
+    }
+    /// `DisplayFactor`, to write.
+    pub fn display_factor(&mut self) -> Decimal9Mut<'_> {
+        let at = self.block + 99;
+        Decimal9Mut(&mut self.buf[at..at + 8])
+    }
+    /// Starts the `NoEvents` group with `count` entries (after the groups before it).
+    pub fn no_events(&mut self, count: usize) -> no_events::Encoder<'_> {
+        no_events::Encoder::new(self.buf, count)
+    }
+    /// Starts the `NoMDFeedTypes` group with `count` entries (after the groups before it).
+    pub fn no_md_feed_types(&mut self, count: usize) -> no_md_feed_types::Encoder<'_> {
+        no_md_feed_types::Encoder::new(self.buf, count)
+    }
+    }
+}
+
 /// A message of this schema.
 #[derive(Debug, Clone, Copy)]
 pub enum Message<'a> {
     /// ChannelReset4.
     ChannelReset4(channel_reset4::Decoder<'a>),
+    /// SecurityStatus30.
+    SecurityStatus30(security_status30::Decoder<'a>),
+    /// MDIncrementalRefreshVolume37.
+    MDIncrementalRefreshVolume37(md_incremental_refresh_volume37::Decoder<'a>),
     /// MDIncrementalRefreshBook46.
     MDIncrementalRefreshBook46(md_incremental_refresh_book46::Decoder<'a>),
+    /// MDIncrementalRefreshOrderBook47.
+    MDIncrementalRefreshOrderBook47(md_incremental_refresh_order_book47::Decoder<'a>),
+    /// MDIncrementalRefreshTradeSummary48.
+    MDIncrementalRefreshTradeSummary48(md_incremental_refresh_trade_summary48::Decoder<'a>),
+    /// MDIncrementalRefreshDailyStatistics49.
+    MDIncrementalRefreshDailyStatistics49(md_incremental_refresh_daily_statistics49::Decoder<'a>),
+    /// MDIncrementalRefreshLimitsBanding50.
+    MDIncrementalRefreshLimitsBanding50(md_incremental_refresh_limits_banding50::Decoder<'a>),
+    /// MDIncrementalRefreshSessionStatistics51.
+    MDIncrementalRefreshSessionStatistics51(md_incremental_refresh_session_statistics51::Decoder<'a>),
     /// SnapshotFullRefresh52.
     SnapshotFullRefresh52(snapshot_full_refresh52::Decoder<'a>),
+    /// SnapshotFullRefreshOrderBook53.
+    SnapshotFullRefreshOrderBook53(snapshot_full_refresh_order_book53::Decoder<'a>),
+    /// MDInstrumentDefinitionFuture54.
+    MDInstrumentDefinitionFuture54(md_instrument_definition_future54::Decoder<'a>),
     /// A template this schema does not have.
     Unknown(Header),
 }
@@ -1562,8 +5018,17 @@ pub fn decode(buf: &[u8]) -> Result<Message<'_>, Error> {
     }
     Ok(match h.template_id {
         4 => Message::ChannelReset4(channel_reset4::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        30 => Message::SecurityStatus30(security_status30::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        37 => Message::MDIncrementalRefreshVolume37(md_incremental_refresh_volume37::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
         46 => Message::MDIncrementalRefreshBook46(md_incremental_refresh_book46::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        47 => Message::MDIncrementalRefreshOrderBook47(md_incremental_refresh_order_book47::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        48 => Message::MDIncrementalRefreshTradeSummary48(md_incremental_refresh_trade_summary48::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        49 => Message::MDIncrementalRefreshDailyStatistics49(md_incremental_refresh_daily_statistics49::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        50 => Message::MDIncrementalRefreshLimitsBanding50(md_incremental_refresh_limits_banding50::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        51 => Message::MDIncrementalRefreshSessionStatistics51(md_incremental_refresh_session_statistics51::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
         52 => Message::SnapshotFullRefresh52(snapshot_full_refresh52::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        53 => Message::SnapshotFullRefreshOrderBook53(snapshot_full_refresh_order_book53::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
+        54 => Message::MDInstrumentDefinitionFuture54(md_instrument_definition_future54::Decoder::wrap(body, usize::from(h.block_length), h.version)?),
         _ => Message::Unknown(h),
     })
 }
