@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/sbe.sh: an MDP 3.0 incremental stream (1,000,000 packets from zero-sbe's simulated
-# exchange: 1-3 book messages a packet, 1-4 entries each, 20 instruments, depth 10), every
-# packet on feeds A and B, decoded, arbitrated and applied to MBP books by zero-sbe's channel,
-# next to a naive hand-written decoder doing the same work; alone on CPU 1.
+# exchange: 1-3 messages a packet, 70% book updates of 1-4 entries, 20% trade summaries, 10%
+# volume and session statistics; 20 instruments, depth 10), every packet on feeds A and B,
+# decoded, arbitrated and applied to MBP books (trades and statistics as events) by
+# zero-sbe's channel, next to a naive hand-written decoder doing the same work; alone on
+# CPU 1.
 #
 # Prints ns per packet (A and B copies included) and per message for both; the last line is
 #   ns per packet: X

@@ -1,8 +1,10 @@
 //! `zero bench sbe`: an MDP 3.0 incremental stream (from zero-sbe's simulated exchange: 1 to 3
-//! book messages a packet, 1 to 4 entries each, on `--instruments` instruments), every
-//! packet on feeds A and B, through zero-sbe's channel (arbitration, generated flyweights,
-//! RptSeq checks, MBP books, publication), against a naive hand-written decoder doing the same
-//! work (owned structs per packet, a set of seen numbers for arbitration, the same books).
+//! messages a packet, 70% book updates of 1 to 4 entries, 20% trade summaries, 10% volume and
+//! session statistics, on `--instruments` instruments), every packet on feeds A and B,
+//! through zero-sbe's channel (arbitration, generated flyweights, RptSeq checks, MBP books,
+//! publication, trade and statistic events), against a naive hand-written decoder doing the
+//! same work (owned structs per packet, a set of seen numbers for arbitration, the same
+//! books, trades and statistics collected).
 //! Prints ns per packet (both copies included) and per message for each, and for zero-sbe's
 //! arbitration and decoding alone (no books); the last line is `ns per packet: X` (zero's
 //! channel, everything included).
@@ -52,43 +54,22 @@ pub fn run(load: SbeLoad) -> Result<(), String> {
         load.instruments
     );
 
+    // The same stream's shape with orders (MBO), for the by-order row.
+    let mut rng = Rng(0x5eed);
+    let mut ex_orders = Exchange::new(load.instruments, DEPTH).forgetful().with_orders();
+    let start_orders = Exchange::new(load.instruments, DEPTH).with_orders();
+    let order_packets: Vec<Vec<u8>> = (0..load.packets).map(|_| ex_orders.incremental(&mut rng)).collect();
+    let mut best_orders = Duration::MAX;
+
     let mut best_zero = Duration::MAX;
     let mut best_naive = Duration::MAX;
     let mut best_decode = Duration::MAX;
     let mut checksum = 0i64;
     let mut published = 0;
     for _ in 0..load.rounds {
-        // zero-sbe's channel, brought in sync by the exchange's opening snapshots.
-        let config = ChannelConfig { arbiter: ArbiterConfig::default(), depth: DEPTH, ..Default::default() };
-        let mut ch = Channel::new(config);
-        for id in 1..=load.instruments {
-            ch.snapshot(&start_books.snapshot(id as u32, id));
-        }
-        while ch.poll_event().is_some() {}
-        if ch.state() != State::InSync {
-            return Err("the channel did not get in sync from the opening snapshots".into());
-        }
-        let now = Instant::now();
-        let t0 = Instant::now();
-        let mut events = 0usize;
-        for p in &packets {
-            ch.incremental(now, Feed::A, p);
-            ch.incremental(now, Feed::B, p);
-            while ch.poll_event().is_some() {
-                events += 1;
-            }
-        }
-        best_zero = best_zero.min(t0.elapsed());
+        let (took, events, trades) = channel(&packets, &start_books, &ex, false)?;
+        best_zero = best_zero.min(took);
         published = events;
-        let a = ch.arbitration();
-        if a.delivered != load.packets as u64 || a.duplicates != load.packets as u64 {
-            return Err(format!("arbitration: {a:?}"));
-        }
-        for (id, (book, _)) in &ex.books {
-            if ch.book(*id) != Some(book) {
-                return Err(format!("instrument {id}: zero's book is not the exchange's"));
-            }
-        }
 
         // Arbitration and decoding alone (every entry's fields read), no books: what the
         // generated flyweights cost by themselves.
@@ -101,19 +82,45 @@ pub fn run(load: SbeLoad) -> Result<(), String> {
                     continue;
                 }
                 for m in packet.messages().flatten() {
-                    if let Ok(zero_sbe::mdp3::templates::Message::MDIncrementalRefreshBook46(d)) =
-                        zero_sbe::mdp3::templates::decode(m)
-                    {
-                        for e in d.no_md_entries().into_iter().flatten().flatten() {
-                            checksum = checksum
-                                .wrapping_add(e.md_entry_px().mantissa().unwrap_or(0))
-                                .wrapping_add(i64::from(e.rpt_seq()) + i64::from(e.md_price_level()));
+                    use zero_sbe::mdp3::templates::Message;
+                    let sum = match zero_sbe::mdp3::templates::decode(m) {
+                        Ok(Message::MDIncrementalRefreshBook46(d)) => {
+                            (d.no_md_entries().into_iter().flatten())
+                                .flatten()
+                                .map(|e| {
+                                    e.md_entry_px().mantissa().unwrap_or(0)
+                                        + i64::from(e.rpt_seq())
+                                        + i64::from(e.md_price_level())
+                                })
+                                .sum()
                         }
-                    }
+                        Ok(Message::MDIncrementalRefreshTradeSummary48(d)) => {
+                            (d.no_md_entries().into_iter().flatten())
+                                .flatten()
+                                .map(|e| e.md_entry_px().mantissa() + i64::from(e.rpt_seq()))
+                                .sum()
+                        }
+                        Ok(Message::MDIncrementalRefreshVolume37(d)) => {
+                            (d.no_md_entries().into_iter().flatten())
+                                .flatten()
+                                .map(|e| i64::from(e.md_entry_size()) + i64::from(e.rpt_seq()))
+                                .sum()
+                        }
+                        Ok(Message::MDIncrementalRefreshSessionStatistics51(d)) => {
+                            (d.no_md_entries().into_iter().flatten())
+                                .flatten()
+                                .map(|e| e.md_entry_px().mantissa() + i64::from(e.rpt_seq()))
+                                .sum()
+                        }
+                        _ => 0i64,
+                    };
+                    checksum = checksum.wrapping_add(sum);
                 }
             }
         }
         best_decode = best_decode.min(t0.elapsed());
+
+        best_orders = best_orders.min(channel(&order_packets, &start_orders, &ex_orders, true)?.0);
 
         // The naive decoder.
         let mut naive = Naive::default();
@@ -127,6 +134,9 @@ pub fn run(load: SbeLoad) -> Result<(), String> {
             if naive.books.get(id) != Some(book) {
                 return Err(format!("instrument {id}: the naive decoder's book is not the exchange's"));
             }
+        }
+        if naive.trades.len() != trades {
+            return Err(format!("trades: zero gave {trades}, the naive decoder {}", naive.trades.len()));
         }
     }
     let per = |d: Duration, n: usize| d.as_nanos() as f64 / n as f64;
@@ -149,14 +159,72 @@ pub fn run(load: SbeLoad) -> Result<(), String> {
         per(best_decode, load.packets),
         per(best_decode, messages)
     );
+    println!(
+        "{:<28} {:>14.1} {:>15}   (another stream: half the book updates are order updates)",
+        "zero-sbe channel, by order",
+        per(best_orders, load.packets),
+        "-"
+    );
     println!("books published: {published}");
     println!("ratio naive/zero: {:.2}", best_naive.as_secs_f64() / best_zero.as_secs_f64());
     println!("ns per packet: {:.1}", per(best_zero, load.packets));
     Ok(())
 }
 
-/// A book entry decoded into an owned struct.
+/// zero-sbe's channel over `packets` (each on A and B), in sync from `opening`'s snapshots,
+/// its books checked against `truth` at the end: the time, the events and the trades.
+fn channel(
+    packets: &[Vec<u8>],
+    opening: &Exchange,
+    truth: &Exchange,
+    orders: bool,
+) -> Result<(Duration, usize, usize), String> {
+    let config =
+        ChannelConfig { arbiter: ArbiterConfig::default(), depth: DEPTH, orders, ..Default::default() };
+    let mut ch = Channel::new(config);
+    for &id in opening.books.keys() {
+        ch.snapshot(&opening.snapshot(id as u32, id));
+        if orders {
+            for chunk in opening.order_snapshot(id as u32, id, 50) {
+                ch.snapshot(&chunk);
+            }
+        }
+    }
+    while ch.poll_event().is_some() {}
+    if ch.state() != State::InSync {
+        return Err("the channel did not get in sync from the opening snapshots".into());
+    }
+    let now = Instant::now();
+    let t0 = Instant::now();
+    let (mut events, mut trades) = (0usize, 0usize);
+    for p in packets {
+        ch.incremental(now, Feed::A, p);
+        ch.incremental(now, Feed::B, p);
+        while let Some(e) = ch.poll_event() {
+            events += 1;
+            trades += usize::from(matches!(e, zero_sbe::mdp3::channel::Event::Trade(_)));
+        }
+    }
+    let took = t0.elapsed();
+    let a = ch.arbitration();
+    if a.delivered != packets.len() as u64 || a.duplicates != packets.len() as u64 {
+        return Err(format!("arbitration: {a:?}"));
+    }
+    for (id, (book, _)) in &truth.books {
+        if ch.book(*id) != Some(book) {
+            return Err(format!("instrument {id}: zero's book is not the exchange's"));
+        }
+        if orders && ch.orders(*id) != truth.orders.get(id) {
+            return Err(format!("instrument {id}: zero's orders are not the exchange's"));
+        }
+    }
+    Ok((took, events, trades))
+}
+
+/// An entry decoded into an owned struct: a book level (46), a trade (48), volume (37) or a
+/// statistic (51), all in the RptSeq sequence.
 struct NaiveEntry {
+    template: u16,
     security_id: i32,
     rpt_seq: u32,
     price: i64,
@@ -166,12 +234,15 @@ struct NaiveEntry {
     entry_type: u8,
 }
 
-/// The naive decoder: owned structs per packet, a set of every number seen.
+/// The naive decoder: owned structs per packet, a set of every number seen, trades and
+/// statistics kept as owned structs too.
 #[derive(Default)]
 struct Naive {
     seen: HashSet<u32>,
     books: HashMap<i32, Book>,
     rpt: HashMap<i32, u32>,
+    trades: Vec<(i32, i64, i32)>,
+    statistics: Vec<(i32, u8, i64, i32)>,
 }
 
 fn le16(b: &[u8], at: usize) -> u16 {
@@ -194,23 +265,56 @@ impl Naive {
             let size = usize::from(le16(p, at));
             let m = &p[at + 2..at + size];
             at += size;
-            if le16(m, 2) != 46 {
-                continue;
-            }
+            let template = le16(m, 2);
             let block = usize::from(le16(m, 0));
             let g = 8 + block;
             let entry_len = usize::from(le16(m, g));
             let count = usize::from(m[g + 2]);
             for i in 0..count {
                 let e = &m[g + 3 + i * entry_len..];
-                entries.push(NaiveEntry {
-                    price: i64::from_le_bytes(e[0..8].try_into().expect("8 bytes")),
-                    qty: le32(e, 8) as i32,
-                    security_id: le32(e, 12) as i32,
-                    rpt_seq: le32(e, 16),
-                    level: e[24],
-                    action: e[25],
-                    entry_type: e[26],
+                let price = |at: usize| i64::from_le_bytes(e[at..at + 8].try_into().expect("8 bytes"));
+                entries.push(match template {
+                    46 => NaiveEntry {
+                        template,
+                        price: price(0),
+                        qty: le32(e, 8) as i32,
+                        security_id: le32(e, 12) as i32,
+                        rpt_seq: le32(e, 16),
+                        level: e[24],
+                        action: e[25],
+                        entry_type: e[26],
+                    },
+                    48 => NaiveEntry {
+                        template,
+                        price: price(0),
+                        qty: le32(e, 8) as i32,
+                        security_id: le32(e, 12) as i32,
+                        rpt_seq: le32(e, 16),
+                        level: 0,
+                        action: e[25],
+                        entry_type: b'2',
+                    },
+                    37 => NaiveEntry {
+                        template,
+                        price: 0,
+                        qty: le32(e, 0) as i32,
+                        security_id: le32(e, 4) as i32,
+                        rpt_seq: le32(e, 8),
+                        level: 0,
+                        action: e[12],
+                        entry_type: b'e',
+                    },
+                    51 => NaiveEntry {
+                        template,
+                        price: price(0),
+                        qty: le32(e, 19) as i32,
+                        security_id: le32(e, 8) as i32,
+                        rpt_seq: le32(e, 12),
+                        level: 0,
+                        action: e[17],
+                        entry_type: e[18],
+                    },
+                    _ => break,
                 });
             }
         }
@@ -220,11 +324,18 @@ impl Naive {
                 continue;
             }
             *rpt = e.rpt_seq;
-            let book = self.books.entry(e.security_id).or_insert_with(|| Book::new(DEPTH, 2));
-            if let (Some(side), Some(action)) =
-                (BookSide::from_entry_type(e.entry_type), Action::from_u8(e.action))
-            {
-                let _ = book.apply(side, action, e.level, Level { price: e.price, qty: e.qty, orders: None });
+            match e.template {
+                46 => {
+                    let book = self.books.entry(e.security_id).or_insert_with(|| Book::new(DEPTH, 2));
+                    if let (Some(side), Some(action)) =
+                        (BookSide::from_entry_type(e.entry_type), Action::from_u8(e.action))
+                    {
+                        let level = Level { price: e.price, qty: e.qty, orders: None };
+                        let _ = book.apply(side, action, e.level, level);
+                    }
+                }
+                48 => self.trades.push((e.security_id, e.price, e.qty)),
+                _ => self.statistics.push((e.security_id, e.entry_type, e.price, e.qty)),
             }
         }
     }

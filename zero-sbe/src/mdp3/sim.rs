@@ -162,10 +162,16 @@ impl Exchange {
     /// applied to the truth.
     pub fn order_entry(&mut self, rng: &mut Rng, id: i32, at: Option<(Side, i64)>) -> OrderEntry {
         let book = self.orders.get_mut(&id).expect("orders are kept");
-        let resting: Vec<Order> = book.bids().chain(book.offers()).copied().collect();
+        let any = |rng: &mut Rng| {
+            let k = rng.below(book.len() as u64) as usize;
+            *book.bids().chain(book.offers()).nth(k).expect("k < len")
+        };
         self.next_order += 1;
-        let (action, order) = match rng.below(10) {
-            _ if at.is_some() || resting.is_empty() => {
+        // A tenth of the updates are new orders, none past 40 resting orders (but those a new
+        // level brings): books stay about that size.
+        let roll = if book.len() > 40 { rng.below(9) } else { rng.below(10) };
+        let (action, order) = match roll {
+            _ if at.is_some() || book.is_empty() => {
                 let (side, px) = at
                     .unwrap_or_else(|| (if rng.below(2) == 0 { Side::Bid } else { Side::Offer }, price(rng)));
                 let order = Order {
@@ -178,7 +184,7 @@ impl Exchange {
                 (OrderAction::New, order)
             }
             0..=3 => {
-                let mut o = resting[rng.below(resting.len() as u64) as usize];
+                let mut o = any(rng);
                 o.qty = 1 + rng.below(50) as i32;
                 if rng.below(3) == 0 {
                     o.price = price(rng);
@@ -186,7 +192,8 @@ impl Exchange {
                 }
                 (OrderAction::Change, o)
             }
-            4..=6 => (OrderAction::Delete, resting[rng.below(resting.len() as u64) as usize]),
+            4..=6 => (OrderAction::Delete, any(rng)),
+            7 | 8 => (OrderAction::Change, any(rng)),
             _ => {
                 let side = if rng.below(2) == 0 { Side::Bid } else { Side::Offer };
                 let order = Order {
