@@ -12,11 +12,13 @@
 //! - [`generate`]: Rust flyweight decoders from a schema (for a `build.rs`, or
 //!   `zero sbe generate`); [`flyweight`] is what they share.
 //! - [`capture`]: UDP datagrams from pcap and pcapng files, for replaying a feed.
-//! - [`mdp3`]: CME MDP 3.0: packet framing and A/B arbitration, so far.
+//! - [`mdp3`]: CME MDP 3.0: packet framing, A/B arbitration, books by price and by order,
+//!   and the channel (recovery from the snapshot loops, trades, statistics, definitions),
+//!   with a multicast driver and a simulated exchange for tests and benchmarks.
 //!
 //! The MDP 3.0 channel is a sans-I/O machine in zero-core's style (time handed in, events and
 //! a deadline out), but not a zero-core `Machine`: that contract is one connection-oriented
-//! client, and a channel reads datagrams from three multicast groups. Its driver
+//! client, and a channel reads datagrams from up to five multicast groups. Its driver
 //! (`mdp3::driver`) is therefore its own, on zero-core's UDP sockets and timers.
 //!
 //! ## Dependencies, and why
