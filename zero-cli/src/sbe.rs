@@ -386,9 +386,8 @@ fn listen(
                 self.failed = Some(e.to_string());
                 ops.stop();
             }
-            while let Some(e) = self.driver.poll_event() {
-                self.tally.event(e);
-            }
+            let tally = &mut self.tally;
+            self.driver.for_each_event(|_, e| tally.event(e));
             if self.driver.channel().arbitration().delivered >= self.packets || ops.now() >= self.until {
                 ops.stop();
             }

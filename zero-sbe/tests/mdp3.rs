@@ -238,6 +238,18 @@ fn every_trade_comes_once() {
     }
     assert!(sent > 100, "{sent}");
     assert_eq!(seen.trades, sent);
+    // The callback form: the book is read inside the callback, as it is published.
+    let mut best_bids = 0;
+    for _ in 0..100 {
+        let p = ex.incremental(&mut rng);
+        ch.incremental(now, Feed::A, &p);
+        ch.for_each_event(|ch, e| {
+            if let Event::Published(id) = e {
+                best_bids += ch.book(id).map_or(0, |b| b.bids.levels().len().min(1));
+            }
+        });
+    }
+    assert!(best_bids > 50 && ch.poll_event().is_none(), "{best_bids}");
 }
 
 fn trades_in(packet: &[u8]) -> usize {

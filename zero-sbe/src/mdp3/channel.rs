@@ -369,6 +369,14 @@ impl Channel {
         self.events.pop_front()
     }
 
+    /// Hands each pending event to `f`, inline on the caller's thread, with the channel (its
+    /// books, definitions and counters readable from the callback).
+    pub fn for_each_event(&mut self, mut f: impl FnMut(&Channel, Event)) {
+        while let Some(e) = self.events.pop_front() {
+            f(self, e);
+        }
+    }
+
     /// When [`Channel::handle_timeout`] is due (the arbiter's gap wait).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.arbiter.poll_timeout()

@@ -121,6 +121,14 @@ impl ChannelDriver {
         self.events.pop_front()
     }
 
+    /// Hands each event (as [`ChannelDriver::poll_event`] would) to `f`, inline on the shard,
+    /// with the channel.
+    pub fn for_each_event(&mut self, mut f: impl FnMut(&Channel, Event)) {
+        while let Some(e) = self.events.pop_front() {
+            f(&self.channel, e);
+        }
+    }
+
     /// Takes an event of its sockets or timer; whether it was one.
     pub fn on_event(&mut self, ops: &mut Ops, event: &IoEvent<'_>) -> bool {
         let now = ops.now();
