@@ -1,0 +1,239 @@
+//! Directory listings: `LIST`'s `ls -l` lines (the form every client parses, as vsftpd
+//! writes it), `NLST`'s names, and MLSD/MLST facts (RFC 3659 7); the client's parser of both.
+
+/// What kind of entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (listed, not followed).
+    Link,
+    /// Anything else (a socket, a device).
+    Other,
+}
+
+/// One directory entry, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name (no `/`).
+    pub name: String,
+    /// The kind.
+    pub kind: Kind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, seconds since the Unix epoch (UTC).
+    pub modified: i64,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    /// Hard links.
+    pub links: u64,
+}
+
+/// What the user may do, for MLSD's `perm` fact (RFC 3659 7.5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Perms {
+    /// Read files, list directories.
+    pub read: bool,
+    /// Store and append.
+    pub write: bool,
+    /// Delete and rename.
+    pub delete: bool,
+    /// Make directories.
+    pub mkdir: bool,
+}
+
+const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// Days since 1970-01-01 as (year, month 1-12, day 1-31): the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// A UTC timestamp as `YYYYMMDDHHMMSS` (RFC 3659 2.3: MDTM and MLSD's `modify`).
+pub fn timeval(unix: i64) -> String {
+    let (y, m, d) = civil(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `timeval`'s inverse; `None` unless 14 digits (fractions, RFC 3659 2.3, are dropped).
+pub fn parse_timeval(text: &str) -> Option<i64> {
+    let digits = text.split('.').next()?;
+    if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| digits[r].parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    // days_from_civil, the inverse of `civil`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + n(8..10)? * 3600 + n(10..12)? * 60 + n(12..14)?)
+}
+
+/// One `LIST` line, as `ls -l` (and vsftpd) writes it: the date shows the time when it is
+/// within six months of `now`, the year otherwise. Owner and group are shown as `ftp`.
+pub fn list_line(e: &Entry, now: i64) -> String {
+    let kind = match e.kind {
+        Kind::File => '-',
+        Kind::Dir => 'd',
+        Kind::Link => 'l',
+        Kind::Other => '?',
+    };
+    let mut mode = String::with_capacity(10);
+    mode.push(kind);
+    for shift in [6, 3, 0] {
+        let bits = e.mode >> shift;
+        mode.push(if bits & 4 != 0 { 'r' } else { '-' });
+        mode.push(if bits & 2 != 0 { 'w' } else { '-' });
+        mode.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    let (y, m, d) = civil(e.modified.div_euclid(86_400));
+    let when = if (now - e.modified).abs() < 182 * 86_400 {
+        let s = e.modified.rem_euclid(86_400);
+        format!("{:02}:{:02}", s / 3600, s / 60 % 60)
+    } else {
+        format!(" {y}")
+    };
+    format!(
+        "{mode} {:>4} ftp      ftp      {:>12} {} {d:>2} {when:>5} {}",
+        e.links,
+        e.size,
+        MONTHS[m as usize - 1],
+        e.name
+    )
+}
+
+/// One MLSD line (or MLST's fact line, without its leading space): the facts RFC 3659 7.5
+/// names, then a space and the name. `kind` overrides the type for `cdir`/`pdir` entries.
+pub fn mlsx_line(e: &Entry, perms: Perms, cdir: bool) -> String {
+    let kind = match (e.kind, cdir) {
+        (Kind::Dir, true) => "cdir",
+        (Kind::Dir, false) => "dir",
+        (Kind::File, _) => "file",
+        (Kind::Link, _) => "OS.unix=symlink",
+        (Kind::Other, _) => "OS.unix=other",
+    };
+    let mut perm = String::new();
+    match e.kind {
+        Kind::Dir => {
+            if perms.read {
+                perm.push_str("el");
+            }
+            if perms.write {
+                perm.push('c');
+            }
+            if perms.mkdir {
+                perm.push('m');
+            }
+            if perms.delete {
+                perm.push_str("dfp");
+            }
+        }
+        _ => {
+            if perms.read {
+                perm.push('r');
+            }
+            if perms.write {
+                perm.push_str("wa");
+            }
+            if perms.delete {
+                perm.push_str("df");
+            }
+        }
+    }
+    let size = if e.kind == Kind::Dir { String::new() } else { format!("size={};", e.size) };
+    format!(
+        "type={kind};{size}modify={};perm={perm};UNIX.mode=0{:o}; {}",
+        timeval(e.modified),
+        e.mode & 0o7777,
+        e.name
+    )
+}
+
+/// An MLSD line read back (the client's side): the name and the facts it understands.
+pub fn parse_mlsx(line: &str) -> Option<Entry> {
+    let (facts, name) = line.trim_start().split_once(' ')?;
+    let mut e = Entry { name: name.to_string(), kind: Kind::Other, size: 0, modified: 0, mode: 0, links: 1 };
+    for fact in facts.split(';').filter(|f| !f.is_empty()) {
+        let (key, value) = fact.split_once('=')?;
+        match key.to_ascii_lowercase().as_str() {
+            "type" => {
+                e.kind = match value.to_ascii_lowercase().as_str() {
+                    "file" => Kind::File,
+                    "dir" | "cdir" | "pdir" => Kind::Dir,
+                    "os.unix=symlink" | "os.unix=slink" => Kind::Link,
+                    _ => Kind::Other,
+                }
+            }
+            "size" => e.size = value.parse().ok()?,
+            "modify" => e.modified = parse_timeval(value)?,
+            "unix.mode" => e.mode = u32::from_str_radix(value, 8).ok()?,
+            _ => {}
+        }
+    }
+    Some(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, modified: i64) -> Entry {
+        Entry { name: name.into(), kind: Kind::File, size: 1234, modified, mode: 0o644, links: 1 }
+    }
+
+    #[test]
+    fn timevals_both_ways() {
+        assert_eq!(timeval(0), "19700101000000");
+        assert_eq!(timeval(1_796_639_400), "20261207103000");
+        assert_eq!(timeval(951_782_400), "20000229000000", "a leap day");
+        for t in [0, 951_782_400, 1_796_639_400, 4_102_444_799] {
+            assert_eq!(parse_timeval(&timeval(t)), Some(t));
+        }
+        assert_eq!(parse_timeval("20261207103000.123"), Some(1_796_639_400));
+        assert_eq!(parse_timeval("2026120710300"), None);
+    }
+
+    #[test]
+    fn list_lines_as_ls_writes_them() {
+        let now = 1_796_639_400; // 2026-12-07 10:30
+        assert_eq!(
+            list_line(&file("a b.txt", now - 3600), now),
+            "-rw-r--r--    1 ftp      ftp              1234 Dec  7 09:30 a b.txt"
+        );
+        let old = Entry { kind: Kind::Dir, mode: 0o755, links: 2, ..file("old", 1_000_000_000) };
+        assert_eq!(list_line(&old, now), "drwxr-xr-x    2 ftp      ftp              1234 Sep  9  2001 old");
+    }
+
+    #[test]
+    fn mlsx_facts_round_trip() {
+        let e = file("name with; semicolon", 1_796_639_400);
+        let perms = Perms { read: true, write: true, delete: false, mkdir: false };
+        let line = mlsx_line(&e, perms, false);
+        assert_eq!(
+            line,
+            "type=file;size=1234;modify=20261207103000;perm=rwa;UNIX.mode=0644; name with; semicolon"
+        );
+        assert_eq!(parse_mlsx(&line), Some(e));
+        let d = Entry { kind: Kind::Dir, mode: 0o755, ..file(".", 0) };
+        assert!(
+            mlsx_line(&d, Perms { read: true, ..Perms::default() }, true).starts_with("type=cdir;modify=")
+        );
+    }
+}
