@@ -1,6 +1,8 @@
 //! Directory listings: `LIST`'s `ls -l` lines (the form every client parses, as vsftpd
 //! writes it), `NLST`'s names, and MLSD/MLST facts (RFC 3659 7); the client's parser of both.
 
+use crate::Perms;
+
 /// What kind of entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -29,19 +31,6 @@ pub struct Entry {
     pub mode: u32,
     /// Hard links.
     pub links: u64,
-}
-
-/// What the user may do, for MLSD's `perm` fact (RFC 3659 7.5.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Perms {
-    /// Read files, list directories.
-    pub read: bool,
-    /// Store and append.
-    pub write: bool,
-    /// Delete and rename.
-    pub delete: bool,
-    /// Make directories.
-    pub mkdir: bool,
 }
 
 const MONTHS: [&str; 12] =
@@ -120,7 +109,7 @@ pub fn list_line(e: &Entry, now: i64) -> String {
 }
 
 /// One MLSD line (or MLST's fact line, without its leading space): the facts RFC 3659 7.5
-/// names, then a space and the name. `kind` overrides the type for `cdir`/`pdir` entries.
+/// names (`perm` from what the user may do), then a space and the name. `kind` overrides the type for `cdir`/`pdir` entries.
 pub fn mlsx_line(e: &Entry, perms: Perms, cdir: bool) -> String {
     let kind = match (e.kind, cdir) {
         (Kind::Dir, true) => "cdir",

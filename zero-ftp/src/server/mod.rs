@@ -1,0 +1,204 @@
+//! The FTP server: [`Session`], the control connection's machine, and what it asks of its
+//! owner ([`Event`]): file-system work, data connections and transfers. The owner answers
+//! with the session's `*_done` methods; until it does, the session reads no further command
+//! (but `ABOR`, `STAT` and `QUIT` while a transfer runs, RFC 959 4.1.3).
+
+mod machine;
+pub mod users;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use machine::Session;
+pub use users::{Perms, User, Users};
+
+use crate::path::VPath;
+use crate::vfs::Write;
+
+/// The server's settings, shared by its sessions.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The `220` greeting's text.
+    pub banner: String,
+    /// Who may log in.
+    pub users: Users,
+    /// Read-only anonymous access (`anonymous` or `ftp`, any password), rooted here.
+    pub anonymous: Option<PathBuf>,
+    /// Failed logins before the connection is closed (vsftpd's `max_login_fails`).
+    pub max_login_fails: u32,
+    /// A client silent this long is disconnected (`421`), except while a transfer runs.
+    pub idle_timeout: Duration,
+    /// The address `PASV` advertises (behind NAT); the control connection's own without it.
+    pub advertised: Option<std::net::Ipv4Addr>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            banner: "zero FTP server ready.".into(),
+            users: Users::default(),
+            anonymous: None,
+            max_login_fails: 3,
+            idle_timeout: Duration::from_secs(300),
+            advertised: None,
+        }
+    }
+}
+
+/// Where the control connection is, for a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The server's address the client reached.
+    pub local: SocketAddr,
+}
+
+/// How a transfer's data connection is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMode {
+    /// The client connects to the listener a `PASV`/`EPSV` opened; only a connection from the
+    /// control connection's address is taken (no data theft).
+    Passive,
+    /// The server connects to the client (`PORT`/`EPRT`, already checked: the control
+    /// connection's address, a port of 1024 or more, no bounce).
+    Active(SocketAddr),
+}
+
+/// How a listing is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    /// `LIST`: `ls -l` lines.
+    Long,
+    /// `NLST`: names.
+    Names,
+    /// `MLSD`: facts (RFC 3659 7).
+    Facts,
+}
+
+/// What a transfer moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferKind {
+    /// `LIST`, `NLST`, `MLSD` of a directory (or `LIST` of one file).
+    List(VPath, ListFormat),
+    /// `RETR` from an offset (`REST`).
+    Retrieve(VPath, u64),
+    /// `STOR`, `APPE`, `STOU` (and `STOR` after `REST`).
+    Store(VPath, Write),
+}
+
+/// A transfer the owner is to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// What it moves.
+    pub kind: TransferKind,
+    /// Its data connection.
+    pub mode: DataMode,
+}
+
+/// A file-system request, answered by [`Session::fs_done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fs {
+    /// `CWD`: is it a directory?
+    ChangeDir(VPath),
+    /// `MKD`.
+    MakeDir(VPath),
+    /// `RMD`.
+    RemoveDir(VPath),
+    /// `DELE`.
+    Delete(VPath),
+    /// `RNFR`: does it exist?
+    RenameFrom(VPath),
+    /// `RNTO`.
+    Rename(VPath, VPath),
+    /// `SIZE`, `MDTM`, `MLST`: its facts.
+    Stat(VPath),
+    /// `STAT path`: its listing, on the control connection.
+    List(VPath),
+}
+
+/// What the owner found, for [`Session::fs_done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsDone {
+    /// Done (a change made, a directory found).
+    Ok,
+    /// An entry's facts.
+    Stat(crate::codec::list::Entry),
+    /// A listing.
+    List(Vec<crate::codec::list::Entry>),
+}
+
+/// Why a file-system request or transfer failed, for the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsError {
+    /// No such file or directory (`550`).
+    NotFound,
+    /// Refused: permissions, outside the root, a directory not empty (`550`).
+    Refused,
+    /// The file exists (`STOU`, `MKD`) (`550`).
+    Exists,
+    /// Out of space or over quota (`552`).
+    NoSpace,
+    /// Any other local error (`451`).
+    Local,
+}
+
+impl From<&std::io::Error> for FsError {
+    fn from(e: &std::io::Error) -> FsError {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => FsError::NotFound,
+            K::AlreadyExists => FsError::Exists,
+            K::PermissionDenied
+            | K::InvalidInput
+            | K::DirectoryNotEmpty
+            | K::IsADirectory
+            | K::NotADirectory => FsError::Refused,
+            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => FsError::NoSpace,
+            // EXDEV: openat2 refused a path leaving the root.
+            _ if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => FsError::Refused,
+            _ => FsError::Local,
+        }
+    }
+}
+
+/// How a transfer ended, for [`Session::transfer_done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferEnd {
+    /// Every byte moved (`226`).
+    Complete(u64),
+    /// The data connection could not be made (`425`).
+    NoConnection,
+    /// The data connection broke, or `ABOR` stopped it (`426`).
+    Broken,
+    /// The file could not be read or written (`451`, or `552` when out of space).
+    Fs(FsError),
+}
+
+/// What the session asks of its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The user logged in: open its root (`Session::root_done` when it cannot be).
+    LoggedIn {
+        /// The user name.
+        user: String,
+        /// Its root directory.
+        root: PathBuf,
+    },
+    /// Open a passive listener (closing any before): [`Session::passive_done`].
+    Passive,
+    /// Close the data listener or connection prepared (a new mode chosen, or the session
+    /// ending).
+    DropData,
+    /// A file-system request: [`Session::fs_done`].
+    Fs(Fs),
+    /// A transfer: [`Session::transfer_opened`] once the file and the data connection are
+    /// ready (or [`Session::transfer_done`] with why not), then `transfer_done`.
+    Transfer(Transfer),
+    /// Stop the running transfer (`ABOR`); `transfer_done(Broken)` follows.
+    Abort,
+}
