@@ -14,12 +14,12 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 # Debian packages the tests and benchmarks use: tools, and the independent peers the tests run
 # against (openssl s_client/s_server for TLS, dante and microsocks for SOCKS5, mosquitto and its
 # clients for MQTT, redis-server for the Redis client, Chromium for MQTT over WebSocket in a browser,
-# QuickFIX C++ (built into a small counterparty with g++) for FIX, unbound, dnsmasq and dig for DNS, chrony for NTP, avahi and dbus for mDNS, swaks (and python's smtplib), aiosmtpd, postfix, dkimpy and opendkim for SMTP, tcpdump for SBE feed captures).
+# QuickFIX C++ (built into a small counterparty with g++) for FIX, unbound, dnsmasq and dig for DNS, chrony for NTP, avahi and dbus for mDNS, swaks (and python's smtplib), aiosmtpd, postfix, dkimpy and opendkim for SMTP, tcpdump for SBE feed captures, curl and lftp (and python's ftplib) for FTP).
 need=()
 for pkg_bin in "util-linux:taskset" "procps:ps" "openssl:openssl" "dante-server:danted" "microsocks:microsocks" \
 	"mosquitto:mosquitto" "mosquitto-clients:mosquitto_sub" "redis-server:redis-server" "redis-tools:redis-benchmark" \
 	"chromium:chromium" "g++:g++" "unbound:unbound" "bind9-dnsutils:dig" "dnsmasq-base:dnsmasq" "chrony:chronyd" \
-	"avahi-daemon:avahi-daemon" "avahi-utils:avahi-browse" "dbus:dbus-daemon" "swaks:swaks" "tcpdump:tcpdump"; do
+	"avahi-daemon:avahi-daemon" "avahi-utils:avahi-browse" "dbus:dbus-daemon" "swaks:swaks" "tcpdump:tcpdump" "curl:curl" "lftp:lftp"; do
 	command -v "${pkg_bin#*:}" >/dev/null 2>&1 || need+=("${pkg_bin%%:*}")
 done
 # QuickFIX C++: headers and library only (no binary to look for).

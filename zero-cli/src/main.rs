@@ -10,6 +10,7 @@ mod bench_sbe;
 mod dns;
 mod fix;
 mod fix_send;
+mod ftp;
 mod mdns;
 mod mqtt;
 mod ntp;
@@ -50,6 +51,11 @@ enum Command {
     Sbe {
         #[command(subcommand)]
         command: sbe::SbeCommand,
+    },
+    /// FTP: a server (and, to come, a client).
+    Ftp {
+        #[command(subcommand)]
+        command: ftp::FtpCommand,
     },
     /// SMTP: a server with a durable spool, and its queue.
     Smtp {
@@ -267,6 +273,7 @@ fn main() -> ExitCode {
         Command::Mqtt { command } => mqtt::run(command),
         Command::Redis(args) => redis::run(args),
         Command::Smtp { command } => smtp::run(command),
+        Command::Ftp { command } => ftp::run(command),
         Command::Sbe { command } => sbe::run(command),
         Command::Fix { command } => fix::run(command),
         // dig's exit codes: 0 for any answer (NXDOMAIN included), 9 for no reply.

@@ -327,6 +327,14 @@ impl Ops {
         sock.set_tcp_nodelay(on).map_err(|e| IoError::sys("setsockopt(TCP_NODELAY)", e))
     }
 
+    /// Sets `SO_OOBINLINE`: urgent data stays in the byte stream. An FTP client's `ABOR`
+    /// line is sent urgent (RFC 959 4.1.3), and without it the line's last byte would be
+    /// taken out of the stream.
+    pub fn set_oob_inline(&mut self, conn: ConnId, on: bool) -> Result<()> {
+        let (_, sock) = stream_mut!(self, conn);
+        sock.set_out_of_band_inline(on).map_err(|e| IoError::sys("setsockopt(SO_OOBINLINE)", e))
+    }
+
     /// Turns TCP keep-alive probes on (idle time before the first probe) or off.
     pub fn set_keepalive(&mut self, conn: ConnId, idle: Option<Duration>) -> Result<()> {
         let (_, sock) = stream_mut!(self, conn);
@@ -341,6 +349,14 @@ impl Ops {
     pub fn peer_addr(&mut self, conn: ConnId) -> Result<SocketAddr> {
         let (_, sock) = stream_mut!(self, conn);
         let addr = sock.peer_addr().map_err(|e| IoError::sys("getpeername", e))?;
+        addr.as_socket().ok_or(IoError::WrongKind("not an internet socket"))
+    }
+
+    /// The connection's own address (the one a client reached, for a server: an FTP server
+    /// opens its passive listeners there).
+    pub fn local_addr(&mut self, conn: ConnId) -> Result<SocketAddr> {
+        let (_, sock) = stream_mut!(self, conn);
+        let addr = sock.local_addr().map_err(|e| IoError::sys("getsockname", e))?;
         addr.as_socket().ok_or(IoError::WrongKind("not an internet socket"))
     }
 

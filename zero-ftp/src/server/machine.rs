@@ -553,7 +553,7 @@ impl Session {
             Some((perms, root)) => {
                 self.login = Login::In { perms };
                 self.cwd = VPath::root();
-                self.events.push_back(Event::LoggedIn { user: name, root });
+                self.events.push_back(Event::LoggedIn { user: name, root, perms });
                 self.reply(230, "Login successful.");
             }
             None => {

@@ -4,6 +4,7 @@
 //! (but `ABOR`, `STAT` and `QUIT` while a transfer runs, RFC 959 4.1.3).
 
 mod machine;
+mod shard;
 pub mod users;
 
 #[cfg(test)]
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use machine::Session;
+pub use shard::Server;
 pub use users::{Perms, User, Users};
 
 use crate::path::VPath;
@@ -188,6 +190,8 @@ pub enum Event {
         user: String,
         /// Its root directory.
         root: PathBuf,
+        /// What it may do.
+        perms: Perms,
     },
     /// Open a passive listener (closing any before): [`Session::passive_done`].
     Passive,

@@ -93,7 +93,8 @@ fn anonymous_is_read_only() {
     let mut t = T::new(true);
     t.send("USER anonymous");
     assert_eq!(t.send("PASS guest@"), "230 Login successful.\r\n");
-    assert_eq!(t.events(), [Event::LoggedIn { user: "anonymous".into(), root: PathBuf::from("/pub") }]);
+    let root = PathBuf::from("/pub");
+    assert_eq!(t.events(), [Event::LoggedIn { user: "anonymous".into(), root, perms: Perms::READ }]);
     for cmd in ["STOR f", "APPE f", "DELE f", "MKD d", "RMD d", "RNFR f"] {
         assert_eq!(t.send(cmd), "550 Permission denied.\r\n", "{cmd}");
     }

@@ -1,0 +1,100 @@
+//! `zero ftp serve`: the FTP server on a cluster of shards (one per CPU by default).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use zero_core::{ClusterConfig, IoCluster, ListenOptions};
+use zero_ftp::server::{Server, ServerConfig, Users};
+
+/// `zero ftp` commands.
+#[derive(Subcommand, Debug)]
+pub enum FtpCommand {
+    /// Serve files under --root: users from --users (`name:hash:perms[:root]`, hashes as
+    /// `openssl passwd -6` makes them), read-only anonymous access with --anonymous.
+    Serve {
+        /// The directory served (each user's root is it, or a directory in it).
+        #[arg(long)]
+        root: PathBuf,
+        /// The users file.
+        #[arg(long)]
+        users: Option<PathBuf>,
+        /// Let `anonymous` (or `ftp`) in, read-only, rooted at --root.
+        #[arg(long)]
+        anonymous: bool,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:2121")]
+        listen: SocketAddr,
+        /// Passive ports, `FIRST-LAST` (any free port without).
+        #[arg(long)]
+        passive_ports: Option<String>,
+        /// The address PASV advertises (behind NAT).
+        #[arg(long)]
+        advertise: Option<std::net::Ipv4Addr>,
+        /// Shards (one per CPU by default).
+        #[arg(long)]
+        shards: Option<usize>,
+    },
+}
+
+/// Runs a `zero ftp` command.
+pub fn run(command: FtpCommand) -> Result<(), String> {
+    let FtpCommand::Serve { root, users, anonymous, listen, passive_ports, advertise, shards } = command;
+    let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
+    let users = match &users {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Users::parse(&text, &root).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Users::default(),
+    };
+    if users.is_empty() && !anonymous {
+        return Err("nobody could log in: give --users FILE or --anonymous".into());
+    }
+    let ports = passive_ports
+        .map(|p| {
+            let (a, b) = p.split_once('-').ok_or("--passive-ports is FIRST-LAST")?;
+            let (a, b): (u16, u16) =
+                (a.parse().map_err(|_| "bad first port")?, b.parse().map_err(|_| "bad last port")?);
+            if a > b || a < 1024 {
+                return Err("--passive-ports: FIRST <= LAST, both 1024 or more");
+            }
+            Ok(a..=b)
+        })
+        .transpose()?;
+    let config = ServerConfig {
+        users,
+        anonymous: anonymous.then(|| root.clone()),
+        advertised: advertise,
+        ..ServerConfig::default()
+    };
+    let shards = shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Every shard listens on the same port: a port-0 address is given one first.
+    let (reserved, listen) = if listen.port() == 0 {
+        let (sock, bound) = zero_core::reserve_port(listen).map_err(|e| e.to_string())?;
+        (Some(sock), bound)
+    } else {
+        (None, listen)
+    };
+    let cluster = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
+        let mut opts = ListenOptions::default();
+        opts.reuse_port = true;
+        let mut server = Server::new(config.clone());
+        if let Some(ports) = &ports {
+            // Each shard starts its search at its own share of the range.
+            let span = ports.end() - ports.start() + 1;
+            let first = ports.start() + (span / shards as u16) * shard as u16;
+            server = server.with_passive_ports(ports.clone(), first);
+        }
+        server.listen(io, listen, &opts)?;
+        Ok(server)
+    })
+    .map_err(|e| e.to_string())?;
+    drop(reserved);
+    eprintln!(
+        "zero ftp: listening on {listen} ({shards} shard{}), root {}",
+        if shards == 1 { "" } else { "s" },
+        root.display()
+    );
+    cluster.join().map_err(|e| e.to_string())
+}

@@ -1,0 +1,312 @@
+//! `zero ftp serve` as users run it (a shard per CPU), driven by independent clients: curl
+//! (passive and active, anonymous and a user), lftp, and Python's ftplib through every
+//! command, path and symlink escapes, a bounce attempt, a data connection stolen from
+//! another address, ABOR in the middle of a download, and many clients at once.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// `openssl passwd -6 -salt abcdefgh secret`.
+const SECRET: &str =
+    "$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.";
+
+/// The server, stopped on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spare_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A root with `a.txt`, `big.bin` (`size` bytes), `sub/`, and a symlink out of it; users
+/// alice (everything) and reader (read only, rooted in `sub`).
+fn serve(name: &str, big: usize) -> Server {
+    let dir = std::env::temp_dir().join(format!("zero-ftp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(root.join("a.txt"), b"hello\n").unwrap();
+    std::fs::write(root.join("sub/in-sub.txt"), b"sub\n").unwrap();
+    let bytes: Vec<u8> = (0..big).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(root.join("big.bin"), bytes).unwrap();
+    std::fs::write(dir.join("secret"), b"outside the root\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("secret"), root.join("escape")).unwrap();
+    std::fs::write(dir.join("users"), format!("alice:{SECRET}:rwdm\nreader:{SECRET}:r:sub\n")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", spare_port()).parse().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zero"))
+        .args(["ftp", "serve", "--anonymous", "--listen", &addr.to_string(), "--root"])
+        .arg(&root)
+        .arg("--users")
+        .arg(dir.join("users"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "zero ftp serve: {line}");
+    assert!(!line.contains("(1 shard)") || std::thread::available_parallelism().unwrap().get() == 1);
+    Server { child, addr, dir }
+}
+
+fn curl(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = Command::new("curl").args(["-s", "-S", "--max-time", "20"]).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn curl_passive_active_anonymous_and_escapes() {
+    let s = serve("curl", 3_000_000);
+    let url = |p: &str| format!("ftp://{}/{p}", s.addr);
+    let root = s.dir.join("root");
+    // Anonymous: a listing, a download, and no upload.
+    let (rc, out, err) = curl(&[&url("")]);
+    assert_eq!(rc, 0, "{err}");
+    let listing = String::from_utf8(out).unwrap();
+    assert!(
+        listing.lines().any(|l| l.starts_with("-rw-r--r--") && l.trim_end().ends_with(" a.txt")),
+        "{listing}"
+    );
+    assert!(listing.lines().any(|l| l.starts_with('d') && l.trim_end().ends_with(" sub")), "{listing}");
+    assert_eq!(curl(&[&url("a.txt")]).1, b"hello\n");
+    let (rc, _, _) = curl(&["-T", "-", &url("anon.txt")]);
+    assert_ne!(rc, 0, "anonymous is read only");
+    assert!(!root.join("anon.txt").exists());
+    // A user: a 3 MB download and upload, passive (EPSV) and active (EPRT/PORT).
+    let big = std::fs::read(root.join("big.bin")).unwrap();
+    for mode in
+        [&["--ftp-pasv"][..], &["--ftp-port", "127.0.0.1"], &["--ftp-port", "127.0.0.1", "--disable-eprt"]]
+    {
+        let mut args = vec!["-u", "alice:secret"];
+        args.extend_from_slice(mode);
+        let mut get = args.clone();
+        let target = url("big.bin");
+        get.push(&target);
+        let (rc, out, err) = curl(&get);
+        assert_eq!((rc, out.len()), (0, big.len()), "{mode:?}: {err}");
+        assert!(out == big, "{mode:?}: the download differs");
+        let mut put = args.clone();
+        let source = root.join("big.bin").to_string_lossy().into_owned();
+        let target = url("sub/up.bin");
+        put.extend_from_slice(&["-T", &source, &target]);
+        let (rc, _, err) = curl(&put);
+        assert_eq!(rc, 0, "{mode:?}: {err}");
+        assert!(std::fs::read(root.join("sub/up.bin")).unwrap() == big, "{mode:?}: the upload differs");
+    }
+    // Resume: curl asks for the rest with REST (a download) and APPE (an upload).
+    std::fs::write(s.dir.join("part"), &big[..1_000_000]).unwrap();
+    let part = s.dir.join("part").to_string_lossy().into_owned();
+    let (rc, _, err) = curl(&["-u", "alice:secret", "-C", "-", "-o", &part, &url("big.bin")]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(std::fs::read(&part).unwrap() == big, "a resumed download is whole");
+    std::fs::write(root.join("resumed.bin"), &big[..1_000_000]).unwrap();
+    let whole = root.join("big.bin").to_string_lossy().into_owned();
+    let (rc, _, err) = curl(&["-u", "alice:secret", "-C", "-", "-T", &whole, &url("resumed.bin")]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(std::fs::read(root.join("resumed.bin")).unwrap() == big, "a resumed upload is whole");
+    // Escapes: dot-dot stays in the root, a symlink out of it is refused, a user rooted in a
+    // subdirectory sees only it.
+    for path in ["../../secret", "..%2F..%2Fsecret", "escape", "%2E%2E/%2E%2E/secret"] {
+        let (rc, out, _) = curl(&["-u", "alice:secret", &url(path)]);
+        assert!(rc != 0 && !String::from_utf8_lossy(&out).contains("outside"), "{path}: {rc}");
+    }
+    assert_eq!(curl(&["-u", "reader:secret", &url("in-sub.txt")]).1, b"sub\n");
+    assert_ne!(curl(&["-u", "reader:secret", &url("a.txt")]).0, 0);
+    assert_ne!(curl(&["-u", "alice:wrong", &url("a.txt")]).0, 0);
+}
+
+/// Python's ftplib, through every command.
+#[test]
+fn ftplib_every_command() {
+    let s = serve("ftplib", 50_000_000);
+    let script = r#"
+import ftplib, io, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+f = ftplib.FTP()
+f.connect(host, port, timeout=20)
+f.login("alice", "secret")
+feat = f.sendcmd("FEAT")
+for x in ["MLST", "EPSV", "REST STREAM", "SIZE", "MDTM", "UTF8"]:
+    assert x in feat, feat
+facts = dict(f.mlsd())
+assert facts["a.txt"]["type"] == "file" and facts["a.txt"]["size"] == "6", facts
+assert facts["a.txt"]["perm"] == "rwadf" and facts["sub"]["type"] == "dir", facts
+assert f.size("big.bin") == 50000000
+assert f.sendcmd("MDTM a.txt").startswith("213 20")
+assert f.mkd("made") == "/made"
+f.cwd("made")
+assert f.pwd() == "/made"
+f.cwd("../../..")
+assert f.pwd() == "/"
+f.storbinary("STOR made/x.bin", io.BytesIO(b"0123456789"))
+buf = io.BytesIO()
+f.retrbinary("RETR made/x.bin", buf.write, rest=4)
+assert buf.getvalue() == b"456789", buf.getvalue()
+f.storbinary("APPE made/x.bin", io.BytesIO(b"AB"))
+assert f.size("made/x.bin") == 12
+f.rename("made/x.bin", "made/y.bin")
+assert f.nlst("made") == ["y.bin"], f.nlst("made")
+f.delete("made/y.bin")
+f.rmd("made")
+for bad in ["PORT 10,0,0,1,20,0", "PORT 127,0,0,1,0,21", "EPRT |1|10.0.0.1|5000|"]:
+    try:
+        f.sendcmd(bad)
+        raise SystemExit("bounce accepted: " + bad)
+    except ftplib.error_perm as e:
+        assert str(e).startswith("500"), e
+try:
+    f.retrbinary("RETR escape", lambda b: None)
+    raise SystemExit("a symlink out of the root was read")
+except ftplib.error_perm as e:
+    assert str(e).startswith("550"), e
+# ABOR in the middle of a 50 MB download (sent urgent, as ftplib does).
+f.voidcmd("TYPE I")
+conn = f.transfercmd("RETR big.bin")
+conn.recv(65536)
+reply = f.abort()
+assert reply[:3] in ("225", "226", "426"), reply
+if reply.startswith("426"):
+    # RFC 959 4.1.3 (and vsftpd): 426 for the transfer, then 226 for the ABOR; ftplib reads
+    # only the first.
+    assert f.voidresp().startswith("226")
+conn.close()
+assert f.voidcmd("NOOP").startswith("200")
+# A data connection from another address is refused; the client's own is served.
+f.sendcmd("TYPE I")
+pasv = f.sendcmd("PASV")
+nums = pasv[pasv.index("(") + 1:pasv.index(")")].split(",")
+dport = int(nums[4]) * 256 + int(nums[5])
+thief = socket.socket()
+thief.bind(("127.0.0.2", 0))
+thief.connect((host, dport))
+thief.settimeout(5)
+assert thief.recv(10) == b"", "the thief's connection is closed"
+own = socket.create_connection((host, dport))
+f.sendcmd("RETR a.txt")
+data = b""
+while True:
+    chunk = own.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+assert data == b"hello\n", data
+assert f.voidresp().startswith("226")
+# STOU picks a name of its own.
+f.voidcmd("TYPE I")
+conn, _ = f.ntransfercmd("STOU")
+conn.sendall(b"unique")
+conn.close()
+assert f.voidresp().startswith("226")
+assert f.quit().startswith("221")
+print("ok")
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script, "127.0.0.1", &s.addr.port().to_string()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("ok"), "{text}");
+    assert!(std::fs::read_dir(s.dir.join("root")).unwrap().any(|e| {
+        let e = e.unwrap();
+        e.file_name().to_string_lossy().starts_with("file") && std::fs::read(e.path()).unwrap() == b"unique"
+    }));
+}
+
+#[test]
+fn lftp_mirrors_a_tree() {
+    let found = Command::new("sh").args(["-c", "command -v lftp"]).output().unwrap();
+    assert!(found.status.success(), "lftp is missing: run scripts/test.sh");
+    let s = serve("lftp", 100_000);
+    let local = s.dir.join("mirror");
+    let cmd = format!(
+        "set ftp:ssl-allow no; set net:max-retries 1; open -u alice,secret ftp://{}; mirror / {}; bye",
+        s.addr,
+        local.display()
+    );
+    let out = Command::new("lftp").args(["-c", &cmd]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(local.join("sub/in-sub.txt")).unwrap(), b"sub\n");
+    assert_eq!(
+        std::fs::read(local.join("big.bin")).unwrap(),
+        std::fs::read(s.dir.join("root/big.bin")).unwrap()
+    );
+}
+
+/// Forty clients at once, each logging in, listing and downloading, on every shard; the same
+/// user many times over.
+#[test]
+fn many_clients_at_once() {
+    let s = serve("many", 200_000);
+    let want = std::fs::read(s.dir.join("root/big.bin")).unwrap();
+    let threads: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = s.addr;
+            std::thread::spawn(move || {
+                let user = if i % 2 == 0 { "alice:secret" } else { "anonymous:x" };
+                let url = format!("ftp://{addr}/big.bin");
+                let out = Command::new("curl")
+                    .args(["-s", "-S", "--max-time", "30", "-u", user, &url])
+                    .output()
+                    .unwrap();
+                (out.status.code(), out.stdout)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (code, body) = t.join().unwrap();
+        assert_eq!(code, Some(0));
+        assert!(body == want);
+    }
+}
+
+/// A client that talks nonsense, sends a line too long, or vanishes mid-transfer: the server
+/// answers, and serves the next client.
+#[test]
+fn bad_clients_leave_the_server_serving() {
+    let s = serve("bad", 20_000_000);
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    c.write_all(&vec![b'A'; 100_000]).unwrap();
+    c.write_all(b"\r\nNOOP\r\n\xff\xfe\x00\r\n").unwrap();
+    for want in ["500 Command line too long.", "200 NOOP ok.", "500 Unknown command."] {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(want), "{want}: {line}");
+    }
+    // A download whose client disappears.
+    c.write_all(b"USER alice\r\nPASS secret\r\nEPSV\r\n").unwrap();
+    let mut port = 0;
+    for _ in 0..3 {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if let Some(p) = line.strip_prefix("229 Entering Extended Passive Mode (|||") {
+            port = p.trim_end().trim_end_matches("|)").parse().unwrap();
+        }
+    }
+    let mut data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(b"RETR big.bin\r\n").unwrap();
+    let mut some = [0u8; 1000];
+    data.read_exact(&mut some).unwrap();
+    drop(data);
+    drop(r);
+    drop(c);
+    // The next client is served.
+    let (rc, out, err) = curl(&[&format!("ftp://{}/a.txt", s.addr)]);
+    assert_eq!((rc, out.as_slice()), (0, &b"hello\n"[..]), "{err}");
+}

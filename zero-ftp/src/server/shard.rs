@@ -1,0 +1,521 @@
+//! The server on a zero-core shard (a [`Handler`]): the control listener, a [`Session`]
+//! [`Driver`] per client, and what the sessions ask for: each user's [`Root`], passive
+//! listeners, data connections and the transfers on them.
+//!
+//! - A passive listener takes one connection, and only from the control connection's own
+//!   address: any other is closed at once and the listener waits on (no data theft, RFC
+//!   2577 5).
+//! - A download is read from the file into the data connection's send queue, a chunk at a
+//!   time, up to the queue's limit, and resumes on `Writable`; the data connection is closed
+//!   after the last byte, and `226` follows its close.
+//! - An upload is written as it comes; the client's close (FIN) completes it, a reset breaks
+//!   it (`426`).
+//! - File-system requests run at once on the shard (they are single system calls on the
+//!   root's descriptor).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zero_core::machine::{Driver, Machine};
+use zero_core::{
+    CloseReason, ConnId, Event as IoEvent, Handler, IoError, ListenOptions, ListenerId, Ops, Target,
+};
+
+use super::{
+    DataMode, Event, Fs, FsDone, FsError, ListFormat, Peer, ServerConfig, Session, TransferEnd, TransferKind,
+};
+use crate::codec::list::{self, Kind};
+use crate::path::VPath;
+use crate::vfs::{Root, Write};
+use crate::Perms;
+
+/// How much of a file is read into the send queue at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// What a running transfer moves.
+enum Job {
+    /// A download or a listing: its bytes come from here.
+    Send(Source),
+    /// An upload: its bytes go here.
+    Receive(File),
+}
+
+enum Source {
+    File(File),
+    Bytes(Vec<u8>, usize),
+}
+
+impl Source {
+    /// Appends up to `CHUNK` bytes to `out`; how many (0 at the end).
+    fn read_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Source::File(f) => {
+                let start = out.len();
+                out.resize(start + CHUNK, 0);
+                let n = f.read(&mut out[start..]);
+                out.truncate(start + *n.as_ref().unwrap_or(&0));
+                n
+            }
+            Source::Bytes(bytes, at) => {
+                let n = (bytes.len() - *at).min(CHUNK);
+                out.extend_from_slice(&bytes[*at..*at + n]);
+                *at += n;
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// A transfer the session asked for.
+struct Running {
+    job: Job,
+    bytes: u64,
+    /// `150` was sent: the data connection is open and the job started.
+    opened: bool,
+    /// A download's last byte is queued and its data connection is closing.
+    finishing: bool,
+}
+
+/// One client.
+struct Control {
+    driver: Driver<Session>,
+    peer: Peer,
+    root: Option<Root>,
+    /// What the user may do (MLSD's `perm` facts).
+    perms: Perms,
+    /// The passive listener, waiting for the client's data connection.
+    listener: Option<ListenerId>,
+    /// The data connection (accepted, or being connected), and whether it is up.
+    data: Option<(ConnId, bool)>,
+    transfer: Option<Running>,
+}
+
+/// An FTP server on one shard.
+pub struct Server {
+    config: Arc<ServerConfig>,
+    passive_ports: Option<RangeInclusive<u16>>,
+    next_port: u16,
+    listeners: Vec<ListenerId>,
+    sessions: HashMap<ConnId, Control>,
+    /// Data connections and passive listeners, and the control connection each serves.
+    data_conns: HashMap<ConnId, ConnId>,
+    passive: HashMap<ListenerId, ConnId>,
+    timers: HashMap<u64, ConnId>,
+    next_token: u64,
+    touched: Vec<ConnId>,
+}
+
+impl Server {
+    /// A server under `config`.
+    pub fn new(config: ServerConfig) -> Server {
+        Server {
+            config: Arc::new(config),
+            passive_ports: None,
+            next_port: 0,
+            listeners: Vec::new(),
+            sessions: HashMap::new(),
+            data_conns: HashMap::new(),
+            passive: HashMap::new(),
+            timers: HashMap::new(),
+            next_token: 1,
+            touched: Vec::new(),
+        }
+    }
+
+    /// Passive listeners take ports from `ports` (for a firewall or NAT), trying `first`
+    /// first (shards sharing a range start apart), the next one free after; any free port
+    /// without.
+    pub fn with_passive_ports(mut self, ports: RangeInclusive<u16>, first: u16) -> Server {
+        self.next_port = first.clamp(*ports.start(), *ports.end());
+        self.passive_ports = Some(ports);
+        self
+    }
+
+    /// Listens for control connections on `addr`; returns the address bound.
+    pub fn listen(
+        &mut self,
+        ops: &mut Ops,
+        addr: SocketAddr,
+        opts: &ListenOptions,
+    ) -> zero_core::Result<SocketAddr> {
+        let listener = ops.tcp_listen_with(addr, opts)?;
+        self.listeners.push(listener);
+        ops.listener_addr(listener)
+    }
+
+    /// Open sessions.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn accept(&mut self, ops: &mut Ops, conn: ConnId) {
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+        let remote = ops.peer_addr(conn).unwrap_or(unknown);
+        let local = ops.local_addr(conn).unwrap_or(unknown);
+        let peer = Peer { remote, local };
+        // ABOR comes as urgent data: keep it in the stream.
+        let _ = ops.set_oob_inline(conn, true);
+        let token = self.next_token;
+        self.next_token += 1;
+        // Server sessions never connect: the target is never used.
+        let mut driver = Driver::new(Session::new(self.config.clone(), peer), Target::tcp(unknown), token);
+        driver.attach(ops, conn);
+        let control = Control {
+            driver,
+            peer,
+            root: None,
+            perms: Perms::default(),
+            listener: None,
+            data: None,
+            transfer: None,
+        };
+        self.sessions.insert(conn, control);
+        self.timers.insert(token, conn);
+        self.touched.push(conn);
+    }
+
+    /// A connection on a session's passive listener.
+    fn accept_data(&mut self, ops: &mut Ops, conn: ConnId, listener: ListenerId) {
+        let Some(&ctrl) = self.passive.get(&listener) else { return };
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        let from = ops.peer_addr(conn).ok().map(|a| a.ip().to_canonical());
+        if from != Some(c.peer.remote.ip().to_canonical()) || c.data.is_some() {
+            // RFC 2577 5: a data connection from elsewhere is somebody else's.
+            tracing::warn!(?from, "data connection refused: not from the control connection's address");
+            let _ = ops.close_now(conn);
+            return;
+        }
+        self.passive.remove(&listener);
+        c.listener = None;
+        let _ = ops.close_listener(listener);
+        c.data = Some((conn, true));
+        self.data_conns.insert(conn, ctrl);
+        self.start(ops, ctrl);
+    }
+
+    /// Hands the session's events to the file system, the listeners and the transfers.
+    fn serve(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        let now = ops.now();
+        loop {
+            let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+            let Some(event) = c.driver.machine().poll_event() else { return };
+            match event {
+                Event::LoggedIn { user, root, perms } => match Root::open(&root) {
+                    Ok(r) => {
+                        tracing::info!(user, root = %root.display(), "logged in");
+                        c.root = Some(r);
+                        c.perms = perms;
+                    }
+                    Err(e) => {
+                        tracing::error!(user, root = %root.display(), error = %e, "the user's root cannot be opened");
+                        let _ = ops.close_now(ctrl);
+                    }
+                },
+                Event::Passive => {
+                    self.drop_data(ops, ctrl);
+                    let addr = self.open_passive(ops, ctrl);
+                    if let Some(c) = self.sessions.get_mut(&ctrl) {
+                        c.driver.machine().passive_done(now, addr);
+                    }
+                }
+                Event::DropData => self.drop_data(ops, ctrl),
+                Event::Fs(request) => {
+                    let result = match &c.root {
+                        Some(root) => fs(root, request),
+                        None => Err(FsError::Local),
+                    };
+                    c.driver.machine().fs_done(now, result);
+                }
+                Event::Transfer(t) => {
+                    let job = match &c.root {
+                        Some(root) => prepare(root, &t.kind, c.perms),
+                        None => Err(FsError::Local),
+                    };
+                    let job = match job {
+                        Ok(job) => job,
+                        Err(e) => {
+                            self.drop_data(ops, ctrl);
+                            if let Some(c) = self.sessions.get_mut(&ctrl) {
+                                c.driver.machine().transfer_done(now, TransferEnd::Fs(e));
+                            }
+                            continue;
+                        }
+                    };
+                    let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+                    c.transfer = Some(Running { job, bytes: 0, opened: false, finishing: false });
+                    if let DataMode::Active(addr) = t.mode {
+                        match ops.tcp_connect(addr) {
+                            Ok(conn) => {
+                                c.data = Some((conn, false));
+                                self.data_conns.insert(conn, ctrl);
+                            }
+                            Err(_) => {
+                                c.transfer = None;
+                                c.driver.machine().transfer_done(now, TransferEnd::NoConnection);
+                                continue;
+                            }
+                        }
+                    }
+                    self.start(ops, ctrl);
+                }
+                Event::Abort => self.end(ops, ctrl, TransferEnd::Broken),
+            }
+        }
+    }
+
+    /// Opens a passive listener on the control connection's local address.
+    fn open_passive(&mut self, ops: &mut Ops, ctrl: ConnId) -> Option<SocketAddr> {
+        let ip = self.sessions.get(&ctrl)?.peer.local.ip();
+        let listener = match self.passive_ports.clone() {
+            None => ops.tcp_listen(SocketAddr::new(ip, 0)).ok()?,
+            Some(range) => {
+                let span = usize::from(range.end() - range.start()) + 1;
+                (0..span).find_map(|_| {
+                    let port = self.next_port;
+                    self.next_port = if port >= *range.end() { *range.start() } else { port + 1 };
+                    ops.tcp_listen(SocketAddr::new(ip, port)).ok()
+                })?
+            }
+        };
+        let addr = ops.listener_addr(listener).ok()?;
+        self.passive.insert(listener, ctrl);
+        self.sessions.get_mut(&ctrl)?.listener = Some(listener);
+        Some(addr)
+    }
+
+    /// Closes the session's passive listener and data connection.
+    fn drop_data(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        if let Some(l) = c.listener.take() {
+            self.passive.remove(&l);
+            let _ = ops.close_listener(l);
+        }
+        if let Some((conn, _)) = c.data.take() {
+            self.data_conns.remove(&conn);
+            let _ = ops.close_now(conn);
+        }
+    }
+
+    /// Starts the transfer once its data connection is up: `150`, then the bytes.
+    fn start(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        let (Some(t), Some((_, true))) = (&mut c.transfer, c.data) else { return };
+        if t.opened {
+            return;
+        }
+        t.opened = true;
+        c.driver.machine().transfer_opened(ops.now());
+        self.touched.push(ctrl);
+        self.send_more(ops, ctrl);
+    }
+
+    /// Fills a download's send queue (to its limit); closes the data connection after the
+    /// last byte.
+    fn send_more(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
+        let Job::Send(source) = &mut t.job else { return };
+        if t.finishing {
+            return;
+        }
+        loop {
+            let buf = match ops.send_buffer(conn) {
+                Ok(buf) => buf,
+                Err(IoError::SendQueueFull { .. }) => return, // on Writable
+                Err(_) => return self.end(ops, ctrl, TransferEnd::Broken),
+            };
+            match source.read_into(buf.into_vec()) {
+                Ok(0) => {
+                    t.finishing = true;
+                    let _ = ops.close(conn);
+                    return;
+                }
+                Ok(n) => t.bytes += n as u64,
+                Err(e) => {
+                    tracing::warn!(error = %e, "read failed during a download");
+                    return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
+                }
+            }
+        }
+    }
+
+    /// Ends the transfer: its data connection closed, the session told.
+    fn end(&mut self, ops: &mut Ops, ctrl: ConnId, end: TransferEnd) {
+        self.drop_data(ops, ctrl);
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        if c.transfer.take().is_some() {
+            c.driver.machine().transfer_done(ops.now(), end);
+            self.touched.push(ctrl);
+        }
+    }
+
+    /// An event of a data connection.
+    fn on_data_event(&mut self, ops: &mut Ops, ctrl: ConnId, event: &IoEvent<'_>) {
+        match event {
+            IoEvent::Connected { .. } => {
+                if let Some(c) = self.sessions.get_mut(&ctrl) {
+                    if let Some((_, up)) = &mut c.data {
+                        *up = true;
+                    }
+                }
+                self.start(ops, ctrl);
+            }
+            IoEvent::ConnectFailed { conn, .. } => {
+                self.data_conns.remove(conn);
+                if let Some(c) = self.sessions.get_mut(&ctrl) {
+                    c.data = None;
+                }
+                self.end(ops, ctrl, TransferEnd::NoConnection);
+            }
+            IoEvent::Writable { .. } => self.send_more(ops, ctrl),
+            IoEvent::Data { data, .. } => {
+                let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+                let Some(Running { job: Job::Receive(file), bytes, .. }) = &mut c.transfer else { return };
+                *bytes += data.len() as u64;
+                if let Err(e) = file.write_all(data) {
+                    tracing::warn!(error = %e, "write failed during an upload");
+                    let end = TransferEnd::Fs(FsError::from(&e));
+                    self.end(ops, ctrl, end);
+                }
+            }
+            IoEvent::Closed { conn, reason } => {
+                self.data_conns.remove(conn);
+                let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+                c.data = None;
+                let Some(t) = &c.transfer else { return };
+                let end = match (&t.job, reason) {
+                    (Job::Send(_), _) if t.finishing => TransferEnd::Complete(t.bytes),
+                    (Job::Receive(_), CloseReason::PeerClosed) => TransferEnd::Complete(t.bytes),
+                    _ => TransferEnd::Broken,
+                };
+                self.end(ops, ctrl, end);
+            }
+            _ => {}
+        }
+    }
+
+    fn forget(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        self.drop_data(ops, ctrl);
+        self.sessions.remove(&ctrl);
+        self.timers.retain(|_, c| *c != ctrl);
+    }
+}
+
+/// A file-system request on `root`.
+fn fs(root: &Root, request: Fs) -> Result<FsDone, FsError> {
+    let io = |e: std::io::Error| FsError::from(&e);
+    match request {
+        Fs::ChangeDir(p) => root.is_dir(&p).then_some(FsDone::Ok).ok_or(FsError::NotFound),
+        Fs::MakeDir(p) => root.mkdir(&p).map(|()| FsDone::Ok).map_err(io),
+        Fs::RemoveDir(p) => root.rmdir(&p).map(|()| FsDone::Ok).map_err(io),
+        Fs::Delete(p) => root.remove(&p).map(|()| FsDone::Ok).map_err(io),
+        Fs::RenameFrom(p) => root.stat(&p).map(|_| FsDone::Ok).map_err(io),
+        Fs::Rename(from, to) => root.rename(&from, &to).map(|()| FsDone::Ok).map_err(io),
+        Fs::Stat(p) => root.stat(&p).map(FsDone::Stat).map_err(io),
+        Fs::List(p) => list_entries(root, &p).map(FsDone::List).map_err(io),
+    }
+}
+
+/// A directory's entries, or a file's own.
+fn list_entries(root: &Root, path: &VPath) -> std::io::Result<Vec<list::Entry>> {
+    let entry = root.stat(path)?;
+    if entry.kind == Kind::Dir {
+        root.list(path)
+    } else {
+        Ok(vec![entry])
+    }
+}
+
+/// Opens what a transfer reads or writes.
+fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsError> {
+    let io = |e: std::io::Error| FsError::from(&e);
+    match kind {
+        TransferKind::Retrieve(path, offset) => {
+            let mut file = root.open_read(path).map_err(io)?;
+            if *offset > 0 {
+                file.seek(SeekFrom::Start(*offset)).map_err(io)?;
+            }
+            Ok(Job::Send(Source::File(file)))
+        }
+        TransferKind::Store(path, how) => {
+            let mut file = root.open_write(path, *how).map_err(io)?;
+            if let Write::At(offset) = how {
+                file.seek(SeekFrom::Start(*offset)).map_err(io)?;
+            }
+            Ok(Job::Receive(file))
+        }
+        TransferKind::List(path, format) => {
+            let entries = list_entries(root, path).map_err(io)?;
+            if *format == ListFormat::Facts && root.stat(path).map_err(io)?.kind != Kind::Dir {
+                return Err(FsError::Refused); // RFC 3659 7.2: MLSD lists directories only
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let mut out = String::new();
+            for e in &entries {
+                let line = match format {
+                    ListFormat::Long => list::list_line(e, now),
+                    ListFormat::Names => e.name.clone(),
+                    ListFormat::Facts => list::mlsx_line(e, perms, false),
+                };
+                out.push_str(&line);
+                out.push_str("\r\n");
+            }
+            Ok(Job::Send(Source::Bytes(out.into_bytes(), 0)))
+        }
+    }
+}
+
+impl Handler for Server {
+    fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
+        let conn = match &event {
+            IoEvent::Accepted { conn, listener } if self.listeners.contains(listener) => {
+                return self.accept(ops, *conn);
+            }
+            IoEvent::Accepted { conn, listener } => return self.accept_data(ops, *conn, *listener),
+            IoEvent::Connected { conn }
+            | IoEvent::ConnectFailed { conn, .. }
+            | IoEvent::Data { conn, .. }
+            | IoEvent::Writable { conn }
+            | IoEvent::Closed { conn, .. } => *conn,
+            IoEvent::Timer { token, .. } => match self.timers.get(token) {
+                Some(conn) => *conn,
+                None => return,
+            },
+            _ => return,
+        };
+        if let Some(&ctrl) = self.data_conns.get(&conn) {
+            self.on_data_event(ops, ctrl, &event);
+            self.serve(ops, ctrl);
+            self.touched.push(ctrl);
+            return;
+        }
+        let Some(c) = self.sessions.get_mut(&conn) else { return };
+        c.driver.on_event(ops, &event);
+        if let IoEvent::Closed { .. } = event {
+            // The session heard its close (and asked for any transfer to stop).
+            self.serve(ops, conn);
+            self.forget(ops, conn);
+            return;
+        }
+        self.serve(ops, conn);
+        self.touched.push(conn);
+    }
+
+    fn on_batch_end(&mut self, ops: &mut Ops) {
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        for conn in std::mem::take(&mut self.touched) {
+            if let Some(c) = self.sessions.get_mut(&conn) {
+                c.driver.pump(ops);
+                if c.driver.machine_ref().is_drained() && c.driver.conn().is_none() {
+                    self.forget(ops, conn);
+                }
+            }
+        }
+    }
+}
