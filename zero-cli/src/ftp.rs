@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Subcommand;
 use zero_core::{ClusterConfig, IoCluster, ListenOptions};
@@ -34,12 +35,32 @@ pub enum FtpCommand {
         /// Shards (one per CPU by default).
         #[arg(long)]
         shards: Option<usize>,
+        /// Seconds a client may stay silent between commands.
+        #[arg(long, default_value_t = 300)]
+        idle_timeout: u64,
+        /// Seconds a transfer waits for its data connection.
+        #[arg(long, default_value_t = 60)]
+        accept_timeout: u64,
+        /// Seconds a transfer may move nothing before it is broken off.
+        #[arg(long, default_value_t = 300)]
+        data_timeout: u64,
     },
 }
 
 /// Runs a `zero ftp` command.
 pub fn run(command: FtpCommand) -> Result<(), String> {
-    let FtpCommand::Serve { root, users, anonymous, listen, passive_ports, advertise, shards } = command;
+    let FtpCommand::Serve {
+        root,
+        users,
+        anonymous,
+        listen,
+        passive_ports,
+        advertise,
+        shards,
+        idle_timeout,
+        accept_timeout,
+        data_timeout,
+    } = command;
     let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
     let users = match &users {
         Some(path) => {
@@ -66,6 +87,9 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         users,
         anonymous: anonymous.then(|| root.clone()),
         advertised: advertise,
+        idle_timeout: Duration::from_secs(idle_timeout),
+        accept_timeout: Duration::from_secs(accept_timeout),
+        data_timeout: Duration::from_secs(data_timeout),
         ..ServerConfig::default()
     };
     let shards = shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

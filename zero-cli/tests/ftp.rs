@@ -34,6 +34,10 @@ fn spare_port() -> u16 {
 /// A root with `a.txt`, `big.bin` (`size` bytes), `sub/`, and a symlink out of it; users
 /// alice (everything) and reader (read only, rooted in `sub`).
 fn serve(name: &str, big: usize) -> Server {
+    serve_with(name, big, &[])
+}
+
+fn serve_with(name: &str, big: usize, flags: &[&str]) -> Server {
     let dir = std::env::temp_dir().join(format!("zero-ftp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let root = dir.join("root");
@@ -51,6 +55,7 @@ fn serve(name: &str, big: usize) -> Server {
         .arg(&root)
         .arg("--users")
         .arg(dir.join("users"))
+        .args(flags)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -309,4 +314,39 @@ fn bad_clients_leave_the_server_serving() {
     // The next client is served.
     let (rc, out, err) = curl(&[&format!("ftp://{}/a.txt", s.addr)]);
     assert_eq!((rc, out.as_slice()), (0, &b"hello\n"[..]), "{err}");
+}
+
+/// A data connection that never comes is `425` after the accept timeout; a download nobody
+/// reads is `426` after the data timeout; the session goes on after both.
+#[test]
+fn data_timeouts() {
+    let s = serve_with("timeouts", 50_000_000, &["--accept-timeout", "1", "--data-timeout", "1"]);
+    let c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut w = c.try_clone().unwrap();
+    let mut r = BufReader::new(c);
+    let mut expect = |want: &str| {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(want), "{want}: {line}");
+        line
+    };
+    expect("220 ");
+    w.write_all(b"USER alice\r\nPASS secret\r\nEPSV\r\nRETR a.txt\r\n").unwrap();
+    expect("331 ");
+    expect("230 ");
+    expect("229 ");
+    let started = std::time::Instant::now();
+    expect("425 ");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "{:?}", started.elapsed());
+    w.write_all(b"EPSV\r\n").unwrap();
+    let line = expect("229 ");
+    let port: u16 = line.trim_end().trim_end_matches("|)").rsplit('|').next().unwrap().parse().unwrap();
+    let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    w.write_all(b"RETR big.bin\r\n").unwrap();
+    expect("150 ");
+    expect("426 ");
+    drop(data);
+    w.write_all(b"NOOP\r\n").unwrap();
+    expect("200 ");
 }

@@ -36,6 +36,12 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// The address `PASV` advertises (behind NAT); the control connection's own without it.
     pub advertised: Option<std::net::Ipv4Addr>,
+    /// How long a transfer waits for its data connection (the client's, after `PASV`, or
+    /// ours, after `PORT`) before `425` (vsftpd's `accept_timeout`, `connect_timeout`).
+    pub accept_timeout: Duration,
+    /// A transfer that moves no byte for this long is broken off: `426` (vsftpd's
+    /// `data_connection_timeout`).
+    pub data_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +53,8 @@ impl Default for ServerConfig {
             max_login_fails: 3,
             idle_timeout: Duration::from_secs(300),
             advertised: None,
+            accept_timeout: Duration::from_secs(60),
+            data_timeout: Duration::from_secs(300),
         }
     }
 }

@@ -12,6 +12,8 @@
 //!   it (`426`).
 //! - File-system requests run at once on the shard (they are single system calls on the
 //!   root's descriptor).
+//! - A transfer whose data connection is not up within `accept_timeout` ends `425`; one
+//!   that moves no byte for `data_timeout` ends `426`.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,7 +21,7 @@ use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zero_core::machine::{Driver, Machine};
 use zero_core::{
@@ -75,6 +77,8 @@ impl Source {
 struct Running {
     job: Job,
     bytes: u64,
+    /// When it last moved a byte (or began).
+    progress: Instant,
     /// `150` was sent: the data connection is open and the job started.
     opened: bool,
     /// A download's last byte is queued and its data connection is closing.
@@ -93,6 +97,18 @@ struct Control {
     /// The data connection (accepted, or being connected), and whether it is up.
     data: Option<(ConnId, bool)>,
     transfer: Option<Running>,
+    /// Its data timer: the token, and the one armed (one at a time).
+    data_token: u64,
+    data_timer: Option<zero_core::TimerId>,
+}
+
+impl Control {
+    /// Arms the data timer for `at`, in place of the one armed before.
+    fn arm(&mut self, ops: &mut Ops, at: Instant) {
+        if let Some(old) = self.data_timer.replace(ops.timer_at(at, self.data_token)) {
+            ops.cancel_timer(old);
+        }
+    }
 }
 
 /// An FTP server on one shard.
@@ -105,7 +121,9 @@ pub struct Server {
     /// Data connections and passive listeners, and the control connection each serves.
     data_conns: HashMap<ConnId, ConnId>,
     passive: HashMap<ListenerId, ConnId>,
+    /// Timer tokens: each session's driver's, and its data timer's.
     timers: HashMap<u64, ConnId>,
+    data_timers: HashMap<u64, ConnId>,
     next_token: u64,
     touched: Vec<ConnId>,
 }
@@ -122,6 +140,7 @@ impl Server {
             data_conns: HashMap::new(),
             passive: HashMap::new(),
             timers: HashMap::new(),
+            data_timers: HashMap::new(),
             next_token: 1,
             touched: Vec::new(),
         }
@@ -165,6 +184,8 @@ impl Server {
         // Server sessions never connect: the target is never used.
         let mut driver = Driver::new(Session::new(self.config.clone(), peer), Target::tcp(unknown), token);
         driver.attach(ops, conn);
+        let data_token = self.next_token;
+        self.next_token += 1;
         let control = Control {
             driver,
             peer,
@@ -173,9 +194,12 @@ impl Server {
             listener: None,
             data: None,
             transfer: None,
+            data_token,
+            data_timer: None,
         };
         self.sessions.insert(conn, control);
         self.timers.insert(token, conn);
+        self.data_timers.insert(data_token, conn);
         self.touched.push(conn);
     }
 
@@ -247,9 +271,11 @@ impl Server {
                         }
                     };
                     let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-                    c.transfer = Some(Running { job, bytes: 0, opened: false, finishing: false });
+                    c.transfer =
+                        Some(Running { job, bytes: 0, progress: now, opened: false, finishing: false });
+                    c.arm(ops, now + self.config.accept_timeout);
                     if let DataMode::Active(addr) = t.mode {
-                        match ops.tcp_connect(addr) {
+                        match ops.tcp_connect_timeout(addr, self.config.accept_timeout) {
                             Ok(conn) => {
                                 c.data = Some((conn, false));
                                 self.data_conns.insert(conn, ctrl);
@@ -309,6 +335,8 @@ impl Server {
             return;
         }
         t.opened = true;
+        t.progress = ops.now();
+        c.arm(ops, ops.now() + self.config.data_timeout);
         c.driver.machine().transfer_opened(ops.now());
         self.touched.push(ctrl);
         self.send_more(ops, ctrl);
@@ -335,7 +363,10 @@ impl Server {
                     let _ = ops.close(conn);
                     return;
                 }
-                Ok(n) => t.bytes += n as u64,
+                Ok(n) => {
+                    t.bytes += n as u64;
+                    t.progress = ops.now();
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "read failed during a download");
                     return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
@@ -375,8 +406,11 @@ impl Server {
             IoEvent::Writable { .. } => self.send_more(ops, ctrl),
             IoEvent::Data { data, .. } => {
                 let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-                let Some(Running { job: Job::Receive(file), bytes, .. }) = &mut c.transfer else { return };
+                let Some(Running { job: Job::Receive(file), bytes, progress, .. }) = &mut c.transfer else {
+                    return;
+                };
                 *bytes += data.len() as u64;
+                *progress = ops.now();
                 if let Err(e) = file.write_all(data) {
                     tracing::warn!(error = %e, "write failed during an upload");
                     let end = TransferEnd::Fs(FsError::from(&e));
@@ -399,10 +433,35 @@ impl Server {
         }
     }
 
+    /// A data timer: the data connection is not up in time, or the transfer stalled.
+    fn data_timer(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        let now = ops.now();
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        c.data_timer = None;
+        let Some(t) = &c.transfer else { return };
+        if !t.opened {
+            let due = t.progress + self.config.accept_timeout;
+            if now < due {
+                c.arm(ops, due);
+                return;
+            }
+            tracing::info!("no data connection in time");
+            return self.end(ops, ctrl, TransferEnd::NoConnection);
+        }
+        let due = t.progress + self.config.data_timeout;
+        if now < due {
+            c.arm(ops, due);
+            return;
+        }
+        tracing::info!(bytes = t.bytes, "data connection stalled");
+        self.end(ops, ctrl, TransferEnd::Broken);
+    }
+
     fn forget(&mut self, ops: &mut Ops, ctrl: ConnId) {
         self.drop_data(ops, ctrl);
         self.sessions.remove(&ctrl);
         self.timers.retain(|_, c| *c != ctrl);
+        self.data_timers.retain(|_, c| *c != ctrl);
     }
 }
 
@@ -482,6 +541,13 @@ impl Handler for Server {
             | IoEvent::Data { conn, .. }
             | IoEvent::Writable { conn }
             | IoEvent::Closed { conn, .. } => *conn,
+            IoEvent::Timer { token, .. } if self.data_timers.contains_key(token) => {
+                let ctrl = self.data_timers[token];
+                self.data_timer(ops, ctrl);
+                self.serve(ops, ctrl);
+                self.touched.push(ctrl);
+                return;
+            }
             IoEvent::Timer { token, .. } => match self.timers.get(token) {
                 Some(conn) => *conn,
                 None => return,
