@@ -116,7 +116,8 @@ impl ReplyReader {
             let head = line.as_bytes();
             let code = (head.len() >= 3 && head[..3].iter().all(u8::is_ascii_digit))
                 .then(|| line[..3].parse::<u16>().ok())
-                .flatten();
+                .flatten()
+                .filter(|c| (100..600).contains(c));
             match self.open.as_mut() {
                 None => {
                     let Some(code) = code else {
@@ -182,9 +183,11 @@ mod tests {
         let mut r = ReplyReader::new();
         r.push(b"hello\r\n");
         assert!(matches!(r.next_reply(), Err(ReplyError::Malformed(_))));
-        let mut r = ReplyReader::new();
-        r.push(b"22\r\n");
-        assert!(r.next_reply().is_err());
+        for bad in [&b"22\r\n"[..], b"000 zero\r\n", b"600 six\r\n"] {
+            let mut r = ReplyReader::new();
+            r.push(bad);
+            assert!(r.next_reply().is_err(), "{bad:?}");
+        }
         let mut r = ReplyReader::new();
         r.push(b"200\r\n");
         assert_eq!(r.next_reply().unwrap(), Some(Reply::new(200, "")));
