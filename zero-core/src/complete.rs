@@ -200,6 +200,56 @@ impl Ops {
         }
     }
 
+    /// A splice of `Ops::send_file` completed: into the pipe (`SpliceIn`) or out to the
+    /// socket (`SpliceOut`).
+    pub(crate) fn on_splice(&mut self, index: u32, gen: u32, op: ring::Op, c: &Completion) {
+        let conn = ConnId::new(index, gen);
+        let Some(slot) = self.table.get_mut(index, gen) else {
+            return;
+        };
+        let live = slot.life == Life::Live;
+        let Kind::Stream(s) = &mut slot.kind else {
+            return;
+        };
+        let Some(f) = s.rare.as_mut().and_then(|r| r.file.as_mut()) else {
+            return;
+        };
+        f.busy = false;
+        let failed = match (op, c.result) {
+            (_, r) if r == -libc::ECANCELED => return,
+            (_, r) if r < 0 => Some(CloseReason::from_errno(-r)),
+            // The file ended before the length asked for: what was promised cannot be sent.
+            (ring::Op::SpliceIn, 0) => Some(CloseReason::Error(libc::EIO)),
+            (ring::Op::SpliceIn, n) => {
+                f.offset += n as u64;
+                f.left -= n as u64;
+                f.in_pipe += n as usize;
+                None
+            }
+            (_, n) => {
+                f.in_pipe -= n as usize;
+                None
+            }
+        };
+        if let Some(reason) = failed {
+            if live {
+                self.release(index, gen, reason);
+            }
+            return;
+        }
+        if f.left == 0 && f.in_pipe == 0 {
+            if let Some(r) = s.rare.as_mut() {
+                r.file = None;
+            }
+            if live {
+                self.events.push_back(Raw::FileSent { conn });
+            }
+        }
+        if live {
+            self.table.touch(index, gen);
+        }
+    }
+
     pub(crate) fn on_connect(&mut self, index: u32, gen: u32, c: &Completion) {
         let conn = ConnId::new(index, gen);
         let Some(slot) = self.table.get_mut(index, gen) else {

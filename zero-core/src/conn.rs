@@ -219,6 +219,23 @@ pub(crate) struct Rare {
     pub failure: Option<IoError>,
     /// The UDP endpoint whose SOCKS5 association this connection holds open.
     pub relay_for: Option<UdpId>,
+    /// A file being sent (`Ops::send_file`).
+    pub file: Option<Box<FileSend>>,
+}
+
+/// A file going out through a pipe: spliced in from the file, then out to the socket, a pipe
+/// at a time, one operation in flight.
+pub(crate) struct FileSend {
+    pub file: std::os::fd::OwnedFd,
+    pub offset: u64,
+    /// Bytes of the file still to splice in.
+    pub left: u64,
+    pub pipe_r: std::os::fd::OwnedFd,
+    pub pipe_w: std::os::fd::OwnedFd,
+    pub pipe_size: usize,
+    /// Bytes in the pipe, still to splice out.
+    pub in_pipe: usize,
+    pub busy: bool,
 }
 
 /// An open connection taken out of one shard (`Event::Detached`) to be adopted by another
@@ -272,6 +289,11 @@ impl Stream {
     /// The rare state, made on first use.
     pub fn rare(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Whether a file is being sent (`Ops::send_file`).
+    pub fn sending_file(&self) -> bool {
+        self.rare.as_ref().is_some_and(|r| r.file.is_some())
     }
 
     /// Takes the rare state (for a stream leaving the table).

@@ -116,6 +116,12 @@ pub enum Event<'a> {
         /// The connection.
         conn: ConnId,
     },
+    /// The file of [`Ops::send_file`](crate::Ops::send_file) is all in the kernel's socket
+    /// buffer: sending works again.
+    FileSent {
+        /// The connection.
+        conn: ConnId,
+    },
     /// A datagram arrived.
     Datagram {
         /// The socket it arrived on.
@@ -205,6 +211,9 @@ pub(crate) enum Raw {
         reason: CloseReason,
     },
     Writable {
+        conn: ConnId,
+    },
+    FileSent {
         conn: ConnId,
     },
     Datagram {

@@ -150,6 +150,7 @@ impl Io {
             Raw::PeerFinished { .. } => unreachable!("handled above"),
             Raw::Closed { conn, reason } => Event::Closed { conn, reason },
             Raw::Writable { conn } => Event::Writable { conn },
+            Raw::FileSent { conn } => Event::FileSent { conn },
             Raw::Datagram { udp, peer, received, bid, offset, len } => {
                 Event::Datagram { udp, peer, received, data: Payload::pooled(pool, bid, offset, len) }
             }
@@ -294,6 +295,7 @@ impl Io {
             Op::Connect => ops.on_connect(index, full_gen, &c),
             Op::RecvMsg => ops.on_recvmsg(index, full_gen, &c, &mut self.pool),
             Op::SendTo => ops.on_send_to(index, full_gen, &c),
+            Op::SpliceIn | Op::SpliceOut => ops.on_splice(index, full_gen, op, &c),
             Op::ConnectTimeout | Op::Cancel | Op::Wake => {}
         }
         ops.finish_if_done(index, full_gen);

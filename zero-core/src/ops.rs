@@ -13,7 +13,7 @@ use io_uring::types::Timespec;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
 use crate::config::{Config, ListenOptions};
-use crate::conn::{CloseReason, Connecting, DetachedStream, Owed, Phase, Stream};
+use crate::conn::{CloseReason, Connecting, DetachedStream, FileSend, Owed, Phase, Stream};
 use crate::error::{IoError, Result};
 use crate::event::Raw;
 use crate::handle::IoHandle;
@@ -39,6 +39,8 @@ pub struct ConnStats {
     pub cwnd: Option<u32>,
     /// Total retransmitted segments (TCP only).
     pub retransmits: Option<u32>,
+    /// Bytes of an [`Ops::send_file`] not yet in the socket's buffer.
+    pub file_left: Option<u64>,
 }
 
 /// The submit side of a shard: everything a handler can do while it holds an event.
@@ -60,6 +62,10 @@ pub struct Ops {
 }
 
 /// Accessors shared by the public API: the live slot for an id, of the right kind.
+/// The pipe a file send goes through: the most Linux gives an unprivileged pipe by default
+/// (`/proc/sys/fs/pipe-max-size`), so each splice moves up to this much.
+const FILE_PIPE: usize = 1024 * 1024;
+
 macro_rules! stream_mut {
     ($ops:expr, $conn:expr) => {{
         let slot =
@@ -225,6 +231,45 @@ impl Ops {
         Ok(())
     }
 
+    /// Sends `len` bytes of `file` from `offset`, after what is queued, without copying them
+    /// through user space: the kernel splices them from the page cache through a pipe into
+    /// the socket. `Event::FileSent` says when they are all in the socket's buffer; until
+    /// then nothing else may be sent (`IoError::NotReady`), so that bytes keep their order.
+    /// Plain TCP and Unix streams only (TLS and WebSocket frame their bytes in user space:
+    /// `IoError::WrongKind`). A file shorter than `offset + len` closes the connection
+    /// (`CloseReason::Error(EIO)`): the peer would otherwise wait for bytes that never come.
+    pub fn send_file(&mut self, conn: ConnId, file: &std::fs::File, offset: u64, len: u64) -> Result<()> {
+        let (s, _) = stream_mut!(self, conn);
+        if s.tls.is_some() || s.ws.is_some() {
+            return Err(IoError::WrongKind("send_file needs a plain stream (no TLS, no WebSocket)"));
+        }
+        if s.write_closed || s.phase == Phase::Closing {
+            return Err(IoError::Closing(conn.to_string()));
+        }
+        if s.sending_file() || s.in_socks() || s.relay_for().is_some() {
+            return Err(IoError::NotReady("a file is already being sent: wait for Event::FileSent"));
+        }
+        if len == 0 {
+            self.events.push_back(Raw::FileSent { conn });
+            return Ok(());
+        }
+        let file = file.try_clone().map_err(|e| IoError::sys("dup", e))?.into();
+        let (pipe_r, pipe_w, pipe_size) = crate::ring::splice_pipe(FILE_PIPE)?;
+        let (s, _) = stream_mut!(self, conn);
+        s.rare().file = Some(Box::new(FileSend {
+            file,
+            offset,
+            left: len,
+            pipe_r,
+            pipe_w,
+            pipe_size,
+            in_pipe: 0,
+            busy: false,
+        }));
+        self.table.touch(conn.index, conn.gen);
+        Ok(())
+    }
+
     /// The connection's send queue, to encode into directly (no intermediate buffer).
     pub fn send_buffer(&mut self, conn: ConnId) -> Result<SendBuffer<'_>> {
         let limit = self.config.send_queue_limit;
@@ -240,6 +285,9 @@ impl Ops {
             return Err(IoError::NotReady(
                 "a SOCKS5 handshake owns this connection: wait for Event::Connected",
             ));
+        }
+        if s.sending_file() {
+            return Err(IoError::NotReady("a file is being sent: wait for Event::FileSent"));
         }
         let queued = s.queued();
         if queued >= limit {
@@ -369,7 +417,9 @@ impl Ops {
     /// Queue state and, for TCP, the kernel's `TCP_INFO` (RTT, congestion window).
     pub fn conn_stats(&mut self, conn: ConnId) -> Result<ConnStats> {
         let (s, sock) = stream_mut!(self, conn);
-        let mut stats = ConnStats { send_queued: s.queued(), reads_paused: s.paused, ..ConnStats::default() };
+        let file_left = s.rare.as_ref().and_then(|r| r.file.as_ref()).map(|f| f.left + f.in_pipe as u64);
+        let mut stats =
+            ConnStats { send_queued: s.queued(), reads_paused: s.paused, file_left, ..ConnStats::default() };
         if let Ok(info) = ring::tcp_info(sock) {
             stats.rtt = Some(Duration::from_micros(info.tcpi_rtt as u64));
             stats.rtt_var = Some(Duration::from_micros(info.tcpi_rttvar as u64));

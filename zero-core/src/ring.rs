@@ -29,6 +29,10 @@ pub(crate) enum Op {
     Wake,
     RecvMsg,
     SendTo,
+    /// A file's bytes into a stream's pipe (`Ops::send_file`).
+    SpliceIn,
+    /// The pipe's bytes into the socket.
+    SpliceOut,
 }
 
 impl Op {
@@ -43,6 +47,8 @@ impl Op {
             7 => Op::Wake,
             8 => Op::RecvMsg,
             9 => Op::SendTo,
+            10 => Op::SpliceIn,
+            11 => Op::SpliceOut,
             _ => return None,
         })
     }
@@ -130,6 +136,7 @@ impl Ring {
             (opcode::AsyncCancel::CODE, "cancel"),
             (opcode::RecvMsgMulti::CODE, "multishot recvmsg"),
             (opcode::Read::CODE, "read"),
+            (opcode::Splice::CODE, "splice"),
         ];
         for (code, feature) in needed {
             if !probe.is_supported(code) {
@@ -186,6 +193,22 @@ impl Ring {
         let e = opcode::Send::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
             .flags(libc::MSG_NOSIGNAL)
             .build();
+        self.push(e.user_data(token.encode()))
+    }
+
+    /// Moves up to `len` bytes from `from` (at `offset`, or the pipe's own position when
+    /// `None`) to `to`, through the kernel: no copy in user space. Both descriptors are owned
+    /// by the slot until the completion.
+    pub fn splice(
+        &mut self,
+        from: RawFd,
+        offset: Option<u64>,
+        to: RawFd,
+        len: u32,
+        token: Token,
+    ) -> Result<()> {
+        let off_in = offset.map_or(-1, |o| o as i64);
+        let e = opcode::Splice::new(types::Fd(from), off_in, types::Fd(to), -1, len).build();
         self.push(e.user_data(token.encode()))
     }
 
@@ -319,6 +342,18 @@ pub(crate) fn adopt_socket(fd: i32) -> Socket {
 }
 
 /// Creates a non-blocking, close-on-exec eventfd.
+/// A pipe for splicing a file into a socket, grown to `size` bytes where the system allows
+/// (`F_SETPIPE_SZ`; the default is 64 KiB); returns (read end, write end, its size).
+pub(crate) fn splice_pipe(size: usize) -> Result<(OwnedFd, OwnedFd, usize)> {
+    let (r, w) = io::pipe().map_err(|e| IoError::sys("pipe", e))?;
+    let (r, w): (OwnedFd, OwnedFd) = (r.into(), w.into());
+    // SAFETY: fcntl on a descriptor this function owns, with integer arguments only.
+    let got = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
+    // SAFETY: as above.
+    let now = if got > 0 { got } else { unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) } };
+    Ok((r, w, usize::try_from(now).unwrap_or(65_536).max(4096)))
+}
+
 pub(crate) fn eventfd() -> Result<OwnedFd> {
     // SAFETY: plain system call with no pointer arguments.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };

@@ -86,8 +86,25 @@ impl Ops {
                     ring.send(fd, buf, token(Op::Send))?;
                     slot.inflight += 1;
                 }
+                // A file goes out once the bytes queued before it have: into the pipe, then
+                // out of it, one splice at a time.
+                let bytes_done = s.send.queued() == 0 && !s.send.busy();
+                if let Some(f) =
+                    s.rare.as_mut().and_then(|r| r.file.as_mut()).filter(|f| !f.busy && bytes_done)
+                {
+                    if f.in_pipe > 0 {
+                        let len = f.in_pipe as u32;
+                        ring.splice(f.pipe_r.as_raw_fd(), None, fd, len, token(Op::SpliceOut))?;
+                    } else {
+                        let len = f.left.min(f.pipe_size as u64) as u32;
+                        let (file, pipe) = (f.file.as_raw_fd(), f.pipe_w.as_raw_fd());
+                        ring.splice(file, Some(f.offset), pipe, len, token(Op::SpliceIn))?;
+                    }
+                    f.busy = true;
+                    slot.inflight += 1;
+                }
                 let fin_due = s.want_fin || s.phase == Phase::Closing;
-                if fin_due && !s.write_closed && s.send.queued() == 0 {
+                if fin_due && !s.write_closed && s.send.queued() == 0 && !s.sending_file() {
                     // A failed shutdown means the peer is gone; the receive side reports it.
                     let _ = slot.sock.shutdown(std::net::Shutdown::Write);
                     s.write_closed = true;

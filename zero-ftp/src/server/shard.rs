@@ -5,11 +5,12 @@
 //! - A passive listener takes one connection, and only from the control connection's own
 //!   address: any other is closed at once and the listener waits on (no data theft, RFC
 //!   2577 5).
-//! - A download is read from the file into the data connection's send queue, a chunk at a
-//!   time, up to the queue's limit, and resumes on `Writable`; the data connection is closed
-//!   after the last byte, and `226` follows its close.
-//! - An upload is written as it comes; the client's close (FIN) completes it, a reset breaks
-//!   it (`426`).
+//! - A download is spliced by the kernel from the page cache into the data connection
+//!   (`Ops::send_file`: no copy through user space); a listing goes through the send queue,
+//!   up to its limit, resuming on `Writable`. The data connection is closed after the last
+//!   byte, and `226` follows its close.
+//! - An upload is gathered into 1 MiB writes; the client's close (FIN) completes it (the
+//!   rest written), a reset breaks it (`426`).
 //! - File-system requests run at once on the shard (they are single system calls on the
 //!   root's descriptor).
 //! - A transfer whose data connection is not up within `accept_timeout` ends `425`; one
@@ -17,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::io::{Seek, SeekFrom, Write as _};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use crate::path::VPath;
 use crate::vfs::{Root, Write};
 use crate::Perms;
 
-/// How much of a file is read into the send queue at a time.
+/// How much of a listing is put in the send queue at a time.
 const CHUNK: usize = 256 * 1024;
 
 /// What a running transfer moves.
@@ -44,33 +45,43 @@ enum Job {
     /// A download or a listing: its bytes come from here.
     Send(Source),
     /// An upload: its bytes go here.
-    Receive(File),
+    Receive(Sink),
+}
+
+/// How much of an upload is gathered before it is written: large, page-aligned writes
+/// rather than one per received segment.
+const WRITE_CHUNK: usize = 1024 * 1024;
+
+/// An upload's file, written in `WRITE_CHUNK`s.
+struct Sink {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl Sink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= WRITE_CHUNK {
+            let whole = self.buf.len() / WRITE_CHUNK * WRITE_CHUNK;
+            self.file.write_all(&self.buf[..whole])?;
+            self.buf.drain(..whole);
+        }
+        Ok(())
+    }
+
+    /// Writes what is left.
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
 }
 
 enum Source {
-    File(File),
+    /// A file, from `offset`, `len` bytes: spliced by the kernel (`Ops::send_file`).
+    File { file: File, offset: u64, len: u64, spliced: bool },
+    /// A listing, through the send queue.
     Bytes(Vec<u8>, usize),
-}
-
-impl Source {
-    /// Appends up to `CHUNK` bytes to `out`; how many (0 at the end).
-    fn read_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<usize> {
-        match self {
-            Source::File(f) => {
-                let start = out.len();
-                out.resize(start + CHUNK, 0);
-                let n = f.read(&mut out[start..]);
-                out.truncate(start + *n.as_ref().unwrap_or(&0));
-                n
-            }
-            Source::Bytes(bytes, at) => {
-                let n = (bytes.len() - *at).min(CHUNK);
-                out.extend_from_slice(&bytes[*at..*at + n]);
-                *at += n;
-                Ok(n)
-            }
-        }
-    }
 }
 
 /// A transfer the session asked for.
@@ -79,6 +90,8 @@ struct Running {
     bytes: u64,
     /// When it last moved a byte (or began).
     progress: Instant,
+    /// What was left of a file download at the last look (`ConnStats::file_left`).
+    file_left: Option<u64>,
     /// `150` was sent: the data connection is open and the job started.
     opened: bool,
     /// A download's last byte is queued and its data connection is closing.
@@ -271,8 +284,14 @@ impl Server {
                         }
                     };
                     let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-                    c.transfer =
-                        Some(Running { job, bytes: 0, progress: now, opened: false, finishing: false });
+                    c.transfer = Some(Running {
+                        job,
+                        bytes: 0,
+                        progress: now,
+                        file_left: None,
+                        opened: false,
+                        finishing: false,
+                    });
                     c.arm(ops, now + self.config.accept_timeout);
                     if let DataMode::Active(addr) = t.mode {
                         match ops.tcp_connect_timeout(addr, self.config.accept_timeout) {
@@ -342,8 +361,9 @@ impl Server {
         self.send_more(ops, ctrl);
     }
 
-    /// Fills a download's send queue (to its limit); closes the data connection after the
-    /// last byte.
+    /// Moves a download on: a file is handed to the kernel whole (`Event::FileSent` comes
+    /// when it is in the socket's buffer); a listing fills the send queue to its limit (and
+    /// goes on at `Event::Writable`). The data connection closes after the last byte.
     fn send_more(&mut self, ops: &mut Ops, ctrl: ConnId) {
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
         let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
@@ -351,27 +371,43 @@ impl Server {
         if t.finishing {
             return;
         }
-        loop {
-            let buf = match ops.send_buffer(conn) {
-                Ok(buf) => buf,
-                Err(IoError::SendQueueFull { .. }) => return, // on Writable
-                Err(_) => return self.end(ops, ctrl, TransferEnd::Broken),
-            };
-            match source.read_into(buf.into_vec()) {
-                Ok(0) => {
+        match source {
+            Source::File { spliced: true, .. } => {}
+            Source::File { file, offset, len, spliced } => {
+                *spliced = true;
+                if ops.send_file(conn, file, *offset, *len).is_err() {
+                    self.end(ops, ctrl, TransferEnd::Broken);
+                }
+            }
+            Source::Bytes(bytes, at) => loop {
+                let buf = match ops.send_buffer(conn) {
+                    Ok(buf) => buf,
+                    Err(IoError::SendQueueFull { .. }) => return, // on Writable
+                    Err(_) => return self.end(ops, ctrl, TransferEnd::Broken),
+                };
+                let n = (bytes.len() - *at).min(CHUNK);
+                if n == 0 {
                     t.finishing = true;
                     let _ = ops.close(conn);
                     return;
                 }
-                Ok(n) => {
-                    t.bytes += n as u64;
-                    t.progress = ops.now();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "read failed during a download");
-                    return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
-                }
-            }
+                buf.into_vec().extend_from_slice(&bytes[*at..*at + n]);
+                *at += n;
+                t.bytes += n as u64;
+                t.progress = ops.now();
+            },
+        }
+    }
+
+    /// A file download is all in the socket's buffer: the data connection closes (`226`
+    /// follows its close).
+    fn file_sent(&mut self, ops: &mut Ops, ctrl: ConnId) {
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+        let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
+        if let Job::Send(Source::File { len, .. }) = &t.job {
+            t.bytes = *len;
+            t.finishing = true;
+            let _ = ops.close(conn);
         }
     }
 
@@ -404,14 +440,15 @@ impl Server {
                 self.end(ops, ctrl, TransferEnd::NoConnection);
             }
             IoEvent::Writable { .. } => self.send_more(ops, ctrl),
+            IoEvent::FileSent { .. } => self.file_sent(ops, ctrl),
             IoEvent::Data { data, .. } => {
                 let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-                let Some(Running { job: Job::Receive(file), bytes, progress, .. }) = &mut c.transfer else {
+                let Some(Running { job: Job::Receive(sink), bytes, progress, .. }) = &mut c.transfer else {
                     return;
                 };
                 *bytes += data.len() as u64;
                 *progress = ops.now();
-                if let Err(e) = file.write_all(data) {
+                if let Err(e) = sink.write(data) {
                     tracing::warn!(error = %e, "write failed during an upload");
                     let end = TransferEnd::Fs(FsError::from(&e));
                     self.end(ops, ctrl, end);
@@ -421,10 +458,13 @@ impl Server {
                 self.data_conns.remove(conn);
                 let Some(c) = self.sessions.get_mut(&ctrl) else { return };
                 c.data = None;
-                let Some(t) = &c.transfer else { return };
-                let end = match (&t.job, reason) {
+                let Some(t) = &mut c.transfer else { return };
+                let end = match (&mut t.job, reason) {
                     (Job::Send(_), _) if t.finishing => TransferEnd::Complete(t.bytes),
-                    (Job::Receive(_), CloseReason::PeerClosed) => TransferEnd::Complete(t.bytes),
+                    (Job::Receive(sink), CloseReason::PeerClosed) => match sink.finish() {
+                        Ok(()) => TransferEnd::Complete(t.bytes),
+                        Err(e) => TransferEnd::Fs(FsError::from(&e)),
+                    },
                     _ => TransferEnd::Broken,
                 };
                 self.end(ops, ctrl, end);
@@ -447,6 +487,13 @@ impl Server {
             }
             tracing::info!("no data connection in time");
             return self.end(ops, ctrl, TransferEnd::NoConnection);
+        }
+        // A file in the kernel's hands moves if less of it is left than at the last look.
+        let left = c.data.and_then(|(conn, _)| ops.conn_stats(conn).ok()).and_then(|s| s.file_left);
+        let Some(t) = &mut c.transfer else { return };
+        if left.is_some() && left != t.file_left {
+            t.file_left = left;
+            t.progress = now;
         }
         let due = t.progress + self.config.data_timeout;
         if now < due {
@@ -495,18 +542,17 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
     let io = |e: std::io::Error| FsError::from(&e);
     match kind {
         TransferKind::Retrieve(path, offset) => {
-            let mut file = root.open_read(path).map_err(io)?;
-            if *offset > 0 {
-                file.seek(SeekFrom::Start(*offset)).map_err(io)?;
-            }
-            Ok(Job::Send(Source::File(file)))
+            let file = root.open_read(path).map_err(io)?;
+            let size = file.metadata().map_err(io)?.len();
+            let offset = (*offset).min(size);
+            Ok(Job::Send(Source::File { file, offset, len: size - offset, spliced: false }))
         }
         TransferKind::Store(path, how) => {
             let mut file = root.open_write(path, *how).map_err(io)?;
             if let Write::At(offset) = how {
                 file.seek(SeekFrom::Start(*offset)).map_err(io)?;
             }
-            Ok(Job::Receive(file))
+            Ok(Job::Receive(Sink { file, buf: Vec::with_capacity(WRITE_CHUNK * 2) }))
         }
         TransferKind::List(path, format) => {
             let entries = list_entries(root, path).map_err(io)?;
@@ -540,6 +586,7 @@ impl Handler for Server {
             | IoEvent::ConnectFailed { conn, .. }
             | IoEvent::Data { conn, .. }
             | IoEvent::Writable { conn }
+            | IoEvent::FileSent { conn }
             | IoEvent::Closed { conn, .. } => *conn,
             IoEvent::Timer { token, .. } if self.data_timers.contains_key(token) => {
                 let ctrl = self.data_timers[token];
