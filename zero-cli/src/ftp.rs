@@ -35,6 +35,18 @@ pub enum FtpCommand {
         /// Shards (one per CPU by default).
         #[arg(long)]
         shards: Option<usize>,
+        /// The certificate chain (PEM) for FTPS: AUTH TLS is offered with it.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// Its private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Also listen here for implicit FTPS (TLS from the first byte).
+        #[arg(long, requires = "tls_cert")]
+        implicit: Option<SocketAddr>,
+        /// Users (but anonymous) must log in and transfer under TLS.
+        #[arg(long, requires = "tls_cert")]
+        require_tls: bool,
         /// Seconds a client may stay silent between commands.
         #[arg(long, default_value_t = 300)]
         idle_timeout: u64,
@@ -60,7 +72,15 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         idle_timeout,
         accept_timeout,
         data_timeout,
+        tls_cert,
+        tls_key,
+        implicit,
+        require_tls,
     } = command;
+    let tls = match (&tls_cert, &tls_key) {
+        (Some(cert), Some(key)) => Some(zero_ftp::server::tls_config(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
     let root = root.canonicalize().map_err(|e| format!("{}: {e}", root.display()))?;
     let users = match &users {
         Some(path) => {
@@ -90,16 +110,23 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         idle_timeout: Duration::from_secs(idle_timeout),
         accept_timeout: Duration::from_secs(accept_timeout),
         data_timeout: Duration::from_secs(data_timeout),
+        tls,
+        require_tls,
         ..ServerConfig::default()
     };
     let shards = shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Every shard listens on the same port: a port-0 address is given one first.
-    let (reserved, listen) = if listen.port() == 0 {
-        let (sock, bound) = zero_core::reserve_port(listen).map_err(|e| e.to_string())?;
-        (Some(sock), bound)
-    } else {
-        (None, listen)
+    let mut reserved = Vec::new();
+    let mut reserve = |addr: SocketAddr| -> Result<SocketAddr, String> {
+        if addr.port() != 0 {
+            return Ok(addr);
+        }
+        let (sock, bound) = zero_core::reserve_port(addr).map_err(|e| e.to_string())?;
+        reserved.push(sock);
+        Ok(bound)
     };
+    let listen = reserve(listen)?;
+    let implicit = implicit.map(&mut reserve).transpose()?;
     let cluster = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;
@@ -111,12 +138,16 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
             server = server.with_passive_ports(ports.clone(), first);
         }
         server.listen(io, listen, &opts)?;
+        if let Some(addr) = implicit {
+            server.listen_tls(io, addr, &opts)?;
+        }
         Ok(server)
     })
     .map_err(|e| e.to_string())?;
     drop(reserved);
+    let implicit_note = implicit.map(|a| format!(", implicit FTPS on {a}")).unwrap_or_default();
     eprintln!(
-        "zero ftp: listening on {listen} ({shards} shard{}), root {}",
+        "zero ftp: listening on {listen}{implicit_note} ({shards} shard{}), root {}",
         if shards == 1 { "" } else { "s" },
         root.display()
     );

@@ -350,3 +350,104 @@ fn data_timeouts() {
     w.write_all(b"NOOP\r\n").unwrap();
     expect("200 ");
 }
+
+/// FTPS: explicit (AUTH TLS) and implicit, with logins and transfers required to be under
+/// TLS; a data connection that does not resume the control connection's session is refused
+/// (522), and an upload whose TLS ends without close_notify does not count (426).
+#[test]
+fn ftps_explicit_implicit_session_reuse_and_close_notify() {
+    let dir = std::env::temp_dir().join(format!("zero-ftp-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let implicit = format!("127.0.0.1:{}", spare_port());
+    let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+    let flags = ["--tls-cert", &cert_s, "--tls-key", &key_s, "--implicit", &implicit, "--require-tls"];
+    let s = serve_with("tls", 3_000_000, &flags);
+    let big = std::fs::read(s.dir.join("root/big.bin")).unwrap();
+    // Without TLS a user may not log in (anonymous may, read only).
+    let (rc, _, _) = curl(&["-u", "alice:secret", &format!("ftp://{}/a.txt", s.addr)]);
+    assert_ne!(rc, 0, "a user logged in without TLS");
+    assert_eq!(curl(&[&format!("ftp://{}/a.txt", s.addr)]).1, b"hello\n");
+    // curl: explicit FTPS both ways, implicit FTPS.
+    let url = format!("ftp://{}/big.bin", s.addr);
+    let (rc, out, err) = curl(&["--ssl-reqd", "--cacert", &cert_s, "-u", "alice:secret", &url]);
+    assert!(rc == 0 && out == big, "explicit download: {rc} {err}");
+    let source = s.dir.join("root/big.bin").to_string_lossy().into_owned();
+    let up = format!("ftp://{}/sub/up.bin", s.addr);
+    let (rc, _, err) = curl(&["--ssl-reqd", "--cacert", &cert_s, "-u", "alice:secret", "-T", &source, &up]);
+    assert_eq!(rc, 0, "explicit upload: {err}");
+    assert!(std::fs::read(s.dir.join("root/sub/up.bin")).unwrap() == big);
+    let (rc, out, err) =
+        curl(&["--cacert", &cert_s, "-u", "alice:secret", &format!("ftps://{implicit}/a.txt")]);
+    assert_eq!((rc, out.as_slice()), (0, &b"hello\n"[..]), "implicit: {err}");
+    // Python's ftplib, which does not resume sessions by itself, and a subclass that does.
+    let script = r#"
+import ftplib, ssl, io, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=ca)
+class Reuse(ftplib.FTP_TLS):
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
+f = ftplib.FTP_TLS(context=ctx)
+f.connect("127.0.0.1", port)
+f.auth(); f.login("alice", "secret")
+try:
+    f.retrbinary("RETR a.txt", lambda b: None)
+    raise SystemExit("a clear transfer under --require-tls")
+except ftplib.error_perm as e:
+    assert str(e).startswith("521"), e
+f.prot_p()
+try:
+    f.retrbinary("RETR a.txt", lambda b: None)
+    raise SystemExit("a data connection without session reuse was served")
+except ftplib.error_perm as e:
+    assert str(e).startswith("522"), e
+except (ssl.SSLError, OSError):
+    # Depending on when the client sees the refusal: the handshake, or the reply after it.
+    try:
+        f.voidresp()
+        raise SystemExit("no refusal")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("522"), e
+f.close()
+g = Reuse(context=ctx)
+g.connect("127.0.0.1", port)
+g.auth(); g.login("alice", "secret"); g.prot_p()
+for i in range(3):
+    buf = io.BytesIO()
+    g.retrbinary("RETR a.txt", buf.write)
+    assert buf.getvalue() == b"hello\n", buf.getvalue()
+g.storbinary("STOR py.bin", io.BytesIO(b"x" * 100000))
+assert g.size("py.bin") == 100000
+g.voidcmd("TYPE I")
+conn, _ = g.ntransfercmd("STOR cut.bin")
+conn.sendall(b"y" * 50000)
+conn.close()  # no unwrap: no close_notify
+try:
+    g.voidresp()
+    raise SystemExit("an upload cut without close_notify was complete")
+except ftplib.error_temp as e:
+    assert str(e).startswith("426"), e
+g.quit()
+print("ok")
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script, &s.addr.port().to_string(), &cert_s])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("ok"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

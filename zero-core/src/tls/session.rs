@@ -129,6 +129,7 @@ impl Session {
             alpn: self.conn.alpn_protocol().map(<[u8]>::to_vec),
             server_name,
             peer_certificates: self.conn.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect()),
+            resumed: self.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 }
@@ -147,4 +148,7 @@ pub struct TlsInfo {
     pub server_name: Option<String>,
     /// The peer's certificate chain (DER, leaf first), if it presented one.
     pub peer_certificates: Option<Vec<Vec<u8>>>,
+    /// The handshake resumed an earlier session (a ticket or session id), rather than making
+    /// a new one (an FTPS server asks it of data connections: RFC 4217 10.2).
+    pub resumed: bool,
 }

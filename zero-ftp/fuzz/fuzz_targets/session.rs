@@ -22,7 +22,8 @@ fuzz_target!(|data: &[u8]| {
     )
     .unwrap();
     let config = ServerConfig { users, anonymous: Some("/pub".into()), ..ServerConfig::default() };
-    let peer = Peer { remote: "127.0.0.1:40000".parse().unwrap(), local: "127.0.0.1:21".parse().unwrap() };
+    let peer =
+        Peer { remote: "127.0.0.1:40000".parse().unwrap(), local: "127.0.0.1:21".parse().unwrap(), tls: false };
     let mut s = Session::new(Arc::new(config), peer);
     let mut now = Instant::now();
     s.handle_connected(now);
@@ -36,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
         while let Some(event) = s.poll_event() {
             let pick = data.get(at).copied().unwrap_or(0);
             match event {
-                Event::Passive => s.passive_done(now, (pick % 4 != 0).then(|| "127.0.0.1:30000".parse().unwrap())),
+                Event::Passive { .. } => s.passive_done(now, (pick % 4 != 0).then(|| "127.0.0.1:30000".parse().unwrap())),
                 Event::Fs(_) => s.fs_done(now, if pick % 3 == 0 { Err(FsError::NotFound) } else { Ok(FsDone::Ok) }),
                 Event::Transfer(t) => {
                     if let DataMode::Active(addr) = t.mode {

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use zero_core::machine::{Closed, Machine};
+use zero_core::machine::{Closed, Machine, Upgrade};
 
 use super::{
     DataMode, Event, Fs, FsDone, FsError, ListFormat, Peer, Perms, ServerConfig, Transfer, TransferEnd,
@@ -52,6 +52,8 @@ enum Phase {
     Opening(Transfer),
     /// A transfer runs.
     Transferring(Transfer),
+    /// `AUTH TLS` answered: nothing is read until the handshake ends.
+    Upgrading,
     /// `QUIT` or `421`: closing.
     Closing,
 }
@@ -63,8 +65,8 @@ enum Login {
     None,
     /// `USER` given: the password is next.
     User(String),
-    /// Logged in.
-    In { perms: Perms },
+    /// Logged in (`anonymous`: as the anonymous user).
+    In { perms: Perms, anonymous: bool },
 }
 
 /// One server session.
@@ -86,6 +88,11 @@ pub struct Session {
     unique: u32,
     /// Which command an [`Fs::Stat`] answers (`SIZE`, `MDTM` or `MLST`).
     stat_for: Option<Verb>,
+    /// The control connection is TLS; `PBSZ` was given; `PROT P` is in force.
+    tls: bool,
+    pbsz: bool,
+    private: bool,
+    upgrade: Option<Upgrade>,
     input: Vec<u8>,
     out: Vec<u8>,
     sent: Vec<u8>,
@@ -112,6 +119,10 @@ impl Session {
             quit: false,
             unique: 0,
             stat_for: None,
+            tls: peer.tls,
+            pbsz: false,
+            private: false,
+            upgrade: None,
             input: Vec::new(),
             out: Vec::new(),
             sent: Vec::new(),
@@ -249,7 +260,7 @@ impl Session {
                 let base =
                     path.name().unwrap_or("file").trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
                 let next = path.parent().join(&format!("{base}.{}", self.unique)).unwrap_or_default();
-                let retry = Transfer { kind: TransferKind::Store(next, Write::New), mode: transfer.mode };
+                let retry = Transfer { kind: TransferKind::Store(next, Write::New), ..transfer };
                 self.data = Some(transfer.mode);
                 self.events.push_back(Event::Transfer(retry.clone()));
                 self.phase = Phase::Opening(retry);
@@ -262,6 +273,7 @@ impl Session {
             TransferEnd::Complete(_) => self.reply(226, "Transfer complete."),
             TransferEnd::NoConnection => self.reply(425, "Failed to establish connection."),
             TransferEnd::Broken => self.reply(426, "Failure writing network stream."),
+            TransferEnd::NoSessionReuse => self.reply(522, "SSL connection failed: session reuse required."),
             TransferEnd::Fs(FsError::NoSpace) => self.reply(552, "Out of space: transfer aborted."),
             TransferEnd::Fs(FsError::Local) => self.reply(451, "Local error in processing."),
             TransferEnd::Fs(_) if listing => self.reply(550, "Could not list the directory."),
@@ -289,7 +301,7 @@ impl Session {
     fn process(&mut self, now: Instant) {
         loop {
             let waiting = matches!(self.phase, Phase::Fs(_) | Phase::Passive { .. } | Phase::Opening(_));
-            if waiting || matches!(self.phase, Phase::Closing | Phase::Idle) {
+            if waiting || matches!(self.phase, Phase::Closing | Phase::Idle | Phase::Upgrading) {
                 return;
             }
             let Some(end) = self.input.iter().position(|&b| b == b'\n') else {
@@ -341,7 +353,7 @@ impl Session {
 
     fn perms(&self) -> Perms {
         match self.login {
-            Login::In { perms } => perms,
+            Login::In { perms, .. } => perms,
             _ => Perms::default(),
         }
     }
@@ -368,12 +380,13 @@ impl Session {
             Verb::Help => return self.help(),
             Verb::Host => return self.host(arg),
             Verb::Opts => return self.opts(&arg),
-            Verb::Auth | Verb::Pbsz | Verb::Prot | Verb::Ccc => {
-                return self.reply(502, "TLS is not configured on this server.")
-            }
+            Verb::Auth => return self.auth(&arg),
+            Verb::Pbsz => return self.pbsz(),
+            Verb::Prot => return self.prot(&arg),
+            Verb::Ccc => return self.reply(534, "CCC is refused: the control connection stays encrypted."),
             _ => {}
         }
-        let Login::In { perms } = self.login else {
+        let Login::In { perms, .. } = self.login else {
             return self.reply(530, "Please login with USER and PASS.");
         };
         let path = |s: &Self, arg: &str| s.cwd.join(arg);
@@ -520,7 +533,11 @@ impl Session {
         let Some(mode) = self.data else {
             return self.reply(425, "Use PORT or PASV first.");
         };
-        let transfer = Transfer { kind, mode };
+        let anonymous = matches!(self.login, Login::In { anonymous: true, .. });
+        if self.config.require_tls && !anonymous && !self.private {
+            return self.reply(521, "Data connections must be encrypted: PROT P.");
+        }
+        let transfer = Transfer { kind, mode, tls: self.private };
         self.events.push_back(Event::Transfer(transfer.clone()));
         self.phase = Phase::Opening(transfer);
     }
@@ -529,6 +546,10 @@ impl Session {
         if matches!(self.login, Login::In { .. }) {
             return self.reply(530, "Can't change to another user.");
         }
+        let anonymous = self.config.anonymous.is_some() && matches!(name.as_str(), "anonymous" | "ftp");
+        if self.config.require_tls && !self.tls && !anonymous {
+            return self.reply(530, "Non-anonymous sessions must use encryption.");
+        }
         self.login = Login::User(name);
         self.reply(331, "Please specify the password.");
     }
@@ -536,8 +557,8 @@ impl Session {
     fn pass(&mut self, password: String) {
         let name = match std::mem::replace(&mut self.login, Login::None) {
             Login::User(name) => name,
-            Login::In { perms } => {
-                self.login = Login::In { perms };
+            Login::In { perms, anonymous } => {
+                self.login = Login::In { perms, anonymous };
                 return self.reply(230, "Already logged in.");
             }
             Login::None => return self.reply(503, "Login with USER first."),
@@ -551,7 +572,7 @@ impl Session {
         };
         match found {
             Some((perms, root)) => {
-                self.login = Login::In { perms };
+                self.login = Login::In { perms, anonymous };
                 self.cwd = VPath::root();
                 self.events.push_back(Event::LoggedIn { user: name, root, perms });
                 self.reply(230, "Login successful.");
@@ -577,7 +598,60 @@ impl Session {
         self.reply(220, "HOST accepted.");
     }
 
+    /// `AUTH TLS` (RFC 4217 4): before login only; `234`, then nothing is read until the
+    /// handshake ends, and what followed the command in plaintext is dropped (CVE-2011-0411).
+    fn auth(&mut self, arg: &str) {
+        let Some(config) = self.config.tls.clone() else {
+            return self.reply(502, "TLS is not configured on this server.");
+        };
+        if self.tls {
+            return self.reply(503, "Already using TLS.");
+        }
+        if !matches!(self.login, Login::None) {
+            return self.reply(503, "AUTH must come before USER.");
+        }
+        if !matches!(arg.to_ascii_uppercase().as_str(), "TLS" | "TLS-C" | "SSL") {
+            return self.reply(504, "Unknown AUTH type.");
+        }
+        self.reply(234, "Proceed with negotiation.");
+        self.input.clear();
+        self.upgrade = Some(Upgrade::Server(config));
+        self.phase = Phase::Upgrading;
+    }
+
+    /// `PBSZ` (RFC 4217 9): 0 is the only size a stream over TLS has.
+    fn pbsz(&mut self) {
+        if !self.tls {
+            return self.reply(503, "PBSZ needs a TLS session: AUTH TLS first.");
+        }
+        self.pbsz = true;
+        self.reply(200, "PBSZ=0");
+    }
+
+    /// `PROT` (RFC 4217 9): C (clear) or P (private); S and E have no meaning over TLS.
+    fn prot(&mut self, arg: &str) {
+        if !self.tls {
+            return self.reply(503, "PROT needs a TLS session: AUTH TLS first.");
+        }
+        if !self.pbsz {
+            return self.reply(503, "PBSZ first.");
+        }
+        match arg.trim().to_ascii_uppercase().as_str() {
+            "P" => {
+                self.private = true;
+                self.reply(200, "PROT now Private.");
+            }
+            "C" => {
+                self.private = false;
+                self.reply(200, "PROT now Clear.");
+            }
+            "S" | "E" => self.reply(536, "PROT level not supported."),
+            _ => self.reply(504, "Unknown PROT level."),
+        }
+    }
+
     fn feat(&mut self) {
+        let tls = self.config.tls.is_some();
         let features = [
             "EPRT",
             "EPSV",
@@ -590,7 +664,8 @@ impl Session {
             "TVFS",
             "UTF8",
         ];
-        let lines = features.iter().map(|f| f.to_string()).collect();
+        let secure = ["AUTH TLS", "PBSZ", "PROT"];
+        let lines = features.iter().chain(secure.iter().filter(|_| tls)).map(|f| f.to_string()).collect();
         Reply::multi(211, "Features:", lines, "End").write(&mut self.out);
     }
 
@@ -645,7 +720,7 @@ impl Session {
         if self.data.take().is_some() {
             self.events.push_back(Event::DropData);
         }
-        self.events.push_back(Event::Passive);
+        self.events.push_back(Event::Passive { tls: self.private });
         self.phase = Phase::Passive { extended: verb == Verb::Epsv };
     }
 
@@ -691,7 +766,8 @@ impl Machine for Session {
     }
 
     fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        if matches!(self.phase, Phase::Closing | Phase::Idle) {
+        // While upgrading, plaintext is an attacker's injection (CVE-2011-0411): dropped.
+        if matches!(self.phase, Phase::Closing | Phase::Idle | Phase::Upgrading) {
             return;
         }
         self.input.extend_from_slice(data);
@@ -740,5 +816,16 @@ impl Machine for Session {
 
     fn is_drained(&self) -> bool {
         matches!(self.phase, Phase::Idle)
+    }
+
+    fn poll_upgrade(&mut self) -> Option<Upgrade> {
+        self.upgrade.take()
+    }
+
+    fn handle_upgraded(&mut self, now: Instant) {
+        self.tls = true;
+        self.phase = Phase::Command;
+        self.deadline = Some(now + self.config.idle_timeout);
+        self.process(now);
     }
 }

@@ -12,6 +12,7 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use machine::Session;
@@ -42,6 +43,11 @@ pub struct ServerConfig {
     /// A transfer that moves no byte for this long is broken off: `426` (vsftpd's
     /// `data_connection_timeout`).
     pub data_timeout: Duration,
+    /// TLS (FTPS, RFC 4217): `AUTH TLS` is offered, and implicit FTPS listeners can be had.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Users (but anonymous) must log in and transfer under TLS (vsftpd's
+    /// `force_local_logins_ssl` and `force_local_data_ssl`).
+    pub require_tls: bool,
 }
 
 impl Default for ServerConfig {
@@ -55,8 +61,32 @@ impl Default for ServerConfig {
             advertised: None,
             accept_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(300),
+            tls: None,
+            require_tls: false,
         }
     }
+}
+
+/// The TLS configuration of an FTPS server from a certificate chain and its key (PEM files):
+/// zero-core's, made for data connections that resume the control connection's session (RFC
+/// 4217 10.2), as many times as the session has transfers:
+/// - TLS 1.3 tickets are stateless (encrypted by a rotating key): one ticket resumes any
+///   number of times, as OpenSSL's do. rustls's default tickets live in a cache and serve
+///   once, so a client that keeps its first ticket (Python's ftplib, `session=`) would be
+///   refused from its second transfer on;
+/// - TLS 1.2 session ids are kept for 65,536 sessions (rustls keeps 256 by default).
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> zero_core::Result<Arc<rustls::ServerConfig>> {
+    let (mut config, _) = zero_core::tls::ServerTls::from_pem_files(cert, key)?.build()?;
+    let ticketer = rustls::crypto::ring::Ticketer::new()
+        .map_err(|e| zero_core::IoError::Config(format!("TLS session tickets: {e}")))?;
+    if let Some(c) = Arc::get_mut(&mut config) {
+        c.session_storage = rustls::server::ServerSessionMemoryCache::new(65_536);
+        c.ticketer = ticketer;
+    }
+    Ok(config)
 }
 
 /// Where the control connection is, for a session.
@@ -66,6 +96,8 @@ pub struct Peer {
     pub remote: SocketAddr,
     /// The server's address the client reached.
     pub local: SocketAddr,
+    /// The control connection is TLS from the start (implicit FTPS).
+    pub tls: bool,
 }
 
 /// How a transfer's data connection is made.
@@ -108,6 +140,9 @@ pub struct Transfer {
     pub kind: TransferKind,
     /// Its data connection.
     pub mode: DataMode,
+    /// The data connection is TLS (`PROT P`), the server its TLS server (RFC 4217 7), and
+    /// its handshake must resume the control connection's session (10.2).
+    pub tls: bool,
 }
 
 /// A file-system request, answered by [`Session::fs_done`].
@@ -185,6 +220,9 @@ pub enum TransferEnd {
     NoConnection,
     /// The data connection broke, or `ABOR` stopped it (`426`).
     Broken,
+    /// The data connection's TLS handshake did not resume the control connection's session
+    /// (`522`, RFC 4217 10.2: no data connection from whoever merely knows the port).
+    NoSessionReuse,
     /// The file could not be read or written (`451`, or `552` when out of space).
     Fs(FsError),
 }
@@ -201,8 +239,12 @@ pub enum Event {
         /// What it may do.
         perms: Perms,
     },
-    /// Open a passive listener (closing any before): [`Session::passive_done`].
-    Passive,
+    /// Open a passive listener (closing any before): [`Session::passive_done`]. `tls`: the
+    /// connection it takes is to be TLS at once (`PROT P` is in force).
+    Passive {
+        /// Whether the data connection is TLS.
+        tls: bool,
+    },
     /// Close the data listener or connection prepared (a new mode chosen, or the session
     /// ending).
     DropData,

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write as _};
+use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -78,8 +78,9 @@ impl Sink {
 }
 
 enum Source {
-    /// A file, from `offset`, `len` bytes: spliced by the kernel (`Ops::send_file`).
-    File { file: File, offset: u64, len: u64, spliced: bool },
+    /// A file, from `offset`, `len` bytes: spliced by the kernel (`Ops::send_file`), or read
+    /// into the send queue when the data connection is TLS.
+    File { file: File, offset: u64, len: u64, started: bool },
     /// A listing, through the send queue.
     Bytes(Vec<u8>, usize),
 }
@@ -88,6 +89,8 @@ enum Source {
 struct Running {
     job: Job,
     bytes: u64,
+    /// Its data connection is TLS.
+    tls: bool,
     /// When it last moved a byte (or began).
     progress: Instant,
     /// What was left of a file download at the last look (`ConnStats::file_left`).
@@ -107,8 +110,15 @@ struct Control {
     perms: Perms,
     /// The passive listener, waiting for the client's data connection.
     listener: Option<ListenerId>,
-    /// The data connection (accepted, or being connected), and whether it is up.
+    /// The data connection (accepted, or being connected), and whether it is up (connected,
+    /// and through its TLS handshake if it has one).
     data: Option<(ConnId, bool)>,
+    /// Whether the data connection is (or is to be) TLS, and its handshake is done (the
+    /// client may begin it before the transfer command or after `150`, RFC 4217 7: bytes wait
+    /// for it); whether the passive listener's connection is to be TLS.
+    data_tls: bool,
+    data_secured: bool,
+    passive_tls: bool,
     transfer: Option<Running>,
     /// Its data timer: the token, and the one armed (one at a time).
     data_token: u64,
@@ -129,7 +139,8 @@ pub struct Server {
     config: Arc<ServerConfig>,
     passive_ports: Option<RangeInclusive<u16>>,
     next_port: u16,
-    listeners: Vec<ListenerId>,
+    /// Control listeners, and whether each is TLS from the start (implicit FTPS).
+    listeners: HashMap<ListenerId, bool>,
     sessions: HashMap<ConnId, Control>,
     /// Data connections and passive listeners, and the control connection each serves.
     data_conns: HashMap<ConnId, ConnId>,
@@ -148,7 +159,7 @@ impl Server {
             config: Arc::new(config),
             passive_ports: None,
             next_port: 0,
-            listeners: Vec::new(),
+            listeners: HashMap::new(),
             sessions: HashMap::new(),
             data_conns: HashMap::new(),
             passive: HashMap::new(),
@@ -176,7 +187,20 @@ impl Server {
         opts: &ListenOptions,
     ) -> zero_core::Result<SocketAddr> {
         let listener = ops.tcp_listen_with(addr, opts)?;
-        self.listeners.push(listener);
+        self.listeners.insert(listener, false);
+        ops.listener_addr(listener)
+    }
+
+    /// Listens for implicit FTPS (TLS from the first byte, port 990 by custom) on `addr`.
+    pub fn listen_tls(
+        &mut self,
+        ops: &mut Ops,
+        addr: SocketAddr,
+        opts: &ListenOptions,
+    ) -> zero_core::Result<SocketAddr> {
+        let tls = self.config.tls.clone().ok_or(zero_core::IoError::NotReady("no TLS configuration"))?;
+        let listener = ops.tls_listen_with(addr, opts, tls)?;
+        self.listeners.insert(listener, true);
         ops.listener_addr(listener)
     }
 
@@ -185,11 +209,11 @@ impl Server {
         self.sessions.len()
     }
 
-    fn accept(&mut self, ops: &mut Ops, conn: ConnId) {
+    fn accept(&mut self, ops: &mut Ops, conn: ConnId, tls: bool) {
         let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
         let remote = ops.peer_addr(conn).unwrap_or(unknown);
         let local = ops.local_addr(conn).unwrap_or(unknown);
-        let peer = Peer { remote, local };
+        let peer = Peer { remote, local, tls };
         // ABOR comes as urgent data: keep it in the stream.
         let _ = ops.set_oob_inline(conn, true);
         let token = self.next_token;
@@ -206,6 +230,9 @@ impl Server {
             perms: Perms::default(),
             listener: None,
             data: None,
+            data_tls: false,
+            data_secured: false,
+            passive_tls: false,
             transfer: None,
             data_token,
             data_timer: None,
@@ -230,8 +257,18 @@ impl Server {
         self.passive.remove(&listener);
         c.listener = None;
         let _ = ops.close_listener(listener);
+        // RFC 4217 7: under PROT P the server is the data connection's TLS server, from its
+        // first byte.
+        let tls = c.passive_tls;
         c.data = Some((conn, true));
+        c.data_tls = tls;
         self.data_conns.insert(conn, ctrl);
+        if tls {
+            let upgraded = self.config.tls.clone().map(|cfg| ops.tls_accept_upgrade(conn, cfg));
+            if !matches!(upgraded, Some(Ok(()))) {
+                return self.end(ops, ctrl, TransferEnd::NoConnection);
+            }
+        }
         self.start(ops, ctrl);
     }
 
@@ -253,7 +290,8 @@ impl Server {
                         let _ = ops.close_now(ctrl);
                     }
                 },
-                Event::Passive => {
+                Event::Passive { tls } => {
+                    c.passive_tls = tls;
                     self.drop_data(ops, ctrl);
                     let addr = self.open_passive(ops, ctrl);
                     if let Some(c) = self.sessions.get_mut(&ctrl) {
@@ -286,6 +324,7 @@ impl Server {
                     let Some(c) = self.sessions.get_mut(&ctrl) else { return };
                     c.transfer = Some(Running {
                         job,
+                        tls: t.tls,
                         bytes: 0,
                         progress: now,
                         file_left: None,
@@ -297,6 +336,7 @@ impl Server {
                         match ops.tcp_connect_timeout(addr, self.config.accept_timeout) {
                             Ok(conn) => {
                                 c.data = Some((conn, false));
+                                c.data_tls = t.tls;
                                 self.data_conns.insert(conn, ctrl);
                             }
                             Err(_) => {
@@ -344,6 +384,7 @@ impl Server {
             self.data_conns.remove(&conn);
             let _ = ops.close_now(conn);
         }
+        c.data_secured = false;
     }
 
     /// Starts the transfer once its data connection is up: `150`, then the bytes.
@@ -352,6 +393,10 @@ impl Server {
         let (Some(t), Some((_, true))) = (&mut c.transfer, c.data) else { return };
         if t.opened {
             return;
+        }
+        if t.tls != c.data_tls {
+            // PROT changed between PASV and the transfer: the connection is not what it must be.
+            return self.end(ops, ctrl, TransferEnd::NoConnection);
         }
         t.opened = true;
         t.progress = ops.now();
@@ -368,17 +413,50 @@ impl Server {
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
         let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
         let Job::Send(source) = &mut t.job else { return };
-        if t.finishing {
+        if t.finishing || (t.tls && !c.data_secured) {
             return;
         }
         match source {
-            Source::File { spliced: true, .. } => {}
-            Source::File { file, offset, len, spliced } => {
-                *spliced = true;
+            Source::File { started: true, .. } if !t.tls => {}
+            Source::File { file, offset, len, started } if !t.tls => {
+                *started = true;
                 if ops.send_file(conn, file, *offset, *len).is_err() {
                     self.end(ops, ctrl, TransferEnd::Broken);
                 }
             }
+            // TLS encrypts in user space: the file is read into the send queue.
+            Source::File { file, offset, len, started } => loop {
+                if !*started {
+                    *started = true;
+                    if file.seek(SeekFrom::Start(*offset)).is_err() {
+                        return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
+                    }
+                }
+                let want = (*len - t.bytes).min(CHUNK as u64) as usize;
+                if want == 0 {
+                    t.finishing = true;
+                    let _ = ops.close(conn);
+                    return;
+                }
+                let buf = match ops.send_buffer(conn) {
+                    Ok(buf) => buf.into_vec(),
+                    Err(IoError::SendQueueFull { .. }) => return, // on Writable
+                    Err(_) => return self.end(ops, ctrl, TransferEnd::Broken),
+                };
+                let start = buf.len();
+                buf.resize(start + want, 0);
+                match file.read(&mut buf[start..]) {
+                    Ok(n) if n > 0 => {
+                        buf.truncate(start + n);
+                        t.bytes += n as u64;
+                        t.progress = ops.now();
+                    }
+                    _ => {
+                        buf.truncate(start);
+                        return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
+                    }
+                }
+            },
             Source::Bytes(bytes, at) => loop {
                 let buf = match ops.send_buffer(conn) {
                     Ok(buf) => buf,
@@ -424,18 +502,39 @@ impl Server {
     /// An event of a data connection.
     fn on_data_event(&mut self, ops: &mut Ops, ctrl: ConnId, event: &IoEvent<'_>) {
         match event {
-            IoEvent::Connected { .. } => {
-                if let Some(c) = self.sessions.get_mut(&ctrl) {
-                    if let Some((_, up)) = &mut c.data {
-                        *up = true;
+            IoEvent::Connected { conn } => {
+                let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+                if c.data_tls {
+                    let upgraded = self.config.tls.clone().map(|cfg| ops.tls_accept_upgrade(*conn, cfg));
+                    if !matches!(upgraded, Some(Ok(()))) {
+                        return self.end(ops, ctrl, TransferEnd::NoConnection);
                     }
                 }
+                if let Some((_, up)) = &mut c.data {
+                    *up = true;
+                }
                 self.start(ops, ctrl);
+            }
+            IoEvent::Upgraded { conn } => {
+                // RFC 4217 10.2: a data connection must resume the control connection's
+                // session, or anyone who learned the port could take the transfer.
+                let resumed = ops.tls_info(*conn).ok().flatten().is_some_and(|i| i.resumed);
+                if !resumed {
+                    tracing::warn!(
+                        "data connection refused: its TLS session is not the control connection's"
+                    );
+                    return self.end(ops, ctrl, TransferEnd::NoSessionReuse);
+                }
+                if let Some(c) = self.sessions.get_mut(&ctrl) {
+                    c.data_secured = true;
+                }
+                self.send_more(ops, ctrl);
             }
             IoEvent::ConnectFailed { conn, .. } => {
                 self.data_conns.remove(conn);
                 if let Some(c) = self.sessions.get_mut(&ctrl) {
                     c.data = None;
+                    c.data_secured = false;
                 }
                 self.end(ops, ctrl, TransferEnd::NoConnection);
             }
@@ -458,6 +557,7 @@ impl Server {
                 self.data_conns.remove(conn);
                 let Some(c) = self.sessions.get_mut(&ctrl) else { return };
                 c.data = None;
+                c.data_secured = false;
                 let Some(t) = &mut c.transfer else { return };
                 let end = match (&mut t.job, reason) {
                     (Job::Send(_), _) if t.finishing => TransferEnd::Complete(t.bytes),
@@ -545,7 +645,7 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
             let file = root.open_read(path).map_err(io)?;
             let size = file.metadata().map_err(io)?.len();
             let offset = (*offset).min(size);
-            Ok(Job::Send(Source::File { file, offset, len: size - offset, spliced: false }))
+            Ok(Job::Send(Source::File { file, offset, len: size - offset, started: false }))
         }
         TransferKind::Store(path, how) => {
             let mut file = root.open_write(path, *how).map_err(io)?;
@@ -578,8 +678,9 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
 impl Handler for Server {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
         let conn = match &event {
-            IoEvent::Accepted { conn, listener } if self.listeners.contains(listener) => {
-                return self.accept(ops, *conn);
+            IoEvent::Accepted { conn, listener } if self.listeners.contains_key(listener) => {
+                let tls = self.listeners[listener];
+                return self.accept(ops, *conn, tls);
             }
             IoEvent::Accepted { conn, listener } => return self.accept_data(ops, *conn, *listener),
             IoEvent::Connected { conn }
@@ -587,6 +688,7 @@ impl Handler for Server {
             | IoEvent::Data { conn, .. }
             | IoEvent::Writable { conn }
             | IoEvent::FileSent { conn }
+            | IoEvent::Upgraded { conn }
             | IoEvent::Closed { conn, .. } => *conn,
             IoEvent::Timer { token, .. } if self.data_timers.contains_key(token) => {
                 let ctrl = self.data_timers[token];

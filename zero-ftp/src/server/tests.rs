@@ -27,8 +27,11 @@ impl T {
             anonymous: anonymous.then(|| PathBuf::from("/pub")),
             ..ServerConfig::default()
         };
-        let peer =
-            Peer { remote: "127.0.0.1:40000".parse().unwrap(), local: "127.0.0.1:21".parse().unwrap() };
+        let peer = Peer {
+            remote: "127.0.0.1:40000".parse().unwrap(),
+            local: "127.0.0.1:21".parse().unwrap(),
+            tls: false,
+        };
         let mut s = Session::new(Arc::new(config), peer);
         let now = Instant::now();
         s.handle_connected(now);
@@ -125,12 +128,12 @@ fn passive_modes_and_epsv_all() {
     let mut t = T::logged_in();
     assert_eq!(t.send("RETR a"), "425 Use PORT or PASV first.\r\n");
     assert_eq!(t.send("PASV"), "");
-    assert_eq!(t.events(), [Event::Passive]);
+    assert_eq!(t.events(), [Event::Passive { tls: false }]);
     t.s.passive_done(t.now, Some("127.0.0.1:30001".parse().unwrap()));
     assert_eq!(t.out(), "227 Entering Passive Mode (127,0,0,1,117,49).\r\n");
     // A second PASV drops the first listener.
     t.send("EPSV");
-    assert_eq!(t.events(), [Event::DropData, Event::Passive]);
+    assert_eq!(t.events(), [Event::DropData, Event::Passive { tls: false }]);
     t.s.passive_done(t.now, Some("127.0.0.1:30002".parse().unwrap()));
     assert_eq!(t.out(), "229 Entering Extended Passive Mode (|||30002|)\r\n");
     assert_eq!(t.send("EPSV 2"), "522 Network protocol not supported, use (1)\r\n");
@@ -155,7 +158,8 @@ fn rest_counts_for_the_next_command_only() {
     passive(&mut t);
     assert_eq!(t.send("REST 100"), "350 Restart position accepted (100).\r\n");
     t.send("RETR dir/f");
-    let expect = Transfer { kind: TransferKind::Retrieve(v("dir/f"), 100), mode: DataMode::Passive };
+    let expect =
+        Transfer { kind: TransferKind::Retrieve(v("dir/f"), 100), mode: DataMode::Passive, tls: false };
     assert_eq!(t.events(), [Event::Transfer(expect)]);
     t.s.transfer_done(t.now, TransferEnd::Complete(5));
     assert_eq!(t.out(), "226 Transfer complete.\r\n");
@@ -164,7 +168,8 @@ fn rest_counts_for_the_next_command_only() {
     t.send("REST 7");
     t.send("NOOP");
     t.send("STOR up");
-    let expect = Transfer { kind: TransferKind::Store(v("up"), Write::Truncate), mode: DataMode::Passive };
+    let expect =
+        Transfer { kind: TransferKind::Store(v("up"), Write::Truncate), mode: DataMode::Passive, tls: false };
     assert_eq!(t.events(), [Event::Transfer(expect)]);
     t.s.transfer_done(t.now, TransferEnd::Complete(0));
     passive(&mut t);
@@ -320,4 +325,69 @@ fn a_closed_connection_stops_its_transfer() {
     t.s.handle_closed(t.now, Closed::Requested);
     assert_eq!(t.events(), [Event::Abort, Event::DropData]);
     assert!(t.s.is_drained());
+}
+
+#[test]
+fn auth_tls_pbsz_prot_and_required_tls() {
+    let mut t = T::new(false);
+    assert_eq!(t.send("AUTH TLS"), "502 TLS is not configured on this server.\r\n");
+    // A server with TLS, required.
+    let tls = tls_config();
+    let users = Users::parse(&format!("alice:{SECRET}:rwdm"), Path::new("/srv")).unwrap();
+    let config = ServerConfig { users, tls: Some(tls), require_tls: true, ..ServerConfig::default() };
+    let peer = Peer {
+        remote: "127.0.0.1:40000".parse().unwrap(),
+        local: "127.0.0.1:21".parse().unwrap(),
+        tls: false,
+    };
+    let mut t = T { s: Session::new(Arc::new(config), peer), now: Instant::now() };
+    t.s.handle_connected(t.now);
+    assert!(t.out().starts_with("220 "));
+    assert!(t.send("FEAT").contains(" AUTH TLS\r\n PBSZ\r\n PROT\r\n"));
+    assert_eq!(t.send("USER alice"), "530 Non-anonymous sessions must use encryption.\r\n");
+    assert_eq!(t.send("PBSZ 0"), "503 PBSZ needs a TLS session: AUTH TLS first.\r\n");
+    assert_eq!(t.send("AUTH KERBEROS"), "504 Unknown AUTH type.\r\n");
+    // What follows AUTH in the same read is dropped (CVE-2011-0411), and nothing is read
+    // until the handshake is done.
+    t.s.handle_input(t.now, b"AUTH TLS\r\nUSER injected\r\n");
+    assert_eq!(t.out(), "234 Proceed with negotiation.\r\n");
+    assert!(matches!(t.s.poll_upgrade(), Some(zero_core::machine::Upgrade::Server(_))));
+    assert_eq!(t.send("NOOP"), "", "nothing is read while upgrading");
+    t.s.handle_upgraded(t.now);
+    assert_eq!(t.out(), "", "the plaintext that followed AUTH is gone");
+    assert_eq!(t.send("USER alice"), "331 Please specify the password.\r\n");
+    t.send("PASS secret");
+    t.events();
+    assert_eq!(t.send("AUTH TLS"), "503 Already using TLS.\r\n");
+    assert_eq!(t.send("PROT P"), "503 PBSZ first.\r\n");
+    assert_eq!(t.send("PBSZ 0"), "200 PBSZ=0\r\n");
+    assert_eq!(t.send("PROT S"), "536 PROT level not supported.\r\n");
+    passive(&mut t);
+    assert_eq!(t.send("RETR f"), "521 Data connections must be encrypted: PROT P.\r\n");
+    assert_eq!(t.send("PROT P"), "200 PROT now Private.\r\n");
+    t.send("PASV");
+    assert_eq!(t.events(), [Event::DropData, Event::Passive { tls: true }]);
+    t.s.passive_done(t.now, Some("127.0.0.1:30001".parse().unwrap()));
+    t.out();
+    t.send("RETR f");
+    let expect = Transfer { kind: TransferKind::Retrieve(v("f"), 0), mode: DataMode::Passive, tls: true };
+    assert_eq!(t.events(), [Event::Transfer(expect)]);
+    t.s.transfer_done(t.now, TransferEnd::NoSessionReuse);
+    assert_eq!(t.out(), "522 SSL connection failed: session reuse required.\r\n");
+}
+
+/// A throwaway TLS configuration (the machine never uses it: the driver does).
+fn tls_config() -> Arc<rustls::ServerConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cert = rcgen_self_signed();
+    let config =
+        rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(cert.0, cert.1).unwrap();
+    Arc::new(config)
+}
+
+fn rcgen_self_signed(
+) -> (Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(c.key_pair.serialize_der()).unwrap();
+    (vec![c.cert.der().clone()], key)
 }
