@@ -47,6 +47,9 @@ pub enum FtpCommand {
         /// Users (but anonymous) must log in and transfer under TLS.
         #[arg(long, requires = "tls_cert")]
         require_tls: bool,
+        /// Log each transfer to this file, in the xferlog format.
+        #[arg(long)]
+        xferlog: Option<PathBuf>,
         /// Seconds a client may stay silent between commands.
         #[arg(long, default_value_t = 300)]
         idle_timeout: u64,
@@ -76,6 +79,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         tls_key,
         implicit,
         require_tls,
+        xferlog,
     } = command;
     let tls = match (&tls_cert, &tls_key) {
         (Some(cert), Some(key)) => Some(zero_ftp::server::tls_config(cert, key).map_err(|e| e.to_string())?),
@@ -112,6 +116,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         data_timeout: Duration::from_secs(data_timeout),
         tls,
         require_tls,
+        xferlog,
         ..ServerConfig::default()
     };
     let shards = shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -130,7 +135,9 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
     let cluster = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;
-        let mut server = Server::new(config.clone());
+        let mut server = Server::new(config.clone())
+            .open_xferlog()
+            .map_err(|e| zero_core::IoError::Config(format!("xferlog: {e}")))?;
         if let Some(ports) = &ports {
             // Each shard starts its search at its own share of the range.
             let span = ports.end() - ports.start() + 1;

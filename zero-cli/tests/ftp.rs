@@ -253,7 +253,9 @@ fn lftp_mirrors_a_tree() {
 /// user many times over.
 #[test]
 fn many_clients_at_once() {
-    let s = serve("many", 200_000);
+    let log = std::env::temp_dir().join(format!("zero-ftp-xferlog-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let s = serve_with("many", 200_000, &["--xferlog", log.to_str().unwrap()]);
     let want = std::fs::read(s.dir.join("root/big.bin")).unwrap();
     let threads: Vec<_> = (0..40)
         .map(|i| {
@@ -274,6 +276,16 @@ fn many_clients_at_once() {
         assert_eq!(code, Some(0));
         assert!(body == want);
     }
+    // Every download in the transfer log (xferlog format), from both shards.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 40, "{text}");
+    assert!(
+        lines.iter().all(|l| l.contains(" 127.0.0.1 200000 /big.bin b _ o ") && l.ends_with(" ftp 0 * c")),
+        "{text}"
+    );
+    assert_eq!(lines.iter().filter(|l| l.contains(" o a anonymous ")).count(), 20, "{text}");
+    let _ = std::fs::remove_file(&log);
 }
 
 /// A client that talks nonsense, sends a line too long, or vanishes mid-transfer: the server

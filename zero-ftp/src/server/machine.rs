@@ -574,7 +574,7 @@ impl Session {
             Some((perms, root)) => {
                 self.login = Login::In { perms, anonymous };
                 self.cwd = VPath::root();
-                self.events.push_back(Event::LoggedIn { user: name, root, perms });
+                self.events.push_back(Event::LoggedIn { user: name, root, perms, anonymous });
                 self.reply(230, "Login successful.");
             }
             None => {

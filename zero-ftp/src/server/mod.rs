@@ -6,6 +6,7 @@
 mod machine;
 mod shard;
 pub mod users;
+pub mod xferlog;
 
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     /// Users (but anonymous) must log in and transfer under TLS (vsftpd's
     /// `force_local_logins_ssl` and `force_local_data_ssl`).
     pub require_tls: bool,
+    /// Log each transfer here, in the xferlog format.
+    pub xferlog: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +66,7 @@ impl Default for ServerConfig {
             data_timeout: Duration::from_secs(300),
             tls: None,
             require_tls: false,
+            xferlog: None,
         }
     }
 }
@@ -238,6 +242,8 @@ pub enum Event {
         root: PathBuf,
         /// What it may do.
         perms: Perms,
+        /// It is the anonymous user.
+        anonymous: bool,
     },
     /// Open a passive listener (closing any before): [`Session::passive_done`]. `tls`: the
     /// connection it takes is to be TLS at once (`PROT P` is in force).

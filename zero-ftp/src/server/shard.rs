@@ -91,6 +91,9 @@ struct Running {
     bytes: u64,
     /// Its data connection is TLS.
     tls: bool,
+    /// What it moves, and when it was asked for (for the transfer log).
+    kind: TransferKind,
+    began: Instant,
     /// When it last moved a byte (or began).
     progress: Instant,
     /// What was left of a file download at the last look (`ConnStats::file_left`).
@@ -108,6 +111,8 @@ struct Control {
     root: Option<Root>,
     /// What the user may do (MLSD's `perm` facts).
     perms: Perms,
+    /// Who logged in, and whether as the anonymous user (for the transfer log).
+    user: (String, bool),
     /// The passive listener, waiting for the client's data connection.
     listener: Option<ListenerId>,
     /// The data connection (accepted, or being connected), and whether it is up (connected,
@@ -150,6 +155,8 @@ pub struct Server {
     data_timers: HashMap<u64, ConnId>,
     next_token: u64,
     touched: Vec<ConnId>,
+    /// The transfer log (each shard appends whole lines with `O_APPEND`).
+    xferlog: Option<File>,
 }
 
 impl Server {
@@ -167,7 +174,16 @@ impl Server {
             data_timers: HashMap::new(),
             next_token: 1,
             touched: Vec::new(),
+            xferlog: None,
         }
+    }
+
+    /// Opens the transfer log of the configuration, if it names one.
+    pub fn open_xferlog(mut self) -> std::io::Result<Server> {
+        if let Some(path) = &self.config.xferlog {
+            self.xferlog = Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?);
+        }
+        Ok(self)
     }
 
     /// Passive listeners take ports from `ports` (for a firewall or NAT), trying `first`
@@ -228,6 +244,7 @@ impl Server {
             peer,
             root: None,
             perms: Perms::default(),
+            user: (String::new(), false),
             listener: None,
             data: None,
             data_tls: false,
@@ -279,11 +296,12 @@ impl Server {
             let Some(c) = self.sessions.get_mut(&ctrl) else { return };
             let Some(event) = c.driver.machine().poll_event() else { return };
             match event {
-                Event::LoggedIn { user, root, perms } => match Root::open(&root) {
+                Event::LoggedIn { user, root, perms, anonymous } => match Root::open(&root) {
                     Ok(r) => {
                         tracing::info!(user, root = %root.display(), "logged in");
                         c.root = Some(r);
                         c.perms = perms;
+                        c.user = (user, anonymous);
                     }
                     Err(e) => {
                         tracing::error!(user, root = %root.display(), error = %e, "the user's root cannot be opened");
@@ -325,6 +343,8 @@ impl Server {
                     c.transfer = Some(Running {
                         job,
                         tls: t.tls,
+                        kind: t.kind.clone(),
+                        began: now,
                         bytes: 0,
                         progress: now,
                         file_left: None,
@@ -493,9 +513,29 @@ impl Server {
     fn end(&mut self, ops: &mut Ops, ctrl: ConnId, end: TransferEnd) {
         self.drop_data(ops, ctrl);
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-        if c.transfer.take().is_some() {
-            c.driver.machine().transfer_done(ops.now(), end);
-            self.touched.push(ctrl);
+        let Some(t) = c.transfer.take() else { return };
+        c.driver.machine().transfer_done(ops.now(), end);
+        self.touched.push(ctrl);
+        let (path, outgoing) = match &t.kind {
+            TransferKind::Retrieve(p, _) => (p, true),
+            TransferKind::Store(p, _) => (p, false),
+            TransferKind::List(..) => return,
+        };
+        if let Some(log) = &mut self.xferlog {
+            let record = super::xferlog::Record {
+                at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+                seconds: ops.now().duration_since(t.began).as_secs(),
+                host: c.peer.remote.ip().to_canonical().to_string(),
+                bytes: t.bytes,
+                path: &path.to_string(),
+                outgoing,
+                anonymous: c.user.1,
+                user: &c.user.0,
+                complete: matches!(end, TransferEnd::Complete(_)),
+            };
+            if let Err(e) = writeln!(log, "{}", record.line()) {
+                tracing::warn!(error = %e, "the transfer log cannot be written");
+            }
         }
     }
 

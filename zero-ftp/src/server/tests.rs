@@ -97,7 +97,8 @@ fn anonymous_is_read_only() {
     t.send("USER anonymous");
     assert_eq!(t.send("PASS guest@"), "230 Login successful.\r\n");
     let root = PathBuf::from("/pub");
-    assert_eq!(t.events(), [Event::LoggedIn { user: "anonymous".into(), root, perms: Perms::READ }]);
+    let logged_in = Event::LoggedIn { user: "anonymous".into(), root, perms: Perms::READ, anonymous: true };
+    assert_eq!(t.events(), [logged_in]);
     for cmd in ["STOR f", "APPE f", "DELE f", "MKD d", "RMD d", "RNFR f"] {
         assert_eq!(t.send(cmd), "550 Permission denied.\r\n", "{cmd}");
     }
