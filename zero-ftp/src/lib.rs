@@ -7,12 +7,21 @@
 //!   listings (`ls -l` lines, MLSD facts).
 //! - [`path`]: the names a client uses, normalized inside its virtual root.
 //! - [`vfs`]: the root directory itself, reached only through `openat2(RESOLVE_BENEATH)`.
-//! - [`server`]: the server session's machine and what it asks of its owner.
+//! - [`server`]: the server session's machine, what it asks of its owner, and the owner on a
+//!   zero-core shard ([`server::Server`]).
+//!
+//! ## When a bug fires
+//! The server runs on a zero-core cluster: a panic on one shard stops every shard, closes the
+//! listeners, and `zero ftp serve` exits non-zero, for a supervisor to restart it. An upload's
+//! `226` comes only after its last byte was written to the file (written, not fsync'ed: as
+//! with vsftpd, `226` is not a promise of durability across a power loss).
 //!
 //! ## Dependencies, and why
 //! - `zero-core`: the shard the server and client run on.
 //! - `rustix`: `openat2` and the `*at` calls, safe, without `unsafe` of our own (the house
 //!   rule keeps `unsafe` in zero-core's ring and pool); std has no `openat2`.
+//! - `rustls`: FTPS, through zero-core's TLS (its session cache and stateless tickets are set
+//!   here, for data connections that resume the control connection's session).
 //! - `sha-crypt` (RustCrypto): the users file's salted `$5$`/`$6$` hashes, the form
 //!   `/etc/shadow` and `openssl passwd` use.
 //! - `thiserror`, `tracing`: the house conventions.
