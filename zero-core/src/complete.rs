@@ -142,7 +142,8 @@ impl Ops {
                         // close_notify or a close frame came first and was reported then.
                         (Some(t), _) if t.peer_closed() => {}
                         (_, Some(w)) if w.peer_closed() => {}
-                        _ => self.peer_sent_fin(conn),
+                        (Some(_), _) => self.peer_sent_fin(conn, true),
+                        _ => self.peer_sent_fin(conn, false),
                     }
                 }
             }
@@ -164,8 +165,13 @@ impl Ops {
     }
 
     /// The peer will send nothing more (TCP FIN, or TLS `close_notify`).
-    pub(crate) fn peer_sent_fin(&mut self, conn: ConnId) {
-        let fin = if self.config.half_open { Raw::HalfClosed { conn } } else { Raw::PeerFinished { conn } };
+    /// `truncated`: a TLS connection's FIN without `close_notify`.
+    pub(crate) fn peer_sent_fin(&mut self, conn: ConnId, truncated: bool) {
+        let fin = if self.config.half_open {
+            Raw::HalfClosed { conn }
+        } else {
+            Raw::PeerFinished { conn, truncated }
+        };
         self.events.push_back(fin);
     }
 

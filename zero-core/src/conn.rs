@@ -21,6 +21,10 @@ pub enum CloseReason {
     Local,
     /// The peer finished sending and the connection was closed in turn.
     PeerClosed,
+    /// The peer ended a TLS connection with a bare TCP FIN, no `close_notify`: what it sent
+    /// may have been cut short by someone in between (RFC 8446 6.1), so it is not a clean
+    /// end (an FTPS upload does not count, RFC 4217 7).
+    Truncated,
     /// The peer reset the connection (`ECONNRESET`, `EPIPE`).
     Reset,
     /// The send queue stayed full past the slow-consumer deadline.

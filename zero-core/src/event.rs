@@ -205,6 +205,8 @@ pub(crate) enum Raw {
     /// (and the replies they cause) are through. Never shown to the handler.
     PeerFinished {
         conn: ConnId,
+        /// A TLS connection's FIN came without `close_notify`.
+        truncated: bool,
     },
     Closed {
         conn: ConnId,

@@ -127,7 +127,7 @@ impl Io {
     pub fn next_event(&mut self) -> Option<(Event<'_>, &mut Ops)> {
         let raw = loop {
             match self.ops.events.pop_front()? {
-                Raw::PeerFinished { conn } => self.ops.peer_finished(conn),
+                Raw::PeerFinished { conn, truncated } => self.ops.peer_finished(conn, truncated),
                 raw => break raw,
             }
         };

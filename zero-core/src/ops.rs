@@ -726,8 +726,9 @@ impl Ops {
     }
 
     /// The peer finished sending and the connection is not half-open: close it gracefully.
-    pub(crate) fn peer_finished(&mut self, conn: ConnId) {
-        self.begin_close(conn, CloseReason::PeerClosed);
+    pub(crate) fn peer_finished(&mut self, conn: ConnId, truncated: bool) {
+        let reason = if truncated { CloseReason::Truncated } else { CloseReason::PeerClosed };
+        self.begin_close(conn, reason);
     }
 
     /// Starts a graceful close of an open stream: flush, FIN, then wait for the peer's FIN

@@ -186,7 +186,7 @@ impl Ops {
                     self.events.push_back(Raw::Data { conn, chunk });
                 }
                 if got.peer_closed {
-                    self.peer_sent_fin(conn);
+                    self.peer_sent_fin(conn, false);
                 }
             }
             Err(error) => {
