@@ -25,11 +25,13 @@
 
 mod config;
 mod error;
+mod listeners;
 mod session;
 mod shard;
 
 pub use config::{CertReloadHandle, ClientTls, SelfSigned, ServerTls, TlsVersions};
 pub use error::TlsError;
+pub use listeners::Listeners;
 pub(crate) use session::Session;
 pub use session::TlsInfo;
 pub use shard::Target;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zero_core::machine::{Driver, Machine};
+use zero_core::tls::Listeners;
 use zero_core::{
     CloseReason, ConnId, Event as IoEvent, Handler, IoError, ListenOptions, ListenerId, Ops, Target,
 };
@@ -145,7 +146,7 @@ pub struct Server {
     passive_ports: Option<RangeInclusive<u16>>,
     next_port: u16,
     /// Control listeners, and whether each is TLS from the start (implicit FTPS).
-    listeners: HashMap<ListenerId, bool>,
+    listeners: Listeners,
     sessions: HashMap<ConnId, Control>,
     /// Data connections and passive listeners, and the control connection each serves.
     data_conns: HashMap<ConnId, ConnId>,
@@ -166,7 +167,7 @@ impl Server {
             config: Arc::new(config),
             passive_ports: None,
             next_port: 0,
-            listeners: HashMap::new(),
+            listeners: Listeners::default(),
             sessions: HashMap::new(),
             data_conns: HashMap::new(),
             passive: HashMap::new(),
@@ -202,9 +203,7 @@ impl Server {
         addr: SocketAddr,
         opts: &ListenOptions,
     ) -> zero_core::Result<SocketAddr> {
-        let listener = ops.tcp_listen_with(addr, opts)?;
-        self.listeners.insert(listener, false);
-        ops.listener_addr(listener)
+        self.listeners.listen(ops, addr, opts)
     }
 
     /// Listens for implicit FTPS (TLS from the first byte, port 990 by custom) on `addr`.
@@ -214,10 +213,7 @@ impl Server {
         addr: SocketAddr,
         opts: &ListenOptions,
     ) -> zero_core::Result<SocketAddr> {
-        let tls = self.config.tls.clone().ok_or(zero_core::IoError::NotReady("no TLS configuration"))?;
-        let listener = ops.tls_listen_with(addr, opts, tls)?;
-        self.listeners.insert(listener, true);
-        ops.listener_addr(listener)
+        self.listeners.listen_tls(ops, addr, opts, self.config.tls.clone())
     }
 
     /// Open sessions.
@@ -718,11 +714,10 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
 impl Handler for Server {
     fn on_event(&mut self, ops: &mut Ops, event: IoEvent<'_>) {
         let conn = match &event {
-            IoEvent::Accepted { conn, listener } if self.listeners.contains_key(listener) => {
-                let tls = self.listeners[listener];
-                return self.accept(ops, *conn, tls);
-            }
-            IoEvent::Accepted { conn, listener } => return self.accept_data(ops, *conn, *listener),
+            IoEvent::Accepted { conn, listener } => match self.listeners.tls(*listener) {
+                Some(tls) => return self.accept(ops, *conn, tls),
+                None => return self.accept_data(ops, *conn, *listener),
+            },
             IoEvent::Connected { conn }
             | IoEvent::ConnectFailed { conn, .. }
             | IoEvent::Data { conn, .. }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zero_core::machine::{Driver, Machine};
+use zero_core::tls::Listeners;
 use zero_core::{ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target};
 
 use super::verifier::Verifier;
@@ -146,7 +147,7 @@ pub struct Server<S: Store> {
     authenticator: Option<Authenticator>,
     trusted: Vec<Network>,
     /// Listeners, and whether each is TLS from the start.
-    listeners: HashMap<ListenerId, bool>,
+    listeners: Listeners,
     sessions: HashMap<ConnId, Driver<Session>>,
     timers: HashMap<u64, ConnId>,
     next_token: u64,
@@ -169,7 +170,7 @@ impl<S: Store> Server<S> {
             store,
             authenticator: None,
             trusted: Vec::new(),
-            listeners: HashMap::new(),
+            listeners: Listeners::default(),
             sessions: HashMap::new(),
             timers: HashMap::new(),
             next_token: FIRST_TOKEN,
@@ -198,9 +199,7 @@ impl<S: Store> Server<S> {
         addr: SocketAddr,
         opts: &ListenOptions,
     ) -> zero_core::Result<SocketAddr> {
-        let listener = ops.tcp_listen_with(addr, opts)?;
-        self.listeners.insert(listener, false);
-        ops.listener_addr(listener)
+        self.listeners.listen(ops, addr, opts)
     }
 
     /// Listens on `addr` with TLS from the start (port 465, RFC 8314).
@@ -210,10 +209,7 @@ impl<S: Store> Server<S> {
         addr: SocketAddr,
         opts: &ListenOptions,
     ) -> zero_core::Result<SocketAddr> {
-        let tls = self.config.tls.clone().ok_or(zero_core::IoError::NotReady("no TLS configuration"))?;
-        let listener = ops.tls_listen_with(addr, opts, tls)?;
-        self.listeners.insert(listener, true);
-        ops.listener_addr(listener)
+        self.listeners.listen_tls(ops, addr, opts, self.config.tls.clone())
     }
 
     /// The store.
@@ -229,7 +225,7 @@ impl<S: Store> Server<S> {
     fn accept(&mut self, ops: &mut Ops, conn: ConnId, listener: ListenerId) {
         let addr = ops.peer_addr(conn).unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let trusted = self.trusted.iter().any(|n| n.contains(addr.ip()));
-        let tls = self.listeners.get(&listener).copied().unwrap_or(false);
+        let tls = self.listeners.tls(listener).unwrap_or(false);
         let session = Session::new(self.config.clone(), Peer { addr, trusted, tls });
         let token = self.next_token;
         self.next_token += 1;
@@ -335,7 +331,7 @@ impl<S: Store> Handler for Server<S> {
             }
         }
         let conn = match &event {
-            IoEvent::Accepted { conn, listener } if self.listeners.contains_key(listener) => {
+            IoEvent::Accepted { conn, listener } if self.listeners.tls(*listener).is_some() => {
                 return self.accept(ops, *conn, *listener);
             }
             IoEvent::Data { conn, .. } | IoEvent::Closed { conn, .. } | IoEvent::Upgraded { conn } => *conn,
