@@ -14,13 +14,16 @@
 //! - [`ntp`]: chrony and a scripted Kiss-o'-Death server, for zero-ntp's client.
 //! - [`smtp`]: any SMTP server: command order, limits, pipelining, BDAT, every smuggling
 //!   variant, STARTTLS injection, AUTH flows.
+//! - [`ftp`]: any FTP server: the commands, path escapes, bounce attempts, a data
+//!   connection stolen from another address, REST, ABOR.
 //!
-//! Dependencies: `zero-mqtt`, `zero-fix`, `zero-dns`, `zero-ntp` and `zero-smtp` for their codecs only (the checks encode and
+//! Dependencies: `zero-mqtt`, `zero-fix`, `zero-dns`, `zero-ntp`, `zero-smtp` and `zero-ftp` for their codecs only (the checks encode and
 //! decode with them; the server under test is a black box); `zero-redis`, the client under
-//! test.
+//! test; `socket2`, to bind the FTP suite's thief to another local address.
 
 pub mod dns;
 pub mod fix;
+pub mod ftp;
 pub mod mqtt;
 pub mod ntp;
 pub mod redis;

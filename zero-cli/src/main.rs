@@ -160,6 +160,41 @@ enum ConformanceCommand {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Check an FTP server: the commands, path escapes, bounce attempts, a data connection
+    /// stolen from another local address, REST, ABOR; prints a table and fails if any check
+    /// fails.
+    Ftp {
+        /// The server.
+        #[arg(long)]
+        target: SocketAddr,
+        /// A user it lets in.
+        #[arg(long, default_value = "anonymous")]
+        user: String,
+        /// That user's password.
+        #[arg(long, default_value = "zero@")]
+        password: String,
+        /// A file in the user's root.
+        #[arg(long)]
+        file: String,
+        /// A local copy of that file (the downloads are compared with it).
+        #[arg(long)]
+        local: std::path::PathBuf,
+        /// A large file in the root (a transfer of it is aborted).
+        #[arg(long)]
+        big: String,
+        /// A directory in the root, where the write checks write.
+        #[arg(long)]
+        dir: String,
+        /// The user may not write (the write checks then fail, saying so).
+        #[arg(long)]
+        read_only: bool,
+        /// Another local address of this machine: a data connection from it must be refused.
+        #[arg(long, default_value = "127.0.0.2")]
+        thief: std::net::IpAddr,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Check zero-redis's client against redis-server: started on a spare port, or the server
     /// at --target (which must allow DEBUG; the restart check is skipped there).
     Redis {
@@ -345,6 +380,27 @@ fn main() -> ExitCode {
             };
             let outcomes = zero_conformance::smtp::run(&cx, only.as_deref());
             match zero_conformance::print_table(&format!("SMTP conformance of {target}"), &outcomes) {
+                0 => Ok(()),
+                n => Err(format!("{n} check(s) failed")),
+            }
+        })(),
+        Command::Conformance {
+            command:
+                ConformanceCommand::Ftp { target, user, password, file, local, big, dir, read_only, thief, only },
+        } => (|| {
+            let content = std::fs::read(&local).map_err(|e| format!("{}: {e}", local.display()))?;
+            let cx = zero_conformance::ftp::Ctx {
+                target,
+                user,
+                password,
+                file: (file, content),
+                big,
+                dir,
+                writable: !read_only,
+                thief: Some(thief),
+            };
+            let outcomes = zero_conformance::ftp::run(&cx, only.as_deref());
+            match zero_conformance::print_table(&format!("FTP conformance of {target}"), &outcomes) {
                 0 => Ok(()),
                 n => Err(format!("{n} check(s) failed")),
             }
