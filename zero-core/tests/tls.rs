@@ -269,6 +269,9 @@ fn silent_and_plaintext_clients_fail_the_handshake_cleanly() {
     let (config, _) = server_config(&ca.server(&["localhost"])).build().unwrap();
     let mut shard = Config::default();
     shard.tls_handshake_timeout = Duration::from_millis(200);
+    // A failed handshake's close waits for the client's FIN at most this long (the default,
+    // 5 s, made the test wait as long as its own deadlines, and fail under load).
+    shard.close_linger = Duration::from_millis(200);
     let (server, failures) = tls_echo_server(config, shard);
     // Says nothing: dropped at the deadline.
     let mut silent = TcpStream::connect(server.addr).unwrap();
