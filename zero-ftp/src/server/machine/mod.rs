@@ -19,6 +19,10 @@
 //! - a client silent for `idle_timeout` is told `421` and disconnected (not while a
 //!   transfer runs: the owner's data timeout watches that).
 
+mod data;
+mod features;
+mod secure;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -585,165 +589,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    fn host(&mut self, arg: String) {
-        // RFC 7151 3: before USER, and once; one virtual host here, any name is taken.
-        if self.login != Login::None {
-            return self.reply(503, "HOST must come before USER.");
-        }
-        if arg.is_empty() {
-            return self.reply(501, "HOST takes a name.");
-        }
-        self.reply(220, "HOST accepted.");
-    }
-
-    /// `AUTH TLS` (RFC 4217 4): before login only; `234`, then nothing is read until the
-    /// handshake ends, and what followed the command in plaintext is dropped (CVE-2011-0411).
-    fn auth(&mut self, arg: &str) {
-        let Some(config) = self.config.tls.clone() else {
-            return self.reply(502, "TLS is not configured on this server.");
-        };
-        if self.tls {
-            return self.reply(503, "Already using TLS.");
-        }
-        if !matches!(self.login, Login::None) {
-            return self.reply(503, "AUTH must come before USER.");
-        }
-        if !matches!(arg.to_ascii_uppercase().as_str(), "TLS" | "TLS-C" | "SSL") {
-            return self.reply(504, "Unknown AUTH type.");
-        }
-        self.reply(234, "Proceed with negotiation.");
-        self.input.clear();
-        self.upgrade = Some(Upgrade::Server(config));
-        self.phase = Phase::Upgrading;
-    }
-
-    /// `PBSZ` (RFC 4217 9): 0 is the only size a stream over TLS has.
-    fn pbsz(&mut self) {
-        if !self.tls {
-            return self.reply(503, "PBSZ needs a TLS session: AUTH TLS first.");
-        }
-        self.pbsz = true;
-        self.reply(200, "PBSZ=0");
-    }
-
-    /// `PROT` (RFC 4217 9): C (clear) or P (private); S and E have no meaning over TLS.
-    fn prot(&mut self, arg: &str) {
-        if !self.tls {
-            return self.reply(503, "PROT needs a TLS session: AUTH TLS first.");
-        }
-        if !self.pbsz {
-            return self.reply(503, "PBSZ first.");
-        }
-        match arg.trim().to_ascii_uppercase().as_str() {
-            "P" => {
-                self.private = true;
-                self.reply(200, "PROT now Private.");
-            }
-            "C" => {
-                self.private = false;
-                self.reply(200, "PROT now Clear.");
-            }
-            "S" | "E" => self.reply(536, "PROT level not supported."),
-            _ => self.reply(504, "Unknown PROT level."),
-        }
-    }
-
-    fn feat(&mut self) {
-        let tls = self.config.tls.is_some();
-        let features = [
-            "EPRT",
-            "EPSV",
-            "HOST",
-            "MDTM",
-            "MLST type*;size*;modify*;perm*;UNIX.mode*;",
-            "PASV",
-            "REST STREAM",
-            "SIZE",
-            "TVFS",
-            "UTF8",
-        ];
-        let secure = ["AUTH TLS", "PBSZ", "PROT"];
-        let lines = features.iter().chain(secure.iter().filter(|_| tls)).map(|f| f.to_string()).collect();
-        Reply::multi(211, "Features:", lines, "End").write(&mut self.out);
-    }
-
-    fn help(&mut self) {
-        let lines = vec![
-            "ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP HOST LIST MDTM MKD".to_string(),
-            "MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD  RNFR".to_string(),
-            "RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD".to_string(),
-        ];
-        Reply::multi(214, "The following commands are recognized.", lines, "Help OK.").write(&mut self.out);
-    }
-
-    fn opts(&mut self, arg: &str) {
-        let upper = arg.to_ascii_uppercase();
-        if upper == "UTF8 ON" || upper == "UTF-8 ON" {
-            self.reply(200, "Always in UTF8 mode.");
-        } else if upper.starts_with("MLST") {
-            // RFC 3659 7.9: every fact is always sent; the list asked for is acknowledged.
-            self.reply(200, "MLST OPTS type;size;modify;perm;UNIX.mode;");
-        } else {
-            self.reply(501, "Option not understood.");
-        }
-    }
-
-    fn passive(&mut self, verb: Verb, arg: &str) {
-        let v6 = self.peer.local.ip().to_canonical().is_ipv6();
-        if verb == Verb::Epsv {
-            match arg.trim().to_ascii_uppercase().as_str() {
-                "ALL" => {
-                    self.epsv_all = true;
-                    return self.reply(200, "EPSV ALL ok.");
-                }
-                "" => {}
-                "1" if !v6 => {}
-                "2" if v6 => {}
-                _ => {
-                    return self.reply(
-                        522,
-                        if v6 {
-                            "Network protocol not supported, use (2)"
-                        } else {
-                            "Network protocol not supported, use (1)"
-                        },
-                    )
-                }
-            }
-        } else if self.epsv_all {
-            return self.reply(503, "EPSV ALL is in force: use EPSV.");
-        } else if v6 {
-            return self.reply(500, "PASV is IPv4 only: use EPSV.");
-        }
-        if self.data.take().is_some() {
-            self.events.push_back(Event::DropData);
-        }
-        self.events.push_back(Event::Passive { tls: self.private });
-        self.phase = Phase::Passive { extended: verb == Verb::Epsv };
-    }
-
-    fn active(&mut self, verb: Verb, arg: &str) {
-        if self.epsv_all {
-            return self.reply(503, "EPSV ALL is in force: use EPSV.");
-        }
-        let addr = if verb == Verb::Port { command::parse_port(arg) } else { command::parse_eprt(arg) };
-        let Some(addr) = addr else {
-            return self.reply(501, "Illegal PORT command.");
-        };
-        if addr.is_ipv6() != self.peer.remote.is_ipv6() && verb == Verb::Eprt {
-            return self.reply(522, "Network protocol not supported.");
-        }
-        // RFC 2577 3: only to the client itself, and not to a privileged port.
-        if addr.ip().to_canonical() != self.peer.remote.ip().to_canonical() || addr.port() < 1024 {
-            return self.reply(500, "Illegal PORT command.");
-        }
-        if self.data.replace(DataMode::Active(addr)) == Some(DataMode::Passive) {
-            self.events.push_back(Event::DropData);
-        }
-        let name = if verb == Verb::Port { "PORT" } else { "EPRT" };
-        self.reply(200, format!("{name} command successful. Consider using PASV."));
     }
 }
 
