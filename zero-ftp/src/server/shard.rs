@@ -108,12 +108,7 @@ struct Running {
 /// One client.
 struct Control {
     driver: Driver<Session>,
-    peer: Peer,
     root: Option<Root>,
-    /// What the user may do (MLSD's `perm` facts).
-    perms: Perms,
-    /// Who logged in, and whether as the anonymous user (for the transfer log).
-    user: (String, bool),
     /// The passive listener, waiting for the client's data connection.
     listener: Option<ListenerId>,
     /// The data connection (accepted, or being connected), and whether it is up (connected,
@@ -237,10 +232,7 @@ impl Server {
         self.next_token += 1;
         let control = Control {
             driver,
-            peer,
             root: None,
-            perms: Perms::default(),
-            user: (String::new(), false),
             listener: None,
             data: None,
             data_tls: false,
@@ -260,8 +252,8 @@ impl Server {
     fn accept_data(&mut self, ops: &mut Ops, conn: ConnId, listener: ListenerId) {
         let Some(&ctrl) = self.passive.get(&listener) else { return };
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-        let from = ops.peer_addr(conn).ok().map(|a| a.ip().to_canonical());
-        if from != Some(c.peer.remote.ip().to_canonical()) || c.data.is_some() {
+        let from = ops.peer_addr(conn).ok().map(|a| a.ip());
+        if !from.is_some_and(|ip| c.driver.machine_ref().is_client(ip)) || c.data.is_some() {
             // RFC 2577 5: a data connection from elsewhere is somebody else's.
             tracing::warn!(?from, "data connection refused: not from the control connection's address");
             let _ = ops.close_now(conn);
@@ -292,12 +284,10 @@ impl Server {
             let Some(c) = self.sessions.get_mut(&ctrl) else { return };
             let Some(event) = c.driver.machine().poll_event() else { return };
             match event {
-                Event::LoggedIn { user, root, perms, anonymous } => match Root::open(&root) {
+                Event::LoggedIn { user, root, .. } => match Root::open(&root) {
                     Ok(r) => {
                         tracing::info!(user, root = %root.display(), "logged in");
                         c.root = Some(r);
-                        c.perms = perms;
-                        c.user = (user, anonymous);
                     }
                     Err(e) => {
                         tracing::error!(user, root = %root.display(), error = %e, "the user's root cannot be opened");
@@ -322,7 +312,7 @@ impl Server {
                 }
                 Event::Transfer(t) => {
                     let job = match &c.root {
-                        Some(root) => prepare(root, &t.kind, c.perms),
+                        Some(root) => prepare(root, &t.kind, c.driver.machine_ref().perms()),
                         None => Err(FsError::Local),
                     };
                     let job = match job {
@@ -371,7 +361,7 @@ impl Server {
 
     /// Opens a passive listener on the control connection's local address.
     fn open_passive(&mut self, ops: &mut Ops, ctrl: ConnId) -> Option<SocketAddr> {
-        let ip = self.sessions.get(&ctrl)?.peer.local.ip();
+        let ip = self.sessions.get(&ctrl)?.driver.machine_ref().peer().local.ip();
         let listener = match self.passive_ports.clone() {
             None => ops.tcp_listen(SocketAddr::new(ip, 0)).ok()?,
             Some(range) => {
@@ -518,15 +508,17 @@ impl Server {
             TransferKind::List(..) => return,
         };
         if let Some(log) = &mut self.xferlog {
+            let session = c.driver.machine_ref();
+            let (user, anonymous) = session.user_name().unwrap_or_default();
             let record = super::xferlog::Record {
                 at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
                 seconds: ops.now().duration_since(t.began).as_secs(),
-                host: c.peer.remote.ip().to_canonical().to_string(),
+                host: session.peer().remote.ip().to_canonical().to_string(),
                 bytes: t.bytes,
                 path: &path.to_string(),
                 outgoing,
-                anonymous: c.user.1,
-                user: &c.user.0,
+                anonymous,
+                user,
                 complete: matches!(end, TransferEnd::Complete(_)),
             };
             if let Err(e) = writeln!(log, "{}", record.line()) {

@@ -52,7 +52,7 @@ impl Session {
             return self.reply(522, "Network protocol not supported.");
         }
         // RFC 2577 3: only to the client itself, and not to a privileged port.
-        if addr.ip().to_canonical() != self.peer.remote.ip().to_canonical() || addr.port() < 1024 {
+        if !self.is_client(addr.ip()) || addr.port() < 1024 {
             return self.reply(500, "Illegal PORT command.");
         }
         if self.data.replace(DataMode::Active(addr)) == Some(DataMode::Passive) {

@@ -70,7 +70,7 @@ enum Login {
     /// `USER` given: the password is next.
     User(String),
     /// Logged in (`anonymous`: as the anonymous user).
-    In { perms: Perms, anonymous: bool },
+    In { user: String, perms: Perms, anonymous: bool },
 }
 
 /// One server session.
@@ -139,6 +139,17 @@ impl Session {
     /// The next event for the owner.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Where the control connection is.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Whether `ip` is the client's own address: the only one a data connection may go to
+    /// (PORT, EPRT) or come from (after PASV, EPSV), RFC 2577 3 and 5.
+    pub fn is_client(&self, ip: std::net::IpAddr) -> bool {
+        ip.to_canonical() == self.peer.remote.ip().to_canonical()
     }
 
     /// The working directory.
@@ -355,10 +366,19 @@ impl Session {
         }
     }
 
-    fn perms(&self) -> Perms {
+    /// What the logged-in user may do (nothing before login).
+    pub fn perms(&self) -> Perms {
         match self.login {
             Login::In { perms, .. } => perms,
             _ => Perms::default(),
+        }
+    }
+
+    /// Who is logged in, and whether as the anonymous user.
+    pub fn user_name(&self) -> Option<(&str, bool)> {
+        match &self.login {
+            Login::In { user, anonymous, .. } => Some((user, *anonymous)),
+            _ => None,
         }
     }
 
@@ -561,8 +581,8 @@ impl Session {
     fn pass(&mut self, password: String) {
         let name = match std::mem::replace(&mut self.login, Login::None) {
             Login::User(name) => name,
-            Login::In { perms, anonymous } => {
-                self.login = Login::In { perms, anonymous };
+            logged_in @ Login::In { .. } => {
+                self.login = logged_in;
                 return self.reply(230, "Already logged in.");
             }
             Login::None => return self.reply(503, "Login with USER first."),
@@ -576,7 +596,7 @@ impl Session {
         };
         match found {
             Some((perms, root)) => {
-                self.login = Login::In { perms, anonymous };
+                self.login = Login::In { user: name.clone(), perms, anonymous };
                 self.cwd = VPath::root();
                 self.events.push_back(Event::LoggedIn { user: name, root, perms, anonymous });
                 self.reply(230, "Login successful.");
