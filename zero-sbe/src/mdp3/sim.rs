@@ -170,41 +170,25 @@ impl Exchange {
         // A tenth of the updates are new orders, none past 40 resting orders (but those a new
         // level brings): books stay about that size.
         let roll = if book.len() > 40 { rng.below(9) } else { rng.below(10) };
-        let (action, order) = match roll {
-            _ if at.is_some() || book.is_empty() => {
-                let (side, px) = at
-                    .unwrap_or_else(|| (if rng.below(2) == 0 { Side::Bid } else { Side::Offer }, price(rng)));
-                let order = Order {
-                    id: 1_000_000 + self.next_order,
-                    side,
-                    price: px,
-                    qty: 1 + rng.below(50) as i32,
-                    priority: self.next_order,
-                };
-                (OrderAction::New, order)
+        let (action, order) = if at.is_some() || book.is_empty() || roll == 9 {
+            let (side, px) =
+                at.unwrap_or_else(|| (if rng.below(2) == 0 { Side::Bid } else { Side::Offer }, price(rng)));
+            let id = 1_000_000 + self.next_order;
+            let order =
+                Order { id, side, price: px, qty: 1 + rng.below(50) as i32, priority: self.next_order };
+            (OrderAction::New, order)
+        } else if roll <= 3 {
+            let mut o = any(rng);
+            o.qty = 1 + rng.below(50) as i32;
+            if rng.below(3) == 0 {
+                o.price = price(rng);
+                o.priority = self.next_order;
             }
-            0..=3 => {
-                let mut o = any(rng);
-                o.qty = 1 + rng.below(50) as i32;
-                if rng.below(3) == 0 {
-                    o.price = price(rng);
-                    o.priority = self.next_order;
-                }
-                (OrderAction::Change, o)
-            }
-            4..=6 => (OrderAction::Delete, any(rng)),
-            7 | 8 => (OrderAction::Change, any(rng)),
-            _ => {
-                let side = if rng.below(2) == 0 { Side::Bid } else { Side::Offer };
-                let order = Order {
-                    id: 1_000_000 + self.next_order,
-                    side,
-                    price: price(rng),
-                    qty: 1 + rng.below(50) as i32,
-                    priority: self.next_order,
-                };
-                (OrderAction::New, order)
-            }
+            (OrderAction::Change, o)
+        } else if roll <= 6 {
+            (OrderAction::Delete, any(rng))
+        } else {
+            (OrderAction::Change, any(rng))
         };
         book.apply(action, order).expect("the exchange makes valid order updates");
         if self.keep_history {
