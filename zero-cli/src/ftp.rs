@@ -121,17 +121,9 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
     };
     let shards = shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Every shard listens on the same port: a port-0 address is given one first.
-    let mut reserved = Vec::new();
-    let mut reserve = |addr: SocketAddr| -> Result<SocketAddr, String> {
-        if addr.port() != 0 {
-            return Ok(addr);
-        }
-        let (sock, bound) = zero_core::reserve_port(addr).map_err(|e| e.to_string())?;
-        reserved.push(sock);
-        Ok(bound)
-    };
-    let listen = reserve(listen)?;
-    let implicit = implicit.map(&mut reserve).transpose()?;
+    let mut reserved = zero_core::Reserved::default();
+    let listen = reserved.port(listen).map_err(|e| e.to_string())?;
+    let implicit = implicit.map(|a| reserved.port(a)).transpose().map_err(|e| e.to_string())?;
     let cluster = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;

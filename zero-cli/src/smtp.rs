@@ -386,17 +386,9 @@ fn start(plan: Plan) -> Result<(), String> {
     let trusted: Vec<Network> = plan.trusted.iter().map(|t| t.parse()).collect::<Result<_, _>>()?;
     let shards = plan.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Every shard listens on the same port: a port-0 address is given one first.
-    let mut reserved = Vec::new();
-    let mut reserve = |addr: SocketAddr| -> Result<SocketAddr, String> {
-        if addr.port() != 0 {
-            return Ok(addr);
-        }
-        let (sock, bound) = zero_core::reserve_port(addr).map_err(|e| e.to_string())?;
-        reserved.push(sock);
-        Ok(bound)
-    };
-    let listen = reserve(plan.listen)?;
-    let listen_tls = plan.listen_tls.map(&mut reserve).transpose()?;
+    let mut reserved = zero_core::Reserved::default();
+    let listen = reserved.port(plan.listen).map_err(|e| e.to_string())?;
+    let listen_tls = plan.listen_tls.map(|a| reserved.port(a)).transpose().map_err(|e| e.to_string())?;
     if listen_tls.is_some() && config.tls.is_none() {
         return Err("a TLS listener needs a certificate and key".into());
     }

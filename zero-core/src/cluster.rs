@@ -22,6 +22,23 @@ use crate::handle::IoHandle;
 use crate::io::Io;
 use crate::ring;
 
+/// Ports reserved for a cluster's listeners, held until every shard listens (then dropped).
+#[derive(Debug, Default)]
+pub struct Reserved(Vec<socket2::Socket>);
+
+impl Reserved {
+    /// `addr` as every shard can listen on it: a port-0 address is given its port now
+    /// ([`reserve_port`]); another is taken as it is.
+    pub fn port(&mut self, addr: std::net::SocketAddr) -> Result<std::net::SocketAddr> {
+        if addr.port() != 0 {
+            return Ok(addr);
+        }
+        let (sock, bound) = reserve_port(addr)?;
+        self.0.push(sock);
+        Ok(bound)
+    }
+}
+
 /// Binds (without listening, so it takes no connections) a socket with `SO_REUSEPORT` at
 /// `addr`, port 0 picking one: a cluster's shards then all listen on the port it got. Keep
 /// the socket until every shard listens.

@@ -99,7 +99,7 @@ pub mod tls;
 mod udp;
 pub mod ws;
 
-pub use cluster::{reserve_port, ClusterConfig, IoCluster};
+pub use cluster::{reserve_port, ClusterConfig, IoCluster, Reserved};
 pub use config::{Config, ListenOptions};
 pub use conn::{CloseReason, DetachedStream, SlowConsumer};
 pub use error::{IoError, Result};
