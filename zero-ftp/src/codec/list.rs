@@ -33,46 +33,30 @@ pub struct Entry {
     pub links: u64,
 }
 
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/// Days since 1970-01-01 as (year, month 1-12, day 1-31): the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+/// `unix` seconds as a UTC time, written with jiff's strftime `format` (the epoch for a
+/// time jiff cannot hold, beyond year 9999).
+pub(crate) fn utc(unix: i64, format: &str) -> String {
+    let ts = jiff::Timestamp::from_second(unix).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    ts.strftime(format).to_string()
 }
 
 /// A UTC timestamp as `YYYYMMDDHHMMSS` (RFC 3659 2.3: MDTM and MLSD's `modify`).
 pub fn timeval(unix: i64) -> String {
-    let (y, m, d) = civil(unix.div_euclid(86_400));
-    let s = unix.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
+    utc(unix, "%Y%m%d%H%M%S")
 }
 
-/// `timeval`'s inverse; `None` unless 14 digits (fractions, RFC 3659 2.3, are dropped).
+/// `timeval`'s inverse; `None` unless 14 digits naming a real time (fractions, RFC 3659 2.3,
+/// are dropped).
 pub fn parse_timeval(text: &str) -> Option<i64> {
     let digits = text.split('.').next()?;
     if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| digits[r].parse::<i64>().ok();
-    let (y, m, d) = (n(0..4)?, n(4..6)?, n(6..8)?);
-    // days_from_civil, the inverse of `civil`.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + n(8..10)? * 3600 + n(10..12)? * 60 + n(12..14)?)
+    let n = |r: std::ops::Range<usize>| digits[r].parse::<i8>().ok();
+    let year = digits[0..4].parse::<i16>().ok()?;
+    let time =
+        jiff::civil::DateTime::new(year, n(4..6)?, n(6..8)?, n(8..10)?, n(10..12)?, n(12..14)?, 0).ok()?;
+    Some(jiff::tz::Offset::UTC.to_timestamp(time).ok()?.as_second())
 }
 
 /// One `LIST` line, as `ls -l` (and vsftpd) writes it: the date shows the time when it is
@@ -92,20 +76,9 @@ pub fn list_line(e: &Entry, now: i64) -> String {
         mode.push(if bits & 2 != 0 { 'w' } else { '-' });
         mode.push(if bits & 1 != 0 { 'x' } else { '-' });
     }
-    let (y, m, d) = civil(e.modified.div_euclid(86_400));
-    let when = if (now - e.modified).abs() < 182 * 86_400 {
-        let s = e.modified.rem_euclid(86_400);
-        format!("{:02}:{:02}", s / 3600, s / 60 % 60)
-    } else {
-        format!(" {y}")
-    };
-    format!(
-        "{mode} {:>4} ftp      ftp      {:>12} {} {d:>2} {when:>5} {}",
-        e.links,
-        e.size,
-        MONTHS[m as usize - 1],
-        e.name
-    )
+    let recent = (now - e.modified).abs() < 182 * 86_400;
+    let when = utc(e.modified, if recent { "%b %e %H:%M" } else { "%b %e  %Y" });
+    format!("{mode} {:>4} ftp      ftp      {:>12} {when} {}", e.links, e.size, e.name)
 }
 
 /// One MLSD line (or MLST's fact line, without its leading space): the facts RFC 3659 7.5
@@ -197,6 +170,7 @@ mod tests {
         }
         assert_eq!(parse_timeval("20261207103000.123"), Some(1_796_639_400));
         assert_eq!(parse_timeval("2026120710300"), None);
+        assert_eq!(parse_timeval("20261307103000"), None, "no 13th month");
     }
 
     #[test]

@@ -31,23 +31,13 @@ pub struct Record<'a> {
     pub complete: bool,
 }
 
-const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-
 impl Record<'_> {
     /// The line, without its newline. Spaces in the path are written as `_` (the format is
     /// space-separated).
     pub fn line(&self) -> String {
-        let stamp = list::timeval(self.at);
-        let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            [stamp[4..6].parse::<usize>().unwrap_or(1) - 1];
-        let day = DAYS[self.at.div_euclid(86_400).rem_euclid(7) as usize];
         format!(
-            "{day} {month} {:>2} {}:{}:{} {} {} {} {} {} b _ {} {} {} ftp 0 * {}",
-            stamp[6..8].trim_start_matches('0'),
-            &stamp[8..10],
-            &stamp[10..12],
-            &stamp[12..14],
-            &stamp[0..4],
+            "{} {} {} {} {} b _ {} {} {} ftp 0 * {}",
+            list::utc(self.at, "%a %b %e %H:%M:%S %Y"),
             self.seconds.max(1),
             self.host,
             self.bytes,
