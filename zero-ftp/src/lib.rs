@@ -24,6 +24,8 @@
 //!   here, for data connections that resume the control connection's session).
 //! - `sha-crypt` (RustCrypto): the users file's salted `$5$`/`$6$` hashes, the form
 //!   `/etc/shadow` and `openssl passwd` use.
+//! - `jiff`: the dates of listings, timevals and the transfer log (the workspace's date
+//!   crate).
 //! - `thiserror`, `tracing`: the house conventions.
 
 pub mod codec;
