@@ -1,4 +1,5 @@
-//! `zero ftp serve`: the FTP server on a cluster of shards (one per CPU by default).
+//! `zero ftp serve`: the FTP server on a cluster of shards (one per CPU by default); the
+//! client's commands are in `ftp_client`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::time::Duration;
 use clap::Subcommand;
 use zero_core::{ClusterConfig, IoCluster, ListenOptions};
 use zero_ftp::server::{Server, ServerConfig, Users};
+
+use crate::ftp_client;
 
 /// `zero ftp` commands.
 #[derive(Subcommand, Debug)]
@@ -60,6 +63,52 @@ pub enum FtpCommand {
         #[arg(long, default_value_t = 300)]
         data_timeout: u64,
     },
+    /// List a directory: `ftp://[user[:password]@]host[:port]/path` (`ftps://` for
+    /// implicit FTPS).
+    Ls {
+        /// The directory.
+        url: String,
+        /// How: `long` (LIST), `names` (NLST) or `facts` (MLSD).
+        #[arg(long, default_value = "long")]
+        format: String,
+        #[command(flatten)]
+        login: ftp_client::Login,
+    },
+    /// Download a file.
+    Get {
+        /// The file.
+        url: String,
+        /// Where to write it (its name, in the working directory, by default).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Continue a partial download from where the local file ends.
+        #[arg(short = 'c', long = "continue")]
+        resume: bool,
+        #[command(flatten)]
+        login: ftp_client::Login,
+    },
+    /// Upload a file (to the URL's path; into it, under the file's own name, when it ends
+    /// with `/`).
+    Put {
+        /// The local file.
+        file: PathBuf,
+        /// Where it goes.
+        url: String,
+        /// Continue a partial upload from where the remote file ends (APPE).
+        #[arg(short = 'c', long = "continue")]
+        resume: bool,
+        #[command(flatten)]
+        login: ftp_client::Login,
+    },
+    /// Copy a remote directory tree down: missing and changed files downloaded.
+    Mirror {
+        /// The remote directory.
+        url: String,
+        /// The local directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        login: ftp_client::Login,
+    },
 }
 
 /// Runs a `zero ftp` command.
@@ -80,7 +129,10 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         implicit,
         require_tls,
         xferlog,
-    } = command;
+    } = command
+    else {
+        return ftp_client::run(command);
+    };
     let tls = match (&tls_cert, &tls_key) {
         (Some(cert), Some(key)) => Some(zero_ftp::server::tls_config(cert, key).map_err(|e| e.to_string())?),
         _ => None,

@@ -11,6 +11,7 @@ mod dns;
 mod fix;
 mod fix_send;
 mod ftp;
+mod ftp_client;
 mod mdns;
 mod mqtt;
 mod ntp;
@@ -52,7 +53,7 @@ enum Command {
         #[command(subcommand)]
         command: sbe::SbeCommand,
     },
-    /// FTP: a server (and, to come, a client).
+    /// FTP: a server, and a client (ls, get, put, mirror).
     Ftp {
         #[command(subcommand)]
         command: ftp::FtpCommand,

@@ -28,7 +28,9 @@
 //!   crate).
 //! - `thiserror`, `tracing`: the house conventions.
 
+pub mod client;
 pub mod codec;
+mod data;
 pub mod path;
 pub mod server;
 pub mod vfs;

@@ -60,11 +60,36 @@ impl Reply {
         }
     }
 
+    /// The first double-quoted name in the first line (`257 "/a ""b"" c" is current`: the
+    /// reply to `PWD` and `MKD`, RFC 959 Appendix II), doubled quotes made single.
+    pub fn quoted(&self) -> Option<String> {
+        let line = self.lines.first()?;
+        let rest = &line[line.find('"')? + 1..];
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '"' {
+                if chars.peek() != Some(&'"') {
+                    return Some(out);
+                }
+                chars.next();
+            }
+            out.push(c);
+        }
+        None
+    }
+
     /// The reply in wire form.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.write(&mut out);
         out
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.code, self.lines.join(" / "))
     }
 }
 
@@ -176,6 +201,14 @@ mod tests {
         assert_eq!(got[2], Reply::new(211, "End"));
         assert_eq!(got[3].lines, ["line", "230-still", "in"]);
         assert_eq!(got.len(), 4);
+    }
+
+    #[test]
+    fn quoted_names() {
+        assert_eq!(Reply::new(257, r#""/a ""b"" c" is current"#).quoted().as_deref(), Some(r#"/a "b" c"#));
+        assert_eq!(Reply::new(257, "\"/\"").quoted().as_deref(), Some("/"));
+        assert_eq!(Reply::new(257, "no quotes").quoted(), None);
+        assert_eq!(Reply::new(257, "\"open").quoted(), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write as _};
+use std::io::{Seek, SeekFrom, Write as _};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -27,63 +27,24 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use zero_core::machine::{Driver, Machine};
 use zero_core::tls::Listeners;
 use zero_core::{
-    CloseReason, ConnId, Event as IoEvent, Handler, IoError, ListenOptions, ListenerId, Ops, Target,
+    CloseReason, ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target,
 };
 
 use super::{
     DataMode, Event, Fs, FsDone, FsError, ListFormat, Peer, ServerConfig, Session, TransferEnd, TransferKind,
 };
 use crate::codec::list::{self, Kind};
+use crate::data::{Pumped, Sink, Source};
 use crate::path::VPath;
 use crate::vfs::{Root, Write};
 use crate::Perms;
-
-/// How much of a listing is put in the send queue at a time.
-const CHUNK: usize = 256 * 1024;
 
 /// What a running transfer moves.
 enum Job {
     /// A download or a listing: its bytes come from here.
     Send(Source),
     /// An upload: its bytes go here.
-    Receive(Sink),
-}
-
-/// How much of an upload is gathered before it is written: large, page-aligned writes
-/// rather than one per received segment.
-const WRITE_CHUNK: usize = 1024 * 1024;
-
-/// An upload's file, written in `WRITE_CHUNK`s.
-struct Sink {
-    file: File,
-    buf: Vec<u8>,
-}
-
-impl Sink {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= WRITE_CHUNK {
-            let whole = self.buf.len() / WRITE_CHUNK * WRITE_CHUNK;
-            self.file.write_all(&self.buf[..whole])?;
-            self.buf.drain(..whole);
-        }
-        Ok(())
-    }
-
-    /// Writes what is left.
-    fn finish(&mut self) -> std::io::Result<()> {
-        self.file.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
-    }
-}
-
-enum Source {
-    /// A file, from `offset`, `len` bytes: spliced by the kernel (`Ops::send_file`), or read
-    /// into the send queue when the data connection is TLS.
-    File { file: File, offset: u64, len: u64, started: bool },
-    /// A listing, through the send queue.
-    Bytes(Vec<u8>, usize),
+    Receive(Sink<File>),
 }
 
 /// A transfer the session asked for.
@@ -422,64 +383,19 @@ impl Server {
         if t.finishing || (t.tls && !c.data_secured) {
             return;
         }
-        match source {
-            Source::File { started: true, .. } if !t.tls => {}
-            Source::File { file, offset, len, started } if !t.tls => {
-                *started = true;
-                if ops.send_file(conn, file, *offset, *len).is_err() {
-                    self.end(ops, ctrl, TransferEnd::Broken);
-                }
+        let before = t.bytes;
+        let pumped = source.pump(ops, conn, t.tls, &mut t.bytes);
+        if t.bytes != before {
+            t.progress = ops.now();
+        }
+        match pumped {
+            Pumped::Waiting => {}
+            Pumped::Done => {
+                t.finishing = true;
+                let _ = ops.close(conn);
             }
-            // TLS encrypts in user space: the file is read into the send queue.
-            Source::File { file, offset, len, started } => loop {
-                if !*started {
-                    *started = true;
-                    if file.seek(SeekFrom::Start(*offset)).is_err() {
-                        return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
-                    }
-                }
-                let want = (*len - t.bytes).min(CHUNK as u64) as usize;
-                if want == 0 {
-                    t.finishing = true;
-                    let _ = ops.close(conn);
-                    return;
-                }
-                let buf = match ops.send_buffer(conn) {
-                    Ok(buf) => buf.into_vec(),
-                    Err(IoError::SendQueueFull { .. }) => return, // on Writable
-                    Err(_) => return self.end(ops, ctrl, TransferEnd::Broken),
-                };
-                let start = buf.len();
-                buf.resize(start + want, 0);
-                match file.read(&mut buf[start..]) {
-                    Ok(n) if n > 0 => {
-                        buf.truncate(start + n);
-                        t.bytes += n as u64;
-                        t.progress = ops.now();
-                    }
-                    _ => {
-                        buf.truncate(start);
-                        return self.end(ops, ctrl, TransferEnd::Fs(FsError::Local));
-                    }
-                }
-            },
-            Source::Bytes(bytes, at) => loop {
-                let buf = match ops.send_buffer(conn) {
-                    Ok(buf) => buf,
-                    Err(IoError::SendQueueFull { .. }) => return, // on Writable
-                    Err(_) => return self.end(ops, ctrl, TransferEnd::Broken),
-                };
-                let n = (bytes.len() - *at).min(CHUNK);
-                if n == 0 {
-                    t.finishing = true;
-                    let _ = ops.close(conn);
-                    return;
-                }
-                buf.into_vec().extend_from_slice(&bytes[*at..*at + n]);
-                *at += n;
-                t.bytes += n as u64;
-                t.progress = ops.now();
-            },
+            Pumped::Broken => self.end(ops, ctrl, TransferEnd::Broken),
+            Pumped::Unreadable => self.end(ops, ctrl, TransferEnd::Fs(FsError::Local)),
         }
     }
 
@@ -488,8 +404,8 @@ impl Server {
     fn file_sent(&mut self, ops: &mut Ops, ctrl: ConnId) {
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
         let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
-        if let Job::Send(Source::File { len, .. }) = &t.job {
-            t.bytes = *len;
+        if let Job::Send(source @ Source::File { .. }) = &t.job {
+            t.bytes = source.len();
             t.finishing = true;
             let _ = ops.close(conn);
         }
@@ -680,7 +596,7 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
             if let Write::At(offset) = how {
                 file.seek(SeekFrom::Start(*offset)).map_err(io)?;
             }
-            Ok(Job::Receive(Sink { file, buf: Vec::with_capacity(WRITE_CHUNK * 2) }))
+            Ok(Job::Receive(Sink::new(file)))
         }
         TransferKind::List(path, format) => {
             let entries = list_entries(root, path).map_err(io)?;

@@ -1,0 +1,1 @@
+//! The client machine on a simulated clock, against scripted server replies.
