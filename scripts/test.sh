@@ -42,9 +42,11 @@ if ! command -v smtp-sink >/dev/null 2>&1; then
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 	need+=(postfix)
 fi
-# vsftpd and pyftpdlib are the FTP servers the FTP conformance suite is run against.
+# vsftpd and pyftpdlib are the FTP servers the FTP conformance suite and zero's FTP client
+# are run against (pyftpdlib's FTPS needs pyOpenSSL).
 command -v vsftpd >/dev/null 2>&1 || need+=(vsftpd)
 /usr/bin/python3 -c 'import pyftpdlib' 2>/dev/null || need+=(python3-pyftpdlib)
+/usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need+=(python3-openssl)
 # python3-websockets is the independent WebSocket peer of zero-core's WebSocket tests.
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 if ((${#need[@]})); then

@@ -207,7 +207,13 @@ impl Bar {
         }
         if let Some(n) = moved {
             let secs = self.began.elapsed().as_secs_f64();
-            let _ = writeln!(err, "{}: {} in {secs:.2} s ({}/s)", self.name, bytes(n), bytes((n as f64 / secs.max(1e-3)) as u64));
+            let _ = writeln!(
+                err,
+                "{}: {} in {secs:.2} s ({}/s)",
+                self.name,
+                bytes(n),
+                bytes((n as f64 / secs.max(1e-3)) as u64)
+            );
         }
     }
 }
@@ -227,4 +233,3 @@ fn bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
-

@@ -116,6 +116,10 @@ impl Ops {
                     } else {
                         self.events.push_back(Raw::Data { conn, chunk: Chunk::Slot { bid, offset: 0, len } });
                     }
+                } else if let (true, Phase::Closing, Some(bid), true) =
+                    (live, s.phase, c.buffer(), s.tls.is_some())
+                {
+                    self.tls_receive_closing(conn, pool.bytes(bid, 0, n as usize));
                 }
             }
             0 => {

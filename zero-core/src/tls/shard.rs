@@ -198,6 +198,24 @@ impl Ops {
         self.scratch = scratch;
     }
 
+    /// A closing TLS connection still reads what TLS itself carries: the session tickets a
+    /// server sends after its handshake (an FTPS upload's data connection closes before the
+    /// server ever writes, and the next one must resume with a ticket), and close_notify.
+    /// The plaintext is dropped: the handler asked for the close.
+    pub(crate) fn tls_receive_closing(&mut self, conn: ConnId, ciphertext: &[u8]) {
+        let Some(Kind::Stream(s)) = self.table.live_mut(conn.index, conn.gen).map(|slot| &mut slot.kind)
+        else {
+            return;
+        };
+        let Some(tls) = s.tls.as_mut().filter(|t| t.is_established()) else {
+            return;
+        };
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let _ = tls.receive(ciphertext, &mut scratch);
+        scratch.clear();
+        self.scratch = scratch;
+    }
+
     /// The session failed: send its alert, then close. A connection the handler knows closes
     /// with `CloseReason::Tls`; one it does not know yet reports `ConnectFailed` or
     /// `HandshakeFailed` instead.

@@ -47,8 +47,6 @@ struct Run {
     tls: Option<TlsClient>,
     listener: Option<ListenerId>,
     data: Option<ConnId>,
-    /// The data connection is TLS (its handshake is part of opening it).
-    data_tls: bool,
     moving: Move,
     /// Bytes moved on the data connection.
     moved: u64,
@@ -78,18 +76,11 @@ impl Run {
                     };
                     self.results.insert(id, result);
                 }
-                Event::Connect { addr, tls } => {
-                    let target = match (&self.tls, tls) {
-                        (Some(t), true) => Target::tls(addr, t.server_name.clone(), t.config.clone()),
-                        _ => Target::tcp(addr),
-                    };
-                    match ops.connect_to(&target) {
-                        Ok(conn) => self.data = Some(conn),
-                        Err(_) => self.client().data_closed(now, false),
-                    }
-                }
-                Event::Listen { tls } => {
-                    self.data_tls = tls;
+                Event::Connect { addr, .. } => match ops.tcp_connect(addr) {
+                    Ok(conn) => self.data = Some(conn),
+                    Err(_) => self.client().data_closed(now, false),
+                },
+                Event::Listen { .. } => {
                     let local = self.driver.conn().and_then(|c| ops.local_addr(c).ok());
                     let addr = match local.map(|a| ops.tcp_listen(SocketAddr::new(a.ip(), 0))) {
                         Some(Ok(l)) => {
@@ -101,6 +92,7 @@ impl Run {
                     };
                     self.client().listening(now, addr);
                 }
+                Event::Secure => self.secure(ops),
                 Event::Send => self.send_more(ops),
                 Event::DropData => self.drop_data(ops),
             }
@@ -128,16 +120,16 @@ impl Run {
             let _ = ops.close_listener(l);
         }
         self.data = Some(conn);
-        match (&self.tls, self.data_tls) {
-            // RFC 4217 7: the client is the TLS client, whoever connected.
-            (Some(t), true) => {
-                if ops.tls_upgrade(conn, &t.server_name, t.config.clone()).is_err() {
-                    self.data = None;
-                    let _ = ops.close_now(conn);
-                    self.client().data_closed(ops.now(), false);
-                }
-            }
-            _ => self.client().data_opened(ops.now()),
+        self.client().data_connected(ops.now());
+    }
+
+    /// Begins TLS on the data connection.
+    fn secure(&mut self, ops: &mut Ops) {
+        let (Some(conn), Some(t)) = (self.data, &self.tls) else { return };
+        if ops.tls_upgrade(conn, &t.server_name, t.config.clone()).is_err() {
+            self.data = None;
+            let _ = ops.close_now(conn);
+            self.client().data_closed(ops.now(), false);
         }
     }
 
@@ -174,7 +166,8 @@ impl Run {
     fn on_data(&mut self, ops: &mut Ops, event: &IoEvent<'_>) {
         let now = ops.now();
         match event {
-            IoEvent::Connected { .. } | IoEvent::Upgraded { .. } => self.client().data_opened(now),
+            IoEvent::Connected { .. } => self.client().data_connected(now),
+            IoEvent::Upgraded { .. } => self.client().data_opened(now),
             IoEvent::Data { data, .. } => {
                 self.moved += data.len() as u64;
                 let written = match &mut self.moving {
@@ -281,7 +274,6 @@ impl Connection {
             tls,
             listener: None,
             data: None,
-            data_tls: false,
             moving: Move::Nothing,
             moved: 0,
             sent_all: false,
@@ -451,25 +443,34 @@ impl Connection {
     /// Downloads `remote` to `local`. With `resume`, a shorter local file is continued from
     /// its end (`REST`), and one as long as the remote is left alone. Returns the bytes
     /// received.
-    pub fn get(&mut self, remote: &str, local: &Path, resume: bool, progress: &mut dyn FnMut(Progress)) -> Result<u64, Error> {
+    pub fn get(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        resume: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<u64, Error> {
         let local_error = |e: std::io::Error| Error::Local(format!("{}: {e}", local.display()));
         let size = self.size(remote).ok();
         let have = if resume { std::fs::metadata(local).map_or(0, |m| m.len()) } else { 0 };
         if resume && size.is_some_and(|s| have >= s) {
             return Ok(0);
         }
-        let file = if have > 0 {
-            std::fs::OpenOptions::new().append(true).open(local)
-        } else {
-            File::create(local)
-        }
-        .map_err(local_error)?;
+        let file =
+            if have > 0 { std::fs::OpenOptions::new().append(true).open(local) } else { File::create(local) }
+                .map_err(local_error)?;
         self.retrieve(remote, file, have, size.map(|s| s - have), progress)
     }
 
     /// Uploads `local` to `remote`. With `resume`, a shorter remote file is continued from
     /// its end (`APPE`), and one as long as the local is left alone. Returns the bytes sent.
-    pub fn put(&mut self, local: &Path, remote: &str, resume: bool, progress: &mut dyn FnMut(Progress)) -> Result<u64, Error> {
+    pub fn put(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        resume: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<u64, Error> {
         let file = File::open(local).map_err(|e| Error::Local(format!("{}: {e}", local.display())))?;
         let len = file.metadata().map_err(|e| Error::Local(e.to_string()))?.len();
         let have = if resume { self.size(remote).unwrap_or(0) } else { 0 };

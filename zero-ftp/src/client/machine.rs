@@ -62,6 +62,10 @@ enum Data {
     None,
     /// Asked for (connecting, or listening).
     Opening,
+    /// Connected (TCP).
+    Connected,
+    /// Its TLS handshake under way.
+    Securing,
     /// Up (and through its TLS handshake).
     Open,
     /// Ended: cleanly (the sender's FIN, with TLS close_notify), or not.
@@ -198,21 +202,52 @@ impl Client {
         }
     }
 
-    /// The data connection is up (through its TLS handshake).
-    pub fn data_opened(&mut self, now: Instant) {
+    /// The data connection's TCP connection is up: the command may go.
+    pub fn data_connected(&mut self, now: Instant) {
         let Some(job) = &mut self.job else { return };
         if job.data != Data::Opening {
             return;
         }
+        job.data = Data::Connected;
+        self.progress = Some(now);
+        if !job.started && self.expect.is_none() {
+            self.transfer_command(now);
+        }
+        self.secure(now);
+    }
+
+    /// The data connection's TLS handshake is done: bytes may flow.
+    pub fn data_opened(&mut self, now: Instant) {
+        if let Some(job) = &mut self.job {
+            if job.data == Data::Securing {
+                self.open(now);
+            }
+        }
+    }
+
+    /// Once the data connection is up and the server said `1xx`: under `PROT P`, the TLS
+    /// handshake ([`Event::Secure`]), else the bytes. The handshake waits for the `1xx`, as
+    /// curl and ftplib do: servers such as vsftpd and pyftpdlib begin it only once they have
+    /// the command.
+    fn secure(&mut self, now: Instant) {
+        let Some(job) = &mut self.job else { return };
+        if job.data != Data::Connected || !job.started {
+            return;
+        }
+        if self.protected {
+            job.data = Data::Securing;
+            self.events.push_back(Event::Secure);
+        } else {
+            self.open(now);
+        }
+    }
+
+    fn open(&mut self, now: Instant) {
+        let Some(job) = &mut self.job else { return };
         job.data = Data::Open;
         self.progress = Some(now);
-        if job.started {
-            // Active mode: the server connected after the command's `1xx`.
-            if matches!(job.request, Request::Store { .. }) {
-                self.events.push_back(Event::Send);
-            }
-        } else if self.expect.is_none() {
-            self.transfer_command(now);
+        if matches!(job.request, Request::Store { .. }) {
+            self.events.push_back(Event::Send);
         }
     }
 
@@ -235,7 +270,7 @@ impl Client {
                     return self.fail(now, Error::DataConnection("it could not be made".into()));
                 }
             }
-            Data::Opening | Data::Open => job.data = Data::Ended { clean },
+            Data::Opening | Data::Connected | Data::Securing | Data::Open => job.data = Data::Ended { clean },
             _ => return,
         }
         self.settle(now);
@@ -345,7 +380,10 @@ impl Client {
     /// Ends the running request.
     fn finish(&mut self, now: Instant, result: Result<Reply, Error>) {
         let Some(job) = self.job.take() else { return };
-        if result.is_err() && job.request.is_transfer() && !matches!(job.data, Data::None | Data::Ended { .. }) {
+        if result.is_err()
+            && job.request.is_transfer()
+            && !matches!(job.data, Data::None | Data::Ended { .. })
+        {
             self.events.push_back(Event::DropData);
         }
         self.progress = None;
@@ -388,7 +426,7 @@ impl Client {
                 let reply = reply.clone();
                 self.finish(now, Err(Error::DataLost(reply)))
             }
-            Data::Opening | Data::Open => {}
+            Data::Opening | Data::Connected | Data::Securing | Data::Open => {}
         }
     }
 
@@ -501,10 +539,7 @@ impl Client {
             self.expect = Some(Expect::Transfer);
             // The final reply may take as long as the transfer: the data timeout rules now.
             self.reply_due = None;
-            if job.data == Data::Open && matches!(job.request, Request::Store { .. }) {
-                self.events.push_back(Event::Send);
-            }
-            return;
+            return self.secure(now);
         }
         job.reply = Some(reply);
         self.settle(now);

@@ -33,7 +33,8 @@ pub fn mirror(
 ) -> Result<Mirrored, Error> {
     let mut done = Mirrored::default();
     let mut dirs = vec![(remote.trim_end_matches('/').to_string(), local.to_path_buf())];
-    let join = |dir: &str, name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
+    let join =
+        |dir: &str, name: &str| if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
     while let Some((dir, into)) = dirs.pop() {
         std::fs::create_dir_all(&into).map_err(|e| Error::Local(format!("{}: {e}", into.display())))?;
         done.dirs += 1;

@@ -244,22 +244,24 @@ pub enum Event {
         /// Its result.
         result: Result<Reply, Error>,
     },
-    /// Connect the data connection to `addr` (passive): [`Client::data_opened`] once it is up
-    /// (through its TLS handshake when `tls`: the client is the TLS client, RFC 4217 7,
-    /// resuming the control connection's session).
+    /// Connect the data connection to `addr` (passive): [`Client::data_connected`] once it
+    /// is up.
     Connect {
         /// Where.
         addr: SocketAddr,
-        /// Whether it is TLS (`PROT P`).
+        /// Whether it will be TLS (`PROT P`; [`Event::Secure`] says when).
         tls: bool,
     },
     /// Listen for the server's data connection (active) on the control connection's local
     /// address: [`Client::listening`] with the address; take one connection, only from
-    /// [`Client::is_server`]; then as for `Connect`.
+    /// [`Client::is_server`], and report it [`Client::data_connected`].
     Listen {
-        /// Whether it is TLS (`PROT P`).
+        /// Whether it will be TLS (`PROT P`; [`Event::Secure`] says when).
         tls: bool,
     },
+    /// Begin TLS on the data connection as its client (RFC 4217 7), resuming the control
+    /// connection's session: [`Client::data_opened`] once the handshake is done.
+    Secure,
     /// The server is ready for an upload: send the bytes, then close the data connection
     /// (with TLS close_notify) and report [`Client::data_closed`].
     Send,

@@ -58,7 +58,10 @@ impl FtpUrl {
         };
         let (user, password) = match userinfo {
             Some(u) => match u.split_once(':') {
-                Some((user, pass)) => (Some(decode(user).ok_or(bad("bad %-escape"))?), Some(decode(pass).ok_or(bad("bad %-escape"))?)),
+                Some((user, pass)) => (
+                    Some(decode(user).ok_or(bad("bad %-escape"))?),
+                    Some(decode(pass).ok_or(bad("bad %-escape"))?),
+                ),
                 None => (Some(decode(u).ok_or(bad("bad %-escape"))?), None),
             },
             None => (None, None),
@@ -111,13 +114,20 @@ mod tests {
     fn urls() {
         let u = FtpUrl::parse("ftp://bob:p%40ss@files.example:2121/pub/a%20b.txt").unwrap();
         assert_eq!(
-            (u.implicit_tls, u.host.as_str(), u.port, u.user.as_deref(), u.password.as_deref(), u.path.as_str()),
+            (
+                u.implicit_tls,
+                u.host.as_str(),
+                u.port,
+                u.user.as_deref(),
+                u.password.as_deref(),
+                u.path.as_str()
+            ),
             (false, "files.example", 2121, Some("bob"), Some("p@ss"), "pub/a b.txt")
         );
         let u = FtpUrl::parse("ftps://[::1]/%2Fetc").unwrap();
         assert_eq!((u.implicit_tls, u.host.as_str(), u.port, u.path.as_str()), (true, "::1", 990, "/etc"));
         let u = FtpUrl::parse("FTP://host").unwrap();
-        assert_eq!((u.port, u.path.as_str(), u.user), (21, "", None));
+        assert_eq!((u.port, u.path.as_str(), u.user.as_deref()), (21, "", None));
         assert!(!format!("{u:?}").contains("password: Some"));
         for bad in ["http://x/", "ftp://", "ftp://h:port/", "ftp://[::1/", "ftp://h/%zz", "host/path"] {
             assert!(FtpUrl::parse(bad).is_err(), "{bad}");

@@ -180,7 +180,8 @@ fn words(line: &str) -> Vec<(usize, &str)> {
     out
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] =
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
 fn parse_unix(line: &str, now: i64) -> Option<Entry> {
     let w = words(line);
@@ -259,7 +260,9 @@ fn parse_dos(line: &str) -> Option<Entry> {
     } else if !pm && hour == 12 && upper.ends_with("AM") {
         hour = 0;
     }
-    let time = jiff::civil::DateTime::new(year, mo.parse().ok()?, da.parse().ok()?, hour, mi.parse().ok()?, 0, 0).ok()?;
+    let time =
+        jiff::civil::DateTime::new(year, mo.parse().ok()?, da.parse().ok()?, hour, mi.parse().ok()?, 0, 0)
+            .ok()?;
     let modified = jiff::tz::Offset::UTC.to_timestamp(time).ok()?.as_second();
     let (kind, size) = match *size {
         "<DIR>" => (Kind::Dir, 0),
@@ -303,7 +306,10 @@ mod tests {
     #[test]
     fn list_lines_read_back() {
         let now = 1_796_639_400; // 2026-12-07 10:30
-        for e in [file("a  b.txt", now - 3600), Entry { kind: Kind::Dir, mode: 0o755, links: 2, ..file("old", 1_000_000_020) }] {
+        for e in [
+            file("a  b.txt", now - 3600),
+            Entry { kind: Kind::Dir, mode: 0o755, links: 2, ..file("old", 1_000_000_020) },
+        ] {
             let mut want = e.clone();
             want.modified -= want.modified % 60;
             if e.name == "old" {

@@ -26,9 +26,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use zero_core::machine::{Driver, Machine};
 use zero_core::tls::Listeners;
-use zero_core::{
-    CloseReason, ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target,
-};
+use zero_core::{CloseReason, ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target};
 
 use super::{
     DataMode, Event, Fs, FsDone, FsError, ListFormat, Peer, ServerConfig, Session, TransferEnd, TransferKind,
