@@ -463,3 +463,99 @@ print("ok")
     assert!(out.status.success() && text.contains("ok"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn zero<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zero")).args(args).current_dir(cwd).output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+/// `zero ftp ls|get|put|mirror` against `zero ftp serve`: plain, explicit FTPS and implicit
+/// FTPS, passive and active, resumed both ways; progress as plain lines (no terminal).
+#[test]
+fn zero_ftp_client_commands() {
+    let certs = std::env::temp_dir().join(format!("zero-ftp-client-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&certs).unwrap();
+    let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let implicit = format!("127.0.0.1:{}", spare_port());
+    let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+    let s = serve_with(
+        "client",
+        3_000_000,
+        &["--tls-cert", &cert_s, "--tls-key", &key_s, "--implicit", &implicit],
+    );
+    let root = s.dir.join("root");
+    let big = std::fs::read(root.join("big.bin")).unwrap();
+    let work = s.dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let base = format!("ftp://alice:secret@{}", s.addr);
+    let tls = ["--tls", "--ca", &cert_s];
+    for (prefix, extra) in [
+        (base.clone(), &[][..]),
+        (base.clone(), &tls[..]),
+        (format!("ftp://alice:secret@{}", s.addr), &["--tls", "--ca", &cert_s, "--active"][..]),
+        (format!("ftps://alice:secret@{implicit}"), &["--ca", &cert_s][..]),
+    ] {
+        let with =
+            |args: &[&str]| -> Vec<String> { args.iter().chain(extra).map(|a| a.to_string()).collect() };
+        let (rc, out, err) = zero(&with(&["ftp", "ls", &format!("{prefix}/")]), &work);
+        assert_eq!(rc, 0, "{extra:?}: {err}");
+        assert!(out.lines().any(|l| l.ends_with(" big.bin")), "{out}");
+        let (rc, out, err) =
+            zero(&with(&["ftp", "ls", "--format", "facts", &format!("{prefix}/sub")]), &work);
+        assert_eq!(rc, 0, "{err}");
+        assert!(out.contains("type=file;size=4;") && out.contains(" in-sub.txt"), "{out}");
+        // A download: the file, and a last line saying what moved.
+        let _ = std::fs::remove_file(work.join("big.bin"));
+        let (rc, _, err) = zero(&with(&["ftp", "get", &format!("{prefix}/big.bin")]), &work);
+        assert_eq!(rc, 0, "{extra:?}: {err}");
+        assert!(std::fs::read(work.join("big.bin")).unwrap() == big);
+        assert!(err.contains("big.bin: 2.9 MiB in"), "{err}");
+        // Resumed from a third.
+        std::fs::write(work.join("big.bin"), &big[..1_000_000]).unwrap();
+        let (rc, _, err) = zero(&with(&["ftp", "get", "-c", &format!("{prefix}/big.bin")]), &work);
+        assert_eq!(rc, 0, "{err}");
+        assert!(std::fs::read(work.join("big.bin")).unwrap() == big, "resumed download");
+        // An upload into a directory, then one resumed with APPE.
+        let _ = std::fs::remove_file(root.join("sub/big.bin"));
+        let (rc, _, err) = zero(&with(&["ftp", "put", "big.bin", &format!("{prefix}/sub/")]), &work);
+        assert_eq!(rc, 0, "{err}");
+        assert!(std::fs::read(root.join("sub/big.bin")).unwrap() == big);
+        std::fs::write(root.join("sub/big.bin"), &big[..2_000_000]).unwrap();
+        let (rc, _, err) =
+            zero(&with(&["ftp", "put", "-c", "big.bin", &format!("{prefix}/sub/big.bin")]), &work);
+        assert_eq!(rc, 0, "{err}");
+        assert!(std::fs::read(root.join("sub/big.bin")).unwrap() == big, "resumed upload");
+        // A mirror of the whole tree (the symlink out of the root is not followed).
+        let _ = std::fs::remove_dir_all(work.join("copy"));
+        let (rc, out, err) = zero(&with(&["ftp", "mirror", &format!("{prefix}/"), "copy"]), &work);
+        assert_eq!(rc, 0, "{err}");
+        assert!(out.contains("4 files downloaded"), "{out}");
+        assert!(std::fs::read(work.join("copy/sub/big.bin")).unwrap() == big);
+        assert_eq!(std::fs::read(work.join("copy/a.txt")).unwrap(), b"hello\n");
+        assert!(!work.join("copy/escape").exists());
+    }
+    // Errors name what failed, and exit non-zero.
+    let (rc, _, err) = zero(&["ftp", "get", &format!("{base}/none.txt")], &work);
+    assert!(rc != 0 && err.contains("550"), "{err}");
+    let (rc, _, err) = zero(&["ftp", "ls", &format!("ftp://alice:wrong@{}/", s.addr)], &work);
+    assert!(rc != 0 && err.contains("login failed: 530"), "{err}");
+    let (rc, _, err) = zero(&["ftp", "ls", "http://x/"], &work);
+    assert!(rc != 0 && err.contains("not an FTP URL"), "{err}");
+    let _ = std::fs::remove_dir_all(&certs);
+}
