@@ -9,6 +9,9 @@
 //! - [`vfs`]: the root directory itself, reached only through `openat2(RESOLVE_BENEATH)`.
 //! - [`server`]: the server session's machine, what it asks of its owner, and the owner on a
 //!   zero-core shard ([`server::Server`]).
+//! - [`client`]: the client's machine (the control connection; it asks its owner for data
+//!   connections), and [`client::Connection`], which runs it on a shard of its own behind a
+//!   blocking API (`get`, `put`, `list`, [`client::mirror`]).
 //!
 //! ## When a bug fires
 //! The server runs on a zero-core cluster: a panic on one shard stops every shard, closes the
