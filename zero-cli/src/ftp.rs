@@ -62,6 +62,13 @@ pub enum FtpCommand {
         /// Seconds a transfer may move nothing before it is broken off.
         #[arg(long, default_value_t = 300)]
         data_timeout: u64,
+        /// Bytes a second a transfer may move at most (vsftpd's local_max_rate).
+        #[arg(long)]
+        max_rate: Option<u64>,
+        /// Bytes a second all transfers together may move at most (each shard takes its
+        /// share).
+        #[arg(long)]
+        max_total_rate: Option<u64>,
     },
     /// List a directory: `ftp://[user[:password]@]host[:port]/path` (`ftps://` for
     /// implicit FTPS).
@@ -129,6 +136,8 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         implicit,
         require_tls,
         xferlog,
+        max_rate,
+        max_total_rate,
     } = command
     else {
         return ftp_client::run(command);
@@ -169,6 +178,8 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         tls,
         require_tls,
         xferlog,
+        max_rate,
+        max_total_rate,
         ..ServerConfig::default()
     };
     let shards = shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -180,6 +191,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;
         let mut server = Server::new(config.clone())
+            .with_rate_share(shards)
             .open_xferlog()
             .map_err(|e| zero_core::IoError::Config(format!("xferlog: {e}")))?;
         if let Some(ports) = &ports {

@@ -363,23 +363,31 @@ fn data_timeouts() {
     expect("200 ");
 }
 
-/// FTPS: explicit (AUTH TLS) and implicit, with logins and transfers required to be under
-/// TLS; a data connection that does not resume the control connection's session is refused
-/// (522), and an upload whose TLS ends without close_notify does not count (426).
-#[test]
-fn ftps_explicit_implicit_session_reuse_and_close_notify() {
-    let dir = std::env::temp_dir().join(format!("zero-ftp-certs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A self-signed certificate for localhost and 127.0.0.1 (not a CA: webpki, which zero's
+/// client uses, refuses a CA certificate as a server's), and its key, made by openssl in `dir`.
+fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    (cert, key)
+}
+
+/// FTPS: explicit (AUTH TLS) and implicit, with logins and transfers required to be under
+/// TLS; a data connection that does not resume the control connection's session is refused
+/// (522), and an upload whose TLS ends without close_notify does not count (426).
+#[test]
+fn ftps_explicit_implicit_session_reuse_and_close_notify() {
+    let dir = std::env::temp_dir().join(format!("zero-ftp-certs-{}", std::process::id()));
+    let (cert, key) = certificate(&dir);
     let implicit = format!("127.0.0.1:{}", spare_port());
     let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
     let flags = ["--tls-cert", &cert_s, "--tls-key", &key_s, "--implicit", &implicit, "--require-tls"];
@@ -475,23 +483,7 @@ fn zero<S: AsRef<std::ffi::OsStr>>(args: &[S], cwd: &std::path::Path) -> (i32, S
 #[test]
 fn zero_ftp_client_commands() {
     let certs = std::env::temp_dir().join(format!("zero-ftp-client-certs-{}", std::process::id()));
-    std::fs::create_dir_all(&certs).unwrap();
-    let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args([
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = certificate(&certs);
     let implicit = format!("127.0.0.1:{}", spare_port());
     let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
     let s = serve_with(
@@ -558,4 +550,42 @@ fn zero_ftp_client_commands() {
     let (rc, _, err) = zero(&["ftp", "ls", "http://x/"], &work);
     assert!(rc != 0 && err.contains("not an FTP URL"), "{err}");
     let _ = std::fs::remove_dir_all(&certs);
+}
+
+/// `--max-rate` holds one transfer to its rate both ways (a download spliced in rate-sized
+/// pieces, an upload's reads held), and `--max-total-rate` holds all of them together.
+#[test]
+fn rate_limits() {
+    let s = serve_with("rate", 3_000_000, &["--max-rate", "1000000", "--max-total-rate", "3000000"]);
+    let url = |p: &str| format!("ftp://alice:secret@{}/{p}", s.addr);
+    let big = std::fs::read(s.dir.join("root/big.bin")).unwrap();
+    // 3 MB at 1 MB/s, less the quarter-second burst (and, uploading, what the kernel held):
+    // at least two seconds.
+    let began = std::time::Instant::now();
+    let (rc, out, err) = curl(&[&url("big.bin")]);
+    let took = began.elapsed().as_secs_f64();
+    assert!(rc == 0 && out == big, "{err}");
+    assert!((2.0..10.0).contains(&took), "a 3 MB download at 1 MB/s took {took:.2} s");
+    let source = s.dir.join("root/big.bin").to_string_lossy().into_owned();
+    let began = std::time::Instant::now();
+    let (rc, _, err) = curl(&["-T", &source, &url("sub/up.bin")]);
+    let took = began.elapsed().as_secs_f64();
+    assert_eq!(rc, 0, "{err}");
+    assert!(std::fs::read(s.dir.join("root/sub/up.bin")).unwrap() == big);
+    assert!((2.0..10.0).contains(&took), "a 3 MB upload at 1 MB/s took {took:.2} s");
+    // Three at once: 9 MB at 3 MB/s in all (each shard 1.5 MB/s, each transfer 1 MB/s), at
+    // least two seconds.
+    let began = std::time::Instant::now();
+    let all: Vec<_> = (0..3)
+        .map(|_| {
+            let u = url("big.bin");
+            std::thread::spawn(move || curl(&[&u]))
+        })
+        .collect();
+    for t in all {
+        let (rc, out, err) = t.join().unwrap();
+        assert!(rc == 0 && out.len() == big.len(), "{err}");
+    }
+    let took = began.elapsed().as_secs_f64();
+    assert!((2.0..15.0).contains(&took), "9 MB at 3 MB/s in all took {took:.2} s");
 }

@@ -185,6 +185,8 @@ pub(crate) struct Stream {
     pub recv_cancelled: bool,
     /// Reads stopped because the send queue is full.
     pub paused: bool,
+    /// Reads stopped by the handler (`Ops::hold_reads`: a rate limit, say).
+    pub held: bool,
     /// The last receive ended for lack of pool slots; re-arm when slots return.
     pub starved: bool,
     pub read_closed: bool,
@@ -277,6 +279,7 @@ impl Stream {
             recv_armed: false,
             recv_cancelled: false,
             paused: false,
+            held: false,
             starved: false,
             read_closed: false,
             write_closed: false,
@@ -398,6 +401,7 @@ impl Stream {
     pub fn wants_recv(&self) -> bool {
         !self.recv_armed
             && !self.paused
+            && !self.held
             && !self.detaching
             && !self.starved
             && !self.read_closed

@@ -383,6 +383,24 @@ impl Ops {
         sock.set_out_of_band_inline(on).map_err(|e| IoError::sys("setsockopt(SO_OOBINLINE)", e))
     }
 
+    /// Stops reading from `conn` (`hold`) or starts again: what the peer sends waits in the
+    /// kernel, and TCP's window slows the peer down (a rate limit on uploads). Bytes already
+    /// on their way from the kernel may still arrive.
+    pub fn hold_reads(&mut self, conn: ConnId, hold: bool) -> Result<()> {
+        let (s, _) = stream_mut!(self, conn);
+        s.held = hold;
+        self.table.touch(conn.index, conn.gen);
+        Ok(())
+    }
+
+    /// Sets `SO_RCVBUF` (the kernel doubles it): how much a peer may send ahead of what the
+    /// handler reads, and so the largest burst a paused reader ([`Ops::hold_reads`]) sees
+    /// when it reads again. Set it early; it also stops the kernel's autotuning.
+    pub fn set_recv_buffer(&mut self, conn: ConnId, bytes: usize) -> Result<()> {
+        let (_, sock) = stream_mut!(self, conn);
+        sock.set_recv_buffer_size(bytes).map_err(|e| IoError::sys("setsockopt(SO_RCVBUF)", e))
+    }
+
     /// Turns TCP keep-alive probes on (idle time before the first probe) or off.
     pub fn set_keepalive(&mut self, conn: ConnId, idle: Option<Duration>) -> Result<()> {
         let (_, sock) = stream_mut!(self, conn);

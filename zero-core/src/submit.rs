@@ -77,7 +77,7 @@ impl Ops {
                     s.recv_armed = true;
                     s.recv_cancelled = false;
                     slot.inflight += 1;
-                } else if (s.paused || s.detaching) && s.recv_armed && !s.recv_cancelled {
+                } else if (s.paused || s.held || s.detaching) && s.recv_armed && !s.recv_cancelled {
                     ring.cancel(token(Op::Recv), token(Op::Cancel))?;
                     s.recv_cancelled = true;
                     slot.inflight += 1;

@@ -15,9 +15,10 @@ pub(crate) const WRITE_CHUNK: usize = 1024 * 1024;
 
 /// What a transfer sends.
 pub(crate) enum Source {
-    /// A file, from `offset`, `len` bytes: spliced by the kernel (`Ops::send_file`), or read
-    /// into the send queue when the data connection is TLS.
-    File { file: std::fs::File, offset: u64, len: u64, started: bool },
+    /// A file, from `offset`, `len` bytes: spliced by the kernel (`Ops::send_file`; `spliced`
+    /// bytes are in its hands until `Event::FileSent`), or read into the send queue when the
+    /// data connection is TLS.
+    File { file: std::fs::File, offset: u64, len: u64, spliced: u64, started: bool },
     /// Bytes in memory (a listing), through the send queue.
     Bytes(Vec<u8>, usize),
 }
@@ -36,29 +37,50 @@ pub(crate) enum Pumped {
 }
 
 impl Source {
-    /// Moves the bytes on: a plain file is handed to the kernel whole, anything else fills
+    /// Moves the bytes on, at most `budget` of them (a rate limit's; `u64::MAX` without): a
+    /// plain file is handed to the kernel (whole, without a limit), anything else fills
     /// `conn`'s send queue to its limit. `sent` counts what was queued.
-    pub(crate) fn pump(&mut self, ops: &mut Ops, conn: ConnId, tls: bool, sent: &mut u64) -> Pumped {
+    pub(crate) fn pump(
+        &mut self,
+        ops: &mut Ops,
+        conn: ConnId,
+        tls: bool,
+        sent: &mut u64,
+        budget: u64,
+    ) -> Pumped {
+        let stop = sent.saturating_add(budget);
         match self {
-            Source::File { started: true, .. } if !tls => Pumped::Waiting,
-            Source::File { file, offset, len, started } if !tls => {
-                *started = true;
-                match ops.send_file(conn, file, *offset, *len) {
-                    Ok(()) => Pumped::Waiting,
+            Source::File { spliced, .. } if !tls && *spliced > 0 => Pumped::Waiting,
+            Source::File { file, offset, len, spliced, .. } if !tls => {
+                let chunk = (*len - *sent).min(budget);
+                if *sent == *len {
+                    return Pumped::Done;
+                }
+                if chunk == 0 {
+                    return Pumped::Waiting;
+                }
+                match ops.send_file(conn, file, *offset + *sent, chunk) {
+                    Ok(()) => {
+                        *spliced = chunk;
+                        Pumped::Waiting
+                    }
                     Err(_) => Pumped::Broken,
                 }
             }
             // TLS encrypts in user space: the file is read into the send queue.
-            Source::File { file, offset, len, started } => loop {
+            Source::File { file, offset, len, started, .. } => loop {
                 if !*started {
                     *started = true;
                     if file.seek(SeekFrom::Start(*offset)).is_err() {
                         return Pumped::Unreadable;
                     }
                 }
-                let want = (*len - *sent).min(CHUNK as u64) as usize;
-                if want == 0 {
+                if *sent == *len {
                     return Pumped::Done;
+                }
+                let want = (*len - *sent).min(CHUNK as u64).min(stop - *sent) as usize;
+                if want == 0 {
+                    return Pumped::Waiting;
                 }
                 let buf = match ops.send_buffer(conn) {
                     Ok(buf) => buf.into_vec(),
@@ -79,9 +101,12 @@ impl Source {
                 }
             },
             Source::Bytes(bytes, at) => loop {
-                let n = (bytes.len() - *at).min(CHUNK);
-                if n == 0 {
+                if *at == bytes.len() {
                     return Pumped::Done;
+                }
+                let n = (bytes.len() - *at).min(CHUNK).min((stop - *sent).min(CHUNK as u64) as usize);
+                if n == 0 {
+                    return Pumped::Waiting;
                 }
                 match ops.send_buffer(conn) {
                     Ok(buf) => buf.into_vec().extend_from_slice(&bytes[*at..*at + n]),
@@ -94,11 +119,19 @@ impl Source {
         }
     }
 
-    /// How many bytes it sends in all.
-    pub(crate) fn len(&self) -> u64 {
+    /// `Event::FileSent`: the spliced bytes are in the socket's buffer (`sent` counts them);
+    /// [`Source::pump`] goes on.
+    pub(crate) fn file_sent(&mut self, sent: &mut u64) {
+        if let Source::File { spliced, .. } = self {
+            *sent += std::mem::take(spliced);
+        }
+    }
+
+    /// Bytes in the kernel's hands (spliced, not yet reported sent).
+    pub(crate) fn spliced(&self) -> u64 {
         match self {
-            Source::File { len, .. } => *len,
-            Source::Bytes(bytes, _) => bytes.len() as u64,
+            Source::File { spliced, .. } => *spliced,
+            Source::Bytes(..) => 0,
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod client;
 pub mod codec;
 mod data;
 pub mod path;
+mod rate;
 pub mod server;
 pub mod vfs;
 

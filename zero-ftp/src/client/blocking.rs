@@ -140,7 +140,7 @@ impl Run {
         }
         let tls = ops.tls_info(conn).ok().flatten().is_some();
         let before = self.moved;
-        let pumped = source.pump(ops, conn, tls, &mut self.moved);
+        let pumped = source.pump(ops, conn, tls, &mut self.moved, u64::MAX);
         if self.moved != before {
             self.driver.machine().data_progress(ops.now());
         }
@@ -186,11 +186,11 @@ impl Run {
                 }
             }
             IoEvent::Writable { .. } => self.send_more(ops),
-            IoEvent::FileSent { conn } => {
-                if let Move::From(source) = &self.moving {
-                    self.moved = source.len();
+            IoEvent::FileSent { .. } => {
+                if let Move::From(source) = &mut self.moving {
+                    source.file_sent(&mut self.moved);
                 }
-                self.sent(ops, *conn);
+                self.send_more(ops);
             }
             IoEvent::ConnectFailed { .. } => {
                 self.data = None;
@@ -328,7 +328,7 @@ impl Connection {
     fn moved(&mut self) -> u64 {
         if let (Some(conn), Move::From(source)) = (self.run.data, &self.run.moving) {
             if let Ok(Some(left)) = self.io.conn_stats(conn).map(|s| s.file_left) {
-                return source.len() - left;
+                return self.run.moved + source.spliced() - left;
             }
         }
         self.run.moved
@@ -435,7 +435,7 @@ impl Connection {
         let size = from.metadata().map_err(|e| Error::Local(e.to_string()))?.len();
         let len = size.saturating_sub(offset);
         self.begin_transfer();
-        self.run.moving = Move::From(Source::File { file: from, offset, len, started: false });
+        self.run.moving = Move::From(Source::File { file: from, offset, len, spliced: 0, started: false });
         self.wait(Request::Store { path: path.to_string(), append }, Some(len), progress)?;
         Ok(len)
     }

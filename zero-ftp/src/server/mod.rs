@@ -51,6 +51,11 @@ pub struct ServerConfig {
     pub require_tls: bool,
     /// Log each transfer here, in the xferlog format.
     pub xferlog: Option<PathBuf>,
+    /// A transfer moves at most this many bytes a second (vsftpd's `local_max_rate`).
+    pub max_rate: Option<u64>,
+    /// All transfers together move at most this many bytes a second: each shard of a
+    /// cluster takes its share ([`Server::with_rate_share`]).
+    pub max_total_rate: Option<u64>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +72,8 @@ impl Default for ServerConfig {
             tls: None,
             require_tls: false,
             xferlog: None,
+            max_rate: None,
+            max_total_rate: None,
         }
     }
 }

@@ -34,6 +34,7 @@ use super::{
 use crate::codec::list::{self, Kind};
 use crate::data::{Pumped, Sink, Source};
 use crate::path::VPath;
+use crate::rate::{Bucket, Limits};
 use crate::vfs::{Root, Write};
 use crate::Perms;
 
@@ -62,6 +63,12 @@ struct Running {
     opened: bool,
     /// A download's last byte is queued and its data connection is closing.
     finishing: bool,
+    /// Its rate limit (`max_rate`), and when it may move bytes again if it is waiting.
+    limit: Option<Bucket>,
+    throttled: Option<Instant>,
+    /// An upload whose last bytes came over its limit: how it ended, told when the limit
+    /// allows.
+    ended: Option<TransferEnd>,
 }
 
 /// One client.
@@ -112,13 +119,14 @@ pub struct Server {
     touched: Vec<ConnId>,
     /// The transfer log (each shard appends whole lines with `O_APPEND`).
     xferlog: Option<File>,
+    /// This shard's share of `max_total_rate`.
+    total: Option<Bucket>,
 }
 
 impl Server {
     /// A server under `config`.
     pub fn new(config: ServerConfig) -> Server {
         Server {
-            config: Arc::new(config),
             passive_ports: None,
             next_port: 0,
             listeners: Listeners::default(),
@@ -130,7 +138,17 @@ impl Server {
             next_token: 1,
             touched: Vec::new(),
             xferlog: None,
+            total: config.max_total_rate.map(|rate| Bucket::new(rate, Instant::now())),
+            config: Arc::new(config),
         }
+    }
+
+    /// Takes a `1/shards` share of `max_total_rate` (each shard of a cluster limits its own
+    /// transfers, shared nothing); the whole of it by default.
+    pub fn with_rate_share(mut self, shards: usize) -> Server {
+        let share = self.config.max_total_rate.map(|rate| rate / shards.max(1) as u64);
+        self.total = share.map(|rate| Bucket::new(rate, Instant::now()));
+        self
     }
 
     /// Opens the transfer log of the configuration, if it names one.
@@ -295,6 +313,9 @@ impl Server {
                         file_left: None,
                         opened: false,
                         finishing: false,
+                        limit: self.config.max_rate.map(|rate| Bucket::new(rate, now)),
+                        throttled: None,
+                        ended: None,
                     });
                     c.arm(ops, now + self.config.accept_timeout);
                     if let DataMode::Active(addr) = t.mode {
@@ -355,9 +376,15 @@ impl Server {
     /// Starts the transfer once its data connection is up: `150`, then the bytes.
     fn start(&mut self, ops: &mut Ops, ctrl: ConnId) {
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-        let (Some(t), Some((_, true))) = (&mut c.transfer, c.data) else { return };
+        let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
         if t.opened {
             return;
+        }
+        let limited = self.config.max_rate.into_iter().chain(self.total.as_ref().map(Bucket::rate)).min();
+        if let (Some(rate), Job::Receive(_)) = (limited, &t.job) {
+            // A limited upload: what the kernel takes ahead of the limit is a burst the limit
+            // cannot shape, so it is kept to a quarter second's worth.
+            let _ = ops.set_recv_buffer(conn, (rate / 4).clamp(16 * 1024, 4 << 20) as usize);
         }
         if t.tls != c.data_tls {
             // PROT changed between PASV and the transfer: the connection is not what it must be.
@@ -381,12 +408,23 @@ impl Server {
         if t.finishing || (t.tls && !c.data_secured) {
             return;
         }
-        let before = t.bytes;
-        let pumped = source.pump(ops, conn, t.tls, &mut t.bytes);
-        if t.bytes != before {
-            t.progress = ops.now();
+        let now = ops.now();
+        let mut limits = Limits([t.limit.as_mut(), self.total.as_mut()]);
+        let budget = limits.allowance(now);
+        let before = t.bytes + source.spliced();
+        let pumped = source.pump(ops, conn, t.tls, &mut t.bytes, budget);
+        let moved = t.bytes + source.spliced() - before;
+        limits.spend(now, moved);
+        if moved > 0 {
+            t.progress = now;
         }
         match pumped {
+            Pumped::Waiting if budget != u64::MAX && source.spliced() == 0 && moved >= budget => {
+                // Out of allowance: on again when the limits allow.
+                let at = limits.ready_at(now);
+                t.throttled = Some(at);
+                c.arm(ops, at);
+            }
             Pumped::Waiting => {}
             Pumped::Done => {
                 t.finishing = true;
@@ -397,16 +435,15 @@ impl Server {
         }
     }
 
-    /// A file download is all in the socket's buffer: the data connection closes (`226`
-    /// follows its close).
+    /// A spliced piece of a download is in the socket's buffer: the next, or the close
+    /// (`226` follows it).
     fn file_sent(&mut self, ops: &mut Ops, ctrl: ConnId) {
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-        let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
-        if let Job::Send(source @ Source::File { .. }) = &t.job {
-            t.bytes = source.len();
-            t.finishing = true;
-            let _ = ops.close(conn);
+        let (Some(t), Some((_, true))) = (&mut c.transfer, c.data) else { return };
+        if let Job::Send(source) = &mut t.job {
+            source.file_sent(&mut t.bytes);
         }
+        self.send_more(ops, ctrl);
     }
 
     /// Ends the transfer: its data connection closed, the session told.
@@ -484,12 +521,28 @@ impl Server {
             IoEvent::FileSent { .. } => self.file_sent(ops, ctrl),
             IoEvent::Data { data, .. } => {
                 let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-                let Some(Running { job: Job::Receive(sink), bytes, progress, .. }) = &mut c.transfer else {
+                let Some(Running { job: Job::Receive(sink), bytes, progress, limit, throttled, .. }) =
+                    &mut c.transfer
+                else {
                     return;
                 };
+                let now = ops.now();
                 *bytes += data.len() as u64;
-                *progress = ops.now();
-                if let Err(e) = sink.write(data) {
+                *progress = now;
+                let written = sink.write(data);
+                let mut limits = Limits([limit.as_mut(), self.total.as_mut()]);
+                limits.spend(now, data.len() as u64);
+                // Over the limit: the client waits in TCP's window until it is paid back.
+                let over = (limits.allowance(now) == 0).then(|| limits.ready_at(now));
+                if let Some(at) = over {
+                    if throttled.replace(at).is_none() {
+                        if let Some((data_conn, _)) = c.data {
+                            let _ = ops.hold_reads(data_conn, true);
+                        }
+                    }
+                    c.arm(ops, at);
+                }
+                if let Err(e) = written {
                     tracing::warn!(error = %e, "write failed during an upload");
                     let end = TransferEnd::Fs(FsError::from(&e));
                     self.end(ops, ctrl, end);
@@ -509,6 +562,13 @@ impl Server {
                     },
                     _ => TransferEnd::Broken,
                 };
+                if let (Some(at), TransferEnd::Complete(_)) = (t.throttled, end) {
+                    // The last bytes came over the limit: the 226 waits as long as they
+                    // would have (as vsftpd's does), so the client sees the rate.
+                    t.ended = Some(end);
+                    c.arm(ops, at);
+                    return;
+                }
                 self.end(ops, ctrl, end);
             }
             _ => {}
@@ -530,6 +590,26 @@ impl Server {
             tracing::info!("no data connection in time");
             return self.end(ops, ctrl, TransferEnd::NoConnection);
         }
+        // A transfer held back by its rate limit goes on once the limit allows.
+        if c.transfer.as_ref().and_then(|t| t.throttled).is_some_and(|at| at <= now) {
+            if let Some(t) = &mut c.transfer {
+                t.throttled = None;
+                t.progress = now;
+                if let Some(end) = t.ended.take() {
+                    return self.end(ops, ctrl, end);
+                }
+            }
+            if let Some((conn, _)) = c.data {
+                let _ = ops.hold_reads(conn, false);
+            }
+            self.send_more(ops, ctrl);
+            let Some(c) = self.sessions.get_mut(&ctrl) else { return };
+            if let Some(at) = c.transfer.as_ref().and_then(|t| t.throttled) {
+                c.arm(ops, at);
+                return;
+            }
+        }
+        let Some(c) = self.sessions.get_mut(&ctrl) else { return };
         // A file in the kernel's hands moves if less of it is left than at the last look.
         let left = c.data.and_then(|(conn, _)| ops.conn_stats(conn).ok()).and_then(|s| s.file_left);
         let Some(t) = &mut c.transfer else { return };
@@ -538,6 +618,10 @@ impl Server {
             t.progress = now;
         }
         let due = t.progress + self.config.data_timeout;
+        if let Some(at) = t.throttled {
+            c.arm(ops, at.min(due));
+            return;
+        }
         if now < due {
             c.arm(ops, due);
             return;
@@ -587,7 +671,7 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
             let file = root.open_read(path).map_err(io)?;
             let size = file.metadata().map_err(io)?.len();
             let offset = (*offset).min(size);
-            Ok(Job::Send(Source::File { file, offset, len: size - offset, started: false }))
+            Ok(Job::Send(Source::File { file, offset, len: size - offset, spliced: 0, started: false }))
         }
         TransferKind::Store(path, how) => {
             let mut file = root.open_write(path, *how).map_err(io)?;
