@@ -14,7 +14,7 @@ use crate::ftp_client;
 /// `zero ftp` commands.
 #[derive(Subcommand, Debug)]
 pub enum FtpCommand {
-    /// Serve files under --root: users from --users (`name:hash:perms[:root]`, hashes as
+    /// Serve files under --root: users from --users (`name:hash:perms[:root[:quota]]`, hashes as
     /// `openssl passwd -6` makes them), read-only anonymous access with --anonymous.
     Serve {
         /// The directory served (each user's root is it, or a directory in it).

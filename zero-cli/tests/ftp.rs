@@ -31,8 +31,9 @@ fn spare_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A root with `a.txt`, `big.bin` (`size` bytes), `sub/`, and a symlink out of it; users
-/// alice (everything) and reader (read only, rooted in `sub`).
+/// A root with `a.txt`, `big.bin` (`size` bytes), `sub/`, `q/old.bin` (100,000 bytes), and
+/// a symlink out of it; users alice (everything), reader (read only, rooted in `sub`) and
+/// limited (rooted in `q`, a 1 MiB quota).
 fn serve(name: &str, big: usize) -> Server {
     serve_with(name, big, &[])
 }
@@ -48,7 +49,10 @@ fn serve_with(name: &str, big: usize, flags: &[&str]) -> Server {
     std::fs::write(root.join("big.bin"), bytes).unwrap();
     std::fs::write(dir.join("secret"), b"outside the root\n").unwrap();
     std::os::unix::fs::symlink(dir.join("secret"), root.join("escape")).unwrap();
-    std::fs::write(dir.join("users"), format!("alice:{SECRET}:rwdm\nreader:{SECRET}:r:sub\n")).unwrap();
+    std::fs::create_dir_all(root.join("q")).unwrap();
+    std::fs::write(root.join("q/old.bin"), [1; 100_000]).unwrap();
+    let users = format!("alice:{SECRET}:rwdm\nreader:{SECRET}:r:sub\nlimited:{SECRET}:rwd:q:1M\n");
+    std::fs::write(dir.join("users"), users).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", spare_port()).parse().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_zero"))
         .args(["ftp", "serve", "--anonymous", "--listen", &addr.to_string(), "--root"])
@@ -588,4 +592,93 @@ fn rate_limits() {
     }
     let took = began.elapsed().as_secs_f64();
     assert!((2.0..15.0).contains(&took), "9 MB at 3 MB/s in all took {took:.2} s");
+}
+
+#[test]
+fn quotas() {
+    let s = serve("quota", 0);
+    let url = |p: &str| format!("ftp://limited:secret@{}/{p}", s.addr);
+    let q = s.dir.join("root/q");
+    let file = |name: &str, size: usize| {
+        let path = s.dir.join(name);
+        std::fs::write(&path, vec![7u8; size]).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let stored =
+        || -> u64 { std::fs::read_dir(&q).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum() };
+    // 100,000 bytes were there before the server started; 600,000 more fit in 1 MiB.
+    let (rc, _, err) = curl(&["-T", &file("six", 600_000), &url("a.bin")]);
+    assert_eq!(rc, 0, "{err}");
+    // 600,000 more do not: 552 (curl's 70, "Exceeded storage allocation"), and the new file
+    // is gone.
+    let (rc, _, err) = curl(&["-T", &file("six", 600_000), &url("b.bin")]);
+    assert_eq!(rc, 70, "over quota: {err}");
+    assert!(!q.join("b.bin").exists(), "an upload over quota is removed");
+    // Nor appended: the file keeps what it had.
+    let (rc, _, err) = curl(&["--append", "-T", &file("six", 600_000), &url("a.bin")]);
+    assert_eq!(rc, 70, "append over quota: {err}");
+    assert_eq!(std::fs::metadata(q.join("a.bin")).unwrap().len(), 600_000, "nothing it held is lost");
+    // Two at once, on whichever shards: together they cannot pass the limit.
+    let both: Vec<_> = ["c.bin", "d.bin"]
+        .into_iter()
+        .map(|name| {
+            let (source, target) = (file(name, 200_000), url(name));
+            std::thread::spawn(move || curl(&["-T", &source, &target]).0)
+        })
+        .collect();
+    let ok = both.into_iter().map(|t| t.join().unwrap()).filter(|rc| *rc == 0).count();
+    assert_eq!(ok, 1, "one of the two fits (700,000 + 2 x 200,000 > 1 MiB)");
+    assert!(stored() <= 1 << 20, "{} bytes stored under a 1 MiB quota", stored());
+    // Deleting frees room; overwriting a file counts its new size only.
+    // ("*": curl goes on when one of c.bin and d.bin is not there.)
+    let (rc, _, err) = curl(&["-Q", "DELE a.bin", "-Q", "*DELE c.bin", "-Q", "*DELE d.bin", &url("")]);
+    assert_eq!(rc, 0, "{err}");
+    for _ in 0..3 {
+        let (rc, _, err) = curl(&["-T", &file("nine", 900_000), &url("a.bin")]);
+        assert_eq!(rc, 0, "{err}");
+    }
+    assert_eq!(stored(), 1_000_000);
+    // The other users have no quota.
+    let (rc, _, err) =
+        curl(&["-T", &file("two", 2_000_000), &format!("ftp://alice:secret@{}/two.bin", s.addr)]);
+    assert_eq!(rc, 0, "{err}");
+}
+
+/// A tmpfs of `size` mounted at `dir`, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "mounting a tmpfs needs root (the test suite runs as root)"
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_552_and_the_server_goes_on() {
+    let s = serve("full", 3_000_000);
+    let _disk = Tmpfs::mount(&s.dir.join("root/full"), "1m");
+    let url = |p: &str| format!("ftp://alice:secret@{}/{p}", s.addr);
+    let big = s.dir.join("root/big.bin").to_string_lossy().into_owned();
+    let (rc, _, err) = curl(&["-T", &big, &url("full/big.bin")]);
+    assert_eq!(rc, 70, "a 3 MB upload to a 1 MiB disk: {err}");
+    // What fitted is kept (a client may look and decide); the server serves on.
+    let (rc, _, err) = curl(&["-Q", "DELE full/big.bin", "-T", &big, &url("copy.bin")]);
+    assert_eq!(rc, 0, "{err}");
+    let (rc, out, err) = curl(&[&url("copy.bin")]);
+    assert!(rc == 0 && out.len() == 3_000_000, "{err}");
 }

@@ -159,6 +159,11 @@ impl<W: Write> Sink<W> {
         Ok(())
     }
 
+    /// Drops what is not written yet.
+    pub(crate) fn discard(&mut self) {
+        self.buf.clear();
+    }
+
     /// Writes what is left.
     pub(crate) fn finish(&mut self) -> std::io::Result<()> {
         self.to.write_all(&self.buf)?;

@@ -135,17 +135,46 @@ impl Root {
         Ok(rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR)?)
     }
 
-    /// `DELE`: a file (or a symlink itself, never what it points at).
-    pub fn remove(&self, path: &VPath) -> io::Result<()> {
+    /// `DELE`: a file (or a symlink itself, never what it points at). The bytes freed: the
+    /// file's size, nothing for anything else.
+    pub fn remove(&self, path: &VPath) -> io::Result<u64> {
         let (parent, name) = self.parent(path)?;
-        Ok(rustix::fs::unlinkat(&parent, name, AtFlags::empty())?)
+        let freed = file_size(&parent, name);
+        rustix::fs::unlinkat(&parent, name, AtFlags::empty())?;
+        Ok(freed)
     }
 
-    /// `RNFR`/`RNTO`.
-    pub fn rename(&self, from: &VPath, to: &VPath) -> io::Result<()> {
+    /// `RNFR`/`RNTO`. The bytes freed: the size of a file `to` replaced.
+    pub fn rename(&self, from: &VPath, to: &VPath) -> io::Result<u64> {
         let (from_parent, from_name) = self.parent(from)?;
         let (to_parent, to_name) = self.parent(to)?;
-        Ok(rustix::fs::renameat(&from_parent, from_name, &to_parent, to_name)?)
+        let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        let replaced = match (
+            rustix::fs::statat(&from_parent, from_name, AtFlags::SYMLINK_NOFOLLOW),
+            rustix::fs::statat(&to_parent, to_name, AtFlags::SYMLINK_NOFOLLOW),
+        ) {
+            // Renaming a file onto itself (or a hard link of it) changes nothing.
+            (Ok(a), Ok(b)) if same(&a, &b) => 0,
+            _ => file_size(&to_parent, to_name),
+        };
+        rustix::fs::renameat(&from_parent, from_name, &to_parent, to_name)?;
+        Ok(replaced)
+    }
+
+    /// The size of the plain file `path` names (not following a final symlink); 0 for
+    /// anything else or nothing.
+    pub fn file_size(&self, path: &VPath) -> u64 {
+        self.parent(path).map_or(0, |(parent, name)| file_size(&parent, name))
+    }
+}
+
+/// The size of the plain file `name` in `dir`; 0 for anything else.
+fn file_size(dir: &OwnedFd, name: &str) -> u64 {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => {
+            u64::try_from(st.st_size).unwrap_or(0)
+        }
+        _ => 0,
     }
 }
 
@@ -234,9 +263,13 @@ mod tests {
         assert_eq!(root.stat(&v("sub/new.bin")).unwrap().size, 11);
         root.mkdir(&v("made")).unwrap();
         assert!(root.is_dir(&v("made")) && !root.is_dir(&v("a.txt")));
-        root.rename(&v("sub/new.bin"), &v("made/moved.bin")).unwrap();
+        assert_eq!(root.file_size(&v("sub/new.bin")), 11);
+        assert_eq!(root.rename(&v("sub/new.bin"), &v("made/moved.bin")).unwrap(), 0);
         assert!(root.rmdir(&v("made")).is_err(), "not empty");
-        root.remove(&v("made/moved.bin")).unwrap();
+        assert_eq!(root.rename(&v("a.txt"), &v("a.txt")).unwrap(), 0, "onto itself");
+        std::fs::write(dir.join("root/c.txt"), b"abc").unwrap();
+        assert_eq!(root.rename(&v("c.txt"), &v("a.txt")).unwrap(), 6, "a.txt replaced");
+        assert_eq!(root.remove(&v("made/moved.bin")).unwrap(), 11);
         root.rmdir(&v("made")).unwrap();
         assert!(root.open_read(&v("sub")).is_err(), "a directory is not read as a file");
         assert!(root.rmdir(&VPath::root()).is_err(), "the root itself stays");

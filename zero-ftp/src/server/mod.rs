@@ -4,6 +4,7 @@
 //! (but `ABOR`, `STAT` and `QUIT` while a transfer runs, RFC 959 4.1.3).
 
 mod machine;
+pub mod quota;
 mod shard;
 pub mod users;
 pub mod xferlog;
@@ -197,8 +198,10 @@ pub enum FsError {
     Refused,
     /// The file exists (`STOU`, `MKD`) (`550`).
     Exists,
-    /// Out of space or over quota (`552`).
+    /// Out of space (`552`).
     NoSpace,
+    /// Over the user's quota (`552`).
+    OverQuota,
     /// Any other local error (`451`).
     Local,
 }

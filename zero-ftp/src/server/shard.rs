@@ -28,6 +28,7 @@ use zero_core::machine::{Driver, Machine};
 use zero_core::tls::Listeners;
 use zero_core::{CloseReason, ConnId, Event as IoEvent, Handler, ListenOptions, ListenerId, Ops, Target};
 
+use super::quota::{Quota, Upload};
 use super::{
     DataMode, Event, Fs, FsDone, FsError, ListFormat, Peer, ServerConfig, Session, TransferEnd, TransferKind,
 };
@@ -42,8 +43,8 @@ use crate::Perms;
 enum Job {
     /// A download or a listing: its bytes come from here.
     Send(Source),
-    /// An upload: its bytes go here.
-    Receive(Sink<File>),
+    /// An upload: its bytes go here, charged to the user's quota if it has one.
+    Receive(Sink<File>, Option<Upload>),
 }
 
 /// A transfer the session asked for.
@@ -69,12 +70,18 @@ struct Running {
     /// An upload whose last bytes came over its limit: how it ended, told when the limit
     /// allows.
     ended: Option<TransferEnd>,
+    /// An upload that cannot go on (over its quota, and undone; a write failed): what else
+    /// comes is dropped, and the error follows the client's close (a reset while it still
+    /// sends would hide the reply from it).
+    refused: Option<FsError>,
 }
 
 /// One client.
 struct Control {
     driver: Driver<Session>,
     root: Option<Root>,
+    /// The user's storage quota.
+    quota: Option<Quota>,
     /// The passive listener, waiting for the client's data connection.
     listener: Option<ListenerId>,
     /// The data connection (accepted, or being connected), and whether it is up (connected,
@@ -210,6 +217,7 @@ impl Server {
         let control = Control {
             driver,
             root: None,
+            quota: None,
             listener: None,
             data: None,
             data_tls: false,
@@ -263,7 +271,10 @@ impl Server {
             match event {
                 Event::LoggedIn { user, root, .. } => match Root::open(&root) {
                     Ok(r) => {
-                        tracing::info!(user, root = %root.display(), "logged in");
+                        c.quota = self.config.users.get(&user).and_then(|u| u.quota.clone());
+                        // The first login under a root counts what it holds.
+                        let used = c.quota.as_ref().map(|q| q.usage.used());
+                        tracing::info!(user, root = %root.display(), ?used, "logged in");
                         c.root = Some(r);
                     }
                     Err(e) => {
@@ -282,14 +293,16 @@ impl Server {
                 Event::DropData => self.drop_data(ops, ctrl),
                 Event::Fs(request) => {
                     let result = match &c.root {
-                        Some(root) => fs(root, request),
+                        Some(root) => fs(root, request, c.quota.as_ref()),
                         None => Err(FsError::Local),
                     };
                     c.driver.machine().fs_done(now, result);
                 }
                 Event::Transfer(t) => {
                     let job = match &c.root {
-                        Some(root) => prepare(root, &t.kind, c.driver.machine_ref().perms()),
+                        Some(root) => {
+                            prepare(root, &t.kind, c.driver.machine_ref().perms(), c.quota.as_ref())
+                        }
                         None => Err(FsError::Local),
                     };
                     let job = match job {
@@ -316,6 +329,7 @@ impl Server {
                         limit: self.config.max_rate.map(|rate| Bucket::new(rate, now)),
                         throttled: None,
                         ended: None,
+                        refused: None,
                     });
                     c.arm(ops, now + self.config.accept_timeout);
                     if let DataMode::Active(addr) = t.mode {
@@ -381,7 +395,7 @@ impl Server {
             return;
         }
         let limited = self.config.max_rate.into_iter().chain(self.total.as_ref().map(Bucket::rate)).min();
-        if let (Some(rate), Job::Receive(_)) = (limited, &t.job) {
+        if let (Some(rate), Job::Receive(..)) = (limited, &t.job) {
             // A limited upload: what the kernel takes ahead of the limit is a burst the limit
             // cannot shape, so it is kept to a quarter second's worth.
             let _ = ops.set_recv_buffer(conn, (rate / 4).clamp(16 * 1024, 4 << 20) as usize);
@@ -446,11 +460,20 @@ impl Server {
         self.send_more(ops, ctrl);
     }
 
-    /// Ends the transfer: its data connection closed, the session told.
+    /// Ends the transfer: its data connection closed, the session told. What an upload
+    /// received is written, whatever the end (a broken upload resumes from it).
     fn end(&mut self, ops: &mut Ops, ctrl: ConnId, end: TransferEnd) {
         self.drop_data(ops, ctrl);
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-        let Some(t) = c.transfer.take() else { return };
+        let Some(mut t) = c.transfer.take() else { return };
+        if let Job::Receive(sink, upload) = &mut t.job {
+            if let Err(e) = sink.finish() {
+                tracing::warn!(error = %e, "the end of an upload cannot be written");
+            }
+            if let (Some(upload), Ok(meta)) = (upload, sink.to.metadata()) {
+                upload.settle(meta.len());
+            }
+        }
         c.driver.machine().transfer_done(ops.now(), end);
         self.touched.push(ctrl);
         let (path, outgoing) = match &t.kind {
@@ -521,15 +544,38 @@ impl Server {
             IoEvent::FileSent { .. } => self.file_sent(ops, ctrl),
             IoEvent::Data { data, .. } => {
                 let Some(c) = self.sessions.get_mut(&ctrl) else { return };
-                let Some(Running { job: Job::Receive(sink), bytes, progress, limit, throttled, .. }) =
-                    &mut c.transfer
+                let Some(Running {
+                    job: Job::Receive(sink, upload),
+                    bytes,
+                    progress,
+                    limit,
+                    throttled,
+                    kind,
+                    refused,
+                    ..
+                }) = &mut c.transfer
                 else {
                     return;
                 };
                 let now = ops.now();
-                *bytes += data.len() as u64;
                 *progress = now;
-                let written = sink.write(data);
+                if refused.is_some() {
+                    return;
+                }
+                if upload.as_mut().is_some_and(|u| !u.charge(data.len() as u64)) {
+                    tracing::info!(path = ?kind, "upload over the user's quota: undone");
+                    if let (Some(u), TransferKind::Store(path, how), Some(root)) = (upload, &*kind, &c.root) {
+                        undo_upload(root, path, *how, sink, u);
+                    }
+                    *refused = Some(FsError::OverQuota);
+                    return;
+                }
+                *bytes += data.len() as u64;
+                if let Err(e) = sink.write(data) {
+                    tracing::warn!(error = %e, "write failed during an upload");
+                    *refused = Some(FsError::from(&e));
+                    sink.discard();
+                }
                 let mut limits = Limits([limit.as_mut(), self.total.as_mut()]);
                 limits.spend(now, data.len() as u64);
                 // Over the limit: the client waits in TCP's window until it is paid back.
@@ -542,11 +588,6 @@ impl Server {
                     }
                     c.arm(ops, at);
                 }
-                if let Err(e) = written {
-                    tracing::warn!(error = %e, "write failed during an upload");
-                    let end = TransferEnd::Fs(FsError::from(&e));
-                    self.end(ops, ctrl, end);
-                }
             }
             IoEvent::Closed { conn, reason } => {
                 self.data_conns.remove(conn);
@@ -554,9 +595,12 @@ impl Server {
                 c.data = None;
                 c.data_secured = false;
                 let Some(t) = &mut c.transfer else { return };
+                if let Some(e) = t.refused {
+                    return self.end(ops, ctrl, TransferEnd::Fs(e));
+                }
                 let end = match (&mut t.job, reason) {
                     (Job::Send(_), _) if t.finishing => TransferEnd::Complete(t.bytes),
-                    (Job::Receive(sink), CloseReason::PeerClosed) => match sink.finish() {
+                    (Job::Receive(sink, _), CloseReason::PeerClosed) => match sink.finish() {
                         Ok(()) => TransferEnd::Complete(t.bytes),
                         Err(e) => TransferEnd::Fs(FsError::from(&e)),
                     },
@@ -638,16 +682,22 @@ impl Server {
     }
 }
 
-/// A file-system request on `root`.
-fn fs(root: &Root, request: Fs) -> Result<FsDone, FsError> {
+/// A file-system request on `root`; what it frees goes back to `quota`.
+fn fs(root: &Root, request: Fs, quota: Option<&Quota>) -> Result<FsDone, FsError> {
     let io = |e: std::io::Error| FsError::from(&e);
+    let freed = |bytes: u64| {
+        if let Some(q) = quota {
+            q.usage.give_back(bytes);
+        }
+        FsDone::Ok
+    };
     match request {
         Fs::ChangeDir(p) => root.is_dir(&p).then_some(FsDone::Ok).ok_or(FsError::NotFound),
         Fs::MakeDir(p) => root.mkdir(&p).map(|()| FsDone::Ok).map_err(io),
         Fs::RemoveDir(p) => root.rmdir(&p).map(|()| FsDone::Ok).map_err(io),
-        Fs::Delete(p) => root.remove(&p).map(|()| FsDone::Ok).map_err(io),
+        Fs::Delete(p) => root.remove(&p).map(freed).map_err(io),
         Fs::RenameFrom(p) => root.stat(&p).map(|_| FsDone::Ok).map_err(io),
-        Fs::Rename(from, to) => root.rename(&from, &to).map(|()| FsDone::Ok).map_err(io),
+        Fs::Rename(from, to) => root.rename(&from, &to).map(freed).map_err(io),
         Fs::Stat(p) => root.stat(&p).map(FsDone::Stat).map_err(io),
         Fs::List(p) => list_entries(root, &p).map(FsDone::List).map_err(io),
     }
@@ -663,8 +713,22 @@ fn list_entries(root: &Root, path: &VPath) -> std::io::Result<Vec<list::Entry>> 
     }
 }
 
-/// Opens what a transfer reads or writes.
-fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsError> {
+/// An upload over its quota taken back: a file it made (or emptied) removed, one it added
+/// to cut back to its size before.
+fn undo_upload(root: &Root, path: &VPath, how: Write, sink: &mut Sink<File>, upload: &mut Upload) {
+    sink.discard();
+    let keep = upload.undo();
+    let undone = match how {
+        Write::Truncate | Write::New => root.remove(path).map(drop),
+        Write::At(_) | Write::Append => sink.to.set_len(keep),
+    };
+    if let Err(e) = undone {
+        tracing::warn!(error = %e, "an upload over quota cannot be undone");
+    }
+}
+
+/// Opens what a transfer reads or writes; an upload is refused when its quota is full.
+fn prepare(root: &Root, kind: &TransferKind, perms: Perms, quota: Option<&Quota>) -> Result<Job, FsError> {
     let io = |e: std::io::Error| FsError::from(&e);
     match kind {
         TransferKind::Retrieve(path, offset) => {
@@ -674,11 +738,22 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms) -> Result<Job, FsErro
             Ok(Job::Send(Source::File { file, offset, len: size - offset, spliced: 0, started: false }))
         }
         TransferKind::Store(path, how) => {
-            let mut file = root.open_write(path, *how).map_err(io)?;
-            if let Write::At(offset) = how {
-                file.seek(SeekFrom::Start(*offset)).map_err(io)?;
+            if quota.is_some_and(|q| !q.room()) {
+                return Err(FsError::OverQuota);
             }
-            Ok(Job::Receive(Sink::new(file)))
+            let emptied = if *how == Write::Truncate { root.file_size(path) } else { 0 };
+            let mut file = root.open_write(path, *how).map_err(io)?;
+            let size = file.metadata().map_err(io)?.len();
+            let at = match how {
+                Write::At(offset) => file.seek(SeekFrom::Start(*offset)).map_err(io)?,
+                Write::Append => size,
+                Write::Truncate | Write::New => 0,
+            };
+            let upload = quota.map(|q| {
+                q.usage.give_back(emptied);
+                Upload::new(q.clone(), size, at)
+            });
+            Ok(Job::Receive(Sink::new(file), upload))
         }
         TransferKind::List(path, format) => {
             let entries = list_entries(root, path).map_err(io)?;

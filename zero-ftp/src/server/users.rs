@@ -1,19 +1,24 @@
-//! The users file: one user a line, `name:hash:perms[:root]`.
+//! The users file: one user a line, `name:hash:perms[:root[:quota]]`.
 //!
 //! - `hash` is a salted SHA-crypt hash as `/etc/shadow` holds them (`$6$salt$...` or
 //!   `$5$salt$...`, `openssl passwd -6` makes one);
 //! - `perms` is any of `r` (read: download, list), `w` (write: upload, append), `d` (delete
 //!   and rename), `m` (make and remove directories), or `-` for none;
 //! - `root`, the user's virtual root: a directory (relative to the server's root), the
-//!   server's root itself without it.
+//!   server's root itself without it (or when empty: `alice:$6$...:rw::1G`);
+//! - `quota`, the most bytes of files it may keep under its root: bytes, or with `K`, `M`,
+//!   `G` or `T` (powers of 1024). Users sharing a root share its tally ([`super::quota`]).
 //!
 //! Empty lines and lines starting with `#` are skipped.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha_crypt::{PasswordHashRef, PasswordVerifier, ShaCrypt};
 
+pub use super::quota::Quota;
+use super::quota::{parse_size, Usage};
 pub use crate::Perms;
 
 /// One user.
@@ -26,6 +31,8 @@ pub struct User {
     pub perms: Perms,
     /// Its root directory.
     pub root: PathBuf,
+    /// Its storage quota.
+    pub quota: Option<Quota>,
 }
 
 impl std::fmt::Debug for User {
@@ -35,6 +42,7 @@ impl std::fmt::Debug for User {
             .field("name", &self.name)
             .field("perms", &self.perms)
             .field("root", &self.root)
+            .field("quota", &self.quota.as_ref().map(|q| q.limit))
             .finish()
     }
 }
@@ -67,15 +75,16 @@ impl Users {
     /// Reads a users file's text; `server_root` is where relative roots start.
     pub fn parse(text: &str, server_root: &Path) -> Result<Users, UsersError> {
         let mut users = HashMap::new();
+        let mut tallies: HashMap<PathBuf, Arc<Usage>> = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let bad = |reason: &str| UsersError { line: n + 1, reason: reason.into() };
-            let fields: Vec<&str> = line.splitn(4, ':').collect();
+            let fields: Vec<&str> = line.splitn(5, ':').collect();
             let [name, hash, perms, rest @ ..] = fields.as_slice() else {
-                return Err(bad("expected name:hash:perms[:root]"));
+                return Err(bad("expected name:hash:perms[:root[:quota]]"));
             };
             if name.is_empty() {
                 return Err(bad("an empty name"));
@@ -98,7 +107,16 @@ impl Users {
                 Some(r) => server_root.join(r.trim_start_matches('/')),
                 None => server_root.to_path_buf(),
             };
-            let user = User { name: name.to_string(), hash: hash.to_string(), perms: p, root };
+            let quota = match rest.get(1) {
+                None => None,
+                Some(text) => {
+                    let limit = parse_size(text).ok_or_else(|| bad("the quota is not a size (100M, 2G)"))?;
+                    let usage =
+                        tallies.entry(root.clone()).or_insert_with(|| Arc::new(Usage::new(root.clone())));
+                    Some(Quota { limit, usage: usage.clone() })
+                }
+            };
+            let user = User { name: name.to_string(), hash: hash.to_string(), perms: p, root, quota };
             if users.insert(name.to_string(), user).is_some() {
                 return Err(bad("a user named twice"));
             }
@@ -140,6 +158,7 @@ mod tests {
         assert_eq!(alice.root, Path::new("/srv/ftp"));
         assert_eq!(users.get("bob").unwrap().perms, Perms::READ);
         assert_eq!(users.get("bob").unwrap().root, Path::new("/srv/ftp/bob"));
+        assert!(alice.quota.is_none());
         assert!(!format!("{alice:?}").contains("abcdefgh"), "the hash stays out of Debug");
     }
 
@@ -151,5 +170,16 @@ mod tests {
         let e = Users::parse(&format!("\nalice:{SECRET}:rx"), root).unwrap_err();
         assert_eq!(e.line, 2);
         assert!(Users::parse(&format!("a:{SECRET}:r\na:{SECRET}:r"), root).is_err());
+        assert!(Users::parse(&format!("a:{SECRET}:rw::lots"), root).unwrap_err().reason.contains("quota"));
+    }
+
+    #[test]
+    fn quotas_share_their_root_tally() {
+        let text = format!("a:{SECRET}:rw::1M\nb:{SECRET}:rw::2G\nc:{SECRET}:rw:c:10K\n");
+        let users = Users::parse(&text, Path::new("/srv")).unwrap();
+        let quota = |name: &str| users.get(name).unwrap().quota.clone().unwrap();
+        assert_eq!((quota("a").limit, quota("b").limit, quota("c").limit), (1 << 20, 2 << 30, 10 << 10));
+        assert!(Arc::ptr_eq(&quota("a").usage, &quota("b").usage), "one root, one tally");
+        assert!(!Arc::ptr_eq(&quota("a").usage, &quota("c").usage));
     }
 }

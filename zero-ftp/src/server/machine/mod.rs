@@ -290,6 +290,7 @@ impl Session {
             TransferEnd::Broken => self.reply(426, "Failure writing network stream."),
             TransferEnd::NoSessionReuse => self.reply(522, "SSL connection failed: session reuse required."),
             TransferEnd::Fs(FsError::NoSpace) => self.reply(552, "Out of space: transfer aborted."),
+            TransferEnd::Fs(FsError::OverQuota) => self.reply(552, "Quota exceeded: transfer aborted."),
             TransferEnd::Fs(FsError::Local) => self.reply(451, "Local error in processing."),
             TransferEnd::Fs(_) if listing => self.reply(550, "Could not list the directory."),
             TransferEnd::Fs(_) => self.reply(550, "Failed to open file."),
