@@ -541,7 +541,7 @@ fn zero_ftp_client_commands() {
         let _ = std::fs::remove_dir_all(work.join("copy"));
         let (rc, out, err) = zero(&with(&["ftp", "mirror", &format!("{prefix}/"), "copy"]), &work);
         assert_eq!(rc, 0, "{err}");
-        assert!(out.contains("4 files downloaded"), "{out}");
+        assert!(out.contains("5 files downloaded"), "{out}");
         assert!(std::fs::read(work.join("copy/sub/big.bin")).unwrap() == big);
         assert_eq!(std::fs::read(work.join("copy/a.txt")).unwrap(), b"hello\n");
         assert!(!work.join("copy/escape").exists());
