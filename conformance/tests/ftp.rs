@@ -26,6 +26,20 @@ const VSFTPD_FAILS: &[(&str, &str)] = &[
 /// Checks pyftpdlib (Debian 12's python3-pyftpdlib) fails, and why.
 const PYFTPDLIB_FAILS: &[(&str, &str)] = &[];
 
+/// FTPS checks vsftpd 3.0.3 fails (`require_ssl_reuse=YES`), and why.
+const VSFTPD_TLS_FAILS: &[(&str, &str)] = &[("pbsz-prot", "vsftpd takes PROT P before any PBSZ (200)")];
+
+/// FTPS checks pyftpdlib fails (TLS required on both connections), and why.
+const PYFTPDLIB_TLS_FAILS: &[(&str, &str)] = &[
+    (
+        "auth-injection",
+        "a FEAT sent in plain behind AUTH TLS is answered under TLS (CVE-2011-0411's pattern)",
+    ),
+    ("pbsz-prot", "PROT S is answered 521, a code RFC 2228 does not give PROT"),
+    ("reuse-required", "data connections in a new TLS session are served: pyftpdlib does not require reuse"),
+    ("stor-truncated", "an upload whose TLS ends without close_notify is never answered"),
+];
+
 const CONTENT: &[u8] = b"hello, conformance\n";
 
 /// `openssl passwd -6 -salt abcdefgh secret`.
@@ -53,7 +67,14 @@ fn ctx(target: SocketAddr, user: &str, password: &str) -> ftp::Ctx {
         dir: "dir".into(),
         writable: true,
         thief: Some("127.0.0.2".parse().unwrap()),
+        tls: None,
     }
+}
+
+/// The FTPS checks' settings for a server with `cert` (made for `localhost`).
+fn with_tls(mut cx: ftp::Ctx, cert: &SelfSigned) -> ftp::Ctx {
+    cx.tls = Some((cert.client().unwrap().build().unwrap(), "localhost".into()));
+    cx
 }
 
 fn wait_port(addr: SocketAddr, what: &str) {
@@ -117,9 +138,11 @@ fn start_zero(dir: &Path, tls: Option<&SelfSigned>) -> (IoCluster, SocketAddr, S
 #[test]
 fn zero_passes_every_check() {
     let dir = scratch("zero");
-    let (cluster, addr, _) = start_zero(&dir, None);
-    let outcomes = ftp::run(&ctx(addr, "alice", "secret"), None);
-    let failed = print_table("zero ftp server", &outcomes);
+    let cert = SelfSigned::generate(&["localhost"]).unwrap();
+    let (cluster, addr, _) = start_zero(&dir, Some(&cert));
+    let outcomes = ftp::run(&with_tls(ctx(addr, "alice", "secret"), &cert), None);
+    assert_eq!(outcomes.len(), ftp::checks::CHECKS.len() + ftp::tls::CHECKS.len());
+    let failed = print_table("zero ftp server (FTPS offered)", &outcomes);
     assert_eq!(
         failed,
         0,
@@ -236,6 +259,33 @@ fn pyftpdlib_fails_only_what_is_explained() {
     let outcomes = ftp::run(&ctx(addr, "alice", "secret"), None);
     print_table("pyftpdlib", &outcomes);
     only_explained("pyftpdlib", &outcomes, PYFTPDLIB_FAILS);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn vsftpd_ftps_fails_only_what_is_explained() {
+    let dir = scratch("vsftpd-tls");
+    let cert = SelfSigned::generate(&["localhost"]).unwrap();
+    let addr = spare_addr();
+    let Some(_server) = start_vsftpd(&dir, addr, Some(&cert)) else { return };
+    let mut cx = with_tls(ctx(addr, "anonymous", "x"), &cert);
+    cx.dir = "up".into();
+    let outcomes = zero_conformance::run_checks(ftp::tls::CHECKS, &cx, None);
+    print_table("vsftpd 3.0.3 FTPS (require_ssl_reuse)", &outcomes);
+    only_explained("vsftpd FTPS", &outcomes, VSFTPD_TLS_FAILS);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pyftpdlib_ftps_fails_only_what_is_explained() {
+    let dir = scratch("pyftpdlib-tls");
+    let cert = SelfSigned::generate(&["localhost"]).unwrap();
+    let addr = spare_addr();
+    let Some(_server) = start_pyftpdlib(&dir, addr, Some(&cert)) else { return };
+    let cx = with_tls(ctx(addr, "alice", "secret"), &cert);
+    let outcomes = zero_conformance::run_checks(ftp::tls::CHECKS, &cx, None);
+    print_table("pyftpdlib FTPS (TLS_FTPHandler)", &outcomes);
+    only_explained("pyftpdlib FTPS", &outcomes, PYFTPDLIB_TLS_FAILS);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

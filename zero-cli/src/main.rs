@@ -192,6 +192,13 @@ enum ConformanceCommand {
         /// Another local address of this machine: a data connection from it must be refused.
         #[arg(long, default_value = "127.0.0.2")]
         thief: std::net::IpAddr,
+        /// Run the FTPS checks too (AUTH TLS, PROT P, session reuse, close_notify), checking
+        /// the server's certificate for this name.
+        #[arg(long)]
+        tls_name: Option<String>,
+        /// The CA that certificate is checked against (PEM); the system's otherwise.
+        #[arg(long, requires = "tls_name")]
+        tls_ca: Option<std::path::PathBuf>,
         /// Run only the checks whose name contains this.
         #[arg(long)]
         only: Option<String>,
@@ -387,9 +394,28 @@ fn main() -> ExitCode {
         })(),
         Command::Conformance {
             command:
-                ConformanceCommand::Ftp { target, user, password, file, local, big, dir, read_only, thief, only },
+                ConformanceCommand::Ftp {
+                    target,
+                    user,
+                    password,
+                    file,
+                    local,
+                    big,
+                    dir,
+                    read_only,
+                    thief,
+                    tls_name,
+                    tls_ca,
+                    only,
+                },
         } => (|| {
             let content = std::fs::read(&local).map_err(|e| format!("{}: {e}", local.display()))?;
+            let ca =
+                tls_ca.map(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
+            let tls = match tls_name {
+                Some(name) => Some((zero_conformance::ftp::raw::tls_config(ca.as_deref())?, name)),
+                None => None,
+            };
             let cx = zero_conformance::ftp::Ctx {
                 target,
                 user,
@@ -399,6 +425,7 @@ fn main() -> ExitCode {
                 dir,
                 writable: !read_only,
                 thief: Some(thief),
+                tls,
             };
             let outcomes = zero_conformance::ftp::run(&cx, only.as_deref());
             match zero_conformance::print_table(&format!("FTP conformance of {target}"), &outcomes) {

@@ -682,3 +682,42 @@ fn a_full_disk_is_552_and_the_server_goes_on() {
     let (rc, out, err) = curl(&[&url("copy.bin")]);
     assert!(rc == 0 && out.len() == 3_000_000, "{err}");
 }
+
+/// `zero conformance ftp` against `zero ftp serve` offering FTPS: every check, the FTPS ones
+/// included, passes.
+#[test]
+fn zero_conformance_ftp_with_ftps() {
+    let dir = std::env::temp_dir().join(format!("zero-ftp-conf-certs-{}", std::process::id()));
+    let (cert, key) = certificate(&dir);
+    let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+    let s = serve_with("conformance", 20_000_000, &["--tls-cert", &cert_s, "--tls-key", &key_s]);
+    let local = s.dir.join("root/a.txt").to_string_lossy().into_owned();
+    let target = s.addr.to_string();
+    let (rc, out, err) = zero(
+        &[
+            "conformance",
+            "ftp",
+            "--target",
+            &target,
+            "--user",
+            "alice",
+            "--password",
+            "secret",
+            "--file",
+            "a.txt",
+            "--local",
+            &local,
+            "--big",
+            "big.bin",
+            "--dir",
+            "sub",
+            "--tls-name",
+            "localhost",
+            "--tls-ca",
+            &cert_s,
+        ],
+        &s.dir,
+    );
+    assert!(rc == 0 && out.contains("33 checks, 33 passed"), "{out}{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,8 @@ type Check = crate::Check<Ctx>;
 
 type R = Result<(), String>;
 
-fn expect(reply: &Reply, codes: &[u16], what: &str) -> R {
+/// `reply` has one of `codes`, or an error naming `what`.
+pub(super) fn expect(reply: &Reply, codes: &[u16], what: &str) -> R {
     if codes.contains(&reply.code) {
         Ok(())
     } else {
@@ -24,12 +25,18 @@ fn expect(reply: &Reply, codes: &[u16], what: &str) -> R {
 fn session(cx: &Ctx) -> Result<Conn, String> {
     let (mut c, greeting) = Conn::open(cx.target)?;
     expect(&greeting, &[220], "greeting")?;
-    expect(&c.cmd(&format!("USER {}", cx.user))?, &[331, 230], "USER")?;
-    let r = c.cmd(&format!("PASS {}", cx.password))?;
-    if r.code != 230 {
-        expect(&r, &[230, 202], "PASS")?;
-    }
+    log_in(&mut c, cx)?;
     Ok(c)
+}
+
+/// `USER` and `PASS`.
+pub(super) fn log_in(c: &mut Conn, cx: &Ctx) -> R {
+    let r = c.cmd(&format!("USER {}", cx.user))?;
+    expect(&r, &[331, 230], "USER")?;
+    if r.code == 331 {
+        expect(&c.cmd(&format!("PASS {}", cx.password))?, &[230, 202], "PASS")?;
+    }
+    Ok(())
 }
 
 fn greeting(cx: &Ctx) -> R {

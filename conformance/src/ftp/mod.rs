@@ -10,8 +10,10 @@
 
 pub mod checks;
 pub mod raw;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use crate::Outcome;
 
@@ -33,9 +35,17 @@ pub struct Ctx {
     pub writable: bool,
     /// Another local address of this machine, for the data-theft check.
     pub thief: Option<IpAddr>,
+    /// For the FTPS checks: a client configuration that trusts the server's certificate, and
+    /// the name to check it for. Without, they are not run.
+    pub tls: Option<(Arc<zero_core::rustls::ClientConfig>, String)>,
 }
 
-/// Runs every check (those whose name contains `filter`, if given), in order.
+/// Runs every check (those whose name contains `filter`, if given), in order: the FTPS
+/// ones too when `cx.tls` is given.
 pub fn run(cx: &Ctx, filter: Option<&str>) -> Vec<Outcome> {
-    crate::run_checks(checks::CHECKS, cx, filter)
+    let mut outcomes = crate::run_checks(checks::CHECKS, cx, filter);
+    if cx.tls.is_some() {
+        outcomes.extend(crate::run_checks(tls::CHECKS, cx, filter));
+    }
+    outcomes
 }

@@ -1,15 +1,22 @@
 //! A raw FTP client: a command line at a time, each reply read whole (zero-ftp's reply
-//! reader), data connections opened by hand.
+//! reader), data connections opened by hand; TLS on either when a check asks.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
+use zero_core::rustls::{pki_types::ServerName, ClientConfig, ClientConnection, StreamOwned};
 use zero_ftp::codec::{command, Reply, ReplyReader};
+
+/// A TLS connection over TCP.
+pub type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A control connection to the server under test.
 pub struct Conn {
     tcp: TcpStream,
+    /// The TLS layer over `tcp`, after `AUTH TLS`.
+    tls: Option<Box<Tls>>,
     replies: ReplyReader,
 }
 
@@ -21,7 +28,7 @@ impl Conn {
     pub fn open(target: SocketAddr) -> Result<(Conn, Reply), String> {
         let tcp = TcpStream::connect_timeout(&target, WAIT).map_err(|e| format!("connect {target}: {e}"))?;
         tcp.set_read_timeout(Some(WAIT)).map_err(|e| e.to_string())?;
-        let mut conn = Conn { tcp, replies: ReplyReader::new() };
+        let mut conn = Conn { tcp, tls: None, replies: ReplyReader::new() };
         let greeting = conn.reply()?;
         Ok((conn, greeting))
     }
@@ -34,14 +41,34 @@ impl Conn {
 
     /// Sends a command line without reading.
     pub fn send(&mut self, line: &str) -> Result<(), String> {
-        self.tcp.write_all(format!("{line}\r\n").as_bytes()).map_err(|e| format!("send {line}: {e}"))
+        self.send_raw(format!("{line}\r\n").as_bytes()).map_err(|e| format!("send {line}: {e}"))
+    }
+
+    /// Sends bytes as they are (over TLS once it is up).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), String> {
+        match &mut self.tls {
+            Some(tls) => tls.write_all(bytes).and_then(|()| tls.flush()),
+            None => self.tcp.write_all(bytes),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Runs the TLS handshake (after `234` to `AUTH TLS`), checking the certificate for
+    /// `name`. Bytes the server sent in plain before it are an error (CVE-2011-0411).
+    pub fn handshake(&mut self, config: Arc<ClientConfig>, name: &str) -> Result<(), String> {
+        if self.replies.buffered() > 0 {
+            return Err("the server sent more in plain after 234".into());
+        }
+        let tcp = self.tcp.try_clone().map_err(|e| e.to_string())?;
+        self.tls = Some(Box::new(handshake(tcp, config, name)?));
+        Ok(())
     }
 
     /// `ABOR` as ftp(1) sends it (RFC 959 4.1.3, RFC 854): Telnet IP, then the Synch (IAC,
     /// and DM as urgent data), then the command. A server that reads its control connection
     /// only on SIGURG (vsftpd) hears it this way.
     pub fn abort(&mut self) -> Result<(), String> {
-        self.tcp.write_all(b"\xff\xf4\xff").map_err(|e| format!("send IP: {e}"))?;
+        self.send_raw(b"\xff\xf4\xff").map_err(|e| format!("send IP: {e}"))?;
         socket2::SockRef::from(&self.tcp).send_out_of_band(b"\xf2").map_err(|e| format!("send DM: {e}"))?;
         self.send("ABOR")
     }
@@ -53,7 +80,11 @@ impl Conn {
                 return Ok(reply);
             }
             let mut chunk = [0u8; 4096];
-            match self.tcp.read(&mut chunk) {
+            let read = match &mut self.tls {
+                Some(tls) => tls.read(&mut chunk),
+                None => self.tcp.read(&mut chunk),
+            };
+            match read {
                 Ok(0) => return Err("the connection closed".into()),
                 Ok(n) => self.replies.push(&chunk[..n]),
                 Err(e) => return Err(format!("no reply: {e}")),
@@ -112,6 +143,38 @@ impl Conn {
         drop(data);
         self.reply()
     }
+}
+
+/// A TLS client handshake over `tcp`, checking the certificate for `name`. With the same
+/// `config` as the control connection's, it resumes that session (rustls keeps its tickets).
+pub fn handshake(tcp: TcpStream, config: Arc<ClientConfig>, name: &str) -> Result<Tls, String> {
+    let server = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    let tls = ClientConnection::new(config, server).map_err(|e| e.to_string())?;
+    let mut stream = StreamOwned::new(tls, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    Ok(stream)
+}
+
+/// Reads a TLS data connection to its end; whether it ended with close_notify (a bare TCP
+/// close could be a truncation).
+pub fn read_tls(tls: &mut Tls) -> Result<(Vec<u8>, bool), String> {
+    let mut bytes = Vec::new();
+    match tls.read_to_end(&mut bytes) {
+        Ok(_) => Ok((bytes, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok((bytes, false)),
+        Err(e) => Err(format!("reading the data: {e}")),
+    }
+}
+
+/// A TLS client configuration trusting `ca_pem` (the system's roots without one).
+pub fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
+    let tls = match ca_pem {
+        Some(pem) => zero_core::tls::ClientTls::with_ca_pem(pem),
+        None => zero_core::tls::ClientTls::system_roots(),
+    };
+    tls.and_then(|t| t.build()).map_err(|e| e.to_string())
 }
 
 /// A reply on one line, for messages.

@@ -126,6 +126,11 @@ impl ReplyReader {
         self.buf.extend_from_slice(data);
     }
 
+    /// Bytes received that are not yet part of a reply.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The next complete reply, if one is in.
     pub fn next_reply(&mut self) -> Result<Option<Reply>, ReplyError> {
         loop {

@@ -7,8 +7,8 @@
 //!   2577 5).
 //! - A download is spliced by the kernel from the page cache into the data connection
 //!   (`Ops::send_file`: no copy through user space); a listing goes through the send queue,
-//!   up to its limit, resuming on `Writable`. The data connection is closed after the last
-//!   byte, and `226` follows its close.
+//!   up to its limit, resuming on `Writable`. Once the last byte is in the kernel's hands
+//!   the data connection is closed (in the background) and `226` follows at once.
 //! - An upload is gathered into 1 MiB writes; the client's close (FIN) completes it (the
 //!   rest written), a reset breaks it (`426`).
 //! - File-system requests run at once on the shard (they are single system calls on the
@@ -62,8 +62,6 @@ struct Running {
     file_left: Option<u64>,
     /// `150` was sent: the data connection is open and the job started.
     opened: bool,
-    /// A download's last byte is queued and its data connection is closing.
-    finishing: bool,
     /// Its rate limit (`max_rate`), and when it may move bytes again if it is waiting.
     limit: Option<Bucket>,
     throttled: Option<Instant>,
@@ -325,7 +323,6 @@ impl Server {
                         progress: now,
                         file_left: None,
                         opened: false,
-                        finishing: false,
                         limit: self.config.max_rate.map(|rate| Bucket::new(rate, now)),
                         throttled: None,
                         ended: None,
@@ -419,7 +416,7 @@ impl Server {
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
         let (Some(t), Some((conn, true))) = (&mut c.transfer, c.data) else { return };
         let Job::Send(source) = &mut t.job else { return };
-        if t.finishing || (t.tls && !c.data_secured) {
+        if t.tls && !c.data_secured {
             return;
         }
         let now = ops.now();
@@ -441,8 +438,16 @@ impl Server {
             }
             Pumped::Waiting => {}
             Pumped::Done => {
-                t.finishing = true;
+                // Every byte is in the kernel's hands (queued, or spliced and reported): the
+                // close goes on by itself (the rest sent, then FIN, then the client's FIN
+                // awaited), and 226 goes now, as it does after vsftpd's close(). Waiting for
+                // the client's FIN would hang a client that closes after reading 226.
+                let bytes = t.bytes;
+                c.data = None;
+                c.data_secured = false;
+                self.data_conns.remove(&conn);
                 let _ = ops.close(conn);
+                self.end(ops, ctrl, TransferEnd::Complete(bytes));
             }
             Pumped::Broken => self.end(ops, ctrl, TransferEnd::Broken),
             Pumped::Unreadable => self.end(ops, ctrl, TransferEnd::Fs(FsError::Local)),
@@ -599,7 +604,6 @@ impl Server {
                     return self.end(ops, ctrl, TransferEnd::Fs(e));
                 }
                 let end = match (&mut t.job, reason) {
-                    (Job::Send(_), _) if t.finishing => TransferEnd::Complete(t.bytes),
                     (Job::Receive(sink, _), CloseReason::PeerClosed) => match sink.finish() {
                         Ok(()) => TransferEnd::Complete(t.bytes),
                         Err(e) => TransferEnd::Fs(FsError::from(&e)),
