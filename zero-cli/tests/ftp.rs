@@ -255,6 +255,32 @@ fn lftp_mirrors_a_tree() {
 
 /// Forty clients at once, each logging in, listing and downloading, on every shard; the same
 /// user many times over.
+/// lftp (GnuTLS) over explicit FTPS, TLS required on both connections and data sessions
+/// resumed: a mirror and an upload.
+#[test]
+fn lftp_over_ftps() {
+    let dir = std::env::temp_dir().join(format!("zero-ftp-lftp-certs-{}", std::process::id()));
+    let (cert, key) = certificate(&dir);
+    let (cert_s, key_s) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+    let s = serve_with("lftp-tls", 1_000_000, &["--tls-cert", &cert_s, "--tls-key", &key_s, "--require-tls"]);
+    let local = s.dir.join("mirror");
+    let cmd = format!(
+        "set ssl:ca-file {cert_s}; set ftp:ssl-force yes; set ftp:ssl-protect-data yes; \
+         set net:max-retries 1; open -u alice,secret ftp://localhost:{}; mirror / {}; \
+         put {cert_s} -o sub/up.pem; bye",
+        s.addr.port(),
+        local.display()
+    );
+    let out = Command::new("lftp").args(["-c", &cmd]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read(local.join("big.bin")).unwrap(),
+        std::fs::read(s.dir.join("root/big.bin")).unwrap()
+    );
+    assert_eq!(std::fs::read(s.dir.join("root/sub/up.pem")).unwrap(), std::fs::read(&cert).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn many_clients_at_once() {
     let log = std::env::temp_dir().join(format!("zero-ftp-xferlog-{}", std::process::id()));
