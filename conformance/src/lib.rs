@@ -15,7 +15,8 @@
 //! - [`smtp`]: any SMTP server: command order, limits, pipelining, BDAT, every smuggling
 //!   variant, STARTTLS injection, AUTH flows.
 //! - [`ftp`]: any FTP server: the commands, path escapes, bounce attempts, a data
-//!   connection stolen from another address, REST, ABOR.
+//!   connection stolen from another address, REST, ABOR; FTPS (AUTH TLS, PROT P, data
+//!   sessions resumed, close_notify).
 //!
 //! Dependencies: `zero-mqtt`, `zero-fix`, `zero-dns`, `zero-ntp`, `zero-smtp` and `zero-ftp` for their codecs only (the checks encode and
 //! decode with them; the server under test is a black box); `zero-redis`, the client under
@@ -36,6 +37,33 @@ pub(crate) fn require(command: &str) {
         found.is_ok_and(|o| o.status.success()),
         "{command} is missing: run scripts/test.sh (it installs the peers the tests run against)"
     );
+}
+
+/// A TLS client configuration trusting `ca_pem` (the system's roots without one), for the
+/// suites' TLS checks.
+pub fn tls_config(ca_pem: Option<&[u8]>) -> Result<std::sync::Arc<zero_core::rustls::ClientConfig>, String> {
+    let tls = match ca_pem {
+        Some(pem) => zero_core::tls::ClientTls::with_ca_pem(pem),
+        None => zero_core::tls::ClientTls::system_roots(),
+    };
+    tls.and_then(|t| t.build()).map_err(|e| e.to_string())
+}
+
+/// A blocking TLS client handshake over `tcp`, checking the certificate for `name`.
+pub fn tls_handshake(
+    tcp: std::net::TcpStream,
+    config: std::sync::Arc<zero_core::rustls::ClientConfig>,
+    name: &str,
+) -> Result<zero_core::rustls::StreamOwned<zero_core::rustls::ClientConnection, std::net::TcpStream>, String>
+{
+    use zero_core::rustls::{pki_types::ServerName, ClientConnection, StreamOwned};
+    let server = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    let tls = ClientConnection::new(config, server).map_err(|e| e.to_string())?;
+    let mut stream = StreamOwned::new(tls, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    Ok(stream)
 }
 
 /// A UDP port on 127.0.0.1 that was free a moment ago (a peer that finds it taken exits at

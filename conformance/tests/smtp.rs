@@ -61,7 +61,10 @@ fn ctx(target: SocketAddr, cert: &SelfSigned) -> smtp::Ctx {
     smtp::Ctx {
         target,
         domain: "zero.test".into(),
-        tls: Some((smtp::raw::tls_config(Some(cert.cert_pem.as_bytes())).unwrap(), "mx.zero.test".into())),
+        tls: Some((
+            zero_conformance::tls_config(Some(cert.cert_pem.as_bytes())).unwrap(),
+            "mx.zero.test".into(),
+        )),
         auth: Some(("alice".into(), "s3cret".into())),
     }
 }

@@ -379,7 +379,7 @@ fn main() -> ExitCode {
         } => (|| {
             let ca =
                 tls_ca.map(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
-            let tls = zero_conformance::smtp::raw::tls_config(ca.as_deref())?;
+            let tls = zero_conformance::tls_config(ca.as_deref())?;
             let cx = zero_conformance::smtp::Ctx {
                 target,
                 domain,
@@ -413,7 +413,7 @@ fn main() -> ExitCode {
             let ca =
                 tls_ca.map(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))).transpose()?;
             let tls = match tls_name {
-                Some(name) => Some((zero_conformance::ftp::raw::tls_config(ca.as_deref())?, name)),
+                Some(name) => Some((zero_conformance::tls_config(ca.as_deref())?, name)),
                 None => None,
             };
             let cx = zero_conformance::ftp::Ctx {

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zero_core::rustls::{pki_types::ServerName, ClientConfig, ClientConnection, StreamOwned};
+use zero_core::rustls::{ClientConfig, ClientConnection, StreamOwned};
 use zero_ftp::codec::{command, Reply, ReplyReader};
 
 /// A TLS connection over TCP.
@@ -148,13 +148,7 @@ impl Conn {
 /// A TLS client handshake over `tcp`, checking the certificate for `name`. With the same
 /// `config` as the control connection's, it resumes that session (rustls keeps its tickets).
 pub fn handshake(tcp: TcpStream, config: Arc<ClientConfig>, name: &str) -> Result<Tls, String> {
-    let server = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
-    let tls = ClientConnection::new(config, server).map_err(|e| e.to_string())?;
-    let mut stream = StreamOwned::new(tls, tcp);
-    while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock).map_err(|e| format!("TLS handshake: {e}"))?;
-    }
-    Ok(stream)
+    crate::tls_handshake(tcp, config, name)
 }
 
 /// Reads a TLS data connection to its end; whether it ended with close_notify (a bare TCP
@@ -166,15 +160,6 @@ pub fn read_tls(tls: &mut Tls) -> Result<(Vec<u8>, bool), String> {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok((bytes, false)),
         Err(e) => Err(format!("reading the data: {e}")),
     }
-}
-
-/// A TLS client configuration trusting `ca_pem` (the system's roots without one).
-pub fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
-    let tls = match ca_pem {
-        Some(pem) => zero_core::tls::ClientTls::with_ca_pem(pem),
-        None => zero_core::tls::ClientTls::system_roots(),
-    };
-    tls.and_then(|t| t.build()).map_err(|e| e.to_string())
 }
 
 /// A reply on one line, for messages.

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zero_core::rustls::{pki_types::ServerName, ClientConfig, ClientConnection, StreamOwned};
+use zero_core::rustls::{ClientConfig, ClientConnection, StreamOwned};
 use zero_smtp::codec::reply::Reply;
 
 enum Stream {
@@ -115,13 +115,7 @@ impl Conn {
         let Some(Stream::Plain(tcp)) = self.stream.take() else {
             return Err("not a plain connection".into());
         };
-        let server = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
-        let tls = ClientConnection::new(config, server).map_err(|e| e.to_string())?;
-        let mut stream = StreamOwned::new(tls, tcp);
-        while stream.conn.is_handshaking() {
-            stream.conn.complete_io(&mut stream.sock).map_err(|e| format!("TLS handshake: {e}"))?;
-        }
-        self.stream = Some(Stream::Tls(Box::new(stream)));
+        self.stream = Some(Stream::Tls(Box::new(crate::tls_handshake(tcp, config, name)?)));
         Ok(())
     }
 }
@@ -134,13 +128,4 @@ pub fn one_line(reply: &Reply) -> String {
 /// Whether `capabilities` (from [`Conn::ehlo`]) offer `keyword`.
 pub fn offers(capabilities: &[String], keyword: &str) -> bool {
     capabilities.iter().any(|c| c.split_whitespace().next() == Some(keyword))
-}
-
-/// A TLS client configuration trusting `ca_pem` (the system's roots without one).
-pub fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
-    let tls = match ca_pem {
-        Some(pem) => zero_core::tls::ClientTls::with_ca_pem(pem),
-        None => zero_core::tls::ClientTls::system_roots(),
-    };
-    tls.and_then(|t| t.build()).map_err(|e| e.to_string())
 }
