@@ -25,10 +25,15 @@ class Save:
     async def handle_DATA(self, server, session, envelope):
         global count
         count += 1
-        with open(os.path.join(folder, f"{count}.eml"), "wb") as f:
-            f.write(envelope.original_content or envelope.content)
-        with open(os.path.join(folder, f"{count}.env"), "w") as f:
-            f.write(f"{envelope.mail_from}\n{' '.join(envelope.rcpt_tos)}\n{' '.join(envelope.mail_options)}\ntls={session.ssl is not None}\n")
+        # Written under a temporary name and renamed, the envelope first: a test that sees
+        # N.eml sees all of it, and its N.env.
+        def save(name, data):
+            path = os.path.join(folder, name)
+            with open(path + ".tmp", "wb") as f:
+                f.write(data)
+            os.replace(path + ".tmp", path)
+        save(f"{count}.env", f"{envelope.mail_from}\n{' '.join(envelope.rcpt_tos)}\n{' '.join(envelope.mail_options)}\ntls={session.ssl is not None}\n".encode())
+        save(f"{count}.eml", envelope.original_content or envelope.content)
         return f"250 2.0.0 saved as {count}"
 
 kwargs = {}
