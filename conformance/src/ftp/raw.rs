@@ -60,7 +60,7 @@ impl Conn {
             return Err("the server sent more in plain after 234".into());
         }
         let tcp = self.tcp.try_clone().map_err(|e| e.to_string())?;
-        self.tls = Some(Box::new(handshake(tcp, config, name)?));
+        self.tls = Some(Box::new(crate::tls_handshake(tcp, config, name)?));
         Ok(())
     }
 
@@ -143,12 +143,6 @@ impl Conn {
         drop(data);
         self.reply()
     }
-}
-
-/// A TLS client handshake over `tcp`, checking the certificate for `name`. With the same
-/// `config` as the control connection's, it resumes that session (rustls keeps its tickets).
-pub fn handshake(tcp: TcpStream, config: Arc<ClientConfig>, name: &str) -> Result<Tls, String> {
-    crate::tls_handshake(tcp, config, name)
 }
 
 /// Reads a TLS data connection to its end; whether it ended with close_notify (a bare TCP

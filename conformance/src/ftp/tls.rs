@@ -10,7 +10,7 @@ use zero_core::rustls::client::Resumption;
 use zero_core::rustls::{ClientConfig, HandshakeKind};
 
 use super::checks::{expect, log_in};
-use super::raw::{handshake, one_line, read_tls, Conn, Tls, WAIT};
+use super::raw::{one_line, read_tls, Conn, Tls, WAIT};
 use super::Ctx;
 
 type Check = crate::Check<Ctx>;
@@ -43,14 +43,15 @@ fn private(cx: &Ctx) -> Result<(Conn, Arc<ClientConfig>, String), String> {
 
 /// Opens a passive data connection and sends `command`; after the server's `1xx`, the data
 /// connection's TLS handshake (RFC 4217 7: the client begins it; vsftpd and pyftpdlib wait
-/// for the command first).
+/// for the command first). With the control connection's `config` it resumes that session
+/// (rustls keeps the tickets).
 fn open_data(c: &mut Conn, command: &str, config: Arc<ClientConfig>, name: &str) -> Result<Tls, String> {
     c.cmd("TYPE I")?;
     let addr = c.pasv()?;
     let tcp = TcpStream::connect_timeout(&addr, WAIT).map_err(|e| format!("data connection: {e}"))?;
     tcp.set_read_timeout(Some(WAIT)).map_err(|e| e.to_string())?;
     expect(&c.cmd(command)?, &[125, 150], command)?;
-    handshake(tcp, config, name).map_err(|e| format!("the data connection's {e}"))
+    crate::tls_handshake(tcp, config, name).map_err(|e| format!("the data connection's {e}"))
 }
 
 /// Closes a data connection as a client does once the server's close_notify came: its own,

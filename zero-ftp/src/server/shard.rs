@@ -466,14 +466,18 @@ impl Server {
     }
 
     /// Ends the transfer: its data connection closed, the session told. What an upload
-    /// received is written, whatever the end (a broken upload resumes from it).
-    fn end(&mut self, ops: &mut Ops, ctrl: ConnId, end: TransferEnd) {
+    /// received is written, whatever the end (a broken upload resumes from it); an upload
+    /// whose last bytes cannot be written is not complete.
+    fn end(&mut self, ops: &mut Ops, ctrl: ConnId, mut end: TransferEnd) {
         self.drop_data(ops, ctrl);
         let Some(c) = self.sessions.get_mut(&ctrl) else { return };
         let Some(mut t) = c.transfer.take() else { return };
         if let Job::Receive(sink, upload) = &mut t.job {
             if let Err(e) = sink.finish() {
                 tracing::warn!(error = %e, "the end of an upload cannot be written");
+                if let TransferEnd::Complete(_) = end {
+                    end = TransferEnd::Fs(FsError::from(&e));
+                }
             }
             if let (Some(upload), Ok(meta)) = (upload, sink.to.metadata()) {
                 upload.settle(meta.len());
@@ -603,11 +607,8 @@ impl Server {
                 if let Some(e) = t.refused {
                     return self.end(ops, ctrl, TransferEnd::Fs(e));
                 }
-                let end = match (&mut t.job, reason) {
-                    (Job::Receive(sink, _), CloseReason::PeerClosed) => match sink.finish() {
-                        Ok(()) => TransferEnd::Complete(t.bytes),
-                        Err(e) => TransferEnd::Fs(FsError::from(&e)),
-                    },
+                let end = match (&t.job, reason) {
+                    (Job::Receive(..), CloseReason::PeerClosed) => TransferEnd::Complete(t.bytes),
                     _ => TransferEnd::Broken,
                 };
                 if let (Some(at), TransferEnd::Complete(_)) = (t.throttled, end) {
@@ -745,7 +746,11 @@ fn prepare(root: &Root, kind: &TransferKind, perms: Perms, quota: Option<&Quota>
             if quota.is_some_and(|q| !q.room()) {
                 return Err(FsError::OverQuota);
             }
-            let emptied = if *how == Write::Truncate { root.file_size(path) } else { 0 };
+            // What STOR empties goes back to the quota.
+            let emptied = match (quota, how) {
+                (Some(_), Write::Truncate) => root.file_size(path),
+                _ => 0,
+            };
             let mut file = root.open_write(path, *how).map_err(io)?;
             let size = file.metadata().map_err(io)?.len();
             let at = match how {
