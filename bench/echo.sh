@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # bench/echo.sh: zero's echo server vs. an idiomatic Tokio echo server.
 #
-# Builds the release binaries `zero` (zero-cli) and the baseline, then runs the
-# two servers one at a time, each pinned to CPU 0, and drives each with the
+# Builds the release binaries `zero` (zero-cli) and the baseline, then runs
+# three servers one at a time (zero on io_uring, zero on its epoll fallback
+# with ZERO_BACKEND=epoll, and the baseline), each pinned to CPU 0, and drives each with the
 # same load generator (`zero bench echo`) pinned to CPU 1, in two loads:
 #   closed loop  CONNS connections, one SIZE-byte message in flight on each
 #   pipeline 16  the same with 16 messages in flight per connection
 # It prints one table row per (server, load), the zero/baseline throughput
-# ratio per load and, as the very last line, the smaller of the two:
+# ratio per load, what the epoll fallback costs (zero-epoll/zero) and, as the
+# very last line, the smaller of the two zero/baseline ratios:
 #   ratio zero/tokio: X.XX
 #
 # With TLS=1 (what bench/tls-echo.sh sets) both servers speak TLS with the same
@@ -18,7 +20,8 @@
 # Environment (all optional):
 #   DURATION=5   seconds per load         CONNS=50   connections
 #   SIZE=64      message size in bytes    PERF=1     run servers under `perf stat`
-#   ZERO_PORT=17001  TOKIO_PORT=17002     CARGO_TARGET_DIR (default ~/.cache/zero-target)
+#   ZERO_PORT=17001  TOKIO_PORT=17002  EPOLL_PORT=17003
+#   CARGO_TARGET_DIR (default ~/.cache/zero-target)
 #   TLS=0
 #
 # Progress and build output go to stderr; the report goes to stdout.
@@ -32,6 +35,7 @@ PERF="${PERF:-0}"
 TLS="${TLS:-0}"
 ZERO_PORT="${ZERO_PORT:-17001}"
 TOKIO_PORT="${TOKIO_PORT:-17002}"
+EPOLL_PORT="${EPOLL_PORT:-17003}"
 PIPELINE=16
 SERVER_CPU=0
 LOAD_CPU=1
@@ -43,7 +47,7 @@ die() {
 	exit 1
 }
 
-for var in DURATION CONNS SIZE ZERO_PORT TOKIO_PORT; do
+for var in DURATION CONNS SIZE ZERO_PORT TOKIO_PORT EPOLL_PORT; do
 	[[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer (got '${!var}')"
 done
 [[ $ZERO_PORT != "$TOKIO_PORT" ]] || die "ZERO_PORT and TOKIO_PORT must differ"
@@ -221,10 +225,12 @@ if [[ $TLS == 1 ]]; then
 	tls_client=(--tls --tls-ca "$workdir/cert.pem" --tls-name localhost)
 fi
 
-for server in zero tokio; do
-	if [[ $server == zero ]]; then
-		port=$ZERO_PORT
-		cmd=("$zero_bin" echo serve --listen "127.0.0.1:$port" --shards 1)
+servers=(zero zero-epoll tokio)
+for server in "${servers[@]}"; do
+	if [[ $server == zero* ]]; then
+		port=$ZERO_PORT backend=io_uring
+		[[ $server == zero-epoll ]] && port=$EPOLL_PORT backend=epoll
+		cmd=(env "ZERO_BACKEND=$backend" "$zero_bin" echo serve --listen "127.0.0.1:$port" --shards 1)
 		((TLS)) && cmd+=(--tls --tls-cert "$workdir/cert.pem" --tls-key "$workdir/key.pem")
 	else
 		port=$TOKIO_PORT
@@ -249,9 +255,9 @@ printf '# echo%s: server on CPU %s, load generator on CPU %s (taskset); kernel %
 	"$( ((TLS)) && echo ' over TLS (rustls, ring)')" "$SERVER_CPU" "$LOAD_CPU" "$(uname -r)"
 printf '# load: zero bench echo, %s conns, %s B messages, %s s per load\n' \
 	"$CONNS" "$SIZE" "$DURATION"
-printf '%-6s %-12s %12s %10s %10s %10s %8s %8s %14s\n' \
+printf '%-10s %-12s %12s %10s %10s %10s %8s %8s %14s\n' \
 	server load msgs/s p50_us p99_us p999_us errors srv_cpu msgs/cpu_s
-for server in zero tokio; do
+for server in "${servers[@]}"; do
 	for load in "${loads[@]}"; do
 		msgs="$(field "$server" "$load" msgs_per_sec)"
 		p50="$(field "$server" "$load" p50_us)"
@@ -259,7 +265,7 @@ for server in zero tokio; do
 		p999="$(field "$server" "$load" p999_us)"
 		errors="$(field "$server" "$load" errors)"
 		cpu="${server_cpu["$server,$load"]}"
-		printf '%-6s %-12s %12.0f %10.1f %10.1f %10.1f %8s %7.0f%% %14.0f\n' \
+		printf '%-10s %-12s %12.0f %10.1f %10.1f %10.1f %8s %7.0f%% %14.0f\n' \
 			"$server" "${load_label[$load]}" "$msgs" "$p50" "$p99" "$p999" "$errors" \
 			"$(awk -v c="$cpu" 'BEGIN { print c * 100 }')" \
 			"$(awk -v m="$msgs" -v c="$cpu" 'BEGIN { print (c > 0) ? m / c : 0 }')"
@@ -278,6 +284,9 @@ for load in "${loads[@]}"; do
 	te="$(awk -v m="$t" -v c="${server_cpu["tokio,$load"]}" 'BEGIN { print (c > 0) ? m / c : 0 }')"
 	awk -v l="${load_label[$load]}" -v z="$ze" -v t="$te" \
 		-v b="$baseline" 'BEGIN { if (t > 0) printf "ratio zero/%s per server CPU-second (%s): %.2f\n", b, l, z / t }'
+	# What the fallback costs: the epoll kernel's throughput against io_uring's.
+	e="$(field zero-epoll "$load" msgs_per_sec)"
+	awk -v e="$e" -v z="$z" -v l="${load_label[$load]}" 'BEGIN { printf "ratio zero-epoll/zero (%s): %.2f\n", l, e / z }'
 done
 awk -v a="${ratio[closed]}" -v b="${ratio[pipeline]:-${ratio[closed]}}" -v n="$baseline" \
 	'BEGIN { printf "ratio zero/%s: %.2f\n", n, (a + 0 < b + 0) ? a : b }'

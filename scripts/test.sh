@@ -49,6 +49,8 @@ command -v vsftpd >/dev/null 2>&1 || need+=(vsftpd)
 /usr/bin/python3 -c 'import OpenSSL' 2>/dev/null || need+=(python3-openssl)
 # python3-websockets is the independent WebSocket peer of zero-core's WebSocket tests.
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
+# libseccomp's bindings: scripts/no-io-uring refuses io_uring as Docker's seccomp profile does.
+/usr/bin/python3 -c 'import seccomp' 2>/dev/null || need+=(python3-seccomp)
 if ((${#need[@]})); then
 	echo "test.sh: installing ${need[*]}" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -76,3 +78,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 cargo test --workspace --all-features --locked
+# The epoll fallback: zero-core's whole suite and the MQTT broker's integration and conformance
+# tests again, every shard on epoll.
+ZERO_BACKEND=epoll cargo test --all-features --locked -p zero-core -p zero-mqtt
+ZERO_BACKEND=epoll cargo test --all-features --locked -p zero-conformance --test mqtt

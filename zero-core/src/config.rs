@@ -49,6 +49,54 @@ pub struct Config {
     /// completion within a microsecond or two, at the price of its core while it waits.
     /// `None` (the default): sleep at once.
     pub busy_poll: Option<Duration>,
+    /// The kernel interface: io_uring, or epoll where io_uring cannot run. The default,
+    /// [`Backend::Auto`], honours `ZERO_BACKEND` (`epoll`, `io_uring`) and otherwise uses
+    /// io_uring, falling back to epoll (the reason logged once) when the ring cannot be set up.
+    pub backend: Backend,
+}
+
+/// Which kernel interface a shard runs on ([`Config::backend`]; [`crate::Io::backend`] says
+/// which one it got).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// `ZERO_BACKEND` if set, else io_uring with the epoll fallback.
+    #[default]
+    Auto,
+    /// io_uring only: setting up a shard fails where the ring is refused.
+    IoUring,
+    /// epoll: readiness and plain system calls, for kernels or sandboxes without io_uring.
+    /// Everything works the same; a request costs more system calls.
+    Epoll,
+}
+
+impl Backend {
+    /// `Auto` with `ZERO_BACKEND` applied; other values as they are.
+    pub(crate) fn resolve(self) -> Result<Backend, String> {
+        if self != Backend::Auto {
+            return Ok(self);
+        }
+        match std::env::var("ZERO_BACKEND").as_deref() {
+            Err(_) | Ok("" | "auto") => Ok(Backend::Auto),
+            Ok("epoll") => Ok(Backend::Epoll),
+            Ok("io_uring" | "io-uring" | "uring") => Ok(Backend::IoUring),
+            Ok(other) => Err(format!("ZERO_BACKEND={other}: expected epoll, io_uring or auto")),
+        }
+    }
+
+    /// The name used in logs and `ZERO_BACKEND`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::IoUring => "io_uring",
+            Backend::Epoll => "epoll",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Default for Config {
@@ -68,6 +116,7 @@ impl Default for Config {
             tls_handshake_timeout: Duration::from_secs(10),
             free_idle_send_buffers: false,
             busy_poll: None,
+            backend: Backend::Auto,
         }
     }
 }

@@ -151,7 +151,9 @@ impl SendQueue {
 /// An outbound connect in progress; boxed in the slot so the kernel's pointers stay valid.
 pub(crate) struct Connecting {
     pub addr: SockAddr,
-    pub timeout: Timespec,
+    pub timeout: Duration,
+    /// `timeout` as io_uring's linked timeout reads it, kept here until the submission.
+    pub timespec: Timespec,
     pub submitted: bool,
 }
 

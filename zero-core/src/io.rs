@@ -13,7 +13,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Backend, Config};
 use crate::conn::CloseReason;
 use crate::error::{IoError, Result};
 use crate::event::{Chunk, Event, Handler, Payload, Raw};
@@ -49,8 +49,18 @@ impl Io {
                 "send_queue_limit, events_per_poll and max_connections must be positive".into(),
             ));
         }
-        let ring = Ring::new(config.ring_entries)?;
-        let pool = Pool::new(&ring, config.pool_slots, config.slot_size, BUFFER_GROUP)?;
+        let mut config = config;
+        let (ring, pool) = match config.backend.resolve().map_err(IoError::Config)? {
+            Backend::Auto => Self::kernel(Backend::IoUring, &config).or_else(|e| match e {
+                IoError::Config(_) => Err(e),
+                e => {
+                    Ring::log_fallback(&e);
+                    Self::kernel(Backend::Epoll, &config)
+                }
+            })?,
+            backend => Self::kernel(backend, &config)?,
+        };
+        config.backend = ring.backend();
         let shared = Arc::new(Shared::new(ring::eventfd()?));
         Ok(Io {
             ring,
@@ -73,6 +83,18 @@ impl Io {
             commands: Vec::new(),
             wake_armed: false,
         })
+    }
+
+    /// The ring and the pool registered with it, on `backend`'s kernel.
+    fn kernel(backend: Backend, config: &Config) -> Result<(Ring, Pool)> {
+        let mut ring = Ring::new(backend, config.ring_entries)?;
+        let pool = Pool::new(&mut ring, config.pool_slots, config.slot_size, BUFFER_GROUP)?;
+        Ok((ring, pool))
+    }
+
+    /// The kernel interface this shard runs on: [`Backend::IoUring`] or [`Backend::Epoll`].
+    pub fn backend(&self) -> Backend {
+        self.ops.config.backend
     }
 
     /// Makes this shard number `shard` of a cluster whose shards `peers` reaches.
@@ -340,7 +362,8 @@ impl Drop for Io {
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         if self.wake_armed {
-            let _ = self.ring.cancel(Token::new(Op::Wake, 0, 0), Token::new(Op::Cancel, u32::MAX, 0));
+            let (wake, cancel) = (Token::new(Op::Wake, 0, 0), Token::new(Op::Cancel, u32::MAX, 0));
+            let _ = self.ring.cancel(self.shared.wake_fd(), wake, cancel);
         }
         while (self.ops.table.len() > 0 || self.wake_armed) && Instant::now() < deadline {
             if self.flush().is_err() || self.ring.submit_and_wait(1, Some(Duration::from_millis(50))).is_err()

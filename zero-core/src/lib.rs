@@ -23,6 +23,10 @@
 //! Events borrow the pool until the next [`Io::poll`]; [`Payload::detach`] keeps a payload
 //! longer. Other threads use an [`IoHandle`]; [`IoCluster`] runs one shard per core.
 //!
+//! Where io_uring is refused (a container's default seccomp profile, `kernel.io_uring_disabled`,
+//! an old kernel) a shard runs on epoll instead, with the same API and events, and logs why
+//! once; `ZERO_BACKEND=epoll` or [`Config::backend`] chooses it outright ([`Backend`]).
+//!
 //! ## Protocols on top: the machine contract
 //! Every protocol crate splits the same way, and [`machine`] holds what they share:
 //! - a **codec**: bytes to frames and back, borrowing, no I/O, each refusal a typed error;
@@ -100,7 +104,7 @@ mod udp;
 pub mod ws;
 
 pub use cluster::{reserve_port, ClusterConfig, IoCluster, Reserved};
-pub use config::{Config, ListenOptions};
+pub use config::{Backend, Config, ListenOptions};
 pub use conn::{CloseReason, DetachedStream, SlowConsumer};
 pub use error::{IoError, Result};
 pub use event::{Event, Handler, Payload};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use io_uring::types::Timespec;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
-use crate::config::{Config, ListenOptions};
+use crate::config::{Backend, Config, ListenOptions};
 use crate::conn::{CloseReason, Connecting, DetachedStream, FileSend, Owed, Phase, Stream};
 use crate::error::{IoError, Result};
 use crate::event::Raw;
@@ -121,6 +121,10 @@ impl Ops {
     }
 
     pub(crate) fn insert(&mut self, sock: Socket, kind: Kind) -> Result<(u32, u32)> {
+        if self.config.backend == Backend::Epoll {
+            // epoll's sends, connects and splices must never block the shard.
+            sock.set_nonblocking(true).map_err(|e| IoError::sys("fcntl(O_NONBLOCK)", e))?;
+        }
         let slot = Slot { sock, kind, life: Life::Live, inflight: 0, touched: false };
         let (index, gen) = self.table.insert(slot).ok_or(IoError::TableFull(self.config.max_connections))?;
         self.table.touch(index, gen);
@@ -219,7 +223,7 @@ impl Ops {
         let mut stream = Stream::new(Phase::Connecting, None);
         stream.owed = Some(Owed::Connected);
         stream.rare().connecting =
-            Some(Box::new(Connecting { addr, timeout: Timespec::from(timeout), submitted: false }));
+            Some(Box::new(Connecting { addr, timeout, timespec: Timespec::from(timeout), submitted: false }));
         let (index, gen) = self.insert(sock, Kind::Stream(stream))?;
         Ok(ConnId::new(index, gen))
     }

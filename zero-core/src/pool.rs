@@ -113,7 +113,7 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// Allocates `count` slots of `slot_size` bytes and registers them as buffer group `group`.
-    pub fn new(ring: &Ring, count: u16, slot_size: usize, group: u16) -> Result<Pool> {
+    pub fn new(ring: &mut Ring, count: u16, slot_size: usize, group: u16) -> Result<Pool> {
         if !count.is_power_of_two() || count > 32768 {
             return Err(IoError::Config(format!(
                 "pool_slots must be a power of two up to 32768, got {count}"
@@ -130,11 +130,7 @@ impl Pool {
         let ring_mem = Region::new(count as usize * std::mem::size_of::<BufRingEntry>())?;
         // SAFETY: `ring_mem` is page aligned, sized for `count` entries, and lives in the Pool;
         // `Io` drops the ring (and with it the registration) before the Pool.
-        unsafe {
-            ring.submitter().register_buf_ring_with_flags(ring_mem.ptr as u64, count, group, 0).map_err(
-                |e| IoError::sys("io_uring_register(PBUF_RING): provided buffer rings need Linux 5.19+", e),
-            )?;
-        }
+        unsafe { ring.register_buf_ring(ring_mem.ptr.cast(), count, group)? };
         let mut pool = Pool {
             slots,
             ring_base: ring_mem.ptr.cast(),
@@ -333,18 +329,19 @@ impl Drop for DetachedBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Backend;
 
     fn pool(slots: u16) -> (Ring, Pool) {
-        let ring = Ring::new(8).unwrap();
-        let pool = Pool::new(&ring, slots, 64, 0).unwrap();
+        let mut ring = Ring::new(Backend::IoUring, 8).unwrap();
+        let pool = Pool::new(&mut ring, slots, 64, 0).unwrap();
         (ring, pool)
     }
 
     #[test]
     fn slot_counts_must_be_powers_of_two() {
-        let ring = Ring::new(8).unwrap();
-        assert!(matches!(Pool::new(&ring, 6, 64, 0), Err(IoError::Config(_))));
-        assert!(matches!(Pool::new(&ring, 8, 0, 0), Err(IoError::Config(_))));
+        let mut ring = Ring::new(Backend::IoUring, 8).unwrap();
+        assert!(matches!(Pool::new(&mut ring, 6, 64, 0), Err(IoError::Config(_))));
+        assert!(matches!(Pool::new(&mut ring, 8, 0, 0), Err(IoError::Config(_))));
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Ops {
                     // finish by themselves): cancel it by its token, a hash lookup in the
                     // kernel, where cancelling by descriptor walks every armed poll (a tenth
                     // of a resolver's CPU time, with a socket per query).
-                    Kind::Udp(u) if u.recv_armed => ring.cancel(token(Op::RecvMsg), token(Op::Cancel))?,
+                    Kind::Udp(u) if u.recv_armed => ring.cancel(fd, token(Op::RecvMsg), token(Op::Cancel))?,
                     Kind::Udp(_) => return Ok(()),
                     _ => ring.cancel_fd(fd, token(Op::Cancel))?,
                 }
@@ -52,7 +52,7 @@ impl Ops {
                 if s.phase == Phase::Connecting {
                     let connecting = s.rare.as_mut().and_then(|r| r.connecting.as_mut());
                     if let Some(c) = connecting.filter(|c| !c.submitted) {
-                        ring.connect(fd, &c.addr, &c.timeout, index, gen)?;
+                        ring.connect(fd, &c.addr, (c.timeout, &c.timespec), index, gen)?;
                         c.submitted = true;
                         slot.inflight += 2;
                     }
@@ -78,7 +78,7 @@ impl Ops {
                     s.recv_cancelled = false;
                     slot.inflight += 1;
                 } else if (s.paused || s.held || s.detaching) && s.recv_armed && !s.recv_cancelled {
-                    ring.cancel(token(Op::Recv), token(Op::Cancel))?;
+                    ring.cancel(fd, token(Op::Recv), token(Op::Cancel))?;
                     s.recv_cancelled = true;
                     slot.inflight += 1;
                 }

@@ -1,5 +1,10 @@
-//! The kernel boundary: the io_uring instance, the operations zero-core submits to it, and the
-//! few raw system calls (fd adoption, eventfd, `TCP_INFO`) that have no safe wrapper.
+//! The kernel boundary: the operations zero-core asks of the kernel, behind one [`Ring`] with
+//! two kernels, and the few raw system calls (fd adoption, eventfd, `TCP_INFO`) that have no
+//! safe wrapper.
+//!
+//! - `uring`: io_uring, each operation one submission;
+//! - `epoll`: the fallback where a ring cannot be set up, which performs the same operations
+//!   with readiness and plain system calls and posts the completions io_uring would post.
 //!
 //! This module and `pool` are the only places with `unsafe`. Every submission method here is
 //! safe to call because of one crate-wide rule, stated once: memory handed to the kernel (a send
@@ -7,13 +12,18 @@
 //! by [`Ring`] itself, is never moved or freed while the slot has operations in flight, and
 //! slots are released only after their last completion (`Table::release` checks `inflight`).
 
+mod epoll;
+mod uring;
+
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+use io_uring::types::{BufRingEntry, Timespec};
 use socket2::{SockAddr, Socket};
 
+use crate::config::Backend;
 use crate::error::{IoError, Result};
 
 /// What a submitted operation was, carried in the top byte of its `user_data`.
@@ -93,107 +103,98 @@ pub(crate) struct Completion {
 }
 
 impl Completion {
+    /// `IORING_CQE_F_BUFFER`: the upper 16 bits of the flags name the buffer filled.
+    const BUFFER: u32 = 1 << 0;
+    /// `IORING_CQE_F_MORE`: the multishot submission goes on.
+    const MORE: u32 = 1 << 1;
+    const BUFFER_SHIFT: u32 = 16;
+
     /// More completions will follow for this (multishot) submission.
     pub fn more(&self) -> bool {
-        cqueue::more(self.flags)
+        self.flags & Self::MORE != 0
     }
 
     /// The provided buffer the kernel filled, if any.
     pub fn buffer(&self) -> Option<u16> {
-        cqueue::buffer_select(self.flags)
+        (self.flags & Self::BUFFER != 0).then_some((self.flags >> Self::BUFFER_SHIFT) as u16)
     }
 }
 
-/// The io_uring instance of one shard.
-pub(crate) struct Ring {
-    uring: IoUring,
-    /// Target of the eventfd read that wakes the shard; boxed so its address is stable.
-    wake_buf: Box<u64>,
+/// A shard's kernel interface: io_uring, or its epoll emulation.
+pub(crate) enum Ring {
+    Uring(uring::Uring),
+    Epoll(epoll::Epoll),
 }
+
+/// Dispatches a call to whichever kernel the ring is.
+macro_rules! each {
+    ($self:ident . $call:ident ( $($arg:expr),* )) => {
+        match $self {
+            Ring::Uring(k) => k.$call($($arg),*),
+            Ring::Epoll(k) => k.$call($($arg),*),
+        }
+    };
+}
+
+static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
 
 impl Ring {
-    /// Creates the ring and checks that the kernel has every operation zero-core uses.
-    pub fn new(entries: u32) -> Result<Ring> {
-        let uring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_cqsize(entries.saturating_mul(4))
-            .setup_clamp()
-            .build(entries)
-            .or_else(|_| IoUring::builder().setup_cqsize(entries.saturating_mul(4)).build(entries))
-            .map_err(ring_setup_error)?;
-        let mut probe = Probe::new();
-        uring
-            .submitter()
-            .register_probe(&mut probe)
-            .map_err(|e| IoError::sys("io_uring_register(PROBE)", e))?;
-        let needed = [
-            (opcode::AcceptMulti::CODE, "multishot accept"),
-            (opcode::RecvMulti::CODE, "multishot receive"),
-            (opcode::Send::CODE, "send"),
-            (opcode::Connect::CODE, "connect"),
-            (opcode::LinkTimeout::CODE, "linked timeouts"),
-            (opcode::AsyncCancel::CODE, "cancel"),
-            (opcode::RecvMsgMulti::CODE, "multishot recvmsg"),
-            (opcode::Read::CODE, "read"),
-            (opcode::Splice::CODE, "splice"),
-        ];
-        for (code, feature) in needed {
-            if !probe.is_supported(code) {
-                return Err(IoError::Unsupported { feature, kernel: kernel_release() });
-            }
+    /// Sets up the kernel `backend` names (`Auto` must be resolved by the caller).
+    pub fn new(backend: Backend, entries: u32) -> Result<Ring> {
+        match backend {
+            Backend::Epoll => Ok(Ring::Epoll(epoll::Epoll::new()?)),
+            _ => Ok(Ring::Uring(uring::Uring::new(entries)?)),
         }
-        if !uring.params().is_feature_ext_arg() {
-            return Err(IoError::Unsupported {
-                feature: "IORING_FEAT_EXT_ARG (timed waits)",
-                kernel: kernel_release(),
-            });
-        }
-        Ok(Ring { uring, wake_buf: Box::new(0) })
     }
 
-    /// The ring's own fd, for registering buffer rings.
-    pub fn submitter(&self) -> io_uring::Submitter<'_> {
-        self.uring.submitter()
+    /// Logs, once per process, why a shard runs on epoll instead of io_uring.
+    pub fn log_fallback(reason: &IoError) {
+        if !FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %reason, "io_uring is unavailable; shards run on the epoll fallback");
+        }
     }
 
-    fn push(&mut self, entry: squeue::Entry) -> Result<()> {
-        loop {
-            // SAFETY: every entry built in this module points only at memory that outlives the
-            // operation, by the module-level rule (slot-owned buffers released after their last
-            // completion; `wake_buf` lives as long as the ring).
-            if unsafe { self.uring.submission().push(&entry) }.is_ok() {
-                return Ok(());
-            }
-            self.uring.submit().map_err(|e| IoError::sys("io_uring_enter(submit)", e))?;
+    /// Which kernel this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Ring::Uring(_) => Backend::IoUring,
+            Ring::Epoll(_) => Backend::Epoll,
         }
+    }
+
+    /// Lends the kernel the provided-buffer ring at `base` as buffer group `group`.
+    ///
+    /// # Safety
+    /// `base` must point at `entries` page-aligned entries that outlive this ring.
+    pub unsafe fn register_buf_ring(
+        &mut self,
+        base: *mut BufRingEntry,
+        entries: u16,
+        group: u16,
+    ) -> Result<()> {
+        // SAFETY: forwarded from the caller.
+        unsafe { each!(self.register_buf_ring(base, entries, group)) }
     }
 
     /// Arms a multishot accept on a listening socket.
     pub fn accept_multi(&mut self, fd: RawFd, token: Token) -> Result<()> {
-        let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build();
-        self.push(e.user_data(token.encode()))
+        each!(self.accept_multi(fd, token))
     }
 
     /// Arms a multishot receive into the provided buffer group `group`.
     pub fn recv_multi(&mut self, fd: RawFd, group: u16, token: Token) -> Result<()> {
-        let e = opcode::RecvMulti::new(types::Fd(fd), group).build();
-        self.push(e.user_data(token.encode()))
+        each!(self.recv_multi(fd, group, token))
     }
 
     /// Arms a multishot `recvmsg` (datagrams with their source address) into group `group`.
     /// `msg` must stay valid until the final completion (it is owned by the socket slot).
     pub fn recvmsg_multi(&mut self, fd: RawFd, msg: &libc::msghdr, group: u16, token: Token) -> Result<()> {
-        let e = opcode::RecvMsgMulti::new(types::Fd(fd), msg, group).build();
-        self.push(e.user_data(token.encode()))
+        each!(self.recvmsg_multi(fd, msg, group, token))
     }
 
     /// Sends `buf`, which must stay valid until the completion (owned by the slot's send queue).
     pub fn send(&mut self, fd: RawFd, buf: &[u8], token: Token) -> Result<()> {
-        let e = opcode::Send::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build();
-        self.push(e.user_data(token.encode()))
+        each!(self.send(fd, buf, token))
     }
 
     /// Moves up to `len` bytes from `from` (at `offset`, or the pipe's own position when
@@ -207,125 +208,64 @@ impl Ring {
         len: u32,
         token: Token,
     ) -> Result<()> {
-        let off_in = offset.map_or(-1, |o| o as i64);
-        let e = opcode::Splice::new(types::Fd(from), off_in, types::Fd(to), -1, len).build();
-        self.push(e.user_data(token.encode()))
+        each!(self.splice(from, offset, to, len, token))
     }
 
     /// Sends the datagram `buf` to `addr`; both must stay valid until the completion.
     pub fn send_to(&mut self, fd: RawFd, buf: &[u8], addr: &SockAddr, token: Token) -> Result<()> {
-        let e = opcode::Send::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
-            .dest_addr(addr.as_ptr().cast())
-            .dest_addr_len(addr.len())
-            .build();
-        self.push(e.user_data(token.encode()))
+        each!(self.send_to(fd, buf, addr, token))
     }
 
-    /// Starts a connect to `addr` (owned by the slot) with a linked timeout.
+    /// Starts a connect to `addr` (owned by the slot), given up after `timeout` (the same
+    /// deadline as `timespec`, which the slot keeps for io_uring's linked timeout): completes
+    /// as `Op::Connect` and `Op::ConnectTimeout`, one of them `-ECANCELED`.
     pub fn connect(
         &mut self,
         fd: RawFd,
         addr: &SockAddr,
-        timeout: &types::Timespec,
+        timeout: (Duration, &Timespec),
         index: u32,
         gen: u32,
     ) -> Result<()> {
-        let connect = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len())
-            .build()
-            .flags(squeue::Flags::IO_LINK)
-            .user_data(Token::new(Op::Connect, index, gen).encode());
-        let timeout = opcode::LinkTimeout::new(timeout)
-            .build()
-            .user_data(Token::new(Op::ConnectTimeout, index, gen).encode());
-        // Both entries must land in the same submission batch for the link to hold.
-        let room = {
-            let sq = self.uring.submission();
-            sq.capacity() - sq.len()
-        };
-        if room < 2 {
-            self.uring.submit().map_err(|e| IoError::sys("io_uring_enter(submit)", e))?;
-        }
-        self.push(connect)?;
-        self.push(timeout)
+        each!(self.connect(fd, addr, timeout, index, gen))
     }
 
     /// Cancels every operation in flight on `fd`.
     pub fn cancel_fd(&mut self, fd: RawFd, token: Token) -> Result<()> {
-        let e = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all()).build();
-        self.push(e.user_data(token.encode()))
+        each!(self.cancel_fd(fd, token))
     }
 
-    /// Cancels the operation submitted with `target`.
-    pub fn cancel(&mut self, target: Token, token: Token) -> Result<()> {
-        let e = opcode::AsyncCancel::new(target.encode()).build();
-        self.push(e.user_data(token.encode()))
+    /// Cancels the operation submitted on `fd` with `target`.
+    pub fn cancel(&mut self, fd: RawFd, target: Token, token: Token) -> Result<()> {
+        each!(self.cancel(fd, target, token))
     }
 
     /// Arms an 8-byte read of the wake eventfd into the ring's own counter.
     pub fn read_wake(&mut self, fd: RawFd) -> Result<()> {
-        let buf: *mut u64 = &mut *self.wake_buf;
-        let e = opcode::Read::new(types::Fd(fd), buf.cast(), 8).build();
-        self.push(e.user_data(Token::new(Op::Wake, 0, 0).encode()))
+        each!(self.read_wake(fd))
     }
 
     /// Whether completions are waiting to be reaped.
     pub fn ready(&mut self) -> bool {
-        !self.uring.completion().is_empty()
+        each!(self.ready())
     }
 
     /// Submits what is queued and waits up to `timeout` for at least `want` completions.
     pub fn submit_and_wait(&mut self, want: usize, timeout: Option<Duration>) -> Result<()> {
-        let res = match (want, timeout) {
-            (0, _) => self.uring.submit(),
-            (_, None) => self.uring.submit_and_wait(want),
-            (_, Some(t)) => {
-                let ts = types::Timespec::from(t);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                self.uring.submitter().submit_with_args(want, &args)
-            }
-        };
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
-            Err(e) => Err(IoError::sys("io_uring_enter", e)),
-        }
+        each!(self.submit_and_wait(want, timeout))
     }
 
     /// Moves up to `max` ready completions into `out`.
     pub fn reap(&mut self, out: &mut Vec<Completion>, max: usize) {
-        for cqe in self.uring.completion().take(max) {
-            if let Some(token) = Token::decode(cqe.user_data()) {
-                out.push(Completion { token, result: cqe.result(), flags: cqe.flags() });
-            }
-        }
+        each!(self.reap(out, max))
     }
 
     /// Never frees the wake counter: for a shutdown in which the kernel may still write to it.
     pub fn leak_wake_buf(&mut self) {
-        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        if let Ring::Uring(k) = self {
+            k.leak_wake_buf()
+        }
     }
-}
-
-fn ring_setup_error(cause: io::Error) -> IoError {
-    let advice = match cause.raw_os_error() {
-        Some(libc::EPERM) => {
-            "io_uring is disabled for this process: check /proc/sys/kernel/io_uring_disabled \
-             (set it to 0, or to 1 and add this user to kernel.io_uring_group)"
-        }
-        Some(libc::ENOSYS) => {
-            "the io_uring system calls are blocked, usually by a container's seccomp profile: \
-             run the container with a profile that allows io_uring_setup/enter/register"
-        }
-        Some(libc::ENOMEM) => {
-            "the kernel could not allocate the ring: lower Config::ring_entries or raise \
-             RLIMIT_MEMLOCK"
-        }
-        Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => {
-            "the kernel rejected the ring parameters: zero-core needs Linux 6.0 or newer"
-        }
-        _ => "see io_uring_setup(2)",
-    };
-    IoError::RingUnavailable { cause, advice }
 }
 
 /// The running kernel's release, for error messages.
@@ -431,14 +371,5 @@ mod tests {
         assert_eq!(d.index, 0xDEAD_BEEF);
         assert_eq!(d.gen, 0x34_5678);
         assert!(Token::decode(0).is_none());
-    }
-
-    #[test]
-    fn refused_rings_say_why_and_what_to_do() {
-        let msg = |errno| ring_setup_error(io::Error::from_raw_os_error(errno)).to_string();
-        assert!(msg(libc::EPERM).contains("io_uring_disabled"), "{}", msg(libc::EPERM));
-        assert!(msg(libc::ENOSYS).contains("seccomp"));
-        assert!(msg(libc::ENOMEM).contains("RLIMIT_MEMLOCK"));
-        assert!(msg(libc::EINVAL).contains("Linux 6.0"));
     }
 }
