@@ -441,6 +441,7 @@ fn serve<A: Application>(mut acceptor: Acceptor<Wal, A>, listen: Listen) -> Resu
         None => acceptor.listen(&mut io, listen.addr),
     }
     .map_err(|e| format!("{}: {e}", listen.addr))?;
+    crate::shutdown::on_signal("fix", zero_core::Stopper::new(vec![io.handle()]))?;
     eprintln!("zero fix acceptor: {} session(s) on {addr}{tls}", listen.sessions);
     io.run(&mut acceptor).map_err(|e| e.to_string())
 }

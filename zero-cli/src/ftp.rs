@@ -208,6 +208,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     drop(reserved);
+    crate::shutdown::on_signal("ftp", cluster.stopper())?;
     let implicit_note = implicit.map(|a| format!(", implicit FTPS on {a}")).unwrap_or_default();
     eprintln!(
         "zero ftp: listening on {listen}{implicit_note} ({shards} shard{}), root {}",

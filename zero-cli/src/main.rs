@@ -17,12 +17,14 @@ mod mqtt;
 mod ntp;
 mod redis;
 mod sbe;
+mod shutdown;
 mod smtp;
 mod smtp_send;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -32,6 +34,10 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Servers: how long connections get to finish after SIGTERM or SIGINT (a second signal
+    /// stops at once), in seconds.
+    #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
+    shutdown_grace: f64,
 }
 
 #[derive(Subcommand)]
@@ -294,6 +300,7 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
         };
         Ok(zero_core::echo::Echo::default())
     })?;
+    shutdown::on_signal("echo", cluster.stopper()).map_err(zero_core::IoError::Config)?;
     tracing::info!(%listen, shards = args.shards, "echo server running");
     let kind = if args.tls || args.tls_cert.is_some() { "TLS" } else { "TCP" };
     eprintln!("zero echo: listening ({kind}) on {listen} with {} shard(s)", args.shards);
@@ -311,7 +318,15 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    match Duration::try_from_secs_f64(cli.shutdown_grace) {
+        Ok(grace) => shutdown::set_grace(grace),
+        Err(_) => {
+            eprintln!("zero: --shutdown-grace must be a number of seconds, not {}", cli.shutdown_grace);
+            return ExitCode::from(2);
+        }
+    }
+    let result = match cli.command {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
         Command::Mqtt { command } => mqtt::run(command),
         Command::Redis(args) => redis::run(args),

@@ -296,6 +296,7 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
     }
     let shards = args.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let broker = server::start_cluster(config, &listeners, shards, args.cpus)?;
+    crate::shutdown::on_signal("mqtt", broker.stopper()).map_err(zero_core::IoError::Config)?;
     eprintln!(
         "zero mqtt: broker listening on {} ({shards} shard{})",
         broker.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),

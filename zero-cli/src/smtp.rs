@@ -449,6 +449,7 @@ fn start(plan: Plan) -> Result<(), String> {
     let cluster = started
         .map_err(|e| failure.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(e.to_string()))?;
     drop(reserved);
+    crate::shutdown::on_signal("smtp", cluster.stopper())?;
     let tls_note = listen_tls.map(|a| format!(", TLS on {a}")).unwrap_or_default();
     eprintln!(
         "zero smtp: listening on {listen}{tls_note} ({shards} shard{}, {})",

@@ -16,6 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use crate::config::Config;
+use crate::drain::Stopper;
 use crate::error::{IoError, Result};
 use crate::event::Handler;
 use crate::handle::IoHandle;
@@ -188,7 +189,19 @@ impl IoCluster {
         }
     }
 
-    /// Stops every shard and waits for them.
+    /// A handle that shuts the cluster down gracefully from any thread (a signal handler's):
+    /// see [`Stopper::shutdown`].
+    pub fn stopper(&self) -> Stopper {
+        Stopper::new(self.handles.clone())
+    }
+
+    /// Drains every shard (see [`Stopper::shutdown`]), stops them and waits for them.
+    pub fn shutdown(self, grace: std::time::Duration) -> Result<()> {
+        self.stopper().shutdown(grace);
+        self.join()
+    }
+
+    /// Stops every shard at once and waits for them.
     pub fn stop(self) -> Result<()> {
         for h in &self.handles {
             let _ = h.stop();

@@ -281,4 +281,13 @@ pub trait Handler {
     /// Called after each batch of events, before the shard submits the sends they queued:
     /// the place to make a batch durable (write ahead) before its replies leave.
     fn on_batch_end(&mut self, _ops: &mut Ops) {}
+
+    /// The shard is draining for a graceful shutdown ([`IoHandle::drain`](crate::IoHandle::drain)):
+    /// its listeners are closed. Say goodbye in the protocol's way and close what should
+    /// close; the shard reports drained once no socket is left and is stopped at the end of
+    /// the grace period in any case. By default every socket is closed ([`Ops::close_all`]:
+    /// connections gracefully, queued bytes first).
+    fn on_drain(&mut self, ops: &mut Ops) {
+        ops.close_all();
+    }
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use crate::error::{IoError, Result};
 use crate::id::ConnId;
@@ -19,6 +19,7 @@ pub(crate) enum Command {
     Close(ConnId),
     CloseNow(ConnId),
     Post(Box<dyn Any + Send>),
+    Drain(mpsc::Sender<usize>),
     Stop,
 }
 
@@ -119,6 +120,14 @@ impl IoHandle {
     /// Delivers `message` to the shard's handler as `Event::Message`.
     pub fn post(&self, message: impl Any + Send) -> Result<()> {
         self.shared.push(Command::Post(Box::new(message)))
+    }
+
+    /// Drains the shard (graceful shutdown): its listeners close, its handler's
+    /// [`Handler::on_drain`](crate::Handler::on_drain) runs, and `done` gets the shard's index
+    /// once no socket is left. The shard keeps running until stopped. A cluster drains all its
+    /// shards with [`Stopper::shutdown`](crate::Stopper::shutdown).
+    pub fn drain(&self, done: mpsc::Sender<usize>) -> Result<()> {
+        self.shared.push(Command::Drain(done))
     }
 
     /// Makes `Io::run` return after its current tick.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Backend, Config};
 use crate::conn::CloseReason;
+use crate::drain::Drain;
 use crate::error::{IoError, Result};
 use crate::event::{Chunk, Event, Handler, Payload, Raw};
 use crate::handle::{Command, IoHandle, Shared};
@@ -71,6 +72,7 @@ impl Io {
                 events: VecDeque::with_capacity(config.events_per_poll),
                 now: Instant::now(),
                 stopped: false,
+                drain: Drain::No,
                 handle_drops: 0,
                 shard: 0,
                 peers: Arc::from([]),
@@ -186,12 +188,14 @@ impl Io {
 
     /// Delivers every queued event to `handler`.
     pub fn dispatch<H: Handler + ?Sized>(&mut self, handler: &mut H) -> usize {
+        self.ops.start_drain(handler);
         let mut n = 0;
         while let Some((event, ops)) = self.next_event() {
             handler.on_event(ops, event);
             n += 1;
         }
         handler.on_batch_end(&mut self.ops);
+        self.ops.report_if_drained();
         n
     }
 
@@ -247,6 +251,7 @@ impl Io {
                 Command::Close(conn) => drop(ops.close(conn)),
                 Command::CloseNow(conn) => drop(ops.close_now(conn)),
                 Command::Post(msg) => ops.events.push_back(Raw::Message(msg)),
+                Command::Drain(done) => ops.begin_drain(done),
                 Command::Stop => ops.stopped = true,
             }
         }

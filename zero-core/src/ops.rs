@@ -14,6 +14,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
 use crate::config::{Backend, Config, ListenOptions};
 use crate::conn::{CloseReason, Connecting, DetachedStream, FileSend, Owed, Phase, Stream};
+use crate::drain::Drain;
 use crate::error::{IoError, Result};
 use crate::event::Raw;
 use crate::handle::IoHandle;
@@ -51,6 +52,7 @@ pub struct Ops {
     pub(crate) config: Config,
     pub(crate) now: Instant,
     pub(crate) stopped: bool,
+    pub(crate) drain: Drain,
     /// Sends from handles dropped because the connection's queue was full or it was gone.
     pub(crate) handle_drops: u64,
     /// This shard's index in its cluster (0 when standalone).

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -61,11 +61,6 @@ impl Transmit<ConnId> for Queues<'_> {
     }
 }
 
-/// The first step of a graceful stop ([`BrokerCluster::stop`]): the shard stops taking
-/// input from clients, and says so once everything it accepted so far has been journaled and
-/// posted to the other shards.
-struct Quiesce(mpsc::Sender<()>);
-
 /// Shard timer tokens.
 const MACHINE_TIMER: u64 = 0;
 const SYNC_TIMER: u64 = 1;
@@ -83,10 +78,9 @@ pub struct BrokerHandler {
     /// Why the journal failed, which stopped the shard (and its cluster); shared by the
     /// shards of a cluster.
     failure: Arc<Mutex<Option<Error>>>,
-    /// Stopping: only other shards' messages are handled (see [`Quiesce`]).
+    /// Draining (a graceful stop): nothing more is taken from clients, only other shards'
+    /// messages are handled.
     quiescing: bool,
-    /// Told at the end of the batch that quiesced this shard.
-    quiesced: Option<mpsc::Sender<()>>,
 }
 
 impl BrokerHandler {
@@ -122,7 +116,6 @@ impl BrokerHandler {
             sync: Deadline::new(SYNC_TIMER),
             failure: Arc::default(),
             quiescing: false,
-            quiesced: None,
         })
     }
 
@@ -177,19 +170,14 @@ impl BrokerHandler {
             }
             Err(other) => other,
         };
-        let message = match message.downcast::<Quiesce>() {
-            Ok(quiesce) => {
-                self.quiescing = true;
-                self.quiesced = Some(quiesce.0);
-                return;
-            }
-            Err(other) => other,
-        };
         let Ok(arrival) = message.downcast::<Arrival>() else {
             tracing::warn!("unknown message from another shard ignored");
             return;
         };
         let Arrival { stream, input } = *arrival;
+        if self.quiescing {
+            return; // the connection closes as it drops; its client retries the next broker
+        }
         let peer = stream.peer_addr();
         match ops.attach(stream) {
             Ok(conn) => {
@@ -269,9 +257,22 @@ impl Handler for BrokerHandler {
             Ok(()) => self.post_outbox(ops),
             Err(error) => self.fail(ops, error),
         }
-        if let Some(quiesced) = self.quiesced.take() {
-            let _ = quiesced.send(());
+    }
+
+    /// A graceful stop: nothing more is taken from clients (what they sent unacknowledged,
+    /// they send again to the next broker), and each is told the server is shutting down and
+    /// closed. This batch's records are journaled and its forwards posted at its end, and the
+    /// shards stop only together ([`zero_core::Stopper`]), so each still journals what the
+    /// others forward it meanwhile.
+    fn on_drain(&mut self, ops: &mut Ops) {
+        self.quiescing = true;
+        let now = ops.now();
+        let out = &mut Queues { ops, leaving: &mut self.leaving };
+        self.broker.shutdown(now, out);
+        for conn in std::mem::take(&mut self.leaving).into_keys() {
+            let _ = ops.close_now(conn);
         }
+        ops.close_all();
     }
 }
 
@@ -353,25 +354,19 @@ impl BrokerCluster {
         self.failure.lock().unwrap_or_else(|p| p.into_inner()).take().map_or(Ok(()), Err)
     }
 
-    /// Stops every shard and waits for them. First every shard stops taking client input and
-    /// posts what it accepted to the others; only then are they stopped, so each handles
-    /// (and journals) every message forwarded to it before it ends: nothing acknowledged is
-    /// lost in a shard's queue.
+    /// Stops the broker gracefully from any thread (a signal handler's): every shard stops
+    /// taking client input, tells its clients the server is shutting down and closes them,
+    /// and journals what it accepted; the shards stop together once all have drained (or the
+    /// grace period is over), so each handles and journals every message forwarded to it:
+    /// nothing acknowledged is lost in a shard's queue. [`BrokerCluster::join`] then returns.
+    pub fn stopper(&self) -> zero_core::Stopper {
+        self.cluster.stopper()
+    }
+
+    /// [`BrokerCluster::stopper`]'s shutdown with a 5 s grace period, then
+    /// [`BrokerCluster::join`].
     pub fn stop(self) -> Result<(), Error> {
-        let (tx, quiesced) = mpsc::channel();
-        let asked = self.cluster.handles().iter().filter(|h| h.post(Quiesce(tx.clone())).is_ok()).count();
-        drop(tx);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for _ in 0..asked {
-            // A shard that failed (and so stopped) never answers; the rest still stop.
-            if quiesced.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-                tracing::warn!("a shard did not quiesce in time; stopping anyway");
-                break;
-            }
-        }
-        for h in self.cluster.handles() {
-            let _ = h.stop();
-        }
+        self.stopper().shutdown(Duration::from_secs(5));
         self.join()
     }
 }

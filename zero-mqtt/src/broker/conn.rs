@@ -218,6 +218,11 @@ impl<C: ConnKey> Conns<C> {
         }
     }
 
+    /// Every connection's id.
+    pub fn ids(&self) -> impl Iterator<Item = C> + '_ {
+        self.slots.iter().flatten().map(|(id, _)| *id)
+    }
+
     /// Every connection.
     pub fn values(&self) -> impl Iterator<Item = &Conn> {
         self.slots.iter().flatten().map(|(_, conn)| conn)

@@ -291,6 +291,17 @@ impl<C: ConnKey> Broker<C> {
         self.close(conn, now, out);
     }
 
+    /// The server is shutting down: every connection gets DISCONNECT "Server shutting down"
+    /// (MQTT 5; 3.1.1 has no server DISCONNECT, so its clients see the close) and is closed
+    /// after what is queued for it. Sessions go offline as on any close the client did not
+    /// ask for (wills are published, persistent sessions keep their messages).
+    pub fn shutdown(&mut self, now: Instant, out: &mut impl Transmit<C>) {
+        let conns: Vec<C> = self.conns.ids().collect();
+        for conn in conns {
+            self.disconnect(conn, ReasonCode::SERVER_SHUTTING_DOWN, now, out);
+        }
+    }
+
     /// Sends DISCONNECT with `reason` (MQTT 5 only) and closes.
     fn disconnect(&mut self, conn: C, reason: ReasonCode, now: Instant, out: &mut impl Transmit<C>) {
         let Some(c) = self.conns.get(&conn) else { return };
@@ -298,7 +309,12 @@ impl<C: ConnKey> Broker<C> {
             return;
         }
         if c.protocol.is_v5() {
-            send(out, conn, c.protocol, &Packet::Disconnect(Disconnect::new(reason)));
+            let mut packet = Disconnect::new(reason);
+            // The reason in words as well: clients log it, and some (paho 1.6) read a
+            // DISCONNECT's reason code only when properties follow it. Left out where it could
+            // pass the client's Maximum Packet Size (every reason's name fits in 64 bytes).
+            packet.properties.reason_string = reason.name().filter(|_| c.fits(64));
+            send(out, conn, c.protocol, &Packet::Disconnect(packet));
         }
         self.close(conn, now, out);
     }
