@@ -511,6 +511,14 @@ impl zero_core::Handler for Either {
             Either::Relay(r) => r.on_batch_end(ops),
         }
     }
+
+    fn on_drain(&mut self, ops: &mut zero_core::Ops) {
+        match self {
+            Either::Spool(s) => s.on_drain(ops),
+            Either::Sink(s) => s.on_drain(ops),
+            Either::Relay(r) => r.on_drain(ops),
+        }
+    }
 }
 
 /// The shard directories of a spool.

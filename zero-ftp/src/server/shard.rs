@@ -830,6 +830,22 @@ impl Handler for Server {
         self.touched.push(conn);
     }
 
+    /// Every client is told `421` and closed; transfers in progress are aborted (a client
+    /// resumes them from the next server: `REST`).
+    fn on_drain(&mut self, ops: &mut Ops) {
+        let ctrls: Vec<ConnId> = self.sessions.keys().copied().collect();
+        for ctrl in ctrls {
+            if let Some(c) = self.sessions.get_mut(&ctrl) {
+                c.driver.machine().shut_down();
+            }
+            self.serve(ops, ctrl);
+            if let Some(c) = self.sessions.get_mut(&ctrl) {
+                c.driver.pump(ops);
+            }
+        }
+        ops.close_all();
+    }
+
     fn on_batch_end(&mut self, ops: &mut Ops) {
         self.touched.sort_unstable();
         self.touched.dedup();

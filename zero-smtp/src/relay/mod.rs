@@ -616,6 +616,12 @@ impl Handler for Relay {
         }
     }
 
+    /// The server's clients are told `421`; deliveries in progress are cut, their messages
+    /// stay in the spool for the next start.
+    fn on_drain(&mut self, ops: &mut Ops) {
+        self.server.on_drain(ops);
+    }
+
     fn on_batch_end(&mut self, ops: &mut Ops) {
         self.server.on_batch_end(ops);
         let now = ops.now();

@@ -208,6 +208,17 @@ impl Session {
         }
     }
 
+    /// The server is shutting down: `421` (RFC 5321 3.8), then the close. A message still
+    /// being received is not taken: its client keeps it and tries again later.
+    pub fn shut_down(&mut self) {
+        if !matches!(self.phase, Phase::Closing) {
+            let text =
+                format!("{} Service shutting down, closing transmission channel", self.config.hostname);
+            self.reply(Reply::new(421, (4, 3, 2), &text));
+            self.shut();
+        }
+    }
+
     fn shut(&mut self) {
         self.phase = Phase::Closing;
         self.close = true;

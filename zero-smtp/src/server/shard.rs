@@ -352,6 +352,15 @@ impl<S: Store> Handler for Server<S> {
         self.touched.push(conn);
     }
 
+    /// Every client is told `421` and closed; so are the verifier's lookups.
+    fn on_drain(&mut self, ops: &mut Ops) {
+        for driver in self.sessions.values_mut() {
+            driver.machine().shut_down();
+            driver.pump(ops);
+        }
+        ops.close_all();
+    }
+
     fn on_batch_end(&mut self, ops: &mut Ops) {
         let now = ops.now();
         // Storing a message lets its session read on, which may end another message (and

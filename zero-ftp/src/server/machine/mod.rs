@@ -170,6 +170,19 @@ impl Session {
         self.deadline = None;
     }
 
+    /// The server is shutting down: `421` (RFC 959: the reply of a service that "knows it must
+    /// shut down"), any transfer aborted, then the close.
+    pub fn shut_down(&mut self) {
+        if matches!(self.phase, Phase::Closing) {
+            return;
+        }
+        if matches!(self.phase, Phase::Opening(_) | Phase::Transferring(_)) {
+            self.events.push_back(Event::Abort);
+        }
+        self.reply(421, "Service shutting down, closing control connection.");
+        self.shut();
+    }
+
     /// The owner opened the passive listener at `addr`, or could not.
     pub fn passive_done(&mut self, now: Instant, addr: Option<std::net::SocketAddr>) {
         let Phase::Passive { extended } = self.phase else { return };

@@ -1,0 +1,141 @@
+//! SIGTERM on every `zero` server: it drains (each client hears the protocol's goodbye, then
+//! the close), exits 0 and says so. The MQTT broker's test under load is in `broker.rs`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spare_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `zero ARGS` and connects to it on `port`.
+fn start(args: &[&str], port: u16) -> (Server, TcpStream) {
+    let child = Command::new(env!("CARGO_BIN_EXE_zero"))
+        .args(args)
+        .args(["--shutdown-grace", "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zero starts");
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            return (server, c);
+        }
+        assert!(Instant::now() < deadline, "zero {args:?} never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGTERM; returns the client's bytes until the close, and the server's stderr once it
+/// exited 0.
+fn terminate(mut server: Server, client: TcpStream) -> (String, String) {
+    let mut reader = BufReader::new(client);
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut said = String::new();
+    reader.read_to_string(&mut said).expect("the server closes the connection");
+    drop(reader); // our close lets the drain finish
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "exit status {status}:\n{stderr}");
+    assert!(stderr.contains("SIGTERM received: draining"), "{stderr}");
+    assert!(stderr.contains("drained in time; stopped") && !stderr.contains(" 0 of "), "{stderr}");
+    (said, stderr)
+}
+
+#[test]
+fn the_echo_server_drains_on_sigterm() {
+    let port = spare_port();
+    let (server, mut c) =
+        start(&["echo", "serve", "--listen", &format!("127.0.0.1:{port}"), "--shards", "2"], port);
+    c.write_all(b"ping").unwrap();
+    let mut back = [0; 4];
+    c.read_exact(&mut back).unwrap();
+    let (said, _) = terminate(server, c);
+    assert_eq!(said, "", "the echo server says nothing more: it closes");
+}
+
+#[test]
+fn the_ftp_server_says_421_on_sigterm() {
+    let port = spare_port();
+    let root = std::env::temp_dir().join(format!("zero-cli-ftp-drain-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "ftp",
+        "serve",
+        "--anonymous",
+        "--listen",
+        &listen,
+        "--shards",
+        "2",
+        "--root",
+        root.to_str().unwrap(),
+    ];
+    let (server, c) = start(&args, port);
+    let mut greeting = String::new();
+    BufReader::new(c.try_clone().unwrap()).read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("220"), "{greeting}");
+    let (said, _) = terminate(server, c);
+    assert_eq!(said, "421 Service shutting down, closing control connection.\r\n");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_smtp_server_says_421_on_sigterm() {
+    let port = spare_port();
+    let spool = std::env::temp_dir().join(format!("zero-cli-smtp-drain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&spool);
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "smtp",
+        "serve",
+        "--listen",
+        &listen,
+        "--accept-domain",
+        "zero.test",
+        "--spool",
+        spool.to_str().unwrap(),
+    ];
+    let (server, mut c) = start(&args, port);
+    let mut reader = BufReader::new(c.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220"), "{line}");
+    c.write_all(b"EHLO drain.test\r\n").unwrap();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line.starts_with("250 ") {
+            break;
+        }
+    }
+    drop(reader);
+    let (said, _) = terminate(server, c);
+    assert!(said.starts_with("421 4.3.2 ") && said.contains("Service shutting down"), "{said:?}");
+    let _ = std::fs::remove_dir_all(&spool);
+}
