@@ -61,6 +61,8 @@ pub struct AcceptorArgs {
     /// NewOrderSingle with an ExecutionReport (for round-trip benchmarks).
     #[arg(long, value_enum, default_value = "echo")]
     app: App,
+    #[command(flatten)]
+    ops: crate::serving::OpsArgs,
 }
 
 /// Options of `zero fix initiator`.
@@ -363,7 +365,8 @@ fn acceptor(args: AcceptorArgs) -> Result<(), String> {
         (None, None) => None,
         _ => return Err("tls_cert and tls_key go together".into()),
     };
-    let listen = Listen { addr: listen, tls, sessions: file.session.len(), io: file.io() };
+    let listen =
+        Listen { ops: args.ops.clone(), addr: listen, tls, sessions: file.session.len(), io: file.io() };
     match args.app {
         App::Echo => serve(Acceptor::new(sessions, Echo::new(dict)), listen),
         App::Exec => serve(Acceptor::new(sessions, Exec::default()), listen),
@@ -427,6 +430,7 @@ fn initiator(args: InitiatorArgs) -> Result<(), String> {
 
 /// Where and how the acceptor listens.
 struct Listen {
+    ops: crate::serving::OpsArgs,
     addr: SocketAddr,
     tls: Option<Arc<zero_core::rustls::ServerConfig>>,
     sessions: usize,
@@ -441,7 +445,10 @@ fn serve<A: Application>(mut acceptor: Acceptor<Wal, A>, listen: Listen) -> Resu
         None => acceptor.listen(&mut io, listen.addr),
     }
     .map_err(|e| format!("{}: {e}", listen.addr))?;
-    crate::shutdown::on_signal("fix", zero_core::Stopper::new(vec![io.handle()]))?;
+    let handles = vec![io.handle()];
+    let (collector, stopper) =
+        (zero_core::admin::Collector::new(handles.clone()), zero_core::Stopper::new(handles));
+    crate::serving::start("fix", &listen.ops, collector, stopper, None)?;
     eprintln!("zero fix acceptor: {} session(s) on {addr}{tls}", listen.sessions);
     io.run(&mut acceptor).map_err(|e| e.to_string())
 }

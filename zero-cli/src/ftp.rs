@@ -69,6 +69,8 @@ pub enum FtpCommand {
         /// share).
         #[arg(long)]
         max_total_rate: Option<u64>,
+        #[command(flatten)]
+        ops: Box<crate::serving::OpsArgs>,
     },
     /// List a directory: `ftp://[user[:password]@]host[:port]/path` (`ftps://` for
     /// implicit FTPS).
@@ -138,6 +140,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
         xferlog,
         max_rate,
         max_total_rate,
+        ops,
     } = command
     else {
         return ftp_client::run(command);
@@ -208,7 +211,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     drop(reserved);
-    crate::shutdown::on_signal("ftp", cluster.stopper())?;
+    crate::serving::start("ftp", &ops, cluster.collector(), cluster.stopper(), None)?;
     let implicit_note = implicit.map(|a| format!(", implicit FTPS on {a}")).unwrap_or_default();
     eprintln!(
         "zero ftp: listening on {listen}{implicit_note} ({shards} shard{}), root {}",

@@ -17,7 +17,7 @@ mod mqtt;
 mod ntp;
 mod redis;
 mod sbe;
-mod shutdown;
+mod serving;
 mod smtp;
 mod smtp_send;
 
@@ -94,6 +94,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Ask a running zero server how it is (its --ops-socket), or tell it what to do.
+    Status(serving::StatusArgs),
     /// Conformance suites: check any server against its protocol's normative statements.
     Conformance {
         #[command(subcommand)]
@@ -264,10 +266,15 @@ struct ServeArgs {
     /// PEM private key for --tls.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    ops: serving::OpsArgs,
 }
 
+/// A TLS configuration, and what reloads its certificate from its files.
+type ServerTlsParts = (Arc<zero_core::rustls::ServerConfig>, Option<zero_core::admin::Reload>);
+
 /// The TLS server configuration `serve` asked for, if any.
-fn server_tls(args: &ServeArgs) -> Result<Option<Arc<zero_core::rustls::ServerConfig>>, zero_core::IoError> {
+fn server_tls(args: &ServeArgs) -> Result<Option<ServerTlsParts>, zero_core::IoError> {
     use zero_core::tls::{SelfSigned, ServerTls};
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key)?,
@@ -280,11 +287,22 @@ fn server_tls(args: &ServeArgs) -> Result<Option<Arc<zero_core::rustls::ServerCo
         }
         _ => return Ok(None),
     };
-    Ok(Some(tls.build()?.0))
+    let (config, handle) = tls.build()?;
+    let reload = match (args.tls_cert.clone(), args.tls_key.clone()) {
+        (Some(cert), Some(key)) => Some(Box::new(move || {
+            handle.reload_files(&cert, &key).map_err(|e| e.to_string())?;
+            Ok(format!("certificate reloaded from {}", cert.display()))
+        }) as zero_core::admin::Reload),
+        _ => None,
+    };
+    Ok(Some((config, reload)))
 }
 
 fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
-    let tls = server_tls(&args)?;
+    let (tls, reload) = match server_tls(&args)? {
+        Some((config, reload)) => (Some(config), reload),
+        None => (None, None),
+    };
     let mut config = zero_core::ClusterConfig::new(args.shards);
     config.io = zero_core::echo::Echo::config();
     if args.pin {
@@ -300,7 +318,8 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
         };
         Ok(zero_core::echo::Echo::default())
     })?;
-    shutdown::on_signal("echo", cluster.stopper()).map_err(zero_core::IoError::Config)?;
+    serving::start("echo", &args.ops, cluster.collector(), cluster.stopper(), reload)
+        .map_err(zero_core::IoError::Config)?;
     tracing::info!(%listen, shards = args.shards, "echo server running");
     let kind = if args.tls || args.tls_cert.is_some() { "TLS" } else { "TCP" };
     eprintln!("zero echo: listening ({kind}) on {listen} with {} shard(s)", args.shards);
@@ -320,7 +339,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match Duration::try_from_secs_f64(cli.shutdown_grace) {
-        Ok(grace) => shutdown::set_grace(grace),
+        Ok(grace) => serving::set_grace(grace),
         Err(_) => {
             eprintln!("zero: --shutdown-grace must be a number of seconds, not {}", cli.shutdown_grace);
             return ExitCode::from(2);
@@ -329,6 +348,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Echo { command: EchoCommand::Serve(args) } => serve(args).map_err(|e| e.to_string()),
         Command::Mqtt { command } => mqtt::run(command),
+        Command::Status(args) => serving::status(args),
         Command::Redis(args) => redis::run(args),
         Command::Smtp { command } => smtp::run(command),
         Command::Ftp { command } => ftp::run(command),

@@ -147,6 +147,8 @@ pub struct BrokerArgs {
     /// Fault injection for tests: a PUBLISH to this topic panics its shard.
     #[arg(long, hide = true)]
     fault_panic_topic: Option<String>,
+    #[command(flatten)]
+    ops: crate::serving::OpsArgs,
 }
 
 /// `zero mqtt passwd` options.
@@ -265,9 +267,17 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
         );
     }
     let mut listeners = Listeners { tcp: args.listen.clone(), ..Listeners::default() };
-    let tls = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Some(zero_core::tls::ServerTls::from_pem_files(cert, key)?.build()?.0),
-        _ => None,
+    let (tls, reload) = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let (config, handle) = zero_core::tls::ServerTls::from_pem_files(cert, key)?.build()?;
+            let (cert, key) = (cert.clone(), key.clone());
+            let reload: zero_core::admin::Reload = Box::new(move || {
+                handle.reload_files(&cert, &key).map_err(|e| e.to_string())?;
+                Ok(format!("certificate reloaded from {}", cert.display()))
+            });
+            (Some(config), Some(reload))
+        }
+        _ => (None, None),
     };
     if let (Some(addr), Some(tls)) = (args.tls_listen, &tls) {
         listeners.tls.push((addr, tls.clone()));
@@ -296,7 +306,8 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
     }
     let shards = args.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let broker = server::start_cluster(config, &listeners, shards, args.cpus)?;
-    crate::shutdown::on_signal("mqtt", broker.stopper()).map_err(zero_core::IoError::Config)?;
+    crate::serving::start("mqtt", &args.ops, broker.collector(), broker.stopper(), reload)
+        .map_err(zero_core::IoError::Config)?;
     eprintln!(
         "zero mqtt: broker listening on {} ({shards} shard{})",
         broker.addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),

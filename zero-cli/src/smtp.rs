@@ -88,6 +88,8 @@ pub enum QueueCommand {
 /// Options of `zero smtp serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    ops: crate::serving::OpsArgs,
     /// Where to listen (STARTTLS offered with `--tls-cert`).
     #[arg(long, default_value = "127.0.0.1:2525")]
     listen: SocketAddr,
@@ -174,6 +176,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         shards: args.shards,
         relay: None,
         check_inbound: None,
+        ops: args.ops.clone(),
     };
     start(plan)
 }
@@ -343,6 +346,7 @@ fn relay(path: &std::path::Path) -> Result<(), String> {
         shards: file.shards,
         relay: Some(relay),
         check_inbound,
+        ops: crate::serving::OpsArgs::default(),
     };
     start(plan)
 }
@@ -361,6 +365,8 @@ struct Plan {
     relay: Option<RelayConfig>,
     /// Check inbound mail with SPF and DKIM, resolving through this.
     check_inbound: Option<ResolverConfig>,
+    /// Metrics and the ops socket.
+    ops: crate::serving::OpsArgs,
 }
 
 fn start(plan: Plan) -> Result<(), String> {
@@ -449,7 +455,7 @@ fn start(plan: Plan) -> Result<(), String> {
     let cluster = started
         .map_err(|e| failure.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or(e.to_string()))?;
     drop(reserved);
-    crate::shutdown::on_signal("smtp", cluster.stopper())?;
+    crate::serving::start("smtp", &plan.ops, cluster.collector(), cluster.stopper(), None)?;
     let tls_note = listen_tls.map(|a| format!(", TLS on {a}")).unwrap_or_default();
     eprintln!(
         "zero smtp: listening on {listen}{tls_note} ({shards} shard{}, {})",

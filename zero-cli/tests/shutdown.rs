@@ -1,5 +1,7 @@
-//! SIGTERM on every `zero` server: it drains (each client hears the protocol's goodbye, then
-//! the close), exits 0 and says so. The MQTT broker's test under load is in `broker.rs`.
+//! Every `zero` server answers `zero status` on its ops socket, and on SIGTERM drains (each
+//! client hears the protocol's goodbye, then the close), exits 0 and says so. The MQTT
+//! broker's SIGTERM test under load is in `broker.rs`, its metrics and privileged commands in
+//! `ops.rs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,11 +22,14 @@ fn spare_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `zero ARGS` and connects to it on `port`.
+/// Starts `zero ARGS` (with an ops socket), checks `zero status` against it, and connects
+/// to it on `port`.
 fn start(args: &[&str], port: u16) -> (Server, TcpStream) {
+    let socket = std::env::temp_dir().join(format!("zero-cli-ops-{}-{port}.sock", std::process::id()));
     let child = Command::new(env!("CARGO_BIN_EXE_zero"))
         .args(args)
-        .args(["--shutdown-grace", "5"])
+        .args(["--shutdown-grace", "5", "--ops-socket"])
+        .arg(&socket)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -33,8 +38,22 @@ fn start(args: &[&str], port: u16) -> (Server, TcpStream) {
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+        // The ops socket comes up just after the listeners.
+        if let (true, Ok(c)) = (socket.exists(), TcpStream::connect(("127.0.0.1", port))) {
             c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let status = Command::new(env!("CARGO_BIN_EXE_zero"))
+                .arg("status")
+                .arg("--socket")
+                .arg(&socket)
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&status.stdout);
+            assert!(
+                status.status.success(),
+                "zero status against zero {args:?}: {said}{}",
+                String::from_utf8_lossy(&status.stderr)
+            );
+            assert!(said.starts_with("healthz: ok\nreadyz: ok\nstats: ok\nshard 0: "), "{said}");
             return (server, c);
         }
         assert!(Instant::now() < deadline, "zero {args:?} never listened");
@@ -138,4 +157,23 @@ fn the_smtp_server_says_421_on_sigterm() {
     let (said, _) = terminate(server, c);
     assert!(said.starts_with("421 4.3.2 ") && said.contains("Service shutting down"), "{said:?}");
     let _ = std::fs::remove_dir_all(&spool);
+}
+
+#[test]
+fn the_fix_acceptor_drains_on_sigterm() {
+    let port = spare_port();
+    let dir = std::env::temp_dir().join(format!("zero-cli-fix-drain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("acceptor.toml");
+    let settings = format!(
+        "listen = \"127.0.0.1:{port}\"\nstore = \"{}\"\n\n[[session]]\nbegin_string = \"FIX.4.4\"\n\
+         sender_comp_id = \"BROKER\"\ntarget_comp_id = \"CLIENT\"\n",
+        dir.join("store").display()
+    );
+    std::fs::write(&config, settings).unwrap();
+    let (server, c) = start(&["fix", "acceptor", "--config", config.to_str().unwrap()], port);
+    let (said, _) = terminate(server, c);
+    assert_eq!(said, "", "no session was logged on: the connection just closes");
+    let _ = std::fs::remove_dir_all(&dir);
 }

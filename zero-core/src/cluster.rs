@@ -195,6 +195,11 @@ impl IoCluster {
         Stopper::new(self.handles.clone())
     }
 
+    /// A handle that collects every shard's metrics from any thread.
+    pub fn collector(&self) -> crate::admin::Collector {
+        crate::admin::Collector::new(self.handles.clone())
+    }
+
     /// Drains every shard (see [`Stopper::shutdown`]), stops them and waits for them.
     pub fn shutdown(self, grace: std::time::Duration) -> Result<()> {
         self.stopper().shutdown(grace);

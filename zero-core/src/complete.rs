@@ -53,6 +53,7 @@ impl Ops {
             self.table.touch(index, gen);
         }
         let sock = ring::adopt_socket(c.result);
+        self.counters.accepted += 1;
         if nodelay {
             let _ = sock.set_tcp_nodelay(true);
         }
@@ -103,6 +104,7 @@ impl Ops {
         let mut touch = !c.more() && live;
         match c.result {
             n if n > 0 => {
+                self.counters.received += n as u64;
                 if let (true, Phase::Open, Some(bid)) = (live, s.phase, c.buffer()) {
                     let len = n as usize;
                     if s.in_socks() {
@@ -197,6 +199,7 @@ impl Ops {
             return;
         }
         s.send.sent(c.result as usize, self.config.free_idle_send_buffers);
+        self.counters.sent += c.result as u64;
         if s.unblock_if_drained(limit) {
             if let Some(t) = s.take_stall() {
                 self.timers.cancel(t);

@@ -33,6 +33,14 @@ impl Ops {
         !matches!(self.drain, Drain::No)
     }
 
+    /// Every open stream connection.
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.table.ids().filter_map(|(index, gen)| {
+            let slot = self.table.live(index, gen)?;
+            matches!(slot.kind, Kind::Stream(_)).then_some(ConnId::new(index, gen))
+        })
+    }
+
     /// Closes every socket: connections gracefully (queued bytes sent, then FIN), listeners and
     /// UDP sockets at once. What [`Handler::on_drain`] does by default.
     pub fn close_all(&mut self) {
@@ -97,6 +105,11 @@ impl Stopper {
     /// cluster's: [`crate::IoCluster::stopper`]).
     pub fn new(handles: impl Into<Arc<[IoHandle]>>) -> Stopper {
         Stopper { handles: handles.into() }
+    }
+
+    /// Shard `shard`'s handle.
+    pub fn handle(&self, shard: usize) -> Option<&IoHandle> {
+        self.handles.get(shard)
     }
 
     /// How many shards it stops.

@@ -32,6 +32,15 @@ impl Echo {
         Config { half_open: true, ..Config::default() }
     }
 
+    /// Closes `conn` once what is held for it is echoed.
+    fn finish(&mut self, ops: &mut Ops, conn: ConnId) {
+        if self.held.contains_key(&conn) {
+            self.finished.insert(conn);
+        } else {
+            let _ = ops.close(conn);
+        }
+    }
+
     /// Sends `data` or, if the queue is full, holds it; returns false if it had to hold it.
     fn echo(&mut self, ops: &mut Ops, conn: ConnId, data: &[u8]) -> bool {
         match ops.send(conn, data) {
@@ -76,18 +85,20 @@ impl Handler for Echo {
                     let _ = ops.close(conn);
                 }
             }
-            Event::HalfClosed { conn } => {
-                if self.held.contains_key(&conn) {
-                    self.finished.insert(conn);
-                } else {
-                    let _ = ops.close(conn);
-                }
-            }
+            Event::HalfClosed { conn } => self.finish(ops, conn),
             Event::Closed { conn, .. } => {
                 self.held.remove(&conn);
                 self.finished.remove(&conn);
             }
             _ => {}
+        }
+    }
+
+    /// A shutdown: each connection closes once what it sent so far is echoed.
+    fn on_drain(&mut self, ops: &mut Ops) {
+        let conns: Vec<ConnId> = ops.connections().collect();
+        for conn in conns {
+            self.finish(ops, conn);
         }
     }
 }

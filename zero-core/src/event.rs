@@ -290,4 +290,8 @@ pub trait Handler {
     fn on_drain(&mut self, ops: &mut Ops) {
         ops.close_all();
     }
+
+    /// Adds the handler's own metrics (its protocol's counters) to the shard's, when they are
+    /// collected ([`crate::admin::Collector`]).
+    fn on_metrics(&mut self, _ops: &mut Ops, _metrics: &mut crate::admin::Metrics) {}
 }

@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
+use crate::admin::Metrics;
 use crate::error::{IoError, Result};
 use crate::id::ConnId;
 
@@ -20,6 +21,8 @@ pub(crate) enum Command {
     CloseNow(ConnId),
     Post(Box<dyn Any + Send>),
     Drain(mpsc::Sender<usize>),
+    Collect(mpsc::Sender<(usize, Metrics)>, bool),
+    ResetPeaks,
     Stop,
 }
 
@@ -128,6 +131,18 @@ impl IoHandle {
     /// shards with [`Stopper::shutdown`](crate::Stopper::shutdown).
     pub fn drain(&self, done: mpsc::Sender<usize>) -> Result<()> {
         self.shared.push(Command::Drain(done))
+    }
+
+    /// Asks for the shard's metrics (its own and its handler's; with `connections`, a list of
+    /// its connections too), sent to `to` with the shard's index at the end of its next tick.
+    /// [`crate::admin::Collector`] asks every shard.
+    pub fn collect(&self, to: mpsc::Sender<(usize, Metrics)>, connections: bool) -> Result<()> {
+        self.shared.push(Command::Collect(to, connections))
+    }
+
+    /// Starts the shard's peaks over from the current levels.
+    pub fn reset_peaks(&self) -> Result<()> {
+        self.shared.push(Command::ResetPeaks)
     }
 
     /// Makes `Io::run` return after its current tick.

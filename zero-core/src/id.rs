@@ -32,6 +32,13 @@ macro_rules! slot_id {
                 (self.gen as u64) << 32 | self.index as u64
             }
 
+            /// Reads the form it is displayed in (`conn#12.3`), or just `12.3`.
+            pub fn parse(s: &str) -> Option<Self> {
+                let s = s.strip_prefix(concat!($prefix, "#")).unwrap_or(s);
+                let (index, gen) = s.split_once('.')?;
+                Some(Self { index: index.parse().ok()?, gen: gen.parse().ok()? })
+            }
+
             /// The inverse of [`Self::to_u64`].
             pub fn from_u64(v: u64) -> Self {
                 Self { index: v as u32, gen: (v >> 32) as u32 }

@@ -13,6 +13,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::admin::Counters;
 use crate::config::{Backend, Config};
 use crate::conn::CloseReason;
 use crate::drain::Drain;
@@ -73,6 +74,8 @@ impl Io {
                 now: Instant::now(),
                 stopped: false,
                 drain: Drain::No,
+                counters: Counters::default(),
+                collectors: Vec::new(),
                 handle_drops: 0,
                 shard: 0,
                 peers: Arc::from([]),
@@ -195,6 +198,9 @@ impl Io {
             n += 1;
         }
         handler.on_batch_end(&mut self.ops);
+        if !self.ops.collectors.is_empty() {
+            self.ops.answer_collectors(handler, self.pool.stats());
+        }
         self.ops.report_if_drained();
         n
     }
@@ -252,6 +258,8 @@ impl Io {
                 Command::CloseNow(conn) => drop(ops.close_now(conn)),
                 Command::Post(msg) => ops.events.push_back(Raw::Message(msg)),
                 Command::Drain(done) => ops.begin_drain(done),
+                Command::Collect(to, connections) => ops.collectors.push((to, connections)),
+                Command::ResetPeaks => ops.counters.sockets_peak = ops.table.len(),
                 Command::Stop => ops.stopped = true,
             }
         }

@@ -77,6 +77,7 @@
 //! `unsafe` lives only in the `ring` (kernel boundary) and `pool` (shared slot memory)
 //! modules, each block with its `SAFETY` argument.
 
+pub mod admin;
 mod cluster;
 mod complete;
 mod config;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use io_uring::types::Timespec;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
 
+use crate::admin::{Counters, Metrics};
 use crate::config::{Backend, Config, ListenOptions};
 use crate::conn::{CloseReason, Connecting, DetachedStream, FileSend, Owed, Phase, Stream};
 use crate::drain::Drain;
@@ -53,6 +54,9 @@ pub struct Ops {
     pub(crate) now: Instant,
     pub(crate) stopped: bool,
     pub(crate) drain: Drain,
+    pub(crate) counters: Counters,
+    /// Who asked for this shard's metrics this tick.
+    pub(crate) collectors: Vec<(std::sync::mpsc::Sender<(usize, Metrics)>, bool)>,
     /// Sends from handles dropped because the connection's queue was full or it was gone.
     pub(crate) handle_drops: u64,
     /// This shard's index in its cluster (0 when standalone).
@@ -129,6 +133,7 @@ impl Ops {
         }
         let slot = Slot { sock, kind, life: Life::Live, inflight: 0, touched: false };
         let (index, gen) = self.table.insert(slot).ok_or(IoError::TableFull(self.config.max_connections))?;
+        self.note_sockets();
         self.table.touch(index, gen);
         Ok((index, gen))
     }

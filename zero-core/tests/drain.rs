@@ -5,7 +5,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use zero_core::{ClusterConfig, IoCluster, ListenOptions, Reserved};
+use socket2::{Domain, Socket, Type};
+use zero_core::{ClusterConfig, Event, Handler, IoCluster, ListenOptions, Ops, Reserved};
 
 /// An echo cluster of two shards on one port.
 fn echo_cluster(close_linger: Duration) -> (IoCluster, SocketAddr) {
@@ -24,25 +25,53 @@ fn echo_cluster(close_linger: Duration) -> (IoCluster, SocketAddr) {
     (cluster, addr)
 }
 
+/// Answers each message with [`REPLY`] bytes.
+struct Blast;
+
+const REPLY: usize = 512 * 1024;
+
+impl Handler for Blast {
+    fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
+        if let Event::Data { conn, .. } = event {
+            ops.send(conn, &vec![7u8; REPLY]).unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_drained_cluster_delivers_what_was_queued_then_closes_and_refuses_new_connections() {
-    let (cluster, addr) = echo_cluster(Duration::from_secs(5));
-    let mut clients: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    let msg = vec![b'x'; 200_000];
+    let mut reserved = Reserved::default();
+    let addr = reserved.port("127.0.0.1:0".parse().unwrap()).unwrap();
+    let cluster = IoCluster::start(ClusterConfig::new(2), move |_, io| {
+        let mut opts = ListenOptions::default();
+        opts.reuse_port = true;
+        io.tcp_listen_with(addr, &opts)?;
+        Ok(Blast)
+    })
+    .unwrap();
+    // Small receive buffers: most of each reply waits in the server's send queue.
+    let mut clients: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            sock.set_recv_buffer_size(4096).unwrap();
+            sock.connect(&addr.into()).unwrap();
+            TcpStream::from(sock)
+        })
+        .collect();
     for c in &mut clients {
-        c.write_all(b"warm").unwrap();
-        let mut back = [0; 4];
-        c.read_exact(&mut back).unwrap(); // served: the connection is on its shard
-        c.write_all(&msg).unwrap();
+        c.write_all(b"go").unwrap();
+        let mut first = [0; 1];
+        c.read_exact(&mut first).unwrap(); // the reply is on its way
     }
     let stopper = cluster.stopper();
     let started = Instant::now();
     let shutdown = std::thread::spawn(move || stopper.shutdown(Duration::from_secs(10)));
-    // Every client gets what it sent back, then end of stream; closing its side ends the drain.
+    std::thread::sleep(Duration::from_millis(100)); // the drain has begun before we read on
+                                                    // Every client gets its whole reply, then end of stream; closing its side ends the drain.
     for c in &mut clients {
-        let mut back = Vec::new();
-        c.read_to_end(&mut back).unwrap();
-        assert_eq!(back.len(), msg.len(), "the echo was cut short by the drain");
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest.len() + 1, REPLY, "the reply was cut short by the drain");
         drop(c.shutdown(std::net::Shutdown::Both));
     }
     clients.clear();

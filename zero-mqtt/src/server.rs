@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use zero_core::admin::Metrics;
 use zero_core::rustls::ServerConfig;
 use zero_core::ws::WsServer;
 use zero_core::{
@@ -259,6 +260,34 @@ impl Handler for BrokerHandler {
         }
     }
 
+    /// The broker's counters (summed over its life) and levels, beside zero-core's.
+    fn on_metrics(&mut self, _ops: &mut Ops, m: &mut Metrics) {
+        let s = self.broker.stats();
+        m.counter("mqtt_connects_total", "CONNECTs accepted.", s.connects);
+        m.counter("mqtt_publish_received_total", "PUBLISH packets received from clients.", s.received);
+        m.counter("mqtt_publish_sent_total", "PUBLISH packets sent to clients.", s.sent);
+        m.counter(
+            "mqtt_dropped_total",
+            "Deliveries dropped: a full session queue, or QoS 0 to a full send queue.",
+            s.dropped,
+        );
+        m.counter(
+            "mqtt_oversize_total",
+            "Deliveries discarded for exceeding a client's Maximum Packet Size.",
+            s.oversize,
+        );
+        m.counter(
+            "mqtt_protocol_errors_total",
+            "Connections closed for malformed packets or protocol errors.",
+            s.protocol_errors,
+        );
+        let g = self.broker.gauges();
+        m.gauge("mqtt_clients_connected", "Connected clients.", g.clients_connected as f64);
+        m.gauge("mqtt_sessions", "Sessions, connected or not.", g.sessions as f64);
+        m.gauge("mqtt_subscriptions", "Subscriptions.", g.subscriptions as f64);
+        m.gauge("mqtt_retained", "Retained messages (every shard holds them all).", g.retained as f64);
+    }
+
     /// A graceful stop: nothing more is taken from clients (what they sent unacknowledged,
     /// they send again to the next broker), and each is told the server is shutting down and
     /// closed. This batch's records are journaled and its forwards posted at its end, and the
@@ -361,6 +390,11 @@ impl BrokerCluster {
     /// nothing acknowledged is lost in a shard's queue. [`BrokerCluster::join`] then returns.
     pub fn stopper(&self) -> zero_core::Stopper {
         self.cluster.stopper()
+    }
+
+    /// Collects every shard's metrics (zero-core's and the broker's `mqtt_*`) from any thread.
+    pub fn collector(&self) -> zero_core::admin::Collector {
+        self.cluster.collector()
     }
 
     /// [`BrokerCluster::stopper`]'s shutdown with a 5 s grace period, then

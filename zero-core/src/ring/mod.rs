@@ -338,6 +338,27 @@ pub(crate) fn set_timestamps(sock: &Socket) -> io::Result<()> {
     Ok(())
 }
 
+/// The process and user at the other end of a Unix socket (`SO_PEERCRED`): (pid, uid).
+pub(crate) fn peer_credentials(fd: RawFd) -> io::Result<(i32, u32)> {
+    // SAFETY: ucred is plain old data; all-zero is a valid value.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((cred.pid, cred.uid))
+}
+
 /// Reads `TCP_INFO` for a connected TCP socket.
 pub(crate) fn tcp_info(sock: &Socket) -> io::Result<libc::tcp_info> {
     // SAFETY: tcp_info is plain old data; all-zero is a valid value.

@@ -1233,7 +1233,8 @@ impl<C: ConnKey> Broker<C> {
     }
 
     /// What this shard holds now.
-    fn gauges(&self) -> Gauges {
+    /// What the broker holds now.
+    pub fn gauges(&self) -> Gauges {
         Gauges {
             clients_connected: self.conns.values().filter(|c| c.session.is_some()).count(),
             sessions: self.sessions.len(),
