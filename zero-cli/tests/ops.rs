@@ -170,9 +170,10 @@ fn metrics_are_scraped_and_privileged_commands_are_signed_fresh_audited_and_ours
 
     // Another user is refused even where the file mode would let it in.
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    // (A small Python client: this user cannot reach our binary under /root.)
+    // (A small Python client: this user cannot reach our binary under /root. It only reads:
+    // the refusal comes before any command.)
     let probe = format!(
-        "import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?}); s.sendall(b'healthz\\n'); print(s.recv(200).decode())",
+        "import socket; s = socket.socket(socket.AF_UNIX); s.connect({:?}); print(s.recv(200).decode())",
         socket.to_str().unwrap()
     );
     let other = Command::new("setpriv")
