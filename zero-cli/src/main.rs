@@ -38,6 +38,17 @@ struct Cli {
     /// stops at once), in seconds.
     #[arg(long, global = true, default_value_t = 10.0, value_name = "SECS")]
     shutdown_grace: f64,
+    /// How logs (on standard error, filtered by RUST_LOG) are written: `text` for people,
+    /// `json` (one object per line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -266,8 +277,22 @@ struct ServeArgs {
     /// PEM private key for --tls.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// How the echo runs: `inline` (a zero-core handler on the shard), `async` (a Tokio task
+    /// per connection on the main thread's runtime: `ZeroRuntime::run_async`) or `per-core`
+    /// (a task per connection on its shard's thread: `ZeroRuntime::run_per_core`). The last
+    /// two measure the Tokio bridge (bench/bridge.sh); they serve plain TCP only.
+    #[arg(long, value_enum, default_value_t = EchoMode::Inline)]
+    mode: EchoMode,
     #[command(flatten)]
     ops: serving::OpsArgs,
+}
+
+/// `zero echo serve --mode`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EchoMode {
+    Inline,
+    Async,
+    PerCore,
 }
 
 /// A TLS configuration, and what reloads its certificate from its files.
@@ -298,7 +323,51 @@ fn server_tls(args: &ServeArgs) -> Result<Option<ServerTlsParts>, zero_core::IoE
     Ok(Some((config, reload)))
 }
 
+/// One connection's echo as a Tokio task.
+async fn echo_task(mut conn: zero_core::runtime::Connection) {
+    while let Some(bytes) = conn.recv().await {
+        if conn.send(&bytes[..]).is_err() {
+            return;
+        }
+    }
+}
+
+/// `zero echo serve --mode async|per-core`: the echo through the Tokio bridge.
+fn serve_bridged(args: ServeArgs) -> Result<(), zero_core::IoError> {
+    use zero_core::runtime::ZeroRuntime;
+    if args.tls || args.tls_cert.is_some() {
+        return Err(zero_core::IoError::Config("--mode async and per-core serve plain TCP only".into()));
+    }
+    let mut config = zero_core::ClusterConfig::new(args.shards);
+    if args.pin {
+        config.cpus = (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| zero_core::IoError::Config(format!("a Tokio runtime: {e}")))?;
+    rt.block_on(async {
+        let runtime = ZeroRuntime::new(config);
+        let running = match args.mode {
+            EchoMode::PerCore => runtime.run_per_core(args.listen, echo_task)?,
+            _ => runtime.run_async(args.listen, echo_task)?,
+        };
+        serving::start("echo", &args.ops, running.collector(), running.stopper(), None)
+            .map_err(zero_core::IoError::Config)?;
+        eprintln!(
+            "zero echo: listening (TCP, {} mode) on {} with {} shard(s)",
+            if args.mode == EchoMode::PerCore { "per-core" } else { "async" },
+            args.listen,
+            args.shards
+        );
+        running.join().await
+    })
+}
+
 fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
+    if args.mode != EchoMode::Inline {
+        return serve_bridged(args);
+    }
     let (tls, reload) = match server_tls(&args)? {
         Some((config, reload)) => (Some(config), reload),
         None => (None, None),
@@ -333,11 +402,14 @@ pub(crate) fn random_seed() -> u64 {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match Duration::try_from_secs_f64(cli.shutdown_grace) {
         Ok(grace) => serving::set_grace(grace),
         Err(_) => {

@@ -152,8 +152,10 @@ fn on_signal(name: &'static str, stopper: Stopper) -> Result<(), String> {
                 }
             });
             let shards = stopper.shards();
-            let drained = stopper.shutdown(grace);
+            let drained = stopper.drain(grace);
+            // Said before the stop: the process may end as soon as its shards do.
             eprintln!("zero {name}: {drained} of {shards} shard(s) drained in time; stopped");
+            stopper.stop();
         })
         .map_err(|e| format!("starting the signal thread: {e}"))?;
     Ok(())

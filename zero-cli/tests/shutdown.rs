@@ -177,3 +177,36 @@ fn the_fix_acceptor_drains_on_sigterm() {
     assert_eq!(said, "", "no session was logged on: the connection just closes");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let port = spare_port();
+    let mut server = Server(
+        Command::new(env!("CARGO_BIN_EXE_zero"))
+            .args(["--log-format", "json", "echo", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("zero starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "zero echo serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap().success());
+    assert!(server.0.wait().unwrap().success());
+    let mut stderr = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    // Log records are JSON; the few lines printed for people ("zero echo: ...") are not logs.
+    let records: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("zero "))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        records.iter().any(|r| r["level"] == "INFO" && r["fields"]["message"] == "echo server running"),
+        "{stderr}"
+    );
+}

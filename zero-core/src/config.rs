@@ -53,6 +53,9 @@ pub struct Config {
     /// [`Backend::Auto`], honours `ZERO_BACKEND` (`epoll`, `io_uring`) and otherwise uses
     /// io_uring, falling back to epoll (the reason logged once) when the ring cannot be set up.
     pub backend: Backend,
+    /// The shard waits in another event loop (`zero_core::runtime::ZeroRuntime::run_per_core`)
+    /// rather than in its ring: the kernel must post completions as they come.
+    pub(crate) driven_externally: bool,
 }
 
 /// Which kernel interface a shard runs on ([`Config::backend`]; [`crate::Io::backend`] says
@@ -117,6 +120,7 @@ impl Default for Config {
             free_idle_send_buffers: false,
             busy_poll: None,
             backend: Backend::Auto,
+            driven_externally: false,
         }
     }
 }

@@ -121,6 +121,14 @@ impl Stopper {
     /// Returns how many shards drained in time; the others are stopped with their sockets
     /// still open, which the shard then drops.
     pub fn shutdown(&self, grace: Duration) -> usize {
+        let in_time = self.drain(grace);
+        self.stop();
+        in_time
+    }
+
+    /// The first half of [`Stopper::shutdown`]: drains every shard and waits until all have
+    /// (or `grace` is over), leaving them running; returns how many drained in time.
+    pub fn drain(&self, grace: Duration) -> usize {
         let (done, drained) = mpsc::channel();
         let asked = self.handles.iter().filter(|h| h.drain(done.clone()).is_ok()).count();
         drop(done);
@@ -133,16 +141,15 @@ impl Stopper {
             }
         }
         if in_time < asked {
-            tracing::warn!(
-                in_time,
-                shards = asked,
-                ?grace,
-                "not every shard drained in time; stopping anyway"
-            );
+            tracing::warn!(in_time, shards = asked, ?grace, "not every shard drained in time");
         }
+        in_time
+    }
+
+    /// Stops every shard at once.
+    pub fn stop(&self) {
         for h in self.handles.iter() {
             let _ = h.stop();
         }
-        in_time
     }
 }

@@ -92,7 +92,7 @@ impl Io {
 
     /// The ring and the pool registered with it, on `backend`'s kernel.
     fn kernel(backend: Backend, config: &Config) -> Result<(Ring, Pool)> {
-        let mut ring = Ring::new(backend, config.ring_entries)?;
+        let mut ring = Ring::new(backend, config.ring_entries, !config.driven_externally)?;
         let pool = Pool::new(&mut ring, config.pool_slots, config.slot_size, BUFFER_GROUP)?;
         Ok((ring, pool))
     }
@@ -221,6 +221,38 @@ impl Io {
             self.run_once(handler, None)?;
         }
         Ok(())
+    }
+
+    /// A descriptor that becomes readable when the shard has work (completions, a command
+    /// from a handle), for running the shard from another event loop: after a tick with a
+    /// zero timeout, [`Io::prepare_wait`]; then wait for it (or [`Io::next_deadline`]), call
+    /// [`Io::ack_wait`] and tick again. `zero_core::runtime` does this on Tokio.
+    pub fn wait_fd(&mut self) -> Result<std::os::fd::OwnedFd> {
+        self.ring.notify_fd()
+    }
+
+    /// Hands the kernel what the last tick's handler queued and arms the wake-up for handles,
+    /// so that [`Io::wait_fd`] signals the next work. Returns true if work is already waiting:
+    /// tick again rather than wait.
+    pub fn prepare_wait(&mut self) -> Result<bool> {
+        self.flush()?;
+        self.ring.submit_and_wait(0, None)?;
+        Ok(self.ring.ready() || !self.ops.events.is_empty())
+    }
+
+    /// Clears [`Io::wait_fd`]'s readiness before the tick that takes the work.
+    pub fn ack_wait(&mut self) {
+        self.ring.ack_notify();
+    }
+
+    /// When the earliest timer is due, if any.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        self.ops.timers.next_deadline()
+    }
+
+    /// Whether the shard was asked to stop (by its handler or a handle).
+    pub fn is_stopped(&self) -> bool {
+        self.ops.stopped
     }
 
     /// A snapshot of the payload pool.

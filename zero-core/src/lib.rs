@@ -97,6 +97,8 @@ mod pool;
 mod proxy;
 #[allow(unsafe_code)] // the kernel boundary; each block says why it is sound
 mod ring;
+#[cfg(feature = "tokio")]
+pub mod runtime;
 pub mod socks5;
 mod submit;
 mod table;

@@ -332,14 +332,14 @@ mod tests {
     use crate::config::Backend;
 
     fn pool(slots: u16) -> (Ring, Pool) {
-        let mut ring = Ring::new(Backend::IoUring, 8).unwrap();
+        let mut ring = Ring::new(Backend::IoUring, 8, true).unwrap();
         let pool = Pool::new(&mut ring, slots, 64, 0).unwrap();
         (ring, pool)
     }
 
     #[test]
     fn slot_counts_must_be_powers_of_two() {
-        let mut ring = Ring::new(Backend::IoUring, 8).unwrap();
+        let mut ring = Ring::new(Backend::IoUring, 8, true).unwrap();
         assert!(matches!(Pool::new(&mut ring, 6, 64, 0), Err(IoError::Config(_))));
         assert!(matches!(Pool::new(&mut ring, 8, 0, 0), Err(IoError::Config(_))));
     }

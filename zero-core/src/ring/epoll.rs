@@ -130,6 +130,11 @@ impl Epoll {
         })
     }
 
+    /// The epoll descriptor: readable while events wait.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.epfd
+    }
+
     /// # Safety
     /// `base` must point at `entries` entries that outlive this kernel.
     pub unsafe fn register_buf_ring(

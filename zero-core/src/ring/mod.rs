@@ -140,10 +140,11 @@ static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
 
 impl Ring {
     /// Sets up the kernel `backend` names (`Auto` must be resolved by the caller).
-    pub fn new(backend: Backend, entries: u32) -> Result<Ring> {
+    /// `defer`: see `Uring::new` (io_uring only).
+    pub fn new(backend: Backend, entries: u32, defer: bool) -> Result<Ring> {
         match backend {
             Backend::Epoll => Ok(Ring::Epoll(epoll::Epoll::new()?)),
-            _ => Ok(Ring::Uring(uring::Uring::new(entries)?)),
+            _ => Ok(Ring::Uring(uring::Uring::new(entries, defer)?)),
         }
     }
 
@@ -260,6 +261,24 @@ impl Ring {
         each!(self.reap(out, max))
     }
 
+    /// A descriptor readable when the kernel has work for this ring (see `Io::wait_fd`).
+    /// (A duplicate, owned by the caller.)
+    pub fn notify_fd(&mut self) -> Result<OwnedFd> {
+        let dup = match self {
+            Ring::Uring(k) => k.notify_fd()?.try_clone().map(OwnedFd::from),
+            Ring::Epoll(k) => k.fd().try_clone(),
+        };
+        dup.map_err(|e| IoError::sys("dup", e))
+    }
+
+    /// Clears the notification descriptor's readiness (io_uring's eventfd; epoll's clears by
+    /// itself as events are taken).
+    pub fn ack_notify(&mut self) {
+        if let Ring::Uring(k) = self {
+            k.ack_notify()
+        }
+    }
+
     /// Never frees the wake counter: for a shutdown in which the kernel may still write to it.
     pub fn leak_wake_buf(&mut self) {
         if let Ring::Uring(k) = self {
@@ -357,6 +376,15 @@ pub(crate) fn peer_credentials(fd: RawFd) -> io::Result<(i32, u32)> {
         return Err(io::Error::last_os_error());
     }
     Ok((cred.pid, cred.uid))
+}
+
+/// Registers `fd` (owned from here on) with the current Tokio reactor, for readability.
+#[cfg(feature = "tokio")]
+pub(crate) fn tokio_watch(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the AsyncFd owns `fd`, so it stays open and names the same file description for
+    // the AsyncFd's whole life.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(io::Error::from)
 }
 
 /// Reads `TCP_INFO` for a connected TCP socket.

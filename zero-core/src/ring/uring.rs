@@ -1,7 +1,7 @@
 //! The io_uring kernel: each operation one submission queue entry.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use io_uring::types::BufRingEntry;
@@ -14,16 +14,27 @@ use crate::error::{IoError, Result};
 /// The io_uring instance of one shard.
 pub(crate) struct Uring {
     uring: IoUring,
+    /// An eventfd the kernel signals when completions (or deferred work) arrive, registered
+    /// on first use (`notify_fd`).
+    notify: Option<std::fs::File>,
     /// Target of the eventfd read that wakes the shard; boxed so its address is stable.
     wake_buf: Box<u64>,
 }
 
 impl Uring {
     /// Creates the ring and checks that the kernel has every operation zero-core uses.
-    pub fn new(entries: u32) -> Result<Uring> {
-        let uring = IoUring::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
+    /// `defer`: completions are run only when the shard asks for them (DEFER_TASKRUN, the
+    /// fastest for a shard that waits in the ring); without it the kernel posts them as they
+    /// come, which a shard waiting in another event loop (on `notify_fd`) needs.
+    pub fn new(entries: u32, defer: bool) -> Result<Uring> {
+        let mut builder = IoUring::builder();
+        builder.setup_single_issuer();
+        if defer {
+            builder.setup_defer_taskrun();
+        } else {
+            builder.setup_coop_taskrun();
+        }
+        let uring = builder
             .setup_cqsize(entries.saturating_mul(4))
             .setup_clamp()
             .build(entries)
@@ -56,7 +67,27 @@ impl Uring {
                 kernel: kernel_release(),
             });
         }
-        Ok(Uring { uring, wake_buf: Box::new(0) })
+        Ok(Uring { uring, notify: None, wake_buf: Box::new(0) })
+    }
+
+    /// An eventfd signalled when this ring has completions or deferred work to run.
+    pub fn notify_fd(&mut self) -> Result<&std::fs::File> {
+        if self.notify.is_none() {
+            let fd = super::eventfd()?;
+            self.uring
+                .submitter()
+                .register_eventfd(fd.as_raw_fd())
+                .map_err(|e| IoError::sys("io_uring_register(EVENTFD)", e))?;
+            self.notify = Some(fd.into());
+        }
+        Ok(self.notify.as_ref().expect("registered above"))
+    }
+
+    /// Resets the notification eventfd's counter (it is non-blocking: nothing to read is fine).
+    pub fn ack_notify(&mut self) {
+        if let Some(mut file) = self.notify.as_ref() {
+            let _ = std::io::Read::read(&mut file, &mut [0; 8]);
+        }
     }
 
     /// Lends the kernel the provided-buffer ring at `base` as buffer group `group`.
