@@ -112,6 +112,9 @@ fn alpn_mismatch_is_refused() {
     let err =
         s.write_all(b"x").and_then(|_| s.flush()).and_then(|_| s.read(&mut [0; 8]).map(|_| ())).unwrap_err();
     assert!(err.to_string().contains("NoApplicationProtocol"), "{err}");
+    // A client closes after a fatal alert; the server's close (and its report) waited for that,
+    // up to its 5 s linger, which raced this test's own 5 s wait.
+    drop(s);
     wait_for(|| !failures.lock().unwrap().is_empty());
     assert!(matches!(failures.lock().unwrap()[0], IoError::Tls(TlsError::NoApplicationProtocol)));
 }

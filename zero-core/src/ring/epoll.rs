@@ -257,12 +257,7 @@ impl Epoll {
                     match outcome(rc) {
                         None => return false,
                         Some(n) if n > 0 => {
-                            self.take_slot();
-                            self.post(
-                                token,
-                                n,
-                                MORE | Completion::BUFFER | u32::from(bid) << Completion::BUFFER_SHIFT,
-                            );
+                            self.filled(token, n, bid);
                             if (n as usize) < len {
                                 return false; // drained; epoll reports what comes next
                             }
@@ -283,14 +278,7 @@ impl Epoll {
                     };
                     match recvmsg_into(fd, msg, addr, len) {
                         None => return false,
-                        Some(n) if n > 0 => {
-                            self.take_slot();
-                            self.post(
-                                token,
-                                n,
-                                MORE | Completion::BUFFER | u32::from(bid) << Completion::BUFFER_SHIFT,
-                            );
-                        }
+                        Some(n) if n > 0 => self.filled(token, n, bid),
                         Some(r) => {
                             self.post(token, r, 0);
                             return true;
@@ -327,20 +315,21 @@ impl Epoll {
                 self.finish(token, outcome(rc))
             }
             Wait::Connect { addr, addr_len, deadline } => {
-                let result = match socket_error(fd) {
-                    0 => {
-                        // SAFETY: `addr` is valid until the completion (the module rule).
-                        match unsafe { libc::connect(fd, addr, addr_len) } {
-                            0 => Some(0),
-                            _ => match errno() {
-                                libc::EISCONN => Some(0),
-                                libc::EINPROGRESS | libc::EALREADY | libc::EAGAIN | libc::EINTR => None,
-                                e => Some(-e),
-                            },
+                let result =
+                    match super::socket_error(fd).unwrap_or_else(|e| e.raw_os_error().unwrap_or(libc::EIO)) {
+                        0 => {
+                            // SAFETY: `addr` is valid until the completion (the module rule).
+                            match unsafe { libc::connect(fd, addr, addr_len) } {
+                                0 => Some(0),
+                                _ => match errno() {
+                                    libc::EISCONN => Some(0),
+                                    libc::EINPROGRESS | libc::EALREADY | libc::EAGAIN | libc::EINTR => None,
+                                    e => Some(-e),
+                                },
+                            }
                         }
-                    }
-                    e => Some(-e),
-                };
+                        e => Some(-e),
+                    };
                 match result {
                     Some(r) => {
                         self.end_connect(fd, token, r, -libc::ECANCELED);
@@ -373,10 +362,13 @@ impl Epoll {
         self.post(Token::new(Op::ConnectTimeout, token.index, token.gen), timeout, 0);
     }
 
-    fn take_slot(&mut self) {
+    /// A multishot receive filled `n` bytes of slot `bid`, the one at the ring's head: the
+    /// kernel's completion for it, and the slot is taken.
+    fn filled(&mut self, token: Token, n: i32, bid: u16) {
         if let Some(p) = &mut self.provided {
             p.head = p.head.wrapping_add(1);
         }
+        self.post(token, n, MORE | Completion::BUFFER | u32::from(bid) << Completion::BUFFER_SHIFT);
     }
 
     /// Runs `fd`'s parked operations that its readiness `events` allow.
@@ -591,27 +583,6 @@ impl Epoll {
     pub fn reap(&mut self, out: &mut Vec<Completion>, max: usize) {
         let n = max.min(self.done.len());
         out.extend(self.done.drain(..n));
-    }
-}
-
-/// `SO_ERROR`: the pending error of a socket (0 for none).
-fn socket_error(fd: RawFd) -> i32 {
-    let mut err: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `err` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut err as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        errno()
-    } else {
-        err
     }
 }
 

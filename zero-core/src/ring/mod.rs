@@ -357,25 +357,35 @@ pub(crate) fn set_timestamps(sock: &Socket) -> io::Result<()> {
     Ok(())
 }
 
-/// The process and user at the other end of a Unix socket (`SO_PEERCRED`): (pid, uid).
-pub(crate) fn peer_credentials(fd: RawFd) -> io::Result<(i32, u32)> {
-    // SAFETY: ucred is plain old data; all-zero is a valid value.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
+/// A socket option's value, for the plain-old-data types the kernel fills (a `c_int`,
+/// `ucred`, `tcp_info`: all-zero is a valid value of each).
+trait SockOpt: Copy {}
+impl SockOpt for libc::c_int {}
+impl SockOpt for libc::ucred {}
+impl SockOpt for libc::tcp_info {}
+
+/// Reads socket option `name` at `level`.
+fn getsockopt<T: SockOpt>(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
+    // SAFETY: `SockOpt` types are plain old data; all-zero is a valid value.
+    let mut value: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes of the sizes given.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut T).cast(), &mut len) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(value)
+}
+
+/// The process and user at the other end of a Unix socket (`SO_PEERCRED`): (pid, uid).
+pub(crate) fn peer_credentials(fd: RawFd) -> io::Result<(i32, u32)> {
+    let cred: libc::ucred = getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED)?;
     Ok((cred.pid, cred.uid))
+}
+
+/// `SO_ERROR`: a socket's pending error (0 for none).
+pub(crate) fn socket_error(fd: RawFd) -> io::Result<libc::c_int> {
+    getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR)
 }
 
 /// Registers `fd` (owned from here on) with the current Tokio reactor, for readability.
@@ -389,23 +399,7 @@ pub(crate) fn tokio_watch(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<Ow
 
 /// Reads `TCP_INFO` for a connected TCP socket.
 pub(crate) fn tcp_info(sock: &Socket) -> io::Result<libc::tcp_info> {
-    // SAFETY: tcp_info is plain old data; all-zero is a valid value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` and `len` are valid for writes of the sizes given.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(info)
+    getsockopt(sock.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO)
 }
 
 #[cfg(test)]
