@@ -6,6 +6,9 @@
 //! - `--metrics ADDR`: Prometheus metrics, `/healthz` and `/readyz` over HTTP;
 //! - `--ops-socket PATH`: the ops socket `zero status` talks to (privileged commands with
 //!   `--ops-key`, audited with `--audit-log`).
+//!
+//! Signals come through `signal-hook` (its iterator: a self-pipe read by a thread of ours), the
+//! maintained way to take them without `unsafe` handlers.
 
 use std::sync::OnceLock;
 use std::time::Duration;

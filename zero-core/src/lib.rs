@@ -23,6 +23,10 @@
 //! Events borrow the pool until the next [`Io::poll`]; [`Payload::detach`] keeps a payload
 //! longer. Other threads use an [`IoHandle`]; [`IoCluster`] runs one shard per core.
 //!
+//! Servers built on it get a graceful shutdown ([`Stopper`], [`Handler::on_drain`]), metrics and
+//! an ops socket ([`admin`]), and Tokio applications can drive shards (`runtime`, feature
+//! `tokio`).
+//!
 //! Where io_uring is refused (a container's default seccomp profile, `kernel.io_uring_disabled`,
 //! an old kernel) a shard runs on epoll instead, with the same API and events, and logs why
 //! once; `ZERO_BACKEND=epoll` or [`Config::backend`] chooses it outright ([`Backend`]).
@@ -72,7 +76,11 @@
 //!   accept key; `ring` is already rustls' provider.
 //! - `crc32c`: the journal's record checksums ([`journal`]), hardware-accelerated.
 //! - `tokio`, `tokio-rustls` (feature `tokio` only): `machine::Task`, for Tokio users; the
-//!   same rustls configuration as the shard's.
+//!   same rustls configuration as the shard's; and `runtime`, shards driven from Tokio.
+//! - `tower-service` (feature `tokio` only): the `Service` trait alone (no dependencies), so
+//!   `runtime::serve` takes any tower service.
+//! - `ring` also signs and checks the ops socket's commands (HMAC-SHA256, [`admin`]), and
+//!   `httparse` reads the metrics endpoint's requests.
 //!
 //! `unsafe` lives only in the `ring` (kernel boundary) and `pool` (shared slot memory)
 //! modules, each block with its `SAFETY` argument.
