@@ -1,6 +1,8 @@
-//! `zero bench echo`: a closed-loop load generator for any TCP echo server, itself a zero-core
-//! shard. Each connection keeps `pipeline` messages in flight; every message carries its send
-//! time in its first 8 bytes, so latency is measured from the echoed bytes alone.
+//! `zero bench echo`: a load generator for any TCP echo server, itself a zero-core shard.
+//! Closed loop: each connection keeps `pipeline` messages in flight. Open loop (`--rate`): a
+//! fixed number of messages a second, spread over the connections whatever the replies do, to
+//! compare servers' cost per message below saturation. Every message carries its send time in
+//! its first 8 bytes, so latency is measured from the echoed bytes alone.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,9 +30,13 @@ pub struct EchoLoad {
     /// Seconds to measure (after a warm-up of one second).
     #[arg(long, default_value_t = 5)]
     duration: u64,
-    /// Messages in flight per connection.
+    /// Messages in flight per connection (closed loop).
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    /// Offer this many messages a second in all, round-robin over the connections, instead of
+    /// a closed loop (open loop: the latency includes any queueing at the server).
+    #[arg(long)]
+    rate: Option<u64>,
     /// Connect with TLS.
     #[arg(long)]
     tls: bool,
@@ -75,9 +81,34 @@ struct Load {
     measuring: bool,
     completed: u64,
     latency: Histogram<u64>,
+    /// Open loop: messages a second, and the pacing state.
+    rate: Option<u64>,
+    paced: Pacing,
+}
+
+/// Where an open loop stands: from when it counts, what it sent, whose turn it is.
+#[derive(Default)]
+struct Pacing {
+    since: Option<Instant>,
+    sent: u64,
+    turn: usize,
+    conns: Vec<ConnId>,
 }
 
 impl Load {
+    /// Open loop: sends what is due by `now` at the rate, a message per connection in turn.
+    fn pace(&mut self, ops: &mut Ops, now: Instant) {
+        let (Some(rate), false) = (self.rate, self.paced.conns.is_empty()) else { return };
+        let since = *self.paced.since.get_or_insert(now);
+        let due = (now.duration_since(since).as_secs_f64() * rate as f64) as u64;
+        while self.paced.sent < due {
+            let conn = self.paced.conns[self.paced.turn % self.paced.conns.len()];
+            self.paced.turn += 1;
+            self.paced.sent += 1;
+            self.send_one(ops, conn);
+        }
+    }
+
     fn send_one(&mut self, ops: &mut Ops, conn: ConnId) {
         let nanos = self.epoch.elapsed().as_nanos() as u64;
         self.message[..8].copy_from_slice(&nanos.to_le_bytes());
@@ -114,8 +145,10 @@ impl Load {
         if self.measuring {
             self.completed += done;
         }
-        for _ in 0..done {
-            self.send_one(ops, conn);
+        if self.rate.is_none() {
+            for _ in 0..done {
+                self.send_one(ops, conn);
+            }
         }
     }
 }
@@ -126,8 +159,12 @@ impl Handler for Load {
             Event::Connected { conn } => {
                 self.connected += 1;
                 self.flows.insert(conn, Flow::default());
-                for _ in 0..self.pipeline {
-                    self.send_one(ops, conn);
+                if self.rate.is_some() {
+                    self.paced.conns.push(conn);
+                } else {
+                    for _ in 0..self.pipeline {
+                        self.send_one(ops, conn);
+                    }
                 }
             }
             Event::Data { conn, data } => self.received(ops, conn, &data),
@@ -167,6 +204,8 @@ pub fn run(opts: EchoLoad) -> Result<(), String> {
         measuring: false,
         completed: 0,
         latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?,
+        rate: opts.rate.filter(|&r| r > 0),
+        paced: Pacing::default(),
     };
     let tls = client_tls(&opts)?;
     let name = opts.tls_name.clone().unwrap_or_else(|| opts.target.ip().to_string());
@@ -187,15 +226,18 @@ pub fn run(opts: EchoLoad) -> Result<(), String> {
     if load.connected == 0 {
         return Err(format!("could not connect to {}", opts.target));
     }
-    let tick = Some(Duration::from_millis(10));
+    // An open loop ticks every 100 µs to pace its sends; a closed loop sends on replies.
+    let tick = Some(if load.rate.is_some() { Duration::from_micros(100) } else { Duration::from_millis(10) });
     let warm_until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < warm_until {
+        load.pace(&mut io, Instant::now());
         io.run_once(&mut load, tick).map_err(|e| e.to_string())?;
     }
     load.measuring = true;
     let start = Instant::now();
     let end = start + Duration::from_secs(opts.duration);
     while Instant::now() < end {
+        load.pace(&mut io, Instant::now());
         io.run_once(&mut load, tick).map_err(|e| e.to_string())?;
     }
     let elapsed = start.elapsed().as_secs_f64();

@@ -38,6 +38,30 @@ fn bench_echo_drives_echo_serve() {
 }
 
 #[test]
+fn bench_echo_offers_a_fixed_rate_in_an_open_loop() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut server = zero().args(["echo", "serve", "--listen", &addr]).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = zero()
+        .args(["bench", "echo", "--target", &addr, "--conns", "4", "--duration", "2", "--rate", "3000"])
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result = stdout.lines().last().unwrap();
+    let rate: f64 = result.split_whitespace().nth(1).unwrap()["msgs_per_sec=".len()..].parse().unwrap();
+    // The offered rate, not the server's capacity (a closed loop here does tens of thousands).
+    assert!((2850.0..3150.0).contains(&rate), "{result}");
+}
+
+#[test]
 fn bench_echo_tls_drives_echo_serve_tls() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");

@@ -9,8 +9,10 @@
 //!
 //! Usage: `tokio-echo [--listen ADDR]` (default `127.0.0.1:7001`).
 
+#[path = "../../echo_args.rs"]
+mod echo_args;
+
 use std::io;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,30 +23,6 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:7001";
 
 /// Size of each connection's read buffer.
 const BUF_SIZE: usize = 16 * 1024;
-
-const USAGE: &str = "usage: tokio-echo [--listen ADDR]   (default 127.0.0.1:7001)";
-
-/// Parses the command line: `--listen ADDR` or `--listen=ADDR`.
-fn parse_args() -> Result<SocketAddr, String> {
-    let mut listen = DEFAULT_LISTEN.to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--listen" => {
-                listen = args.next().ok_or_else(|| "--listen needs a value".to_owned())?;
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => match other.strip_prefix("--listen=") {
-                Some(value) => listen = value.to_owned(),
-                None => return Err(format!("unexpected argument `{other}`")),
-            },
-        }
-    }
-    listen.parse().map_err(|e| format!("invalid --listen address `{listen}`: {e}"))
-}
 
 /// Echoes everything read from `stream` back to it until EOF or an error.
 async fn echo(mut stream: TcpStream) -> io::Result<()> {
@@ -61,10 +39,10 @@ async fn echo(mut stream: TcpStream) -> io::Result<()> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let addr = match parse_args() {
+    let addr = match echo_args::listen("tokio-echo", DEFAULT_LISTEN) {
         Ok(addr) => addr,
         Err(msg) => {
-            eprintln!("tokio-echo: {msg}\n{USAGE}");
+            eprintln!("tokio-echo: {msg}");
             return ExitCode::from(2);
         }
     };
