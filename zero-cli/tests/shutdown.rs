@@ -6,7 +6,10 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use zero_core::machine::Machine;
+use zero_fix::session::{Event, MemoryStore, Role, Session, SessionConfig};
 
 /// Kills the server when the test ends, however it ends.
 struct Server(Child);
@@ -159,8 +162,9 @@ fn the_smtp_server_says_421_on_sigterm() {
     let _ = std::fs::remove_dir_all(&spool);
 }
 
+/// A logged-on FIX session is logged out (Logout, "Server shutting down") before the close.
 #[test]
-fn the_fix_acceptor_drains_on_sigterm() {
+fn the_fix_acceptor_logs_sessions_out_on_sigterm() {
     let port = spare_port();
     let dir = std::env::temp_dir().join(format!("zero-cli-fix-drain-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -173,8 +177,63 @@ fn the_fix_acceptor_drains_on_sigterm() {
     );
     std::fs::write(&config, settings).unwrap();
     let (server, c) = start(&["fix", "acceptor", "--config", config.to_str().unwrap()], port);
-    let (said, _) = terminate(server, c);
-    assert_eq!(said, "", "no session was logged on: the connection just closes");
+    drop(c);
+    // A counterparty logged on (a zero-fix initiator over a plain socket).
+    let mut session = Session::new(
+        SessionConfig::new(Role::Initiator, "CLIENT", "BROKER"),
+        MemoryStore::default(),
+        Instant::now(),
+        SystemTime::now().into(),
+    );
+    assert!(session.wants_connect(Instant::now() + Duration::from_secs(3600)));
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    session.handle_connected(Instant::now());
+    let mut signalled = false;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cause = 'session: loop {
+        assert!(Instant::now() < deadline, "the session never ended");
+        while let Some(bytes) = session.poll_transmit() {
+            tcp.write_all(bytes).unwrap();
+        }
+        let mut buf = [0u8; 4096];
+        match tcp.read(&mut buf) {
+            Ok(0) => break 'session None,
+            Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
+            Err(_) => {}
+        }
+        while let Some(event) = session.poll_event() {
+            if let Event::Disconnected(cause) = event {
+                break 'session Some(format!("{cause:?}"));
+            }
+        }
+        if session.is_logged_on() && !signalled {
+            assert!(Command::new("kill")
+                .args(["-TERM", &server.0.id().to_string()])
+                .status()
+                .unwrap()
+                .success());
+            signalled = true;
+        }
+    };
+    // The acceptor logged out first, saying why; our session answered it.
+    assert_eq!(cause.as_deref(), Some("LoggedOut(Some(\"Server shutting down\"))"));
+    while let Some(bytes) = session.poll_transmit() {
+        let _ = tcp.write_all(bytes);
+    }
+    drop(tcp);
+    let mut server = server;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the acceptor did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success() && stderr.contains("1 of 1 shard(s) drained in time"), "{status}: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -219,6 +219,22 @@ impl<S: MessageStore, A: Application> Handler for Acceptor<S, A> {
         }
     }
 
+    /// A shutdown: each logged-on session sends Logout ("Server shutting down") and closes
+    /// once the counterparty answers it (or its logout timeout passes), as FIX asks; a
+    /// connection whose Logon has not come yet closes at once.
+    fn on_drain(&mut self, ops: &mut Ops) {
+        for conn in std::mem::take(&mut self.pending).into_keys() {
+            let _ = ops.close_now(conn);
+        }
+        let now = ops.now();
+        for i in 0..self.entries.len() {
+            if self.entries[i].driver.conn().is_some() {
+                self.entries[i].driver.machine().logout(now, Some("Server shutting down"));
+                self.pump(ops, i);
+            }
+        }
+    }
+
     fn on_batch_end(&mut self, ops: &mut Ops) {
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
