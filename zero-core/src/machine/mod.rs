@@ -177,6 +177,40 @@ impl Unframed {
     }
 }
 
+/// What a machine has queued to send, and what its last `poll_transmit` lent the driver: two
+/// buffers swapped on each poll, so the lent bytes stay put while new ones are queued, and
+/// neither is reallocated once warm. It derefs to the queue (a `Vec<u8>` to write into).
+#[derive(Debug, Default)]
+pub struct Outbox {
+    queued: Vec<u8>,
+    lent: Vec<u8>,
+}
+
+impl Outbox {
+    /// What `poll_transmit` returns: everything queued, or `None` when nothing is.
+    pub fn poll(&mut self) -> Option<&[u8]> {
+        if self.queued.is_empty() {
+            return None;
+        }
+        std::mem::swap(&mut self.queued, &mut self.lent);
+        self.queued.clear();
+        Some(&self.lent)
+    }
+}
+
+impl std::ops::Deref for Outbox {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.queued
+    }
+}
+
+impl std::ops::DerefMut for Outbox {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.queued
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

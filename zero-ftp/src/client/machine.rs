@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use zero_core::machine::{Closed, Machine, Upgrade};
+use zero_core::machine::{Closed, Machine, Outbox, Upgrade};
 
 use super::{ClientConfig, Error, Event, Features, Listing, Request, RequestId, Security};
 use crate::codec::command::{parse_epsv_reply, parse_pasv_reply};
@@ -104,8 +104,7 @@ pub struct Client {
     over: Option<Error>,
     next_id: u64,
     replies: ReplyReader,
-    out: Vec<u8>,
-    sent: Vec<u8>,
+    out: Outbox,
     events: VecDeque<Event>,
     upgrade: Option<Upgrade>,
     close: bool,
@@ -135,8 +134,7 @@ impl Client {
             over: None,
             next_id: 0,
             replies: ReplyReader::new(),
-            out: Vec::new(),
-            sent: Vec::new(),
+            out: Outbox::default(),
             events: VecDeque::new(),
             upgrade: None,
             close: false,
@@ -634,12 +632,7 @@ impl Machine for Client {
     }
 
     fn poll_transmit(&mut self) -> Option<&[u8]> {
-        if self.out.is_empty() {
-            return None;
-        }
-        std::mem::swap(&mut self.out, &mut self.sent);
-        self.out.clear();
-        Some(&self.sent)
+        self.out.poll()
     }
 
     fn poll_close(&mut self) -> bool {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use zero_core::machine::{Closed, Machine, Upgrade};
+use zero_core::machine::{Closed, Machine, Outbox, Upgrade};
 
 use super::{ClientConfig, Event, Failure, Outgoing, SendId, TlsPolicy};
 use crate::codec::data::dot_stuff;
@@ -119,8 +119,7 @@ pub struct Client {
     used: bool,
     next_id: u64,
     input: Vec<u8>,
-    out: Vec<u8>,
-    sent: Vec<u8>,
+    out: Outbox,
     events: VecDeque<Event>,
     upgrade: Option<Upgrade>,
     close: bool,
@@ -145,8 +144,7 @@ impl Client {
             used: false,
             next_id: 0,
             input: Vec::new(),
-            out: Vec::new(),
-            sent: Vec::new(),
+            out: Outbox::default(),
             events: VecDeque::new(),
             upgrade: None,
             close: false,
@@ -575,12 +573,7 @@ impl Machine for Client {
     }
 
     fn poll_transmit(&mut self) -> Option<&[u8]> {
-        if self.out.is_empty() {
-            return None;
-        }
-        std::mem::swap(&mut self.out, &mut self.sent);
-        self.out.clear();
-        Some(&self.sent)
+        self.out.poll()
     }
 
     fn poll_close(&mut self) -> bool {

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use zero_core::machine::{Closed, Machine, Upgrade};
+use zero_core::machine::{Closed, Machine, Outbox, Upgrade};
 
 use super::auth::{self, Credentials, Mechanism};
 use super::{Envelope, Event, Peer, Recipient, ServerConfig};
@@ -99,8 +99,7 @@ pub struct Session {
     tx: Transaction,
     /// Input not read yet (it follows something that must be answered first).
     input: Vec<u8>,
-    out: Vec<u8>,
-    sent: Vec<u8>,
+    out: Outbox,
     events: std::collections::VecDeque<Event>,
     upgrade: Option<Upgrade>,
     close: bool,
@@ -122,8 +121,7 @@ impl Session {
             authenticated: None,
             tx: Transaction::default(),
             input: Vec::new(),
-            out: Vec::new(),
-            sent: Vec::new(),
+            out: Outbox::default(),
             events: std::collections::VecDeque::new(),
             upgrade: None,
             close: false,
@@ -715,12 +713,7 @@ impl Machine for Session {
     }
 
     fn poll_transmit(&mut self) -> Option<&[u8]> {
-        if self.out.is_empty() {
-            return None;
-        }
-        std::mem::swap(&mut self.out, &mut self.sent);
-        self.out.clear();
-        Some(&self.sent)
+        self.out.poll()
     }
 
     fn poll_close(&mut self) -> bool {

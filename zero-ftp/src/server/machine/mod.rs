@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use zero_core::machine::{Closed, Machine, Upgrade};
+use zero_core::machine::{Closed, Machine, Outbox, Upgrade};
 
 use super::{
     DataMode, Event, Fs, FsDone, FsError, ListFormat, Peer, Perms, ServerConfig, Transfer, TransferEnd,
@@ -98,8 +98,7 @@ pub struct Session {
     private: bool,
     upgrade: Option<Upgrade>,
     input: Vec<u8>,
-    out: Vec<u8>,
-    sent: Vec<u8>,
+    out: Outbox,
     events: VecDeque<Event>,
     close: bool,
     deadline: Option<Instant>,
@@ -128,8 +127,7 @@ impl Session {
             private: false,
             upgrade: None,
             input: Vec::new(),
-            out: Vec::new(),
-            sent: Vec::new(),
+            out: Outbox::default(),
             events: VecDeque::new(),
             close: false,
             deadline: None,
@@ -674,12 +672,7 @@ impl Machine for Session {
     }
 
     fn poll_transmit(&mut self) -> Option<&[u8]> {
-        if self.out.is_empty() {
-            return None;
-        }
-        std::mem::swap(&mut self.out, &mut self.sent);
-        self.out.clear();
-        Some(&self.sent)
+        self.out.poll()
     }
 
     fn poll_close(&mut self) -> bool {
