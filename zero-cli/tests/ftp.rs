@@ -374,11 +374,13 @@ fn data_timeouts() {
         line
     };
     expect("220 ");
+    // Timed from before RETR is sent: the server's deadline starts later than that, never
+    // earlier (timing from the 229 read, as before, could start after it under load).
+    let started = std::time::Instant::now();
     w.write_all(b"USER alice\r\nPASS secret\r\nEPSV\r\nRETR a.txt\r\n").unwrap();
     expect("331 ");
     expect("230 ");
     expect("229 ");
-    let started = std::time::Instant::now();
     expect("425 ");
     assert!(started.elapsed() >= std::time::Duration::from_millis(900), "{:?}", started.elapsed());
     w.write_all(b"EPSV\r\n").unwrap();

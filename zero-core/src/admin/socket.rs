@@ -128,6 +128,12 @@ impl OpsSocket {
         Ok(())
     }
 
+    /// The answer to one command line, as a connection would get it (audited as from pid 0,
+    /// uid 0): for tests and fuzzing, the same code `serve` runs.
+    pub fn answer_line(&mut self, line: &str) -> String {
+        self.run(line, 0, 0)
+    }
+
     /// One command line's answer.
     fn run(&mut self, line: &str, pid: i32, uid: u32) -> String {
         match line {
@@ -279,6 +285,22 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn malformed_and_unsigned_lines_are_refused_and_signed_ones_work_once() {
+        let key = b"a key of sixteen bytes or more";
+        let mut ops = OpsSocket::new(Collector::new(Vec::new()), Stopper::new(Vec::new()), Duration::ZERO)
+            .with_key(key)
+            .unwrap();
+        for line in ["", "drain", "drain mac=zz", "drain nonce=1 mac=00", "x nonce=a-b mac=", "\u{0}"] {
+            assert!(ops.answer_line(line).starts_with("error"), "{line:?}");
+        }
+        assert_eq!(ops.answer_line("healthz"), "ok", "no shards: nothing to be unhealthy");
+        let signed = sign(key, "reset-peaks");
+        assert_eq!(ops.answer_line(&signed), "ok: 0 shard(s) reset");
+        assert!(ops.answer_line(&signed).contains("replay refused"));
+        assert!(ops.answer_line(&sign(b"another key, sixteen+", "reset-peaks")).contains("bad signature"));
+    }
 
     #[test]
     fn hex_round_trips() {
