@@ -1,4 +1,5 @@
-//! `zero bench echo`: a load generator for any TCP echo server, itself a zero-core shard.
+//! `zero bench echo`: a load generator for any TCP (or TLS, or QUIC) echo server, itself a
+//! zero-core shard. Over QUIC each connection carries its messages on one bidirectional stream.
 //! Closed loop: each connection keeps `pipeline` messages in flight. Open loop (`--rate`): a
 //! fixed number of messages a second, spread over the connections whatever the replies do, to
 //! compare servers' cost per message below saturation. Every message carries its send time in
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use hdrhistogram::Histogram;
+use zero_core::quic::{Dir, QuicEvent, QuicId, StreamId};
 use zero_core::{Config, ConnId, Event, Handler, Io, Ops};
 
 use crate::bench;
@@ -38,12 +40,17 @@ pub struct EchoLoad {
     #[arg(long)]
     rate: Option<u64>,
     /// Connect with TLS.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quic")]
     tls: bool,
-    /// CA bundle (PEM) that vouches for the server with --tls; default: the system roots.
+    /// Connect over QUIC (TLS 1.3 on UDP): one bidirectional stream per connection.
+    #[arg(long)]
+    quic: bool,
+    /// CA bundle (PEM) that vouches for the server with --tls or --quic; default: the system
+    /// roots.
     #[arg(long)]
     tls_ca: Option<std::path::PathBuf>,
-    /// Name to verify the server's certificate against with --tls; default: the target's IP.
+    /// Name to verify the server's certificate against with --tls or --quic; default: the
+    /// target's IP.
     #[arg(long)]
     tls_name: Option<String>,
 }
@@ -51,7 +58,7 @@ pub struct EchoLoad {
 /// The TLS client configuration the options ask for, if any.
 fn client_tls(opts: &EchoLoad) -> Result<Option<Arc<zero_core::rustls::ClientConfig>>, String> {
     use zero_core::tls::ClientTls;
-    if !opts.tls {
+    if !opts.tls && !opts.quic {
         return Ok(None);
     }
     let tls = match &opts.tls_ca {
@@ -59,6 +66,13 @@ fn client_tls(opts: &EchoLoad) -> Result<Option<Arc<zero_core::rustls::ClientCon
         None => ClientTls::system_roots(),
     };
     Ok(Some(tls.and_then(ClientTls::build).map_err(|e| e.to_string())?))
+}
+
+/// Where a connection's messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Stream(ConnId),
+    Quic(QuicId, StreamId),
 }
 
 /// Per-connection receive progress.
@@ -74,7 +88,7 @@ struct Load {
     size: usize,
     pipeline: usize,
     epoch: Instant,
-    flows: HashMap<ConnId, Flow>,
+    flows: HashMap<Key, Flow>,
     message: Vec<u8>,
     connected: usize,
     errors: u64,
@@ -92,7 +106,7 @@ struct Pacing {
     since: Option<Instant>,
     sent: u64,
     turn: usize,
-    conns: Vec<ConnId>,
+    conns: Vec<Key>,
 }
 
 impl Load {
@@ -109,15 +123,32 @@ impl Load {
         }
     }
 
-    fn send_one(&mut self, ops: &mut Ops, conn: ConnId) {
+    fn send_one(&mut self, ops: &mut Ops, key: Key) {
         let nanos = self.epoch.elapsed().as_nanos() as u64;
         self.message[..8].copy_from_slice(&nanos.to_le_bytes());
-        if ops.send(conn, &self.message).is_err() {
+        let sent = match key {
+            Key::Stream(conn) => ops.send(conn, &self.message),
+            Key::Quic(conn, stream) => ops.quic_send(conn, stream, &self.message),
+        };
+        if sent.is_err() {
             self.errors += 1;
         }
     }
 
-    fn received(&mut self, ops: &mut Ops, conn: ConnId, mut data: &[u8]) {
+    /// A connection is up: it starts sending (closed loop) or joins the rotation (open loop).
+    fn connected(&mut self, ops: &mut Ops, key: Key) {
+        self.connected += 1;
+        self.flows.insert(key, Flow::default());
+        if self.rate.is_some() {
+            self.paced.conns.push(key);
+        } else {
+            for _ in 0..self.pipeline {
+                self.send_one(ops, key);
+            }
+        }
+    }
+
+    fn received(&mut self, ops: &mut Ops, conn: Key, mut data: &[u8]) {
         let now = self.epoch.elapsed().as_nanos() as u64;
         let mut done = 0;
         {
@@ -156,23 +187,32 @@ impl Load {
 impl Handler for Load {
     fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
         match event {
-            Event::Connected { conn } => {
-                self.connected += 1;
-                self.flows.insert(conn, Flow::default());
-                if self.rate.is_some() {
-                    self.paced.conns.push(conn);
-                } else {
-                    for _ in 0..self.pipeline {
-                        self.send_one(ops, conn);
-                    }
+            Event::Connected { conn } => self.connected(ops, Key::Stream(conn)),
+            Event::Data { conn, data } => self.received(ops, Key::Stream(conn), &data),
+            Event::Quic(QuicEvent::Connected { conn, .. }) => match ops.quic_open(conn, Dir::Bi) {
+                Ok(stream) => self.connected(ops, Key::Quic(conn, stream)),
+                Err(e) => {
+                    self.errors += 1;
+                    eprintln!("zero bench echo: {conn}: {e}");
                 }
+            },
+            Event::Quic(QuicEvent::Data { conn, stream, data }) => {
+                self.received(ops, Key::Quic(conn, stream), &data)
             }
-            Event::Data { conn, data } => self.received(ops, conn, &data),
+            Event::Quic(QuicEvent::ConnectFailed { reason, .. }) => {
+                self.errors += 1;
+                eprintln!("zero bench echo: {reason}");
+            }
+            Event::Quic(QuicEvent::Closed { conn, reason }) => {
+                self.flows.retain(|key, _| !matches!(key, Key::Quic(c, _) if *c == conn));
+                self.errors += 1;
+                eprintln!("zero bench echo: {conn} closed: {reason}");
+            }
             Event::ConnectFailed { error, .. } => {
                 self.errors += 1;
                 eprintln!("zero bench echo: {error}");
             }
-            Event::Closed { conn, reason } if self.flows.remove(&conn).is_some() => {
+            Event::Closed { conn, reason } if self.flows.remove(&Key::Stream(conn)).is_some() => {
                 self.errors += 1;
                 eprintln!("zero bench echo: {conn} closed by the server: {reason:?}");
             }
@@ -209,12 +249,25 @@ pub fn run(opts: EchoLoad) -> Result<(), String> {
     };
     let tls = client_tls(&opts)?;
     let name = opts.tls_name.clone().unwrap_or_else(|| opts.target.ip().to_string());
-    for _ in 0..opts.conns {
-        match &tls {
-            Some(tls) => io.tls_connect(opts.target, &name, tls.clone()),
-            None => io.tcp_connect(opts.target),
+    match &tls {
+        Some(tls) if opts.quic => {
+            let config = zero_core::quic::client_config(tls).map_err(|e| e.to_string())?;
+            let any = if opts.target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let endpoint = io.quic_bind(any.parse().expect("an address"), None).map_err(|e| e.to_string())?;
+            for _ in 0..opts.conns {
+                io.quic_connect(endpoint, opts.target, &name, config.clone()).map_err(|e| e.to_string())?;
+            }
         }
-        .map_err(|e| e.to_string())?;
+        Some(tls) => {
+            for _ in 0..opts.conns {
+                io.tls_connect(opts.target, &name, tls.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+        None => {
+            for _ in 0..opts.conns {
+                io.tcp_connect(opts.target).map_err(|e| e.to_string())?;
+            }
+        }
     }
     let connect_deadline = Instant::now() + Duration::from_secs(10);
     while load.connected + (load.errors as usize) < opts.conns {

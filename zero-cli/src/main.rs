@@ -271,6 +271,11 @@ struct ServeArgs {
     /// localhost and 127.0.0.1 is generated and its path printed (trust it explicitly).
     #[arg(long)]
     tls: bool,
+    /// Serve QUIC too, on the same port over UDP: each bidirectional stream is echoed on
+    /// itself, each datagram as a datagram. Shard 0 serves it (spreading QUIC over shards needs
+    /// connection-ID steering). Uses the --tls-cert certificate, or a development one.
+    #[arg(long)]
+    quic: bool,
     /// PEM certificate chain (leaf first) for --tls.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
@@ -303,7 +308,7 @@ fn server_tls(args: &ServeArgs) -> Result<Option<ServerTlsParts>, zero_core::IoE
     use zero_core::tls::{SelfSigned, ServerTls};
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key)?,
-        _ if args.tls => {
+        _ if args.tls || args.quic => {
             let dev = SelfSigned::generate(&["localhost", "127.0.0.1"])?;
             let path = std::env::temp_dir().join(format!("zero-dev-cert-{}.pem", std::process::id()));
             std::fs::write(&path, &dev.cert_pem).map_err(|e| zero_core::IoError::Config(e.to_string()))?;
@@ -335,7 +340,7 @@ async fn echo_task(mut conn: zero_core::runtime::Connection) {
 /// `zero echo serve --mode async|per-core`: the echo through the Tokio bridge.
 fn serve_bridged(args: ServeArgs) -> Result<(), zero_core::IoError> {
     use zero_core::runtime::ZeroRuntime;
-    if args.tls || args.tls_cert.is_some() {
+    if args.tls || args.tls_cert.is_some() || args.quic {
         return Err(zero_core::IoError::Config("--mode async and per-core serve plain TCP only".into()));
     }
     let mut config = zero_core::ClusterConfig::new(args.shards);
@@ -372,13 +377,22 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
         Some((config, reload)) => (Some(config), reload),
         None => (None, None),
     };
+    let quic = match (&tls, args.quic) {
+        (Some(tls), true) => Some(zero_core::quic::server_config(tls, true)?),
+        _ => None,
+    };
+    let tcp_tls = args.tls || args.tls_cert.is_some();
+    let tls = tls.filter(|_| tcp_tls);
     let mut config = zero_core::ClusterConfig::new(args.shards);
     config.io = zero_core::echo::Echo::config();
     if args.pin {
         config.cpus = (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
     }
     let listen = args.listen;
-    let cluster = zero_core::IoCluster::start(config, move |_, io| {
+    let cluster = zero_core::IoCluster::start(config, move |shard, io| {
+        if let (0, Some(quic)) = (shard, &quic) {
+            io.quic_bind(listen, Some(quic.clone()))?;
+        }
         let mut opts = zero_core::ListenOptions::default();
         opts.reuse_port = true;
         match &tls {
@@ -390,7 +404,12 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
     serving::start("echo", &args.ops, cluster.collector(), cluster.stopper(), reload)
         .map_err(zero_core::IoError::Config)?;
     tracing::info!(%listen, shards = args.shards, "echo server running");
-    let kind = if args.tls || args.tls_cert.is_some() { "TLS" } else { "TCP" };
+    let kind = match (tcp_tls, args.quic) {
+        (true, true) => "TLS, and QUIC",
+        (true, false) => "TLS",
+        (false, true) => "TCP, and QUIC",
+        (false, false) => "TCP",
+    };
     eprintln!("zero echo: listening ({kind}) on {listen} with {} shard(s)", args.shards);
     cluster.join()
 }

@@ -333,6 +333,10 @@ impl Ops {
                             _ => None,
                         };
                         match from.and(unwrapped) {
+                            Some((peer, _)) if self.quic.owns(udp) => {
+                                let refuse = !matches!(self.drain, crate::drain::Drain::No);
+                                self.quic.on_datagram(self.now, udp, peer, payload, refuse)
+                            }
                             Some((peer, header)) => self.events.push_back(Raw::Datagram {
                                 udp,
                                 peer,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::conn::CloseReason;
 use crate::event::Handler;
 use crate::handle::IoHandle;
-use crate::id::ConnId;
+use crate::id::{ConnId, UdpId};
 use crate::ops::Ops;
 use crate::table::Kind;
 
@@ -44,10 +44,13 @@ impl Ops {
     /// Closes every socket: connections gracefully (queued bytes sent, then FIN), listeners and
     /// UDP sockets at once. What [`Handler::on_drain`] does by default.
     pub fn close_all(&mut self) {
+        self.quic_close_all();
         let ids: Vec<(u32, u32)> = self.table.ids().collect();
         for (index, gen) in ids {
             match self.table.live(index, gen).map(|slot| matches!(slot.kind, Kind::Stream(_))) {
                 Some(true) => drop(self.close(ConnId::new(index, gen))),
+                // A QUIC endpoint stays until its connections have said goodbye (`quic_drive`).
+                Some(false) if self.quic.busy(UdpId::new(index, gen)) => {}
                 Some(false) => self.release(index, gen, CloseReason::Local),
                 None => {}
             }

@@ -12,14 +12,28 @@ use crate::event::{Event, Handler};
 use crate::id::ConnId;
 use crate::ops::Ops;
 use crate::pool::DetachedBuf;
+use crate::quic::{Dir, QuicEvent, QuicId, StreamId};
+
+/// Where echoed bytes go: a TCP (or Unix, TLS) connection, or a QUIC stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Flow {
+    Stream(ConnId),
+    Quic(QuicId, StreamId),
+}
 
 /// An echo handler. Run it with `Config::half_open` set, so that a peer's FIN waits for the
 /// echo of everything before it (see [`Echo::config`]).
+///
+/// On a QUIC endpoint ([`Ops::quic_bind`]) it echoes each bidirectional stream on itself, each
+/// unidirectional stream on a unidirectional stream of its own, and each datagram as a
+/// datagram; a stream's FIN is echoed after its bytes.
 #[derive(Default)]
 pub struct Echo {
-    held: HashMap<ConnId, VecDeque<DetachedBuf>>,
-    /// Connections whose peer has finished: close once their held data is out.
-    finished: HashSet<ConnId>,
+    held: HashMap<Flow, VecDeque<DetachedBuf>>,
+    /// Flows whose peer has finished: finish once their held data is out.
+    finished: HashSet<Flow>,
+    /// The stream each of a peer's unidirectional streams is echoed on.
+    replies: HashMap<(QuicId, StreamId), StreamId>,
     /// Connections accepted so far.
     pub accepted: u64,
     /// Bytes echoed so far.
@@ -32,73 +46,142 @@ impl Echo {
         Config { half_open: true, ..Config::default() }
     }
 
-    /// Closes `conn` once what is held for it is echoed.
-    fn finish(&mut self, ops: &mut Ops, conn: ConnId) {
-        if self.held.contains_key(&conn) {
-            self.finished.insert(conn);
+    /// Finishes `flow` once what is held for it is echoed.
+    fn finish(&mut self, ops: &mut Ops, flow: Flow) {
+        if self.held.contains_key(&flow) {
+            self.finished.insert(flow);
         } else {
-            let _ = ops.close(conn);
+            close(ops, flow);
         }
     }
 
     /// Sends `data` or, if the queue is full, holds it; returns false if it had to hold it.
-    fn echo(&mut self, ops: &mut Ops, conn: ConnId, data: &[u8]) -> bool {
-        match ops.send(conn, data) {
+    fn echo(&mut self, ops: &mut Ops, flow: Flow, data: &[u8]) -> bool {
+        let sent = match flow {
+            Flow::Stream(conn) => ops.send(conn, data),
+            Flow::Quic(conn, stream) => ops.quic_send(conn, stream, data),
+        };
+        match sent {
             Ok(()) => {
                 self.bytes += data.len() as u64;
                 true
             }
             Err(IoError::SendQueueFull { .. }) => false,
             Err(e) => {
-                tracing::debug!(%conn, error = %e, "echo dropped: connection is going away");
+                tracing::debug!(?flow, error = %e, "echo dropped: connection is going away");
                 true
             }
         }
     }
+
+    /// Echoes `data` on `flow` in order behind what is held for it.
+    fn data(&mut self, ops: &mut Ops, flow: Flow, data: &crate::Payload<'_>) {
+        // Nothing is held almost always: skip the hash lookup then.
+        let held = if self.held.is_empty() { None } else { self.held.get_mut(&flow) };
+        if let Some(q) = held {
+            q.push_back(data.detach());
+        } else if !self.echo(ops, flow, data) {
+            self.held.entry(flow).or_default().push_back(data.detach());
+        }
+    }
+
+    /// Replays what is held for `flow` now that it can take more.
+    fn writable(&mut self, ops: &mut Ops, flow: Flow) {
+        let Some(mut q) = self.held.remove(&flow) else {
+            return;
+        };
+        while let Some(buf) = q.pop_front() {
+            if !self.echo(ops, flow, &buf) {
+                q.push_front(buf);
+                self.held.insert(flow, q);
+                return;
+            }
+        }
+        if self.finished.remove(&flow) {
+            close(ops, flow);
+        }
+    }
+
+    /// The flow a QUIC stream's bytes are echoed on (a peer's unidirectional stream gets one
+    /// of ours, opened on its first use).
+    fn quic_flow(&mut self, ops: &mut Ops, conn: QuicId, stream: StreamId) -> Option<Flow> {
+        if stream.dir() == Dir::Bi {
+            return Some(Flow::Quic(conn, stream));
+        }
+        if let Some(&reply) = self.replies.get(&(conn, stream)) {
+            return Some(Flow::Quic(conn, reply));
+        }
+        match ops.quic_open(conn, Dir::Uni) {
+            Ok(reply) => {
+                self.replies.insert((conn, stream), reply);
+                Some(Flow::Quic(conn, reply))
+            }
+            Err(e) => {
+                tracing::debug!(%conn, error = %e, "no stream to echo a unidirectional stream on");
+                None
+            }
+        }
+    }
+
+    fn on_quic(&mut self, ops: &mut Ops, event: QuicEvent<'_>) {
+        match event {
+            QuicEvent::Accepted { .. } => self.accepted += 1,
+            QuicEvent::Data { conn, stream, data } => {
+                if let Some(flow) = self.quic_flow(ops, conn, stream) {
+                    self.data(ops, flow, &data);
+                }
+            }
+            QuicEvent::Finished { conn, stream } => {
+                if let Some(flow) = self.quic_flow(ops, conn, stream) {
+                    self.replies.remove(&(conn, stream));
+                    self.finish(ops, flow);
+                }
+            }
+            QuicEvent::Writable { conn, stream } => self.writable(ops, Flow::Quic(conn, stream)),
+            QuicEvent::Datagram { conn, data } if ops.quic_send_datagram(conn, &data).is_ok() => {
+                self.bytes += data.len() as u64;
+            }
+            QuicEvent::Closed { conn, .. } => {
+                self.held.retain(|flow, _| !matches!(flow, Flow::Quic(c, _) if *c == conn));
+                self.finished.retain(|flow| !matches!(flow, Flow::Quic(c, _) if *c == conn));
+                self.replies.retain(|(c, _), _| *c != conn);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Ends a flow: closes a connection, finishes a QUIC stream.
+fn close(ops: &mut Ops, flow: Flow) {
+    let _ = match flow {
+        Flow::Stream(conn) => ops.close(conn),
+        Flow::Quic(conn, stream) => ops.quic_finish(conn, stream),
+    };
 }
 
 impl Handler for Echo {
     fn on_event(&mut self, ops: &mut Ops, event: Event<'_>) {
         match event {
             Event::Accepted { .. } => self.accepted += 1,
-            Event::Data { conn, data } => {
-                // Nothing is held almost always: skip the hash lookup then.
-                let held = if self.held.is_empty() { None } else { self.held.get_mut(&conn) };
-                if let Some(q) = held {
-                    q.push_back(data.detach());
-                } else if !self.echo(ops, conn, &data) {
-                    self.held.entry(conn).or_default().push_back(data.detach());
-                }
-            }
-            Event::Writable { conn } => {
-                let Some(mut q) = self.held.remove(&conn) else {
-                    return;
-                };
-                while let Some(buf) = q.pop_front() {
-                    if !self.echo(ops, conn, &buf) {
-                        q.push_front(buf);
-                        self.held.insert(conn, q);
-                        return;
-                    }
-                }
-                if self.finished.remove(&conn) {
-                    let _ = ops.close(conn);
-                }
-            }
-            Event::HalfClosed { conn } => self.finish(ops, conn),
+            Event::Data { conn, data } => self.data(ops, Flow::Stream(conn), &data),
+            Event::Writable { conn } => self.writable(ops, Flow::Stream(conn)),
+            Event::HalfClosed { conn } => self.finish(ops, Flow::Stream(conn)),
             Event::Closed { conn, .. } => {
-                self.held.remove(&conn);
-                self.finished.remove(&conn);
+                self.held.remove(&Flow::Stream(conn));
+                self.finished.remove(&Flow::Stream(conn));
             }
+            Event::Quic(event) => self.on_quic(ops, event),
             _ => {}
         }
     }
 
-    /// A shutdown: each connection closes once what it sent so far is echoed.
+    /// A shutdown: each connection closes once what it sent so far is echoed (QUIC
+    /// connections are closed at once).
     fn on_drain(&mut self, ops: &mut Ops) {
         let conns: Vec<ConnId> = ops.connections().collect();
         for conn in conns {
-            self.finish(ops, conn);
+            self.finish(ops, Flow::Stream(conn));
         }
+        ops.quic_close_all();
     }
 }

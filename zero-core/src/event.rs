@@ -11,6 +11,7 @@ use crate::error::IoError;
 use crate::id::{ConnId, ListenerId, UdpId};
 use crate::ops::Ops;
 use crate::pool::{DetachedBuf, Pool, PoolStats};
+use crate::quic::{QuicEvent, QuicRaw};
 use crate::timer::TimerId;
 
 /// A payload borrowed from the shard until the next [`Io::poll`](crate::Io::poll). Reads as `&[u8]`;
@@ -172,6 +173,8 @@ pub enum Event<'a> {
         /// The connection itself.
         stream: DetachedStream,
     },
+    /// Something happened on a QUIC connection ([`crate::quic`]).
+    Quic(QuicEvent<'a>),
 }
 
 /// An event as queued: payloads are slot references, materialized when delivered.
@@ -246,6 +249,7 @@ pub(crate) enum Raw {
         conn: ConnId,
         stream: DetachedStream,
     },
+    Quic(QuicRaw),
 }
 
 /// Where the bytes of a queued `Data` event lie.

@@ -8,6 +8,7 @@
 //! timer), and turn the commands that came meanwhile, the completions and the due timers into
 //! events, in that order.
 
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::event::{Chunk, Event, Handler, Payload, Raw};
 use crate::handle::{Command, IoHandle, Shared};
 use crate::ops::Ops;
 use crate::pool::{Pool, PoolStats};
+use crate::quic::Quic;
 use crate::ring::{self, Completion, Op, Ring, Token};
 use crate::table::Table;
 use crate::timer::{TimerKind, Timers};
@@ -34,6 +36,8 @@ pub struct Io {
     pool: Pool,
     /// Decrypted TLS payloads of this tick, borrowed by `Event::Data` like pool slots.
     plain: Vec<u8>,
+    /// The payload of the QUIC event last handed out.
+    held: Bytes,
     ops: Ops,
     completions: Vec<Completion>,
     shared: Arc<Shared>,
@@ -80,9 +84,11 @@ impl Io {
                 shard: 0,
                 peers: Arc::from([]),
                 scratch: Vec::new(),
+                quic: Quic::default(),
                 config,
             },
             plain: Vec::new(),
+            held: Bytes::new(),
             completions: Vec::new(),
             shared,
             commands: Vec::new(),
@@ -147,6 +153,7 @@ impl Io {
         self.ops.now = Instant::now();
         self.reap();
         self.fire_timers();
+        self.ops.quic_drive();
         Ok(self.ops.events.len())
     }
 
@@ -185,6 +192,7 @@ impl Io {
             Raw::PoolPressure { stats } => Event::PoolPressure { stats },
             Raw::Message(m) => Event::Message(m),
             Raw::Detached { conn, stream } => Event::Detached { conn, stream },
+            Raw::Quic(quic) => Event::Quic(quic.into_event(&mut self.held)),
         };
         Some((event, &mut self.ops))
     }
@@ -299,6 +307,7 @@ impl Io {
 
     /// Turns every touched socket's state into submissions.
     fn flush(&mut self) -> Result<()> {
+        self.ops.quic_drive();
         if !self.wake_armed && !self.shared.is_closed() {
             self.ring.read_wake(self.shared.wake_fd())?;
             self.wake_armed = true;
@@ -377,6 +386,7 @@ impl Io {
                 TimerKind::Stall { index, gen } => ops.release(index, gen, CloseReason::SlowConsumer),
                 TimerKind::Rearm { index, gen } => ops.table.touch(index, gen),
                 TimerKind::Handshake { index, gen } => ops.handshake_expired(index, gen),
+                TimerKind::Quic { index, gen } => ops.quic.on_timer(ops.now, index, gen),
             }
         }
     }

@@ -103,6 +103,7 @@ mod ops;
 #[allow(unsafe_code)] // shared slot memory; each block says why it is sound
 mod pool;
 mod proxy;
+pub mod quic;
 #[allow(unsafe_code)] // the kernel boundary; each block says why it is sound
 mod ring;
 #[cfg(feature = "tokio")]
@@ -126,6 +127,7 @@ pub use id::{ConnId, ListenerId, UdpId};
 pub use io::Io;
 pub use ops::{ConnStats, Interface, Ops, SendBuffer};
 pub use pool::{DetachedBuf, PoolStats};
+pub use quic::{QuicEvent, QuicId};
 pub use socks5::{Socks5Auth, Socks5Error, Socks5Target};
 pub use timer::{Deadline, TimerId};
 pub use tls::{Target, TlsError};

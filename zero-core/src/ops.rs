@@ -20,6 +20,7 @@ use crate::error::{IoError, Result};
 use crate::event::Raw;
 use crate::handle::IoHandle;
 use crate::id::{ConnId, ListenerId, UdpId};
+use crate::quic::Quic;
 use crate::ring;
 use crate::table::{Kind, Life, Slot, Table};
 use crate::timer::{TimerId, TimerKind, Timers};
@@ -65,6 +66,8 @@ pub struct Ops {
     pub(crate) peers: Arc<[IoHandle]>,
     /// TLS plaintext on its way to a WebSocket layer (kept for its capacity).
     pub(crate) scratch: Vec<u8>,
+    /// QUIC endpoints and connections.
+    pub(crate) quic: Quic,
 }
 
 /// Accessors shared by the public API: the live slot for an id, of the right kind.
@@ -682,6 +685,9 @@ impl Ops {
         };
         // Dropping the slot closes the socket; the kernel holds nothing of it any more.
         let Kind::Stream(mut s) = slot.kind else {
+            if matches!(slot.kind, Kind::Udp(_)) {
+                self.quic.remove_endpoint(UdpId::new(index, gen), &mut self.events);
+            }
             return;
         };
         let conn = ConnId::new(index, gen);

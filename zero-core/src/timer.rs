@@ -71,6 +71,8 @@ pub(crate) enum TimerKind {
     Handshake { index: u32, gen: u32 },
     /// Submit for slot `index` again (a listener backing off after an accept error).
     Rearm { index: u32, gen: u32 },
+    /// The deadline of QUIC connection `index` (generation `gen`).
+    Quic { index: u32, gen: u32 },
 }
 
 struct Entry {
