@@ -23,11 +23,17 @@
 # (`tokio-tls-echo`), only the closed loop runs, and the last line is
 # `ratio zero/tokio-rustls: X.XX`.
 #
+# With QUIC=1 (what bench/quic-echo.sh sets) zero echoes over QUIC (`zero echo serve --quic`,
+# quinn-proto in the shard) and the only peer is quinn's own Tokio endpoint (`quinn-echo`), both
+# with the same certificate and quinn's default transport settings; the load generator opens one
+# QUIC connection per CONNS with one bidirectional stream (`zero bench echo --quic`); the closed
+# loop and pipeline 16 run, and the last line is `ratio zero/quinn: X.XX`.
+#
 # Environment (all optional):
 #   DURATION=5   seconds per load         CONNS=50   connections
 #   SIZE=64      message size in bytes    RATE=100000  messages/s of the rate load
 #   PORT=17001   the servers' port (each server in turn)
-#   CARGO_TARGET_DIR (default ~/.cache/zero-target)   TLS=0
+#   CARGO_TARGET_DIR (default ~/.cache/zero-target)   TLS=0   QUIC=0
 #
 # Progress and build output go to stderr; the report goes to stdout.
 set -euo pipefail
@@ -38,6 +44,7 @@ CONNS="${CONNS:-50}"
 SIZE="${SIZE:-64}"
 RATE="${RATE:-100000}"
 TLS="${TLS:-0}"
+QUIC="${QUIC:-0}"
 PORT="${PORT:-17001}"
 PIPELINE=16
 SERVER_CPU=0
@@ -57,7 +64,12 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zero-target}"
 [[ $CARGO_TARGET_DIR == /* ]] || CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR"
 export CARGO_TARGET_DIR
 bin="$CARGO_TARGET_DIR/release"
-if [[ $TLS == 1 ]]; then
+if [[ $QUIC == 1 ]]; then
+	servers=(zero quinn)
+	peers=(quinn)
+	packages=(zero-cli quinn-echo)
+	loads=(closed pipeline)
+elif [[ $TLS == 1 ]]; then
 	servers=(zero tokio-rustls)
 	peers=(tokio-rustls)
 	packages=(zero-cli tokio-tls-echo)
@@ -94,8 +106,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Succeeds if something accepts TCP connections on 127.0.0.1:PORT.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Succeeds if something accepts TCP connections on 127.0.0.1:PORT (with QUIC=1: if a UDP
+# socket is bound to it).
+port_open() {
+	if [[ $QUIC == 1 ]]; then
+		[[ -n "$(ss -Hlun "sport = :$1")" ]]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
 
 # start_server NAME CMD...: starts CMD pinned to SERVER_CPU, waits until PORT accepts.
 start_server() {
@@ -208,13 +227,14 @@ for p in "${packages[@]}"; do pkgs+=(-p "$p"); done
 (cd "$repo_root" && cargo build --release "${pkgs[@]}")
 
 tls_server=() tls_client=()
-if [[ $TLS == 1 ]]; then
+if [[ $TLS == 1 || $QUIC == 1 ]]; then
 	command -v openssl >/dev/null 2>&1 || die "openssl not found (it makes the certificate)"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 		-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
 		-keyout "$workdir/key.pem" -out "$workdir/cert.pem" 2>/dev/null || die "openssl could not make a certificate"
 	tls_server=(--cert "$workdir/cert.pem" --key "$workdir/key.pem")
 	tls_client=(--tls --tls-ca "$workdir/cert.pem" --tls-name localhost)
+	[[ $QUIC == 1 ]] && tls_client[0]=--quic
 fi
 
 # --- runs ---------------------------------------------------------------------
@@ -226,14 +246,16 @@ for server in "${servers[@]}"; do
 	zero) cmd=(env ZERO_BACKEND=io_uring "$bin/zero" echo serve --listen "$listen" --shards 1) ;;
 	zero-epoll) cmd=(env ZERO_BACKEND=epoll "$bin/zero" echo serve --listen "$listen" --shards 1) ;;
 	tokio-rustls) cmd=("$bin/tokio-tls-echo" --listen "$listen" "${tls_server[@]}") ;;
+	quinn) cmd=("$bin/quinn-echo" --listen "$listen" "${tls_server[@]}") ;;
 	*) cmd=("$bin/$server-echo" --listen "$listen") ;;
 	esac
 	[[ $server == zero && $TLS == 1 ]] && cmd+=(--tls --tls-cert "$workdir/cert.pem" --tls-key "$workdir/key.pem")
+	[[ $server == zero && $QUIC == 1 ]] && cmd+=(--quic --tls-cert "$workdir/cert.pem" --tls-key "$workdir/key.pem")
 	start_server "$server" "${cmd[@]}"
 	for load in "${loads[@]}"; do
 		case $load in
 		closed) run_load "$server" closed ${tls_client[@]+"${tls_client[@]}"} ;;
-		pipeline) run_load "$server" pipeline --pipeline "$PIPELINE" ;;
+		pipeline) run_load "$server" pipeline --pipeline "$PIPELINE" ${tls_client[@]+"${tls_client[@]}"} ;;
 		rate) run_load "$server" rate --rate "$RATE" ;;
 		esac
 	done
@@ -243,7 +265,7 @@ done
 # --- report -------------------------------------------------------------------
 
 printf '# echo%s: server on CPU %s, load generator on CPU %s (taskset); kernel %s\n' \
-	"$( ((TLS)) && echo ' over TLS (rustls, ring)')" "$SERVER_CPU" "$LOAD_CPU" "$(uname -r)"
+	"$( ((TLS)) && echo ' over TLS (rustls, ring)')$( ((QUIC)) && echo ' over QUIC (quinn-proto, rustls, ring)')" "$SERVER_CPU" "$LOAD_CPU" "$(uname -r)"
 printf '# load: zero bench echo, %s conns, %s B messages, %s s per load\n' "$CONNS" "$SIZE" "$DURATION"
 printf '%-12s %-14s %12s %10s %10s %10s %8s\n' server load msgs/s p50_us p99_us p999_us errors
 for server in "${servers[@]}"; do
@@ -286,13 +308,15 @@ for load in "${loads[@]}"; do
 	fi
 	r="$(awk -v z="$z" -v b="$best" 'BEGIN { printf "%.6f", z / b }')"
 	printf 'ratio zero/%s (%s, the best peer): %.2f\n' "$best_peer" "${load_label[$load]}" "$r"
-	if [[ $TLS != 1 ]]; then
+	if [[ $TLS != 1 && $QUIC != 1 ]]; then
 		awk -v e="$(field zero-epoll "$load" msgs_per_sec)" -v z="$z" -v l="${load_label[$load]}" \
 			'BEGIN { printf "ratio zero-epoll/zero (%s): %.2f\n", l, e / z }'
 	fi
 	if [[ -z $best_ratio ]] || awk -v a="$r" -v b="$best_ratio" 'BEGIN { exit !(a < b) }'; then best_ratio=$r; fi
 done
-if [[ $TLS == 1 ]]; then
+if [[ $QUIC == 1 ]]; then
+	printf 'ratio zero/quinn: %.2f\n' "$best_ratio"
+elif [[ $TLS == 1 ]]; then
 	printf 'ratio zero/tokio-rustls: %.2f\n' "$best_ratio"
 else
 	printf 'ratio zero/best-peer: %.2f\n' "$best_ratio"

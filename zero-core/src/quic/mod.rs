@@ -25,6 +25,8 @@
 //! - **Migration**: a peer's new address (NAT rebinding, a new network) is reported as
 //!   [`QuicEvent::Migrated`].
 
+#[doc(hidden)]
+pub mod fuzzing;
 mod shard;
 
 use std::fmt;
