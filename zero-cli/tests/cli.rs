@@ -67,16 +67,7 @@ fn bench_echo_tls_drives_echo_serve_tls() {
     let addr = format!("127.0.0.1:{port}");
     let mut server =
         zero().args(["echo", "serve", "--listen", &addr, "--tls"]).stderr(Stdio::piped()).spawn().unwrap();
-    // The server names its development certificate before it listens.
-    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    let cert = loop {
-        line.clear();
-        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "server exited");
-        if let Some(path) = line.trim_end().split(" in ").nth(1).filter(|_| line.contains("certificate")) {
-            break path.to_owned();
-        }
-    };
+    let cert = dev_cert(&mut server);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(Instant::now() < deadline, "server never listened");
@@ -101,6 +92,62 @@ fn bench_echo_tls_drives_echo_serve_tls() {
     assert!(!untrusting.status.success());
     let why = String::from_utf8_lossy(&untrusting.stderr);
     assert!(why.contains("unknown issuer"), "{why}");
+}
+
+/// The development certificate a server started with `--tls` or `--quic` names on stderr
+/// before it listens.
+fn dev_cert(server: &mut std::process::Child) -> String {
+    let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    let cert = loop {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0, "server exited");
+        if let Some(path) = line.trim_end().split(" in ").nth(1).filter(|_| line.contains("certificate")) {
+            break path.to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    cert
+}
+
+#[test]
+fn bench_echo_quic_drives_echo_serve_quic() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    // Two shards, as users run it: TCP on both, QUIC on shard 0.
+    let mut server = zero()
+        .args(["echo", "serve", "--listen", &addr, "--quic", "--shards", "2"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cert = dev_cert(&mut server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "server never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = zero()
+        .args(["bench", "echo", "--target", &addr, "--conns", "8", "--size", "200", "--duration", "1"])
+        .args(["--pipeline", "4", "--quic", "--tls-ca", &cert])
+        .output()
+        .unwrap();
+    // Without trusting the development certificate, no QUIC handshake completes.
+    let untrusting = zero()
+        .args(["bench", "echo", "--target", &addr, "--conns", "1", "--duration", "1", "--quic"])
+        .output()
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = std::fs::remove_file(&cert);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let result = stdout.lines().last().unwrap();
+    assert!(result.ends_with(" errors=0"), "{stdout}");
+    let rate: f64 = result.split_whitespace().nth(1).unwrap()["msgs_per_sec=".len()..].parse().unwrap();
+    assert!(rate > 0.0, "{result}");
+    assert!(!untrusting.status.success());
+    let why = String::from_utf8_lossy(&untrusting.stderr);
+    assert!(why.contains("UnknownIssuer") || why.contains("unknown issuer"), "{why}");
 }
 
 #[test]

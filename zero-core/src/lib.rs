@@ -23,6 +23,9 @@
 //! Events borrow the pool until the next [`Io::poll`]; [`Payload::detach`] keeps a payload
 //! longer. Other threads use an [`IoHandle`]; [`IoCluster`] runs one shard per core.
 //!
+//! QUIC runs on the shard's UDP sockets too ([`quic`]: quinn-proto in the shard, events shaped
+//! like the TCP ones: [`Event::Quic`]).
+//!
 //! Servers built on it get a graceful shutdown ([`Stopper`], [`Handler::on_drain`]), metrics and
 //! an ops socket ([`admin`]), and Tokio applications can drive shards (`runtime`, feature
 //! `tokio`).
@@ -79,6 +82,12 @@
 //!   same rustls configuration as the shard's; and `runtime`, shards driven from Tokio.
 //! - `tower-service` (feature `tokio` only): the `Service` trait alone (no dependencies), so
 //!   `runtime::serve` takes any tower service.
+//! - `quinn-proto`: QUIC ([`quic`]). The protocol is large (loss recovery, congestion
+//!   control, stream and connection flow control, migration, 0-RTT) and quinn-proto is the
+//!   maintained, sans-I/O implementation of it: it takes datagrams and time and yields
+//!   datagrams and events, so it runs inside the shard with no runtime of its own, on the
+//!   rustls and ring already here. `bytes` is the buffer type of its API. (`quinn`, its Tokio
+//!   endpoint, is a test-only dependency: the independent peer.)
 //! - `ring` also signs and checks the ops socket's commands (HMAC-SHA256, [`admin`]), and
 //!   `httparse` reads the metrics endpoint's requests.
 //!

@@ -469,14 +469,16 @@ impl Ops {
                 }
             }
         }
-        let next = c.proto.poll_timeout();
-        if next != c.timer.map(|(at, _)| at) {
-            if let Some((_, id)) = c.timer.take() {
-                self.timers.cancel(id);
-            }
-            if let Some(at) = next {
-                c.timer =
-                    Some((at, self.timers.insert(at, TimerKind::Quic { index: conn.index, gen: conn.gen })));
+        // quinn's deadline moves with nearly every packet. The timer is re-armed only when it
+        // moved earlier: one that fires early costs a `handle_timeout` that finds nothing due,
+        // far less than a cancel and an insert per packet.
+        if let Some(at) = c.proto.poll_timeout() {
+            if c.timer.is_none_or(|(armed, _)| at < armed) {
+                if let Some((_, id)) = c.timer.take() {
+                    self.timers.cancel(id);
+                }
+                let kind = TimerKind::Quic { index: conn.index, gen: conn.gen };
+                c.timer = Some((at, self.timers.insert(at, kind)));
             }
         }
         if c.proto.is_drained() {
