@@ -16,7 +16,9 @@
 # It prints a table, each load's zero/best-peer ratio (msgs/s; for the rate load the best
 # peer's CPU per message over zero's) and, as the very last line, the smallest msgs/s ratio:
 #   ratio zero/best-peer: X.XX
-# zero-epoll is reported but is not a peer.
+# zero-epoll is reported but is not a peer, and so is zero-batched: zero with
+# `--batch-wait-us BATCH_WAIT_US` (Config::batch_wait: once a completion is ready the shard waits
+# up to that long for more, trading that much latency for fewer wake-ups per message).
 #
 # With TLS=1 (what bench/tls-echo.sh sets) both servers speak TLS with the same certificate
 # (made here with openssl) and rustls' ring provider, the only peer is Tokio + tokio-rustls
@@ -32,7 +34,7 @@
 # Environment (all optional):
 #   DURATION=5   seconds per load         CONNS=50   connections
 #   SIZE=64      message size in bytes    RATE=100000  messages/s of the rate load
-#   PORT=17001   the servers' port (each server in turn)
+#   PORT=17001   the servers' port (each server in turn)   BATCH_WAIT_US=50
 #   CARGO_TARGET_DIR (default ~/.cache/zero-target)   TLS=0   QUIC=0
 #
 # Progress and build output go to stderr; the report goes to stdout.
@@ -46,6 +48,7 @@ RATE="${RATE:-100000}"
 TLS="${TLS:-0}"
 QUIC="${QUIC:-0}"
 PORT="${PORT:-17001}"
+BATCH_WAIT_US="${BATCH_WAIT_US:-50}"
 PIPELINE=16
 SERVER_CPU=0
 LOAD_CPU=1
@@ -56,7 +59,7 @@ die() {
 	exit 1
 }
 
-for var in DURATION CONNS SIZE RATE PORT; do
+for var in DURATION CONNS SIZE RATE PORT BATCH_WAIT_US; do
 	[[ ${!var} =~ ^[1-9][0-9]*$ ]] || die "$var must be a positive integer (got '${!var}')"
 done
 
@@ -75,7 +78,7 @@ elif [[ $TLS == 1 ]]; then
 	packages=(zero-cli tokio-tls-echo)
 	loads=(closed)
 else
-	servers=(zero zero-epoll tokio monoio compio)
+	servers=(zero zero-epoll zero-batched tokio monoio compio)
 	peers=(tokio monoio compio)
 	packages=(zero-cli tokio-echo monoio-echo compio-echo)
 	loads=(closed pipeline rate)
@@ -245,6 +248,7 @@ for server in "${servers[@]}"; do
 	case $server in
 	zero) cmd=(env ZERO_BACKEND=io_uring "$bin/zero" echo serve --listen "$listen" --shards 1) ;;
 	zero-epoll) cmd=(env ZERO_BACKEND=epoll "$bin/zero" echo serve --listen "$listen" --shards 1) ;;
+	zero-batched) cmd=(env ZERO_BACKEND=io_uring "$bin/zero" echo serve --listen "$listen" --shards 1 --batch-wait-us "$BATCH_WAIT_US") ;;
 	tokio-rustls) cmd=("$bin/tokio-tls-echo" --listen "$listen" "${tls_server[@]}") ;;
 	quinn) cmd=("$bin/quinn-echo" --listen "$listen" "${tls_server[@]}") ;;
 	*) cmd=("$bin/$server-echo" --listen "$listen") ;;
@@ -304,6 +308,11 @@ for load in "${loads[@]}"; do
 			if [[ -z $bc ]] || awk -v a="$c" -v b="$bc" 'BEGIN { exit !(a < b) }'; then bc=$c bp=$peer; fi
 		done
 		awk -v z="$zc" -v b="$bc" -v p="$bp" 'BEGIN { if (b > 0) printf "cpu per message zero/best-peer (%s, rate): %.2f\n", p, z / b }'
+		if [[ $TLS != 1 && $QUIC != 1 ]]; then
+			zb="$(awk -v u="${cost[zero-batched,user_us]}" -v k="${cost[zero-batched,sys_us]}" 'BEGIN { print u + k }')"
+			awk -v z="$zb" -v b="$bc" -v p="$bp" -v w="$BATCH_WAIT_US" \
+				'BEGIN { if (b > 0) printf "cpu per message zero-batched (%s us)/best-peer (%s, rate): %.2f\n", w, p, z / b }'
+		fi
 		continue
 	fi
 	r="$(awk -v z="$z" -v b="$best" 'BEGIN { printf "%.6f", z / b }')"

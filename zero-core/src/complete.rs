@@ -376,6 +376,16 @@ impl Ops {
         u.flight_left -= 1;
         if c.result < 0 && c.result != -libc::ECANCELED {
             u.dropped += 1;
+            // A device without checksum offload refuses segmented sends (EIO), an old kernel
+            // does not know them (EINVAL): from now on the socket sends one datagram at a time.
+            if matches!(-c.result, libc::EIO | libc::EINVAL) && !u.flight.headers.is_empty() && !u.gso_refused
+            {
+                u.gso_refused = true;
+                tracing::info!(
+                    "UDP GSO refused by the kernel ({}): sending datagram by datagram",
+                    std::io::Error::from_raw_os_error(-c.result)
+                );
+            }
             tracing::debug!(error = %std::io::Error::from_raw_os_error(-c.result), "datagram send failed");
         }
         if u.flight_left == 0 && slot.life == Life::Live {

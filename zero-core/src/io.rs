@@ -149,7 +149,12 @@ impl Io {
                 std::hint::spin_loop();
             }
         }
-        self.ring.submit_and_wait(1, wait)?;
+        match self.ops.config.batch_wait.filter(|_| wait != Some(Duration::ZERO)) {
+            Some(window) => {
+                self.ring.submit_and_wait_batched(self.ops.config.events_per_poll, wait, window)?
+            }
+            None => self.ring.submit_and_wait(1, wait)?,
+        }
         self.ops.now = Instant::now();
         self.reap();
         self.fire_timers();

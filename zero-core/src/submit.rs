@@ -123,8 +123,17 @@ impl Ops {
                     slot.inflight += 1;
                 }
                 if let Some(batch) = u.next_flight() {
-                    for (addr, start, len) in &batch.datagrams {
-                        ring.send_to(fd, &batch.bytes[*start..start + len], addr, token(Op::SendTo))?;
+                    let mut headers = batch.headers.iter();
+                    for d in &batch.datagrams {
+                        match (d.segment, headers.next()) {
+                            (Some(_), Some(gso)) => ring.send_msg(fd, &gso.msg, token(Op::SendTo))?,
+                            _ => ring.send_to(
+                                fd,
+                                &batch.bytes[d.start..d.start + d.len],
+                                &d.to,
+                                token(Op::SendTo),
+                            )?,
+                        }
                     }
                     slot.inflight += batch.datagrams.len() as u32;
                 }

@@ -43,13 +43,72 @@ pub(crate) fn receive_time(control: &[u8]) -> Option<SystemTime> {
 #[derive(Default)]
 pub(crate) struct Batch {
     pub bytes: Vec<u8>,
-    pub datagrams: Vec<(SockAddr, usize, usize)>,
+    pub datagrams: Vec<Datagram>,
+    /// The `sendmsg` headers of the segmented datagrams, made when the batch takes flight;
+    /// they point into `bytes`, `datagrams` and themselves, none of which changes until the
+    /// batch's sends are done.
+    pub headers: Vec<Gso>,
 }
+
+/// One datagram of a batch: `bytes[start..start + len]` to `to`. With a `segment` size the
+/// kernel cuts it into datagrams of that size (UDP GSO: one send, one pass down the stack).
+pub(crate) struct Datagram {
+    pub to: SockAddr,
+    pub start: usize,
+    pub len: usize,
+    pub segment: Option<u16>,
+}
+
+/// A `sendmsg` of a segmented datagram: the header, its one buffer and its `UDP_SEGMENT`
+/// control message.
+pub(crate) struct Gso {
+    pub msg: libc::msghdr,
+    iov: libc::iovec,
+    /// `CMSG_SPACE(sizeof(u16))`, 8-byte aligned as a `cmsghdr` must be.
+    control: [u64; 3],
+}
+
+/// `CMSG_LEN(sizeof(u16))`: the header and the segment size.
+const SEGMENT_CMSG_LEN: u64 = std::mem::size_of::<libc::cmsghdr>() as u64 + 2;
 
 impl Batch {
     fn clear(&mut self) {
         self.bytes.clear();
         self.datagrams.clear();
+        self.headers.clear();
+    }
+
+    /// Makes the `sendmsg` headers of the segmented datagrams (in order) for the flight.
+    fn make_headers(&mut self) {
+        self.headers.clear();
+        for d in self.datagrams.iter().filter(|d| d.segment.is_some()) {
+            let mut kind = [0u8; 8];
+            kind[..4].copy_from_slice(&libc::SOL_UDP.to_ne_bytes());
+            kind[4..].copy_from_slice(&libc::UDP_SEGMENT.to_ne_bytes());
+            let mut size = [0u8; 8];
+            size[..2].copy_from_slice(&d.segment.unwrap_or(0).to_ne_bytes());
+            self.headers.push(Gso {
+                msg: libc::msghdr {
+                    msg_name: d.to.as_ptr() as *mut libc::c_void,
+                    msg_namelen: d.to.len(),
+                    msg_iov: std::ptr::null_mut(),
+                    msg_iovlen: 1,
+                    msg_control: std::ptr::null_mut(),
+                    msg_controllen: std::mem::size_of::<[u64; 3]>(),
+                    msg_flags: 0,
+                },
+                iov: libc::iovec {
+                    iov_base: self.bytes[d.start..].as_ptr() as *mut libc::c_void,
+                    iov_len: d.len,
+                },
+                control: [SEGMENT_CMSG_LEN.to_ne_bytes(), kind, size].map(u64::from_ne_bytes),
+            });
+        }
+        // The headers point at their own buffers only now that the vector is complete.
+        for g in &mut self.headers {
+            g.msg.msg_iov = &mut g.iov;
+            g.msg.msg_control = g.control.as_mut_ptr().cast();
+        }
     }
 }
 
@@ -67,6 +126,8 @@ pub(crate) struct Udp {
     pub dropped: u64,
     /// The SOCKS5 relay datagrams go through, for `Ops::udp_associate_socks5` endpoints.
     pub relay: Option<Relay>,
+    /// The kernel refused a segmented send (GSO) on this socket: send datagrams one by one.
+    pub gso_refused: bool,
 }
 
 /// A SOCKS5 UDP association.
@@ -98,6 +159,7 @@ impl Udp {
             flight_left: 0,
             dropped: 0,
             relay: None,
+            gso_refused: false,
         }
     }
 
@@ -108,9 +170,16 @@ impl Udp {
 
     /// Queues a datagram.
     pub fn push(&mut self, to: SocketAddr, data: &[u8]) {
+        self.push_segmented(to, data, None);
+    }
+
+    /// Queues `data` for `to` as datagrams of `segment` bytes each (the last may be shorter),
+    /// sent at once with UDP GSO.
+    pub fn push_segmented(&mut self, to: SocketAddr, data: &[u8], segment: Option<u16>) {
         let start = self.pending.bytes.len();
         self.pending.bytes.extend_from_slice(data);
-        self.pending.datagrams.push((SockAddr::from(to), start, data.len()));
+        let segment = segment.filter(|&s| s > 0 && data.len() > usize::from(s));
+        self.pending.datagrams.push(Datagram { to: SockAddr::from(to), start, len: data.len(), segment });
     }
 
     /// Queues a datagram for `to` through the SOCKS5 relay at `relay`, behind its RFC 1928
@@ -120,7 +189,7 @@ impl Udp {
         crate::socks5::encode_udp_header(&to, &mut self.pending.bytes);
         self.pending.bytes.extend_from_slice(data);
         let len = self.pending.bytes.len() - start;
-        self.pending.datagrams.push((SockAddr::from(relay), start, len));
+        self.pending.datagrams.push(Datagram { to: SockAddr::from(relay), start, len, segment: None });
     }
 
     /// Promotes the pending batch to flight if the previous batch is done.
@@ -130,6 +199,7 @@ impl Udp {
         }
         self.flight.clear();
         std::mem::swap(&mut self.pending, &mut self.flight);
+        self.flight.make_headers();
         self.flight_left = self.flight.datagrams.len();
         Some(&self.flight)
     }
@@ -202,6 +272,34 @@ mod tests {
         assert!(u.next_flight().is_none(), "previous batch still in flight");
         u.flight_left = 0;
         assert_eq!(&u.next_flight().unwrap().bytes, b"d");
+    }
+
+    /// A segmented datagram leaves as one send and arrives as datagrams of the segment size,
+    /// on both kernels.
+    #[test]
+    fn segmented_datagrams_arrive_cut_to_their_segment_size() {
+        for backend in [crate::Backend::IoUring, crate::Backend::Epoll] {
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut io = crate::Io::new(crate::Config { backend, ..crate::Config::default() }).unwrap();
+            let udp = io.udp_bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let data: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+            let slot = io.table.live_mut(udp.index, udp.gen).unwrap();
+            let crate::table::Kind::Udp(u) = &mut slot.kind else { panic!("a UDP socket") };
+            u.push_segmented(peer.local_addr().unwrap(), &data, Some(1000));
+            u.push_segmented(peer.local_addr().unwrap(), b"whole", Some(1000));
+            io.table.touch(udp.index, udp.gen);
+            io.poll(Some(Duration::ZERO)).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            for want in [1000, 1000, 500, 5] {
+                let (n, _) = peer.recv_from(&mut buf).expect("a datagram");
+                assert_eq!(n, want, "{backend:?}");
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(&got[..2500], &data[..], "{backend:?}");
+            assert_eq!(&got[2500..], b"whole");
+        }
     }
 
     fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {

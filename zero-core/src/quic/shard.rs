@@ -29,6 +29,13 @@ use crate::ops::Ops;
 use crate::table::Kind;
 use crate::timer::{TimerId, TimerKind};
 
+/// Datagrams per GSO send at most (quinn's own batch size; the kernel allows 64).
+const GSO_SEGMENTS: usize = 10;
+
+/// The socket buffers a QUIC endpoint asks for (the kernel caps them at `net.core.rmem_max`
+/// and `wmem_max`).
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// A QUIC event as queued: payloads are owned `Bytes` until delivered.
 pub(crate) enum QuicRaw {
     Accepted { conn: QuicId, endpoint: UdpId },
@@ -459,14 +466,21 @@ impl Ops {
             }
         }
         let endpoint = c.endpoint;
-        loop {
-            quic.buf.clear();
-            let Some(t) = c.proto.poll_transmit(now, 1, &mut quic.buf) else { break };
-            if let Some(slot) = self.table.live_mut(endpoint.index, endpoint.gen) {
-                if let Kind::Udp(u) = &mut slot.kind {
-                    u.push(t.destination, &quic.buf[..t.size]);
-                    self.table.touch(endpoint.index, endpoint.gen);
-                }
+        if let Some(Kind::Udp(u)) =
+            self.table.live_mut(endpoint.index, endpoint.gen).map(|slot| &mut slot.kind)
+        {
+            // Several datagrams to one peer leave as one GSO send where the kernel takes them.
+            let batch = if u.gso_refused { 1 } else { GSO_SEGMENTS };
+            let mut queued = false;
+            loop {
+                quic.buf.clear();
+                let Some(t) = c.proto.poll_transmit(now, batch, &mut quic.buf) else { break };
+                let segment = t.segment_size.and_then(|s| u16::try_from(s).ok());
+                u.push_segmented(t.destination, &quic.buf[..t.size], segment);
+                queued = true;
+            }
+            if queued {
+                self.table.touch(endpoint.index, endpoint.gen);
             }
         }
         // quinn's deadline moves with nearly every packet. The timer is re-armed only when it
@@ -495,6 +509,13 @@ impl Ops {
     /// ([`QuicEvent::Accepted`]); with or without, it can [`Ops::quic_connect`].
     pub fn quic_bind(&mut self, addr: SocketAddr, server: Option<Arc<ServerConfig>>) -> Result<UdpId> {
         let udp = self.udp_bind(addr)?;
+        if let Some(slot) = self.table.live(udp.index, udp.gen) {
+            // A congestion window's worth of datagrams arrives in bursts (GSO sends them so):
+            // room for them, up to what net.core.[rw]mem_max allows, so bursts are not lost to
+            // a full socket buffer. Best effort: the defaults work, only slower.
+            let _ = slot.sock.set_recv_buffer_size(SOCKET_BUFFER);
+            let _ = slot.sock.set_send_buffer_size(SOCKET_BUFFER);
+        }
         self.quic.add_endpoint(udp, server);
         Ok(udp)
     }

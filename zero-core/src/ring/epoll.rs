@@ -44,13 +44,21 @@ enum Wait {
     Wake,
     Send { buf: *const u8, len: usize },
     SendTo { buf: *const u8, len: usize, addr: *const libc::sockaddr, addr_len: libc::socklen_t },
+    SendMsg { msg: *const libc::msghdr },
     Splice { from: RawFd, offset: Option<u64>, len: u32 },
     Connect { addr: *const libc::sockaddr, addr_len: libc::socklen_t, deadline: Instant },
 }
 
 impl Wait {
     fn writes(&self) -> bool {
-        matches!(self, Wait::Send { .. } | Wait::SendTo { .. } | Wait::Splice { .. } | Wait::Connect { .. })
+        matches!(
+            self,
+            Wait::Send { .. }
+                | Wait::SendTo { .. }
+                | Wait::SendMsg { .. }
+                | Wait::Splice { .. }
+                | Wait::Connect { .. }
+        )
     }
 }
 
@@ -305,6 +313,12 @@ impl Epoll {
                 };
                 self.finish(token, outcome(rc))
             }
+            Wait::SendMsg { msg } => {
+                // SAFETY: `msg` and all it points to are valid until the completion (the
+                // module rule).
+                let rc = unsafe { libc::sendmsg(fd, msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+                self.finish(token, outcome(rc))
+            }
             Wait::Splice { from, ref mut offset, len } => {
                 let mut off = offset.map_or(0, |o| o as libc::loff_t);
                 let off_in: *mut libc::loff_t =
@@ -473,6 +487,10 @@ impl Epoll {
             addr_len: addr.len(),
         };
         self.write(fd, token, op)
+    }
+
+    pub fn send_msg(&mut self, fd: RawFd, msg: &libc::msghdr, token: Token) -> Result<()> {
+        self.write(fd, token, Wait::SendMsg { msg })
     }
 
     pub fn splice(

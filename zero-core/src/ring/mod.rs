@@ -217,6 +217,13 @@ impl Ring {
         each!(self.send_to(fd, buf, addr, token))
     }
 
+    /// Sends the message `msg` describes (a UDP datagram with control messages: GSO); `msg`
+    /// and everything it points to must stay valid until the completion, which comes as
+    /// `Op::SendTo`'s does.
+    pub fn send_msg(&mut self, fd: RawFd, msg: &libc::msghdr, token: Token) -> Result<()> {
+        each!(self.send_msg(fd, msg, token))
+    }
+
     /// Starts a connect to `addr` (owned by the slot), given up after `timeout` (the same
     /// deadline as `timespec`, which the slot keeps for io_uring's linked timeout): completes
     /// as `Op::Connect` and `Op::ConnectTimeout`, one of them `-ECANCELED`.
@@ -249,6 +256,20 @@ impl Ring {
     /// Whether completions are waiting to be reaped.
     pub fn ready(&mut self) -> bool {
         each!(self.ready())
+    }
+
+    /// Submits what is queued and waits up to `timeout` for a completion, then up to `window`
+    /// more for `want` (where the kernel has `min_wait`; otherwise as `submit_and_wait(1, ..)`).
+    pub fn submit_and_wait_batched(
+        &mut self,
+        want: usize,
+        timeout: Option<Duration>,
+        window: Duration,
+    ) -> Result<()> {
+        match self {
+            Ring::Uring(r) => r.submit_and_wait_batched(want, timeout, window),
+            Ring::Epoll(r) => r.submit_and_wait(1, timeout),
+        }
     }
 
     /// Submits what is queued and waits up to `timeout` for at least `want` completions.

@@ -171,6 +171,11 @@ impl Uring {
         self.push(e.user_data(token.encode()))
     }
 
+    pub fn send_msg(&mut self, fd: RawFd, msg: &libc::msghdr, token: Token) -> Result<()> {
+        let e = opcode::SendMsg::new(types::Fd(fd), msg).build();
+        self.push(e.user_data(token.encode()))
+    }
+
     /// Starts a connect to `addr` (owned by the slot) with a linked timeout.
     pub fn connect(
         &mut self,
@@ -235,6 +240,28 @@ impl Uring {
             }
         };
         match res {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e) => Err(IoError::sys("io_uring_enter", e)),
+        }
+    }
+
+    pub fn submit_and_wait_batched(
+        &mut self,
+        want: usize,
+        timeout: Option<Duration>,
+        window: Duration,
+    ) -> Result<()> {
+        if !self.uring.params().is_feature_min_timeout() {
+            return self.submit_and_wait(1, timeout);
+        }
+        let ts = timeout.map(types::Timespec::from);
+        let mut args =
+            types::SubmitArgs::new().min_wait_usec(window.as_micros().clamp(1, u32::MAX as u128) as u32);
+        if let Some(ts) = &ts {
+            args = args.timespec(ts);
+        }
+        match self.uring.submitter().submit_with_args(want, &args) {
             Ok(_) => Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
             Err(e) => Err(IoError::sys("io_uring_enter", e)),
