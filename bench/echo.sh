@@ -28,8 +28,8 @@
 # With QUIC=1 (what bench/quic-echo.sh sets) zero echoes over QUIC (`zero echo serve --quic`,
 # quinn-proto in the shard) and the only peer is quinn's own Tokio endpoint (`quinn-echo`), both
 # with the same certificate and quinn's default transport settings; the load generator opens one
-# QUIC connection per CONNS with one bidirectional stream (`zero bench echo --quic`); the closed
-# loop and pipeline 16 run, and the last line is `ratio zero/quinn: X.XX`.
+# QUIC connection per CONNS with one bidirectional stream (`zero bench echo --quic`); all three
+# loads run, and the last line is `ratio zero/quinn: X.XX`.
 #
 # Environment (all optional):
 #   DURATION=5   seconds per load         CONNS=50   connections
@@ -71,7 +71,7 @@ if [[ $QUIC == 1 ]]; then
 	servers=(zero quinn)
 	peers=(quinn)
 	packages=(zero-cli quinn-echo)
-	loads=(closed pipeline)
+	loads=(closed pipeline rate)
 elif [[ $TLS == 1 ]]; then
 	servers=(zero tokio-rustls)
 	peers=(tokio-rustls)
@@ -260,7 +260,7 @@ for server in "${servers[@]}"; do
 		case $load in
 		closed) run_load "$server" closed ${tls_client[@]+"${tls_client[@]}"} ;;
 		pipeline) run_load "$server" pipeline --pipeline "$PIPELINE" ${tls_client[@]+"${tls_client[@]}"} ;;
-		rate) run_load "$server" rate --rate "$RATE" ;;
+		rate) run_load "$server" rate --rate "$RATE" ${tls_client[@]+"${tls_client[@]}"} ;;
 		esac
 	done
 	stop_server
