@@ -277,8 +277,9 @@ struct ServeArgs {
     #[arg(long, value_name = "MICROS")]
     batch_wait_us: Option<u64>,
     /// Serve QUIC too, on the same port over UDP: each bidirectional stream is echoed on
-    /// itself, each datagram as a datagram. Shard 0 serves it (spreading QUIC over shards needs
-    /// connection-ID steering). Uses the --tls-cert certificate, or a development one.
+    /// itself, each datagram as a datagram. Every shard serves it (datagrams are steered to
+    /// their connection's shard by connection id). Uses the --tls-cert certificate, or a
+    /// development one.
     #[arg(long)]
     quic: bool,
     /// PEM certificate chain (leaf first) for --tls.
@@ -383,7 +384,10 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
         None => (None, None),
     };
     let quic = match (&tls, args.quic) {
-        (Some(tls), true) => Some(zero_core::quic::server_config(tls, true)?),
+        (Some(tls), true) => Some((
+            zero_core::quic::server_config(tls, true)?,
+            zero_core::quic::QuicGroup::new(args.listen, args.shards)?,
+        )),
         _ => None,
     };
     let tcp_tls = args.tls || args.tls_cert.is_some();
@@ -396,8 +400,8 @@ fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
     }
     let listen = args.listen;
     let cluster = zero_core::IoCluster::start(config, move |shard, io| {
-        if let (0, Some(quic)) = (shard, &quic) {
-            io.quic_bind(listen, Some(quic.clone()))?;
+        if let Some((server, group)) = &quic {
+            group.bind(shard, io, Some(server.clone()))?;
         }
         let mut opts = zero_core::ListenOptions::default();
         opts.reuse_port = true;

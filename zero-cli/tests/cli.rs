@@ -114,7 +114,7 @@ fn dev_cert(server: &mut std::process::Child) -> String {
 fn bench_echo_quic_drives_echo_serve_quic() {
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    // Two shards, as users run it: TCP on both, QUIC on shard 0.
+    // Two shards, as users run it: TCP and QUIC on both.
     let mut server = zero()
         .args(["echo", "serve", "--listen", &addr, "--quic", "--shards", "2"])
         .stderr(Stdio::piped())

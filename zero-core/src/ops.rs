@@ -469,13 +469,22 @@ impl Ops {
     /// replies to the other. An IPv6 socket is IPv6 only (`IPV6_V6ONLY`), so `[::]` and
     /// `0.0.0.0` can share a port, each with its own family's traffic.
     pub fn udp_bind(&mut self, addr: SocketAddr) -> Result<UdpId> {
+        self.udp_bind_shared(addr, false)
+    }
+
+    /// [`Ops::udp_bind`], optionally into a `SO_REUSEPORT` group (one socket per shard on one
+    /// port).
+    pub(crate) fn udp_bind_shared(&mut self, addr: SocketAddr, reuse_port: bool) -> Result<UdpId> {
         let sock = Socket::new(Domain::for_address(addr), Type::DGRAM.cloexec(), Some(Protocol::UDP))
             .map_err(|e| IoError::sys("socket(udp)", e))?;
         if addr.is_ipv6() {
             sock.set_only_v6(true).map_err(|e| IoError::sys("setsockopt(IPV6_V6ONLY)", e))?;
         }
-        if addr.port() != 0 {
+        if addr.port() != 0 && !reuse_port {
             sock.set_reuse_address(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEADDR)", e))?;
+        }
+        if reuse_port {
+            sock.set_reuse_port(true).map_err(|e| IoError::sys("setsockopt(SO_REUSEPORT)", e))?;
         }
         sock.bind(&SockAddr::from(addr)).map_err(|e| IoError::sys(format!("bind udp {addr}"), e))?;
         let (index, gen) = self.insert(sock, Kind::Udp(Box::new(Udp::new())))?;

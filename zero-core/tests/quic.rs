@@ -206,6 +206,58 @@ fn a_drain_closes_quic_connections_with_a_goodbye() {
     });
 }
 
+#[test]
+fn every_shard_of_a_cluster_serves_quic_and_datagrams_find_their_shard() {
+    let pki = pki();
+    let server = server_config(&pki);
+    let shards = 2;
+    let group = quic::QuicGroup::new("127.0.0.1:0".parse().unwrap(), shards).unwrap();
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let mut config = zero_core::ClusterConfig::new(shards);
+    config.io = Echo::config();
+    let cluster = zero_core::IoCluster::start(config, move |shard, io| {
+        let udp = group.bind(shard, io, Some(server.clone()))?;
+        addr_tx.send(io.udp_addr(udp)?).unwrap();
+        Ok(Echo::default())
+    })
+    .unwrap();
+    let addrs: Vec<SocketAddr> = (0..shards).map(|_| addr_rx.recv().unwrap()).collect();
+    assert_eq!(addrs[0], addrs[1], "one port for the group");
+    let collector = cluster.collector();
+    tokio().block_on(async {
+        // Connections from many client sockets (and so many source ports and first ids): were
+        // a datagram steered to the wrong shard, its connection would fail.
+        let mut endpoints = Vec::new();
+        let mut conns = Vec::new();
+        for _ in 0..16 {
+            let endpoint = quinn_client(&pki);
+            let conn = endpoint.connect(addrs[0], "localhost").unwrap().await.unwrap();
+            endpoints.push(endpoint);
+            conns.push(conn);
+        }
+        for (i, conn) in conns.iter().enumerate() {
+            let data = pattern(20_000 + i);
+            assert!(echo_bi(conn, data.clone()).await == data, "connection {i} echoed");
+        }
+        let per_shard: Vec<f64> = collector
+            .collect(Duration::from_secs(5))
+            .into_iter()
+            .map(|m| m.and_then(|m| m.get("zero_quic_connections")).unwrap_or(0.0))
+            .collect();
+        assert_eq!(per_shard.iter().sum::<f64>(), 16.0, "{per_shard:?}");
+        assert!(per_shard.iter().all(|&n| n > 0.0), "both shards serve: {per_shard:?}");
+        // One migrates: its datagrams still find their shard.
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        endpoints[0].rebind(socket).unwrap();
+        assert_eq!(echo_bi(&conns[0], b"moved".to_vec()).await, b"moved");
+        for (conn, endpoint) in conns.iter().zip(&endpoints) {
+            conn.close(0u32.into(), b"");
+            endpoint.wait_idle().await;
+        }
+    });
+    cluster.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 /// What a zero QUIC client saw.
 #[derive(Default)]
 struct Client {

@@ -122,6 +122,11 @@ impl Ops {
         m.gauge("zero_listeners", "Listening sockets.", listeners as f64);
         m.gauge("zero_udp_sockets", "Bound UDP sockets.", udp as f64);
         m.gauge(
+            "zero_quic_connections",
+            "QUIC connections (handshaking, open or closing).",
+            self.quic.len() as f64,
+        );
+        m.gauge(
             "zero_sockets_peak",
             "The most sockets open at once (since start or the last reset).",
             c.sockets_peak as f64,

@@ -24,10 +24,19 @@
 //!   [`QuicEvent::Connected::zero_rtt`] says whether the server took them.
 //! - **Migration**: a peer's new address (NAT rebinding, a new network) is reported as
 //!   [`QuicEvent::Migrated`].
+//! - **Every shard**: [`QuicGroup`] binds one socket per shard on one port and steers each
+//!   datagram to the shard its connection id names (a classic BPF program on the
+//!   `SO_REUSEPORT` group), so connections spread over the cluster and stay put when they
+//!   migrate.
+//! - **GSO**: up to 10 datagrams to one peer leave in one send (`UDP_SEGMENT`). GRO is not
+//!   asked for: a coalesced receive can be 64 KB, more than a pool slot usually holds.
 
 #[doc(hidden)]
 pub mod fuzzing;
+mod group;
 mod shard;
+
+pub use group::QuicGroup;
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -149,8 +149,13 @@ impl Quic {
         self.endpoints.contains_key(&udp)
     }
 
-    pub(crate) fn add_endpoint(&mut self, udp: UdpId, server: Option<Arc<ServerConfig>>) {
-        let proto = Endpoint::new(Arc::new(EndpointConfig::default()), server, false, None);
+    pub(crate) fn add_endpoint(
+        &mut self,
+        udp: UdpId,
+        server: Option<Arc<ServerConfig>>,
+        config: EndpointConfig,
+    ) {
+        let proto = Endpoint::new(Arc::new(config), server, false, None);
         self.endpoints.insert(udp, Side { proto, keys: HashMap::new() });
     }
 
@@ -269,6 +274,11 @@ impl Quic {
             Some(c) if c.gen == id.gen && !c.gone => Ok(c),
             _ => Err(IoError::Stale(id.to_string())),
         }
+    }
+
+    /// Connections, in any state.
+    pub(crate) fn len(&self) -> usize {
+        self.conns.len()
     }
 
     /// Whether endpoint `udp` still has connections.
@@ -508,7 +518,22 @@ impl Ops {
     /// `server` configuration ([`crate::quic::server_config`]) it accepts connections
     /// ([`QuicEvent::Accepted`]); with or without, it can [`Ops::quic_connect`].
     pub fn quic_bind(&mut self, addr: SocketAddr, server: Option<Arc<ServerConfig>>) -> Result<UdpId> {
-        let udp = self.udp_bind(addr)?;
+        self.quic_bind_with(addr, server, None)
+    }
+
+    /// [`Ops::quic_bind`]; with a `shard` (index, count) the socket joins the port's
+    /// `SO_REUSEPORT` group and the endpoint's connection ids name the shard ([`super::group`]).
+    pub(crate) fn quic_bind_with(
+        &mut self,
+        addr: SocketAddr,
+        server: Option<Arc<ServerConfig>>,
+        shard: Option<u8>,
+    ) -> Result<UdpId> {
+        let udp = self.udp_bind_shared(addr, shard.is_some())?;
+        let mut config = EndpointConfig::default();
+        if let Some(shard) = shard {
+            config.cid_generator(move || Box::new(super::group::ShardCids::new(shard)));
+        }
         if let Some(slot) = self.table.live(udp.index, udp.gen) {
             // A congestion window's worth of datagrams arrives in bursts (GSO sends them so):
             // room for them, up to what net.core.[rw]mem_max allows, so bursts are not lost to
@@ -516,7 +541,7 @@ impl Ops {
             let _ = slot.sock.set_recv_buffer_size(SOCKET_BUFFER);
             let _ = slot.sock.set_send_buffer_size(SOCKET_BUFFER);
         }
-        self.quic.add_endpoint(udp, server);
+        self.quic.add_endpoint(udp, server, config);
         Ok(udp)
     }
 

@@ -360,6 +360,28 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> Result<()> {
 
 /// Turns on `SO_TIMESTAMPNS`: the kernel stamps each datagram with the wall-clock time it
 /// arrived, in a control message.
+/// Attaches a classic BPF program that picks, for each datagram, the socket of `sock`'s
+/// `SO_REUSEPORT` group that receives it (`SO_ATTACH_REUSEPORT_CBPF`; the program sees the
+/// UDP payload and returns an index into the group, in the order its sockets were bound).
+pub(crate) fn attach_reuseport_cbpf(sock: &Socket, program: &[libc::sock_filter]) -> io::Result<()> {
+    let prog =
+        libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: `prog` points at `program`, valid for its length; the kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            (&prog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 pub(crate) fn set_timestamps(sock: &Socket) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: `on` is a valid c_int for reads of the size given.
