@@ -102,6 +102,12 @@ impl Echo {
         }
     }
 
+    /// Drops what is held for `flow`.
+    fn forget(&mut self, flow: Flow) {
+        self.held.remove(&flow);
+        self.finished.remove(&flow);
+    }
+
     /// The flow a QUIC stream's bytes are echoed on (a peer's unidirectional stream gets one
     /// of ours, opened on its first use).
     fn quic_flow(&mut self, ops: &mut Ops, conn: QuicId, stream: StreamId) -> Option<Flow> {
@@ -138,6 +144,17 @@ impl Echo {
                 }
             }
             QuicEvent::Writable { conn, stream } => self.writable(ops, Flow::Quic(conn, stream)),
+            // The peer abandoned what it was sending: abandon its echo the same way.
+            QuicEvent::Reset { conn, stream, code } => {
+                let reply =
+                    if stream.dir() == Dir::Bi { Some(stream) } else { self.replies.remove(&(conn, stream)) };
+                if let Some(reply) = reply {
+                    self.forget(Flow::Quic(conn, reply));
+                    let _ = ops.quic_reset(conn, reply, code);
+                }
+            }
+            // The peer wants no more of a stream's echo: the shard dropped what was queued.
+            QuicEvent::Stopped { conn, stream, .. } => self.forget(Flow::Quic(conn, stream)),
             QuicEvent::Datagram { conn, data } if ops.quic_send_datagram(conn, &data).is_ok() => {
                 self.bytes += data.len() as u64;
             }
@@ -166,10 +183,7 @@ impl Handler for Echo {
             Event::Data { conn, data } => self.data(ops, Flow::Stream(conn), &data),
             Event::Writable { conn } => self.writable(ops, Flow::Stream(conn)),
             Event::HalfClosed { conn } => self.finish(ops, Flow::Stream(conn)),
-            Event::Closed { conn, .. } => {
-                self.held.remove(&Flow::Stream(conn));
-                self.finished.remove(&Flow::Stream(conn));
-            }
+            Event::Closed { conn, .. } => self.forget(Flow::Stream(conn)),
             Event::Quic(event) => self.on_quic(ops, event),
             _ => {}
         }

@@ -128,6 +128,60 @@ fn a_quinn_client_is_echoed_on_streams_and_datagrams() {
 }
 
 #[test]
+fn resets_stops_and_hundreds_of_connections_leave_nothing_behind() {
+    let pki = pki();
+    let server = zero_echo(&pki);
+    let addr = server.addr;
+    let collector = zero_core::admin::Collector::new(vec![server.handle.clone()]);
+    let quic_connections =
+        || collector.collect(Duration::from_secs(5))[0].as_ref().and_then(|m| m.get("zero_quic_connections"));
+    tokio().block_on(async {
+        let endpoint = quinn_client(&pki);
+        let conn = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+
+        // The client abandons a stream halfway: the echo stops, the connection goes on.
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(&pattern(5000)).await.unwrap();
+        let mut first = vec![0u8; 5000];
+        recv.read_exact(&mut first).await.unwrap();
+        send.reset(7u32.into()).unwrap();
+        // The client stops reading a stream the server is still echoing into.
+        let (mut send2, mut recv2) = conn.open_bi().await.unwrap();
+        send2.write_all(b"then stop").await.unwrap();
+        let mut some = [0u8; 4];
+        recv2.read_exact(&mut some).await.unwrap();
+        recv2.stop(9u32.into()).unwrap();
+        send2.write_all(&pattern(100_000)).await.ok();
+        let _ = send2.finish();
+        assert_eq!(echo_bi(&conn, b"still serving".to_vec()).await, b"still serving");
+        conn.close(0u32.into(), b"");
+
+        // Two hundred connections at once, each with a stream and a datagram.
+        let mut tasks = Vec::new();
+        for i in 0..200usize {
+            let endpoint = endpoint.clone();
+            tasks.push(tokio::spawn(async move {
+                let conn = endpoint.connect(addr, "localhost").unwrap().await.unwrap();
+                let data = pattern(1000 + i);
+                assert!(echo_bi(&conn, data.clone()).await == data);
+                conn.close(0u32.into(), b"");
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        endpoint.wait_idle().await;
+    });
+    // Closed connections drain (three probe timeouts) and are gone: nothing leaks.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while quic_connections() != Some(0.0) {
+        assert!(std::time::Instant::now() < deadline, "still {:?} QUIC connections", quic_connections());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.stop().echo.accepted, 201);
+}
+
+#[test]
 fn a_migrating_client_is_followed_and_reported() {
     let pki = pki();
     let server = zero_echo(&pki);
