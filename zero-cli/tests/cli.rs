@@ -1,6 +1,6 @@
 //! The `zero` command end to end: the echo server driven by the load generator.
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn zero() -> Command {
@@ -61,42 +61,15 @@ fn bench_echo_offers_a_fixed_rate_in_an_open_loop() {
     assert!((2850.0..3150.0).contains(&rate), "{result}");
 }
 
-#[test]
-fn bench_echo_tls_drives_echo_serve_tls() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// Runs `zero echo serve --listen ADDR SERVE..` (it makes and names a development
+/// certificate), then `zero bench echo` twice: trusting the certificate (`--tls-ca`, with
+/// `TRUSTED..`) and not (`UNTRUSTED..`). Returns both runs' output.
+fn with_a_dev_cert(serve: &[&str], trusted: &[&str], untrusted: &[&str]) -> (Output, Output) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut server =
-        zero().args(["echo", "serve", "--listen", &addr, "--tls"]).stderr(Stdio::piped()).spawn().unwrap();
-    let cert = dev_cert(&mut server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "server never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = zero()
-        .args(["bench", "echo", "--target", &addr, "--conns", "4", "--size", "1024", "--duration", "1"])
-        .args(["--tls", "--tls-ca", &cert])
-        .output()
-        .unwrap();
-    // Without trusting the development certificate, nothing connects.
-    let untrusting = zero()
-        .args(["bench", "echo", "--target", &addr, "--conns", "1", "--duration", "1", "--tls"])
-        .output()
-        .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let _ = std::fs::remove_file(&cert);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.lines().last().unwrap().ends_with(" errors=0"), "{stdout}");
-    assert!(!untrusting.status.success());
-    let why = String::from_utf8_lossy(&untrusting.stderr);
-    assert!(why.contains("unknown issuer"), "{why}");
-}
-
-/// The development certificate a server started with `--tls` or `--quic` names on stderr
-/// before it listens.
-fn dev_cert(server: &mut std::process::Child) -> String {
+        zero().args(["echo", "serve", "--listen", &addr]).args(serve).stderr(Stdio::piped()).spawn().unwrap();
+    // The server names its development certificate before it listens.
     let mut stderr = std::io::BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
     let cert = loop {
@@ -107,44 +80,54 @@ fn dev_cert(server: &mut std::process::Child) -> String {
         }
     };
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    cert
-}
-
-#[test]
-fn bench_echo_quic_drives_echo_serve_quic() {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    // Two shards, as users run it: TCP and QUIC on both.
-    let mut server = zero()
-        .args(["echo", "serve", "--listen", &addr, "--quic", "--shards", "2"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let cert = dev_cert(&mut server);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(&addr).is_err() {
         assert!(Instant::now() < deadline, "server never listened");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = zero()
-        .args(["bench", "echo", "--target", &addr, "--conns", "8", "--size", "200", "--duration", "1"])
-        .args(["--pipeline", "4", "--quic", "--tls-ca", &cert])
-        .output()
-        .unwrap();
-    // Without trusting the development certificate, no QUIC handshake completes.
-    let untrusting = zero()
-        .args(["bench", "echo", "--target", &addr, "--conns", "1", "--duration", "1", "--quic"])
-        .output()
-        .unwrap();
+    let bench = |args: &[&str]| {
+        zero().args(["bench", "echo", "--target", &addr, "--duration", "1"]).args(args).output().unwrap()
+    };
+    let out = bench(&[trusted, &["--tls-ca", &cert]].concat());
+    let refused = bench(untrusted);
     server.kill().unwrap();
     server.wait().unwrap();
     let _ = std::fs::remove_file(&cert);
+    (out, refused)
+}
+
+/// The last line of a successful load run, with no errors.
+fn clean_result(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let result = stdout.lines().last().unwrap();
-    assert!(result.ends_with(" errors=0"), "{stdout}");
+    let result = stdout.lines().last().unwrap().to_owned();
+    assert!(result.starts_with("result msgs_per_sec=") && result.ends_with(" errors=0"), "{stdout}");
+    result
+}
+
+#[test]
+fn bench_echo_tls_drives_echo_serve_tls() {
+    let (out, untrusting) =
+        with_a_dev_cert(&["--tls"], &["--conns", "4", "--size", "1024", "--tls"], &["--conns", "1", "--tls"]);
+    clean_result(&out);
+    // Without trusting the development certificate, nothing connects.
+    assert!(!untrusting.status.success());
+    let why = String::from_utf8_lossy(&untrusting.stderr);
+    assert!(why.contains("unknown issuer"), "{why}");
+}
+
+#[test]
+fn bench_echo_quic_drives_echo_serve_quic() {
+    // Two shards, as users run it: TCP and QUIC on both.
+    let (out, untrusting) = with_a_dev_cert(
+        &["--quic", "--shards", "2"],
+        &["--conns", "8", "--size", "200", "--pipeline", "4", "--quic"],
+        &["--conns", "1", "--quic"],
+    );
+    let result = clean_result(&out);
     let rate: f64 = result.split_whitespace().nth(1).unwrap()["msgs_per_sec=".len()..].parse().unwrap();
     assert!(rate > 0.0, "{result}");
+    // Without trusting the development certificate, no QUIC handshake completes.
     assert!(!untrusting.status.success());
     let why = String::from_utf8_lossy(&untrusting.stderr);
     assert!(why.contains("UnknownIssuer") || why.contains("unknown issuer"), "{why}");

@@ -9,7 +9,9 @@
 //!
 //! Usage: `quinn-echo --listen ADDR --cert CHAIN.pem --key KEY.pem`.
 
-use std::net::SocketAddr;
+#[path = "../../tls_args.rs"]
+mod tls_args;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -17,32 +19,6 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 const USAGE: &str = "usage: quinn-echo --listen ADDR --cert CHAIN.pem --key KEY.pem";
-
-struct Args {
-    listen: SocketAddr,
-    cert: String,
-    key: String,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let (mut listen, mut cert, mut key) = (None, None, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let slot = match arg.as_str() {
-            "--listen" => &mut listen,
-            "--cert" => &mut cert,
-            "--key" => &mut key,
-            other => return Err(format!("unexpected argument `{other}`")),
-        };
-        *slot = Some(args.next().ok_or_else(|| format!("{arg} needs a value"))?);
-    }
-    let listen = listen.ok_or("--listen is required")?;
-    Ok(Args {
-        listen: listen.parse().map_err(|e| format!("invalid --listen address `{listen}`: {e}"))?,
-        cert: cert.ok_or("--cert is required")?,
-        key: key.ok_or("--key is required")?,
-    })
-}
 
 fn server_config(cert: &str, key: &str) -> Result<quinn::ServerConfig, String> {
     let chain = CertificateDer::pem_file_iter(cert)
@@ -88,7 +64,7 @@ async fn serve(incoming: quinn::Incoming) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match tls_args::parse() {
         Ok(args) => args,
         Err(msg) => {
             eprintln!("quinn-echo: {msg}\n{USAGE}");

@@ -8,8 +8,10 @@
 //!
 //! Usage: `tokio-tls-echo --listen ADDR --cert CHAIN.pem --key KEY.pem`.
 
+#[path = "../../tls_args.rs"]
+mod tls_args;
+
 use std::io;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -23,32 +25,6 @@ const USAGE: &str = "usage: tokio-tls-echo --listen ADDR --cert CHAIN.pem --key 
 
 /// Size of each connection's read buffer.
 const BUF_SIZE: usize = 16 * 1024;
-
-struct Args {
-    listen: SocketAddr,
-    cert: String,
-    key: String,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let (mut listen, mut cert, mut key) = (None, None, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let slot = match arg.as_str() {
-            "--listen" => &mut listen,
-            "--cert" => &mut cert,
-            "--key" => &mut key,
-            other => return Err(format!("unexpected argument `{other}`")),
-        };
-        *slot = Some(args.next().ok_or_else(|| format!("{arg} needs a value"))?);
-    }
-    let listen = listen.ok_or("--listen is required")?;
-    Ok(Args {
-        listen: listen.parse().map_err(|e| format!("invalid --listen address `{listen}`: {e}"))?,
-        cert: cert.ok_or("--cert is required")?,
-        key: key.ok_or("--key is required")?,
-    })
-}
 
 fn tls_config(cert: &str, key: &str) -> Result<Arc<rustls::ServerConfig>, String> {
     let chain = CertificateDer::pem_file_iter(cert)
@@ -80,7 +56,7 @@ async fn echo(acceptor: TlsAcceptor, stream: TcpStream) -> io::Result<()> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match tls_args::parse() {
         Ok(args) => args,
         Err(msg) => {
             eprintln!("tokio-tls-echo: {msg}\n{USAGE}");

@@ -239,11 +239,7 @@ impl Uring {
                 self.uring.submitter().submit_with_args(want, &args)
             }
         };
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
-            Err(e) => Err(IoError::sys("io_uring_enter", e)),
-        }
+        entered(res)
     }
 
     pub fn submit_and_wait_batched(
@@ -261,11 +257,7 @@ impl Uring {
         if let Some(ts) = &ts {
             args = args.timespec(ts);
         }
-        match self.uring.submitter().submit_with_args(want, &args) {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
-            Err(e) => Err(IoError::sys("io_uring_enter", e)),
-        }
+        entered(self.uring.submitter().submit_with_args(want, &args))
     }
 
     /// Moves up to `max` ready completions into `out`.
@@ -280,6 +272,16 @@ impl Uring {
     /// Never frees the wake counter: for a shutdown in which the kernel may still write to it.
     pub fn leak_wake_buf(&mut self) {
         std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+    }
+}
+
+/// What an `io_uring_enter` returned: a timeout, an interruption or a full completion queue
+/// (`EBUSY`: reap, then enter again) are a normal end to a wait.
+fn entered(res: io::Result<usize>) -> Result<()> {
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
+        Err(e) => Err(IoError::sys("io_uring_enter", e)),
     }
 }
 
