@@ -113,6 +113,29 @@ fn tls_client_against_a_zero_tls_echo() {
 }
 
 #[test]
+fn quic_client_against_a_zero_quic_echo() {
+    let cert = SelfSigned::generate(&["localhost"]).unwrap();
+    let dir = std::env::temp_dir().join(format!("zero-examples-quic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), &cert.cert_pem).unwrap();
+    let (tls, _) = cert.server().unwrap().build().unwrap();
+    let server = zero_core::quic::server_config(&tls, false).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cluster = IoCluster::start(ClusterConfig::new(1), move |_, io| {
+        let udp = io.quic_bind("127.0.0.1:0".parse().unwrap(), Some(server.clone()))?;
+        tx.send(io.udp_addr(udp)?).unwrap();
+        Ok(zero_core::echo::Echo::default())
+    })
+    .unwrap();
+    let addr = rx.recv().unwrap();
+    let ca = dir.join("ca.pem").to_string_lossy().into_owned();
+    let out = run("quic_client", &[&addr.to_string(), "localhost", &ca]);
+    assert_eq!(out.trim(), "hello over QUIC\na datagram");
+    cluster.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn embedded_broker_and_tokio_client() {
     let (mut broker, addr) = serve("mqtt_broker_embedded", &["127.0.0.1:0", "3"]);
     let out = run("mqtt_client_tokio", &[&addr.to_string(), "t/x"]);
