@@ -337,8 +337,8 @@ fn write_queued(c: &mut Conn, id: StreamId) -> bool {
     let mut send = c.proto.send_stream(id);
     while out.len() > 0 {
         match send.write(&out.queued[out.taken..]) {
+            Ok(0) | Err(WriteError::Blocked) => return false,
             Ok(n) => out.taken += n,
-            Err(WriteError::Blocked) => return false,
             Err(_) => {
                 c.outgoing.remove(&id);
                 return false;
@@ -587,10 +587,13 @@ impl Ops {
             out.refused = true;
             return Err(IoError::SendQueueFull { conn: format!("{conn} {stream}"), queued, limit });
         }
-        let taken = if queued == 0 {
-            match c.proto.send_stream(stream).write(data) {
-                Ok(n) => n,
-                Err(WriteError::Blocked) => 0,
+        let mut taken = 0;
+        // Write until quinn says `Blocked`: only a refused write puts the stream on its list
+        // for `Writable` (a partial one does not), and the queued rest waits for that event.
+        while queued == 0 && taken < data.len() {
+            match c.proto.send_stream(stream).write(&data[taken..]) {
+                Ok(0) | Err(WriteError::Blocked) => break,
+                Ok(n) => taken += n,
                 Err(e) => {
                     if out.len() == 0 && !out.reads_paused {
                         c.outgoing.remove(&stream);
@@ -598,9 +601,7 @@ impl Ops {
                     return Err(IoError::Closing(format!("{conn} {stream}: {e}")));
                 }
             }
-        } else {
-            0
-        };
+        }
         let out = c.outgoing.entry(stream).or_default();
         if taken < data.len() {
             out.queued.extend_from_slice(&data[taken..]);
