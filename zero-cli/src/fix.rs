@@ -438,6 +438,7 @@ struct Listen {
 }
 
 fn serve<A: Application>(mut acceptor: Acceptor<Wal, A>, listen: Listen) -> Result<(), String> {
+    crate::serving::catch_signals()?;
     let mut io = Io::new(listen.io).map_err(|e| e.to_string())?;
     let tls = if listen.tls.is_some() { " (TLS)" } else { "" };
     let addr = match listen.tls {

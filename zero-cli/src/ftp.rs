@@ -190,6 +190,7 @@ pub fn run(command: FtpCommand) -> Result<(), String> {
     let mut reserved = zero_core::Reserved::default();
     let listen = reserved.port(listen).map_err(|e| e.to_string())?;
     let implicit = implicit.map(|a| reserved.port(a)).transpose().map_err(|e| e.to_string())?;
+    crate::serving::catch_signals()?;
     let cluster = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;

@@ -376,6 +376,7 @@ fn serve_bridged(args: ServeArgs) -> Result<(), zero_core::IoError> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), zero_core::IoError> {
+    serving::catch_signals().map_err(zero_core::IoError::Config)?;
     if args.mode != EchoMode::Inline {
         return serve_bridged(args);
     }

@@ -305,6 +305,7 @@ fn broker(args: BrokerArgs) -> Result<(), zero_mqtt::Error> {
         eprintln!("zero mqtt: warning: anonymous clients are accepted from loopback only; remote clients need a password_file user (or allow_anonymous true)");
     }
     let shards = args.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    crate::serving::catch_signals().map_err(zero_core::IoError::Config)?;
     let broker = server::start_cluster(config, &listeners, shards, args.cpus)?;
     crate::serving::start("mqtt", &args.ops, broker.collector(), broker.stopper(), reload)
         .map_err(zero_core::IoError::Config)?;

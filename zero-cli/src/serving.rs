@@ -10,7 +10,7 @@
 //! Signals come through `signal-hook` (its iterator: a self-pipe read by a thread of ours), the
 //! maintained way to take them without `unsafe` handlers.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use std::net::SocketAddr;
@@ -135,9 +135,25 @@ pub fn grace() -> Duration {
 
 /// Shuts `stopper`'s shards down gracefully on the first SIGTERM or SIGINT; exits at once
 /// (status 128 + the signal) on the second.
+/// SIGTERM and SIGINT, caught from the moment a server starts setting up: one that comes
+/// before the server is ready waits for [`start`] instead of killing the process mid-setup.
+static CAUGHT: Mutex<Option<Signals>> = Mutex::new(None);
+
+/// Catches SIGTERM and SIGINT from now on (a server calls this before it binds anything);
+/// [`start`] then handles them, including any that came in between.
+pub fn catch_signals() -> Result<(), String> {
+    let mut caught = CAUGHT.lock().map_err(|_| "the signal state is poisoned".to_owned())?;
+    if caught.is_none() {
+        *caught =
+            Some(Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("installing signal handlers: {e}"))?);
+    }
+    Ok(())
+}
+
 fn on_signal(name: &'static str, stopper: Stopper) -> Result<(), String> {
-    let mut signals =
-        Signals::new([SIGTERM, SIGINT]).map_err(|e| format!("installing signal handlers: {e}"))?;
+    catch_signals()?;
+    let caught = CAUGHT.lock().map_err(|_| "the signal state is poisoned".to_owned())?.take();
+    let Some(mut signals) = caught else { return Err("signals already handled".into()) };
     std::thread::Builder::new()
         .name("zero-signals".into())
         .spawn(move || {

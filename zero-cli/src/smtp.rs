@@ -403,6 +403,7 @@ fn start(plan: Plan) -> Result<(), String> {
     let relay_note = relay.is_some();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let failed = failure.clone();
+    crate::serving::catch_signals()?;
     let started = IoCluster::start(ClusterConfig::new(shards), move |shard, io| {
         let mut opts = ListenOptions::default();
         opts.reuse_port = true;
