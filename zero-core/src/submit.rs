@@ -125,8 +125,9 @@ impl Ops {
                 if let Some(batch) = u.next_flight() {
                     let mut headers = batch.headers.iter();
                     for d in &batch.datagrams {
-                        match (d.segment, headers.next()) {
-                            (Some(_), Some(gso)) => ring.send_msg(fd, &gso.msg, token(Op::SendTo))?,
+                        // The headers are the segmented datagrams', in order: take one only for one.
+                        match d.segment.and_then(|_| headers.next()) {
+                            Some(gso) => ring.send_msg(fd, &gso.msg, token(Op::SendTo))?,
                             _ => ring.send_to(
                                 fd,
                                 &batch.bytes[d.start..d.start + d.len],
