@@ -53,19 +53,30 @@ fn answering(addr: SocketAddr, child: &mut Child, what: &str) -> bool {
     }
 }
 
+/// Where a server's standard error goes, in its directory.
+const STDERR: &str = "stderr.log";
+
+/// A file in `dir` for a server's standard error.
+fn stderr_file(dir: &std::path::Path) -> Stdio {
+    std::fs::File::create(dir.join(STDERR)).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
 /// Tries a server on spare ports a few times: `start` spawns it and says where it answers.
 fn start_on_spare_ports(
     what: &str,
     mut start: impl FnMut() -> (Child, PathBuf, SocketAddr),
 ) -> (Running, SocketAddr) {
+    let mut said = String::new();
     for _ in 0..5 {
         let (mut child, dir, addr) = start();
         if answering(addr, &mut child, what) {
             return (Running { child, dir }, addr);
         }
+        // Why it exited: its own words, kept from the last attempt.
+        said = std::fs::read_to_string(dir.join(STDERR)).unwrap_or_default();
         drop(Running { child, dir });
     }
-    panic!("{what} exited at start five times (see its configuration)");
+    panic!("{what} exited at start five times; the last time it said:\n{said}");
 }
 
 /// A running server.
@@ -157,7 +168,7 @@ impl Unbound {
             .arg("-c")
             .arg(&path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr_file(&dir))
             .spawn()
             .expect("unbound starts");
         (child, dir, SocketAddr::from(([127, 0, 0, 1], port)), served)
@@ -203,7 +214,7 @@ impl Dnsmasq {
         let child = Command::new("dnsmasq")
             .args(&args)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr_file(&dir))
             .spawn()
             .expect("dnsmasq starts");
         (child, dir, SocketAddr::from(([127, 0, 0, 1], port)))
