@@ -50,8 +50,8 @@ pub struct Config {
     /// `None` (the default): sleep at once.
     pub busy_poll: Option<Duration>,
     /// Once a completion is ready, wait up to this much longer for more before the tick
-    /// starts (io_uring's `min_wait`, kernel 6.13+): the throughput path's option. Under a
-    /// steady stream of small messages the shard then wakes once per batch instead of once per
+    /// starts (io_uring's `min_wait`, where the kernel offers `IORING_FEAT_MIN_TIMEOUT`): the
+    /// throughput path's option. Under a steady stream of small messages the shard then wakes once per batch instead of once per
     /// message, which cuts the CPU each message costs, at the price of up to this much added
     /// latency. `None` (the default): start the tick at the first completion. Ignored on
     /// epoll and on kernels without the feature.
