@@ -28,7 +28,8 @@
 //!   datagram to the shard its connection id names (a classic BPF program on the
 //!   `SO_REUSEPORT` group), so connections spread over the cluster and stay put when they
 //!   migrate.
-//! - **GSO**: up to 10 datagrams to one peer leave in one send (`UDP_SEGMENT`). GRO is not
+//! - **GSO**: up to 10 datagrams to one peer leave in one send (`UDP_SEGMENT`). Sockets send
+//!   unfragmented (`IP_PMTUDISC_PROBE`) so quinn-proto probes the path MTU. GRO is not
 //!   asked for: a coalesced receive can be 64 KB, more than a pool slot usually holds.
 
 #[doc(hidden)]

@@ -149,13 +149,16 @@ impl Quic {
         self.endpoints.contains_key(&udp)
     }
 
+    /// `mtu_probes`: the socket sends unfragmented, so quinn may probe for a larger path MTU
+    /// than the 1,200 bytes every path carries.
     pub(crate) fn add_endpoint(
         &mut self,
         udp: UdpId,
         server: Option<Arc<ServerConfig>>,
         config: EndpointConfig,
+        mtu_probes: bool,
     ) {
-        let proto = Endpoint::new(Arc::new(config), server, false, None);
+        let proto = Endpoint::new(Arc::new(config), server, mtu_probes, None);
         self.endpoints.insert(udp, Side { proto, keys: HashMap::new() });
     }
 
@@ -534,14 +537,16 @@ impl Ops {
         if let Some(shard) = shard {
             config.cid_generator(move || Box::new(super::group::ShardCids::new(shard)));
         }
+        let mut mtu_probes = false;
         if let Some(slot) = self.table.live(udp.index, udp.gen) {
+            mtu_probes = crate::ring::set_mtu_probe(&slot.sock, addr.is_ipv6()).is_ok();
             // A congestion window's worth of datagrams arrives in bursts (GSO sends them so):
             // room for them, up to what net.core.[rw]mem_max allows, so bursts are not lost to
             // a full socket buffer. Best effort: the defaults work, only slower.
             let _ = slot.sock.set_recv_buffer_size(SOCKET_BUFFER);
             let _ = slot.sock.set_send_buffer_size(SOCKET_BUFFER);
         }
-        self.quic.add_endpoint(udp, server, config);
+        self.quic.add_endpoint(udp, server, config, mtu_probes);
         Ok(udp)
     }
 

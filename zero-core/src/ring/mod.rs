@@ -383,14 +383,27 @@ pub(crate) fn attach_reuseport_cbpf(sock: &Socket, program: &[libc::sock_filter]
 }
 
 pub(crate) fn set_timestamps(sock: &Socket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a valid c_int for reads of the size given.
+    set_int(sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+}
+
+/// Path MTU discovery by probing (`IP_PMTUDISC_PROBE`): datagrams are sent unfragmented, with
+/// the don't-fragment bit, whatever the kernel's idea of the path MTU; QUIC finds it itself.
+pub(crate) fn set_mtu_probe(sock: &Socket, ipv6: bool) -> io::Result<()> {
+    match ipv6 {
+        false => set_int(sock, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_PROBE),
+        true => set_int(sock, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_PROBE),
+    }
+}
+
+/// Sets an integer socket option.
+fn set_int(sock: &Socket, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: `value` is a valid c_int for reads of the size given.
     let rc = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
