@@ -333,7 +333,7 @@ impl Ops {
                             _ => None,
                         };
                         match from.and(unwrapped) {
-                            Some((peer, _)) if self.quic.owns(udp) => {
+                            Some((peer, _)) if u.quic => {
                                 let refuse = !matches!(self.drain, crate::drain::Drain::No);
                                 self.quic.on_datagram(self.now, udp, peer, payload, refuse)
                             }

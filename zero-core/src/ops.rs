@@ -694,7 +694,7 @@ impl Ops {
         };
         // Dropping the slot closes the socket; the kernel holds nothing of it any more.
         let Kind::Stream(mut s) = slot.kind else {
-            if matches!(slot.kind, Kind::Udp(_)) {
+            if matches!(&slot.kind, Kind::Udp(u) if u.quic) {
                 self.quic.remove_endpoint(UdpId::new(index, gen), &mut self.events);
             }
             return;

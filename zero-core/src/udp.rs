@@ -128,6 +128,8 @@ pub(crate) struct Udp {
     pub relay: Option<Relay>,
     /// The kernel refused a segmented send (GSO) on this socket: send datagrams one by one.
     pub gso_refused: bool,
+    /// A QUIC endpoint's socket: its datagrams go to `Ops::quic`, not to the handler.
+    pub quic: bool,
 }
 
 /// A SOCKS5 UDP association.
@@ -160,6 +162,7 @@ impl Udp {
             dropped: 0,
             relay: None,
             gso_refused: false,
+            quic: false,
         }
     }
 

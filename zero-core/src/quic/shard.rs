@@ -144,11 +144,6 @@ impl Outgoing {
 }
 
 impl Quic {
-    /// Whether `udp` is a QUIC endpoint.
-    pub(crate) fn owns(&self, udp: UdpId) -> bool {
-        self.endpoints.contains_key(&udp)
-    }
-
     /// `mtu_probes`: the socket sends unfragmented, so quinn may probe for a larger path MTU
     /// than the 1,200 bytes every path carries.
     pub(crate) fn add_endpoint(
@@ -538,7 +533,10 @@ impl Ops {
             config.cid_generator(move || Box::new(super::group::ShardCids::new(shard)));
         }
         let mut mtu_probes = false;
-        if let Some(slot) = self.table.live(udp.index, udp.gen) {
+        if let Some(slot) = self.table.live_mut(udp.index, udp.gen) {
+            if let Kind::Udp(u) = &mut slot.kind {
+                u.quic = true;
+            }
             mtu_probes = crate::ring::set_mtu_probe(&slot.sock, addr.is_ipv6()).is_ok();
             // A congestion window's worth of datagrams arrives in bursts (GSO sends them so):
             // room for them, up to what net.core.[rw]mem_max allows, so bursts are not lost to
@@ -586,10 +584,10 @@ impl Ops {
     pub fn quic_send(&mut self, conn: QuicId, stream: StreamId, data: &[u8]) -> Result<()> {
         let limit = self.config.send_queue_limit;
         let c = self.quic.live(conn)?;
-        let out = c.outgoing.entry(stream).or_default();
-        let queued = out.len();
+        // The stream's queue is looked up, not made: most sends go straight to quinn.
+        let queued = c.outgoing.get(&stream).map_or(0, Outgoing::len);
         if queued + data.len() > limit {
-            out.refused = true;
+            c.outgoing.entry(stream).or_default().refused = true;
             return Err(IoError::SendQueueFull { conn: format!("{conn} {stream}"), queued, limit });
         }
         let mut taken = 0;
@@ -599,19 +597,11 @@ impl Ops {
             match c.proto.send_stream(stream).write(&data[taken..]) {
                 Ok(0) | Err(WriteError::Blocked) => break,
                 Ok(n) => taken += n,
-                Err(e) => {
-                    if out.len() == 0 && !out.reads_paused {
-                        c.outgoing.remove(&stream);
-                    }
-                    return Err(IoError::Closing(format!("{conn} {stream}: {e}")));
-                }
+                Err(e) => return Err(IoError::Closing(format!("{conn} {stream}: {e}"))),
             }
         }
-        let out = c.outgoing.entry(stream).or_default();
         if taken < data.len() {
-            out.queued.extend_from_slice(&data[taken..]);
-        } else if out.len() == 0 && !out.reads_paused && !out.refused {
-            c.outgoing.remove(&stream);
+            c.outgoing.entry(stream).or_default().queued.extend_from_slice(&data[taken..]);
         }
         self.quic.mark(conn.index as usize);
         Ok(())
