@@ -188,7 +188,7 @@ fn starttls_and_auth_with_smtplib_and_swaks() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success() && !text.contains("235"), "{text}");
+    assert!(!out.status.success() && !text.contains("235"), "swaks {}:\n{text}", out.status);
     sent.sort();
     let mut have = queued(&spool);
     have.sort();
